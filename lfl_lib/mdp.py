@@ -22,7 +22,16 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import logsumexp
 
-from ._validate import PROB_ATOL, as_float_array, check_alpha, check_gamma, check_policy, check_reward
+from ._validate import (
+    PROB_ATOL,
+    as_float_array,
+    check_alpha,
+    check_gamma,
+    check_policy,
+    check_positive_int,
+    check_reward,
+    check_state_function,
+)
 
 __all__ = [
     "TabularMDP",
@@ -107,7 +116,7 @@ class TabularMDP:
 
     def expect_next(self, f: ArrayLike) -> NDArray[np.float64]:
         """:math:`E_{s'\\sim P(\\cdot|s, a)}[f(s')]` as an array of shape (S, A)."""
-        f = np.asarray(f, dtype=np.float64)
+        f = check_state_function(f, self.n_states, "f")
         return self.P @ f
 
     def policy_transition(self, pi: ArrayLike) -> NDArray[np.float64]:
@@ -118,8 +127,8 @@ class TabularMDP:
 
 def uniform_policy(n_states: int, n_actions: int) -> NDArray[np.float64]:
     """The uniform policy :math:`\\pi(a|s) = 1/|A|`, shape (S, A)."""
-    if n_states < 1 or n_actions < 1:
-        raise ValueError(f"n_states and n_actions must be >= 1; got {n_states}, {n_actions}")
+    n_states = check_positive_int(n_states, "n_states")
+    n_actions = check_positive_int(n_actions, "n_actions")
     return np.full((n_states, n_actions), 1.0 / n_actions)
 
 
@@ -133,7 +142,8 @@ def softmax_policy(Q: ArrayLike, alpha: float) -> NDArray[np.float64]:
 
 def policy_entropy(pi: ArrayLike) -> NDArray[np.float64]:
     """Shannon entropy :math:`\\mathcal{H}(\\pi(\\cdot|s)) = -\\sum_a \\pi \\ln \\pi` per state, with 0 ln 0 = 0."""
-    pi = np.asarray(pi, dtype=np.float64)
+    pi = as_float_array(pi, "pi", ndim=2)
+    pi = check_policy(pi, *pi.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(pi > 0, pi * np.log(np.where(pi > 0, pi, 1.0)), 0.0)
     return -terms.sum(axis=1)
@@ -226,8 +236,13 @@ def soft_optimal(
         If ``max_iter`` iterations do not reach ``tol``.
     """
     alpha = check_alpha(alpha)
-    if not (np.isfinite(tol) and tol > 0):
+    try:
+        tol_ok = bool(np.isfinite(tol) and tol > 0)
+    except TypeError:
+        tol_ok = False
+    if not tol_ok:
         raise ValueError(f"tol must be a finite number > 0; got {tol!r}")
+    max_iter = check_positive_int(max_iter, "max_iter")
     V = np.zeros(mdp.n_states)
     for _ in range(max_iter):
         Q = mdp.r + mdp.gamma * (mdp.P @ V)
@@ -264,8 +279,10 @@ def random_mdp(
     """
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
-    if n_states < 1 or n_actions < 1:
-        raise ValueError(f"n_states and n_actions must be >= 1; got {n_states}, {n_actions}")
+    n_states = check_positive_int(n_states, "n_states")
+    n_actions = check_positive_int(n_actions, "n_actions")
+    if not (np.isfinite(reward_scale) and reward_scale >= 0):
+        raise ValueError(f"reward_scale must be a finite number >= 0; got {reward_scale!r}")
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1); got {sparsity}")
     P = rng.dirichlet(np.ones(n_states), size=(n_states, n_actions))

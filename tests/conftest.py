@@ -1,0 +1,107 @@
+"""Shared fixtures and hypothesis strategies for the tests of lfl_lib's tabular core.
+
+Hypothesis runs derandomized (the same examples on every run, so a failure is
+reproducible and CI is deterministic) with no deadline (a shared, slow core must not
+turn into flaky timing failures). The default profile keeps the whole suite fast;
+``LFL_HYPOTHESIS_PROFILE=thorough`` runs many more examples.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from lfl_lib.gridworld import ALPHA, make_gridworld
+from lfl_lib.mdp import TabularMDP, random_mdp, soft_optimal
+
+settings.register_profile(
+    "lfl",
+    derandomize=True,
+    deadline=None,
+    max_examples=25,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough",
+    derandomize=True,
+    deadline=None,
+    max_examples=500,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("LFL_HYPOTHESIS_PROFILE", "lfl"))
+
+# ---------------------------------------------------------------------------
+# Strategies
+# ---------------------------------------------------------------------------
+
+#: Seeds for numpy Generators (every random array below comes from one).
+seeds = st.integers(min_value=0, max_value=2**32 - 1)
+
+#: Entropy weights. Bounded below so that soft policies stay strictly positive in
+#: float64 for rewards of unit scale (exp(-Q/alpha) must not underflow to 0).
+alphas = st.floats(min_value=0.2, max_value=2.0, allow_nan=False, allow_infinity=False)
+
+#: Discount factors in [0, 0.95].
+gammas = st.floats(min_value=0.0, max_value=0.95, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def mdps(draw, min_states: int = 1, max_states: int = 8, min_actions: int = 1,
+         max_actions: int = 4, gamma=gammas, sparse: bool = True) -> TabularMDP:
+    """A random MDP: stochastic Dirichlet dynamics (some rows sparse), N(0, 1) rewards."""
+    S = draw(st.integers(min_states, max_states))
+    A = draw(st.integers(min_actions, max_actions))
+    g = draw(gamma)
+    sparsity = draw(st.sampled_from([0.0, 0.6])) if sparse else 0.0
+    start = draw(st.integers(0, S - 1))
+    mdp = random_mdp(S, A, np.random.default_rng(draw(seeds)), gamma=g, sparsity=sparsity)
+    return TabularMDP(mdp.P, mdp.r, mdp.gamma, start=start)
+
+
+def random_policy(rng: np.random.Generator, n_states: int, n_actions: int,
+                  p_deterministic: float = 0.25) -> np.ndarray:
+    """A random policy: Dirichlet rows, some of them replaced by one-hot rows (zeros included)."""
+    pi = rng.dirichlet(np.ones(n_actions), size=n_states)
+    det = rng.random(n_states) < p_deterministic
+    onehot = np.eye(n_actions)[rng.integers(n_actions, size=n_states)]
+    pi[det] = onehot[det]
+    return pi
+
+
+def random_positive_policy(rng: np.random.Generator, n_states: int, n_actions: int) -> np.ndarray:
+    """A random policy with every entry > 0."""
+    return rng.dirichlet(np.ones(n_actions), size=n_states)
+
+
+def random_state_function(rng: np.random.Generator, n_states: int, scale: float = 3.0) -> np.ndarray:
+    """A random potential g(s)."""
+    return scale * rng.standard_normal(n_states)
+
+
+# ---------------------------------------------------------------------------
+# Fixtures
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def grid() -> TabularMDP:
+    """The deterministic grid world of Fig. 2."""
+    return make_gridworld()
+
+
+@pytest.fixture(scope="session")
+def grid_optimal(grid):
+    """(pi*, Q*, V*) on the grid with the paper's alpha = 0.3."""
+    return soft_optimal(grid, ALPHA)
+
+
+@pytest.fixture
+def small_mdp() -> TabularMDP:
+    """A fixed 3-state, 2-action stochastic MDP used by the bad-input tests."""
+    return random_mdp(3, 2, np.random.default_rng(0), gamma=0.9)
