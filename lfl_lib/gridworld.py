@@ -52,6 +52,8 @@ _ACTION_NAMES = ("x+1 (down)", "x-1 (up)", "y-1 (left)", "y+1 (right)")
 
 def state_index(x: int, y: int) -> int:
     """State index ``5 * x + y`` of cell (x, y)."""
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (x, y)):
+        raise ValueError(f"cell (x, y) must be a pair of integers; got ({x!r}, {y!r})")
     if not (0 <= x < SIZE and 0 <= y < SIZE):
         raise ValueError(f"cell (x, y) must have 0 <= x, y < {SIZE}; got ({x}, {y})")
     return SIZE * x + y
@@ -59,6 +61,8 @@ def state_index(x: int, y: int) -> int:
 
 def cell(s: int) -> tuple[int, int]:
     """Cell (x, y) of state index ``s``."""
+    if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+        raise ValueError(f"s must be an integer state index; got {s!r}")
     if not 0 <= s < N_STATES:
         raise ValueError(f"s must be in [0, {N_STATES - 1}]; got {s}")
     return divmod(int(s), SIZE)
@@ -92,6 +96,10 @@ def make_gridworld(stochastic: bool = False, slip: float = 0.3) -> TabularMDP:
     """
     if not isinstance(stochastic, (bool, np.bool_)):
         raise ValueError(f"stochastic must be a bool; got {stochastic!r}")
+    try:
+        slip = float(slip)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"slip must be a number in [0, 1]; got {slip!r}") from exc
     if not 0.0 <= slip <= 1.0:
         raise ValueError(f"slip must be in [0, 1]; got {slip}")
     move = np.zeros((N_STATES, N_ACTIONS, N_STATES))
