@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import check_alpha, check_policy, check_reward
+from ._validate import as_float_array, check_alpha, check_policy, check_reward
 from .mdp import TabularMDP
 
 __all__ = ["kl_divergence", "invert_soft_improvement", "StateOnlyFit", "state_only_regression"]
@@ -29,12 +29,16 @@ def kl_divergence(pi1: ArrayLike, pi2: ArrayLike) -> NDArray[np.float64]:
     Raises
     ------
     ValueError
-        If :math:`\\pi_2(a|s) = 0` where :math:`\\pi_1(a|s) > 0` (infinite divergence).
+        If either argument is not a policy array (rows of non-negative finite numbers
+        summing to 1), if their shapes differ, or if :math:`\\pi_2(a|s) = 0` where
+        :math:`\\pi_1(a|s) > 0` (infinite divergence).
     """
-    p = np.asarray(pi1, dtype=np.float64)
-    q = np.asarray(pi2, dtype=np.float64)
+    p = as_float_array(pi1, "pi1", ndim=2)
+    q = as_float_array(pi2, "pi2", ndim=2)
     if p.shape != q.shape:
         raise ValueError(f"pi1 and pi2 must have the same shape; got {p.shape} and {q.shape}")
+    p = check_policy(p, *p.shape, name="pi1")
+    q = check_policy(q, *q.shape, name="pi2")
     support = p > 0
     if np.any(support & (q <= 0)):
         raise ValueError("pi2 must be > 0 wherever pi1 > 0 (otherwise the KL divergence is infinite)")
@@ -73,7 +77,7 @@ def invert_soft_improvement(
 
 
 class StateOnlyFit(NamedTuple):
-    """Result of :func:`state_only_regression`: unpacks as ``r, f = fit``."""
+    """Result of :func:`state_only_regression`: unpacks as ``r, f, residual, rank = fit``."""
 
     r: NDArray[np.float64]
     """State reward :math:`r_\\phi(s)`, shape (S,)."""
