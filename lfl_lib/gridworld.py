@@ -147,12 +147,14 @@ def draw_values(values: ArrayLike, ax=None, cmap: str = "viridis", fmt: str = "{
     grid = v.reshape(SIZE, SIZE)
     im = ax.imshow(grid, cmap=cmap)
     if annotate:
-        span = float(np.ptp(grid)) or 1.0
+        # Text colour from the luminance of the cell's own colour, so that labels stay
+        # readable with any colormap (and do not flip between equal values).
         for x in range(SIZE):
             for y in range(SIZE):
-                light = (grid[x, y] - grid.min()) / span < 0.5
+                red, green, blue, _ = im.cmap(im.norm(grid[x, y]))
+                dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
                 ax.text(y, x, fmt.format(grid[x, y]), ha="center", va="center", fontsize=8,
-                        color="white" if light else "black")
+                        color="white" if dark else "black")
     ax.set_xticks(range(SIZE))
     ax.set_yticks(range(SIZE))
     ax.set_xlabel("y")
