@@ -1,0 +1,292 @@
+"""Algorithm 1 for continuous states and actions (Sections 5 and 6.3 of the paper).
+
+From rollouts :math:`D_1, \\dots, D_K` of an improving learner, recover one reward
+:math:`r_\\phi(s, a)` that explains every improvement :math:`k \\to k+1`:
+
+1. fit a Gaussian policy :math:`\\hat\\pi_{\\theta_k}` to each :math:`D_k` by maximum
+   likelihood with an entropy bonus :math:`\\lambda = 0.01` (Section 5.2);
+2. regress the divergences :math:`\\rho_{\\omega_k}(s) \\approx
+   KL(\\hat\\pi_k(\\cdot|s) \\,\\|\\, \\hat\\pi_{k+1}(\\cdot|s))` (Section 5.2);
+3. initialise :math:`r_\\phi(s, a) = \\ln \\pi_\\phi(a|s)` by behaviour cloning of
+   :math:`D_K` (Section 5.4);
+4. minimise the consistency loss of Eq. (5) over :math:`\\phi` and the shapings
+   :math:`\\psi_k`:
+
+.. math:: L(\\phi, \\{\\psi_k\\}) = \\sum_k \\sum_{(s,a,s') \\in D_{k+1}}
+          \\big(r_k(s, a, s') - r_\\phi(s, a) + f_{\\psi_k}(s) - \\gamma f_{\\psi_k}(s')\\big)^2,
+          \\qquad r_k = \\alpha \\ln \\hat\\pi_{k+1}(a|s) + \\alpha\\gamma\\rho_k(s').
+
+Terminal transitions: when :math:`s'` is terminal (a termination, not a time-limit
+truncation) it is absorbing with value 0, so the terms at :math:`s'` (the divergence
+:math:`\\gamma\\rho_k(s')` and the shaping :math:`\\gamma f_{\\psi_k}(s')`) are dropped.
+
+The networks follow Section 6.3: policies and the reward are the PPO actor (64-64 tanh,
+state-independent log-std); :math:`\\rho` and :math:`f` each have one tanh layer of 128
+units shared across k, with one output per improvement. Every network sees states
+standardized with the mean and standard deviation of all observed states.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+
+from ._validate import check_alpha, check_gamma, check_positive_int
+from .ppo import GaussianActor, Rollout
+
+__all__ = ["DeepLfLConfig", "Standardizer", "RewardModel", "SharedHeads", "recover_reward", "gaussian_kl"]
+
+
+@dataclass(frozen=True)
+class DeepLfLConfig:
+    """Settings of Algorithm 1 in the continuous case; defaults from Section 6.3.
+
+    Parameters
+    ----------
+    alpha_model : float
+        Entropy weight with which the observer models the learner (0.7).
+    gamma : float
+        Discount of the learner's MDP (0.99, the PPO learner's).
+    entropy_bonus : float
+        Weight lambda of the entropy regularizer of the policy fits (0.01).
+    policy_steps, kl_steps, reward_init_steps, consistency_steps : int
+        Full-batch Adam steps of the four stages (1000, 100, 3000, 1000).
+    lr : float
+        Adam learning rate of every stage (1e-3).
+    hidden : tuple of int
+        Hidden layers of the policies and of the reward (64, 64).
+    shared_units : int
+        Width of the tanh layer shared by the rho_k (and by the f_k) across k (128).
+    """
+
+    alpha_model: float = 0.7
+    gamma: float = 0.99
+    entropy_bonus: float = 0.01
+    policy_steps: int = 1000
+    kl_steps: int = 100
+    reward_init_steps: int = 3000
+    consistency_steps: int = 1000
+    lr: float = 1e-3
+    hidden: tuple[int, ...] = (64, 64)
+    shared_units: int = 128
+
+    def __post_init__(self) -> None:
+        check_alpha(self.alpha_model, "alpha_model")
+        check_gamma(self.gamma)
+        for name in ("policy_steps", "kl_steps", "reward_init_steps", "consistency_steps", "shared_units"):
+            check_positive_int(getattr(self, name), name)
+        if self.entropy_bonus < 0 or not self.lr > 0:
+            raise ValueError("entropy_bonus must be >= 0 and lr > 0")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+
+class Standardizer(nn.Module):
+    """Fixed affine map s -> (s - mean) / std, stored as buffers (saved with the model)."""
+
+    def __init__(self, mean: NDArray[np.float64], std: NDArray[np.float64]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(np.maximum(std, 1e-6), dtype=torch.float32))
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        return (s - self.mean) / self.std
+
+
+class RewardModel(nn.Module):
+    """The recovered reward :math:`r_\\phi(s, a) = \\ln \\pi_\\phi(a|s)` on raw states.
+
+    Called as a module on tensors; :meth:`reward_fn` does the same on numpy batches.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, mean: NDArray[np.float64], std: NDArray[np.float64],
+                 hidden: tuple[int, ...] = (64, 64)) -> None:
+        super().__init__()
+        self.norm = Standardizer(mean, std)
+        self.policy = GaussianActor(obs_dim, act_dim, hidden)
+
+    def forward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self.policy.log_prob(self.norm(s), a)
+
+    @torch.no_grad()
+    def reward_fn(self, obs: NDArray[np.float64], actions: NDArray[np.float64]) -> NDArray[np.float64]:
+        """r_phi on numpy batches, shape (n,): the ``reward_fn`` given to :class:`lfl_lib.ppo.PPO`."""
+        s = torch.as_tensor(obs, dtype=torch.float32)
+        a = torch.as_tensor(actions, dtype=torch.float32)
+        return self.forward(s, a).numpy().astype(np.float64)
+
+
+class SharedHeads(nn.Module):
+    """g(s) in R^{K-1}: one tanh layer of ``units`` shared across k, one linear output per k."""
+
+    def __init__(self, obs_dim: int, n_heads: int, mean: NDArray[np.float64], std: NDArray[np.float64],
+                 units: int = 128) -> None:
+        super().__init__()
+        self.norm = Standardizer(mean, std)
+        self.net = nn.Sequential(nn.Linear(obs_dim, units), nn.Tanh(), nn.Linear(units, n_heads))
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        return self.net(self.norm(s))
+
+
+def gaussian_kl(p: GaussianActor, q: GaussianActor, s: torch.Tensor) -> torch.Tensor:
+    """Closed-form :math:`KL(p(\\cdot|s) \\| q(\\cdot|s))` of two diagonal Gaussian policies; shape (n,)."""
+    return torch.distributions.kl_divergence(p.dist(s), q.dist(s)).sum(-1)
+
+
+def _t(x: NDArray[Any]) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x, dtype=np.float32))
+
+
+Progress = Callable[[str, int], None]
+
+
+def recover_reward(
+    rollouts: Sequence[Rollout],
+    config: DeepLfLConfig | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    state: dict[str, Any] | None = None,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[RewardModel, dict[str, Any]]:
+    """Algorithm 1 on the rollouts ``D_1..D_K`` (K >= 2) of an improving learner.
+
+    Parameters
+    ----------
+    rollouts : sequence of Rollout
+        One rollout per observed policy, in the order of the learner's updates.
+    config : DeepLfLConfig, optional
+    seed : int
+        Seeds the initialisation of every network.
+    progress : callable, optional
+        ``progress(stage, n_steps_done)``, called as gradient steps complete.
+    state, checkpoint : optional
+        Resume support: ``checkpoint(state)`` is called after each of the four stages
+        with everything computed so far; passing that ``state`` back skips the finished
+        stages.
+
+    Returns
+    -------
+    reward : RewardModel
+        :math:`r_\\phi`, callable on raw (obs, actions) numpy batches.
+    info : dict
+        Final losses of each stage (``policy_nll``, ``kl_mse``, ``bc_nll``, ``consistency``).
+    """
+    cfg = config or DeepLfLConfig()
+    if len(rollouts) < 2:
+        raise ValueError(f"rollouts must hold at least 2 observed policies (K >= 2); got {len(rollouts)}")
+    obs_dim = rollouts[0].observations.shape[1]
+    act_dim = rollouts[0].actions.shape[1]
+    for i, r in enumerate(rollouts):
+        if r.observations.shape[1] != obs_dim or r.actions.shape[1] != act_dim:
+            raise ValueError(f"rollouts[{i}] has observation/action sizes different from rollouts[0]")
+    K = len(rollouts)
+    all_s = np.concatenate([np.concatenate([r.observations, r.next_observations]) for r in rollouts])
+    mean, std = all_s.mean(0), all_s.std(0)
+    S = [_t(r.observations) for r in rollouts]
+    A = [_t(r.actions) for r in rollouts]
+    S2 = [_t(r.next_observations) for r in rollouts]
+    live = [_t(1.0 - r.terminations.astype(np.float64)) for r in rollouts]
+    alpha, gamma, lam = cfg.alpha_model, cfg.gamma, cfg.entropy_bonus
+    st: dict[str, Any] = dict(state or {})
+    info: dict[str, Any] = dict(st.get("info", {}))
+    tick = progress or (lambda stage, n: None)
+
+    def save() -> None:
+        st["info"] = dict(info)
+        if checkpoint is not None:
+            checkpoint(dict(st))
+
+    torch.manual_seed(seed)
+    norm = Standardizer(mean, std)
+    policies = [GaussianActor(obs_dim, act_dim, cfg.hidden) for _ in range(K)]
+    rho = SharedHeads(obs_dim, K - 1, mean, std, cfg.shared_units)
+    shaping = SharedHeads(obs_dim, K - 1, mean, std, cfg.shared_units)
+    reward = RewardModel(obs_dim, act_dim, mean, std, cfg.hidden)
+
+    # 1. policies pi_theta_k by maximum likelihood with an entropy bonus (Section 5.2)
+    if "policies" in st:
+        for p, sd in zip(policies, st["policies"]):
+            p.load_state_dict(sd)
+    else:
+        params = [q for p in policies for q in p.parameters()]
+        opt = torch.optim.Adam(params, lr=cfg.lr)
+        NS = [norm(s) for s in S]
+        for i in range(cfg.policy_steps):
+            nll = [-(p.log_prob(ns, a).mean() + lam * p.entropy()) for p, ns, a in zip(policies, NS, A)]
+            loss = torch.stack(nll).sum()
+            opt.zero_grad(); loss.backward(); opt.step()
+            tick("policies", i + 1)
+        info["policy_nll"] = float(loss.detach()) / K
+        st["policies"] = [p.state_dict() for p in policies]
+        save()
+    for p in policies:
+        p.requires_grad_(False)
+
+    # 2. divergences rho_k(s) ~ KL(pi_k(.|s) || pi_{k+1}(.|s)) (Section 5.2); the target is
+    # the closed-form Gaussian KL at the states of D_k and D_{k+1}
+    if "rho" in st:
+        rho.load_state_dict(st["rho"])
+    else:
+        with torch.no_grad():
+            Xk = [torch.cat([S[k], S2[k], S[k + 1], S2[k + 1]]) for k in range(K - 1)]
+            Yk = [gaussian_kl(policies[k], policies[k + 1], norm(x)) for k, x in enumerate(Xk)]
+        opt = torch.optim.Adam(rho.parameters(), lr=cfg.lr)
+        for i in range(cfg.kl_steps):
+            loss = torch.stack([((rho(x)[:, k] - y) ** 2).mean() for k, (x, y) in enumerate(zip(Xk, Yk))]).sum()
+            opt.zero_grad(); loss.backward(); opt.step()
+            tick("divergences", i + 1)
+        info["kl_mse"] = float(loss.detach()) / (K - 1)
+        st["rho"] = rho.state_dict()
+        save()
+    rho.requires_grad_(False)
+
+    # 3. reward initialisation r_phi = ln pi_phi by behaviour cloning of D_K (Section 5.4)
+    if "reward_init" in st:
+        reward.load_state_dict(st["reward_init"])
+    else:
+        opt = torch.optim.Adam(reward.parameters(), lr=cfg.lr)
+        for i in range(cfg.reward_init_steps):
+            loss = -reward(S[-1], A[-1]).mean()
+            opt.zero_grad(); loss.backward(); opt.step()
+            tick("reward init", i + 1)
+        info["bc_nll"] = float(loss.detach())
+        st["reward_init"] = reward.state_dict()
+        save()
+
+    # 4. consistency loss of Eq. (5) over phi and the shapings psi_k
+    if "reward" in st:
+        reward.load_state_dict(st["reward"])
+        shaping.load_state_dict(st["shaping"])
+    else:
+        with torch.no_grad():
+            targets = [
+                alpha * policies[k + 1].log_prob(norm(S[k + 1]), A[k + 1])
+                + alpha * gamma * live[k + 1] * rho(S2[k + 1])[:, k]
+                for k in range(K - 1)
+            ]
+        opt = torch.optim.Adam(list(reward.parameters()) + list(shaping.parameters()), lr=cfg.lr)
+        for i in range(cfg.consistency_steps):
+            terms = []
+            for k in range(K - 1):
+                sh = shaping(S[k + 1])[:, k] - gamma * live[k + 1] * shaping(S2[k + 1])[:, k]
+                res = targets[k] - reward(S[k + 1], A[k + 1]) + sh
+                terms.append((res ** 2).mean())
+            loss = torch.stack(terms).mean()
+            opt.zero_grad(); loss.backward(); opt.step()
+            tick("consistency", i + 1)
+        info["consistency"] = float(loss.detach())
+        st["reward"] = reward.state_dict()
+        st["shaping"] = shaping.state_dict()
+        save()
+    reward.requires_grad_(False)
+    return reward, info

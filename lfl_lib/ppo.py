@@ -1,0 +1,688 @@
+"""Proximal Policy Optimization for continuous actions: the learner of Section 6.2.
+
+The paper observes a PPO learner :cite:`schulman2017ppo` on MuJoCo tasks. This module
+is a compact PPO with the paper's hyperparameters as defaults (:class:`PPOConfig`):
+32 environments x 2048 steps per update, 10 epochs of 32 minibatches, the clipped
+surrogate objective
+
+.. math:: L^{CLIP}(\\theta) = E_t\\big[\\min\\big(\\rho_t(\\theta) \\hat A_t,\\;
+          \\mathrm{clip}(\\rho_t(\\theta), 1-\\epsilon, 1+\\epsilon)\\, \\hat A_t\\big)\\big],
+          \\qquad \\rho_t = \\pi_\\theta(a_t|s_t) / \\pi_{old}(a_t|s_t),
+
+with generalized advantage estimation (GAE), a separate 64-64 tanh actor and critic,
+a Gaussian policy with a state-independent log standard deviation, and the learning
+rate and clip range decayed linearly.
+
+Environment handling is gymnasium's own: :class:`gymnasium.vector.SyncVectorEnv` in
+``SAME_STEP`` autoreset mode, and the vector wrappers
+:class:`~gymnasium.wrappers.vector.NormalizeObservation` and
+:class:`~gymnasium.wrappers.vector.NormalizeReward`. The only wrapper written here,
+:class:`RolloutTap`, sits directly on the vector env: it clips actions to the action
+box, keeps the raw (unnormalized) observations that an outside observer would see,
+sums the true episode returns, and, when given a reward function ``r(s, a)``, puts it
+in place of the environment's reward before normalization.
+
+Terminal transitions: a termination ends the return (no bootstrap); a truncation (time
+limit) is bootstrapped with the critic's value of the true final observation.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import pickle
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from gymnasium.wrappers import TimeLimit
+from gymnasium.wrappers.vector import NormalizeObservation, NormalizeReward
+from numpy.typing import NDArray
+from torch import nn
+
+from ._validate import check_positive_int
+
+__all__ = [
+    "PPOConfig",
+    "GaussianActor",
+    "Critic",
+    "Rollout",
+    "PolicySnapshot",
+    "RolloutTap",
+    "PPO",
+    "check_env_id",
+    "make_vector_env",
+    "evaluate_policy",
+]
+
+#: Signature of a reward given in place of the environment's: r(s, a) on raw batches.
+RewardFn = Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.float64]]
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Hyperparameters of :class:`PPO`; the defaults are the paper's (Section 6.3).
+
+    Parameters
+    ----------
+    n_envs, n_steps : int
+        Parallel environments and steps per environment in one update (32 x 2048).
+    n_epochs, n_minibatches : int
+        Passes over the rollout and minibatches per pass (10 and 32).
+    clip_coef, lr : float
+        Initial clip range (0.2) and Adam learning rate (3e-4); both decay linearly to 0
+        over ``anneal_updates`` updates.
+    adam_eps : float
+        Adam's epsilon (1e-5).
+    gamma, gae_lambda : float
+        Discount (0.99) and GAE parameter (0.95).
+    ent_coef, vf_coef, max_grad_norm : float
+        Entropy coefficient (0), value-loss coefficient (0.5), gradient clipping (0.5).
+    hidden : tuple of int
+        Hidden layers of the actor and of the critic (64, 64), tanh activations.
+    anneal_updates : int
+        Horizon of the linear decay: at update ``u`` (1-based) the factor is
+        ``1 - (u - 1) / anneal_updates``.
+    norm_obs, norm_reward : bool
+        Use gymnasium's running observation and reward normalization.
+    """
+
+    n_envs: int = 32
+    n_steps: int = 2048
+    n_epochs: int = 10
+    n_minibatches: int = 32
+    clip_coef: float = 0.2
+    lr: float = 3e-4
+    adam_eps: float = 1e-5
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    hidden: tuple[int, ...] = (64, 64)
+    anneal_updates: int = 100
+    norm_obs: bool = True
+    norm_reward: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("n_envs", "n_steps", "n_epochs", "n_minibatches", "anneal_updates"):
+            check_positive_int(getattr(self, name), name)
+        if (self.n_envs * self.n_steps) % self.n_minibatches:
+            raise ValueError(
+                "n_minibatches must divide n_envs * n_steps = "
+                f"{self.n_envs * self.n_steps}; got {self.n_minibatches}"
+            )
+        for name in ("clip_coef", "lr", "adam_eps", "max_grad_norm"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0; got {getattr(self, name)!r}")
+        for name in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1]; got {getattr(self, name)!r}")
+        if self.ent_coef < 0 or self.vf_coef < 0:
+            raise ValueError("ent_coef and vf_coef must be >= 0")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as a JSON-ready dict."""
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+
+# --------------------------------------------------------------------------- networks
+
+
+def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int, out_gain: float) -> nn.Sequential:
+    """Tanh MLP with orthogonal initialisation (gain sqrt(2) inside, ``out_gain`` at the end)."""
+    layers: list[nn.Module] = []
+    sizes = (n_in, *hidden)
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        lin = nn.Linear(a, b)
+        nn.init.orthogonal_(lin.weight, gain=np.sqrt(2.0))
+        nn.init.zeros_(lin.bias)
+        layers += [lin, nn.Tanh()]
+    out = nn.Linear(sizes[-1], n_out)
+    nn.init.orthogonal_(out.weight, gain=out_gain)
+    nn.init.zeros_(out.bias)
+    layers.append(out)
+    return nn.Sequential(*layers)
+
+
+class GaussianActor(nn.Module):
+    """Gaussian policy :math:`\\pi(a|s) = N(\\mu(s), \\mathrm{diag}(\\sigma^2))`, log-std independent of s.
+
+    The same class serves as the learner's actor, the policies :math:`\\hat\\pi_{\\theta_k}`
+    of Algorithm 1 and the reward parametrisation :math:`r_\\phi = \\ln \\pi_\\phi`.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (64, 64)) -> None:
+        super().__init__()
+        self.mean = _mlp(obs_dim, hidden, act_dim, out_gain=0.01)
+        self.log_std = nn.Parameter(torch.zeros(act_dim))
+
+    def dist(self, obs: torch.Tensor) -> torch.distributions.Normal:
+        """The action distribution at ``obs`` (shape (n, obs_dim))."""
+        mu = self.mean(obs)
+        return torch.distributions.Normal(mu, self.log_std.exp().expand_as(mu))
+
+    def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """:math:`\\ln \\pi(a|s)`, summed over action dimensions; shape (n,)."""
+        return self.dist(obs).log_prob(act).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        """Entropy of the Gaussian (the same at every state since the log-std is global)."""
+        return (self.log_std + 0.5 * np.log(2 * np.pi * np.e)).sum()
+
+
+class Critic(nn.Module):
+    """State-value network V(s), a separate 64-64 tanh MLP."""
+
+    def __init__(self, obs_dim: int, hidden: tuple[int, ...] = (64, 64)) -> None:
+        super().__init__()
+        self.v = _mlp(obs_dim, hidden, 1, out_gain=1.0)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.v(obs).squeeze(-1)
+
+
+# ------------------------------------------------------------------ data passed around
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One environment's part of one PPO update, as an outside observer records it.
+
+    Attributes
+    ----------
+    observations, next_observations : ndarray, shape (T, obs_dim)
+        Raw (unnormalized) states s_t and s_{t+1}; at an episode end ``next_observations``
+        holds the true final state, not the reset state.
+    actions : ndarray, shape (T, act_dim)
+        Actions a_t as sampled from the Gaussian policy (the environment receives them
+        clipped to its action box).
+    terminations, truncations : ndarray of bool, shape (T,)
+        Whether s_{t+1} is terminal (absorbing), or the episode was cut by the time limit.
+    """
+
+    observations: NDArray[np.float64]
+    actions: NDArray[np.float64]
+    next_observations: NDArray[np.float64]
+    terminations: NDArray[np.bool_]
+    truncations: NDArray[np.bool_]
+
+    def __post_init__(self) -> None:
+        T = len(self.actions)
+        for name in ("observations", "next_observations", "terminations", "truncations"):
+            if len(getattr(self, name)) != T:
+                raise ValueError(f"Rollout.{name} must have {T} rows like actions; got {len(getattr(self, name))}")
+        if self.observations.shape != self.next_observations.shape:
+            raise ValueError("Rollout.observations and next_observations must have the same shape")
+
+    def to_arrays(self) -> dict[str, NDArray[Any]]:
+        return {k: getattr(self, k) for k in ("observations", "actions", "next_observations", "terminations", "truncations")}
+
+
+@dataclass
+class PolicySnapshot:
+    """A frozen Gaussian policy acting on raw observations.
+
+    The actor sees ``(s - obs_mean) / sqrt(obs_var + 1e-8)``, the normalization that was
+    in force when the snapshot was taken.
+    """
+
+    actor_state: dict[str, torch.Tensor]
+    obs_mean: NDArray[np.float64]
+    obs_var: NDArray[np.float64]
+    hidden: tuple[int, ...] = (64, 64)
+    eps: float = 1e-8
+    _actor: GaussianActor | None = field(default=None, repr=False, compare=False)
+
+    def actor(self) -> GaussianActor:
+        if self._actor is None:
+            obs_dim = len(self.obs_mean)
+            act_dim = len(self.actor_state["log_std"])
+            a = GaussianActor(obs_dim, act_dim, self.hidden)
+            a.load_state_dict(self.actor_state)
+            self._actor = a
+        return self._actor
+
+    def normalize(self, obs: NDArray[np.float64]) -> torch.Tensor:
+        x = (obs - self.obs_mean) / np.sqrt(self.obs_var + self.eps)
+        return torch.as_tensor(x, dtype=torch.float32)
+
+    @torch.no_grad()
+    def mean_action(self, obs: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The deterministic action mu(s) for a batch of raw observations."""
+        return self.actor().mean(self.normalize(obs)).numpy().astype(np.float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "actor_state": {k: v.clone() for k, v in self.actor_state.items()},
+            "obs_mean": self.obs_mean.copy(),
+            "obs_var": self.obs_var.copy(),
+            "hidden": tuple(self.hidden),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PolicySnapshot":
+        return cls(d["actor_state"], np.asarray(d["obs_mean"]), np.asarray(d["obs_var"]), tuple(d["hidden"]))
+
+
+# ------------------------------------------------------------------ environments
+
+
+def check_env_id(env_id: str) -> str:
+    """Check that ``env_id`` is a registered gymnasium id with a continuous (Box) action space."""
+    if not isinstance(env_id, str) or env_id not in gym.registry:
+        mujoco_ids = sorted(k for k, v in gym.registry.items() if "mujoco" in str(v.entry_point) and k.endswith("-v5"))
+        raise ValueError(
+            f"env must be a registered gymnasium environment id; got {env_id!r}. "
+            f"MuJoCo v5 ids: {', '.join(mujoco_ids)}"
+        )
+    env = gym.make(env_id)
+    try:
+        if not isinstance(env.action_space, gym.spaces.Box) or not isinstance(env.observation_space, gym.spaces.Box):
+            raise ValueError(f"env {env_id!r} must have continuous (Box) observations and actions; got {env.action_space}")
+    finally:
+        env.close()
+    return env_id
+
+
+class RolloutTap(gym.vector.VectorWrapper):
+    """Innermost wrapper: clip actions, keep raw observations, sum true returns, swap the reward.
+
+    Parameters
+    ----------
+    env : SyncVectorEnv
+        In ``SAME_STEP`` autoreset mode.
+    reward_fn : callable, optional
+        ``reward_fn(obs, actions) -> rewards`` on raw observations and the sampled
+        (unclipped) actions, shape (n_envs,). When given it replaces the environment's
+        reward; the true reward is still summed in :attr:`episode_returns`.
+    """
+
+    def __init__(self, env: gym.vector.VectorEnv, reward_fn: RewardFn | None = None) -> None:
+        super().__init__(env)
+        self.reward_fn = reward_fn
+        self.low = env.single_action_space.low.astype(np.float64)
+        self.high = env.single_action_space.high.astype(np.float64)
+        self.raw_obs: NDArray[np.float64] | None = None
+        self.raw_next_obs: NDArray[np.float64] | None = None
+        self.running_return = np.zeros(env.num_envs)
+        self.episode_returns: list[float] = []
+
+    def reset(self, **kwargs: Any):  # type: ignore[override]
+        obs, info = self.env.reset(**kwargs)
+        self.raw_obs = np.asarray(obs, dtype=np.float64).copy()
+        self.running_return[:] = 0.0
+        return obs, info
+
+    def step(self, actions: NDArray[np.float64]):  # type: ignore[override]
+        actions = np.asarray(actions, dtype=np.float64)
+        obs, reward, term, trunc, info = self.env.step(np.clip(actions, self.low, self.high))
+        obs64 = np.asarray(obs, dtype=np.float64)
+        nxt = obs64.copy()
+        done = term | trunc
+        if np.any(done):
+            final = info.pop("final_obs")
+            info.pop("_final_obs", None)
+            for i in np.flatnonzero(done):
+                nxt[i] = final[i]
+        self.running_return += reward
+        for i in np.flatnonzero(done):
+            self.episode_returns.append(float(self.running_return[i]))
+            self.running_return[i] = 0.0
+        if self.reward_fn is not None:
+            reward = np.asarray(self.reward_fn(self.raw_obs, actions), dtype=np.float64).reshape(self.num_envs)
+        self.raw_next_obs = nxt
+        self.raw_obs = obs64.copy()
+        return obs, reward, term, trunc, info
+
+
+def make_vector_env(
+    env_id: str, n_envs: int, reward_fn: RewardFn | None = None, *,
+    norm_obs: bool = True, norm_reward: bool = True, gamma: float = 0.99,
+) -> gym.vector.VectorEnv:
+    """The learner's vector env: SyncVectorEnv -> RolloutTap -> NormalizeObservation -> NormalizeReward."""
+    envs: gym.vector.VectorEnv = SyncVectorEnv(
+        [functools.partial(gym.make, env_id) for _ in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP
+    )
+    envs = RolloutTap(envs, reward_fn)
+    if norm_obs:
+        # NormalizeObservation refuses SAME_STEP because it would leave info["final_obs"]
+        # unnormalized. RolloutTap removes that entry (it keeps the raw final state
+        # itself), so nothing unnormalized leaks out; build the wrapper under the flag it
+        # accepts, then restore the true mode for NormalizeReward, which handles SAME_STEP.
+        envs.metadata["autoreset_mode"] = AutoresetMode.NEXT_STEP
+        try:
+            envs = NormalizeObservation(envs)
+        finally:
+            envs.metadata["autoreset_mode"] = AutoresetMode.SAME_STEP
+    if norm_reward:
+        envs = NormalizeReward(envs, gamma=gamma)
+    return envs
+
+
+def _find(envs: gym.vector.VectorEnv, cls: type) -> Any:
+    e: Any = envs
+    while True:
+        if isinstance(e, cls):
+            return e
+        if not hasattr(e, "env"):
+            return None
+        e = e.env
+
+
+def _time_limit(env: gym.Env) -> TimeLimit | None:
+    e: Any = env
+    while hasattr(e, "env"):
+        if isinstance(e, TimeLimit):
+            return e
+        e = e.env
+    return None
+
+
+def _env_state(envs: gym.vector.VectorEnv) -> dict[str, Any]:
+    """Everything needed to continue the vector env exactly where it is (for checkpoints)."""
+    sync: SyncVectorEnv = _find(envs, SyncVectorEnv)
+    tap: RolloutTap = _find(envs, RolloutTap)
+    subs = []
+    for e in sync.envs:
+        u = e.unwrapped
+        tl = _time_limit(e)
+        subs.append({
+            # the whole MjData: derived quantities such as body positions are one
+            # integration step behind qpos after mj_step, and rewards read them
+            "physics": pickle.dumps(u.data),
+            "elapsed": None if tl is None else tl._elapsed_steps,
+            "rng": u.np_random.bit_generator.state,
+        })
+    state: dict[str, Any] = {
+        "subs": subs,
+        "env_obs": [np.array(o, copy=True) for o in sync._env_obs],
+        "autoreset": np.array(sync._autoreset_envs, copy=True),
+        "tap_obs": tap.raw_obs.copy(),
+        "tap_return": tap.running_return.copy(),
+        "tap_episodes": list(tap.episode_returns),
+    }
+    no = _find(envs, NormalizeObservation)
+    if no is not None:
+        state["obs_rms"] = (no.obs_rms.mean.copy(), no.obs_rms.var.copy(), no.obs_rms.count)
+    nr = _find(envs, NormalizeReward)
+    if nr is not None:
+        state["ret_rms"] = (nr.return_rms.mean.copy(), nr.return_rms.var.copy(), nr.return_rms.count)
+        state["acc_reward"] = nr.accumulated_reward.copy()
+        state["prev_dones"] = nr._prev_dones.copy()
+    return state
+
+
+def _set_env_state(envs: gym.vector.VectorEnv, state: dict[str, Any]) -> None:
+    sync: SyncVectorEnv = _find(envs, SyncVectorEnv)
+    tap: RolloutTap = _find(envs, RolloutTap)
+    if len(state["subs"]) != len(sync.envs):
+        raise ValueError(f"checkpoint holds {len(state['subs'])} environments; this run has {len(sync.envs)}")
+    for e, s in zip(sync.envs, state["subs"]):
+        u = e.unwrapped
+        mujoco.mj_copyData(u.data, u.model, pickle.loads(s["physics"]))
+        tl = _time_limit(e)
+        if tl is not None:
+            tl._elapsed_steps = s["elapsed"]
+        u.np_random.bit_generator.state = s["rng"]
+    sync._env_obs = [np.array(o, copy=True) for o in state["env_obs"]]  # a list, one array per env
+    sync._autoreset_envs = np.array(state["autoreset"], copy=True)
+    tap.raw_obs = state["tap_obs"].copy()
+    tap.running_return = state["tap_return"].copy()
+    tap.episode_returns = list(state["tap_episodes"])
+    no = _find(envs, NormalizeObservation)
+    if no is not None:
+        no.obs_rms.mean, no.obs_rms.var, no.obs_rms.count = (np.array(x, copy=True) if i < 2 else x for i, x in enumerate(state["obs_rms"]))
+    nr = _find(envs, NormalizeReward)
+    if nr is not None:
+        nr.return_rms.mean, nr.return_rms.var, nr.return_rms.count = (np.array(x, copy=True) if i < 2 else x for i, x in enumerate(state["ret_rms"]))
+        nr.accumulated_reward = state["acc_reward"].copy()
+        nr._prev_dones = state["prev_dones"].copy()
+
+
+# ------------------------------------------------------------------ PPO
+
+
+#: Called after each rollout: hook(update, rollout of environment 0, policy that collected it).
+Hook = Callable[[int, Rollout, PolicySnapshot], None]
+
+
+class PPO:
+    """PPO on a gymnasium vector env of ``config.n_envs`` copies of ``env_id``.
+
+    Parameters
+    ----------
+    env_id : str
+        A registered gymnasium id with Box observations and actions (e.g. ``"HalfCheetah-v5"``).
+    config : PPOConfig
+    seed : int
+        Seeds the environments (sub-env i gets ``seed + i``) and torch's sampling.
+    reward_fn : callable, optional
+        ``r(s, a)`` on raw observations and sampled actions, used in place of the
+        environment's reward (the observer of Section 6.2). Scores are always the true reward.
+    hook : callable, optional
+        ``hook(update, rollout, policy)`` after each update's rollout, with the rollout of
+        environment 0 (``n_steps`` transitions) and the policy that collected it.
+
+    Notes
+    -----
+    :meth:`train_update` runs one update (rollout + optimisation). :meth:`state_dict` /
+    :meth:`load_state_dict` capture the whole training state, the physics of every
+    environment included, so that a run resumed from a checkpoint continues exactly.
+    """
+
+    def __init__(
+        self, env_id: str, config: PPOConfig | None = None, seed: int = 0,
+        reward_fn: RewardFn | None = None, hook: Hook | None = None,
+    ) -> None:
+        self.config = cfg = config or PPOConfig()
+        self.env_id = check_env_id(env_id)
+        self.seed = int(seed)
+        self.hook = hook
+        self.envs = make_vector_env(env_id, cfg.n_envs, reward_fn, norm_obs=cfg.norm_obs,
+                                    norm_reward=cfg.norm_reward, gamma=cfg.gamma)
+        self.tap: RolloutTap = _find(self.envs, RolloutTap)
+        self.obs_dim = int(np.prod(self.envs.single_observation_space.shape))
+        self.act_dim = int(np.prod(self.envs.single_action_space.shape))
+        self.gen = torch.Generator().manual_seed(self.seed)
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            self.actor = GaussianActor(self.obs_dim, self.act_dim, cfg.hidden)
+            self.critic = Critic(self.obs_dim, cfg.hidden)
+        self.opt = torch.optim.Adam(
+            list(self.actor.parameters()) + list(self.critic.parameters()), lr=cfg.lr, eps=cfg.adam_eps
+        )
+        obs, _ = self.envs.reset(seed=self.seed)
+        self._obs = np.asarray(obs, dtype=np.float32)
+        self.update = 0  # completed updates
+
+    # -- helpers
+    def _obs_stats(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        no = _find(self.envs, NormalizeObservation)
+        if no is None:
+            return np.zeros(self.obs_dim), np.ones(self.obs_dim) - 1e-8
+        return no.obs_rms.mean.copy(), no.obs_rms.var.copy()
+
+    def _normalize(self, raw: NDArray[np.float64]) -> NDArray[np.float32]:
+        mean, var = self._obs_stats()
+        return ((raw - mean) / np.sqrt(var + 1e-8)).astype(np.float32)
+
+    def snapshot(self) -> PolicySnapshot:
+        """The current policy with the current observation normalization."""
+        mean, var = self._obs_stats()
+        state = {k: v.detach().clone() for k, v in self.actor.state_dict().items()}
+        return PolicySnapshot(state, mean, var, self.config.hidden)
+
+    def set_obs_stats(self, mean: NDArray[np.float64], var: NDArray[np.float64], count: float) -> None:
+        """Overwrite the running observation statistics (used to start from a cloned policy)."""
+        no = _find(self.envs, NormalizeObservation)
+        if no is None:
+            raise ValueError("set_obs_stats needs config.norm_obs=True")
+        no.obs_rms.mean = np.asarray(mean, dtype=np.float64).copy()
+        no.obs_rms.var = np.asarray(var, dtype=np.float64).copy()
+        no.obs_rms.count = float(count)
+        self._obs = self._normalize(self.tap.raw_obs)
+
+    # -- one update
+    def train_update(self) -> dict[str, float]:
+        """Collect one rollout of ``n_envs x n_steps`` steps and run the PPO optimisation."""
+        cfg = self.config
+        T, N = cfg.n_steps, cfg.n_envs
+        frac = max(1.0 - self.update / cfg.anneal_updates, 0.0)
+        lr_now, clip_now = cfg.lr * frac, cfg.clip_coef * frac
+        for g in self.opt.param_groups:
+            g["lr"] = lr_now
+
+        obs_b = np.zeros((T, N, self.obs_dim), np.float32)
+        act_b = np.zeros((T, N, self.act_dim), np.float32)
+        logp_b = np.zeros((T, N), np.float32)
+        rew_b = np.zeros((T, N), np.float64)
+        done_b = np.zeros((T, N), np.float64)
+        val_b = np.zeros((T + 1, N), np.float64)
+        raw0 = np.zeros((T, self.obs_dim)); rawn0 = np.zeros((T, self.obs_dim))
+        act0 = np.zeros((T, self.act_dim)); term0 = np.zeros(T, bool); trunc0 = np.zeros(T, bool)
+        actor, critic, gen = self.actor, self.critic, self.gen
+        log_std = actor.log_std.detach()
+        std = log_std.exp()
+        with torch.no_grad():
+            for t in range(T):
+                o = torch.from_numpy(self._obs)
+                mu = actor.mean(o)
+                a = mu + std * torch.randn(mu.shape, generator=gen)
+                logp = (-0.5 * ((a - mu) / std) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
+                val_b[t] = critic(o).numpy()
+                raw0[t] = self.tap.raw_obs[0]
+                a_np = a.numpy().astype(np.float64)
+                nobs, r, term, trunc, _ = self.envs.step(a_np)
+                obs_b[t], act_b[t], logp_b[t] = self._obs, a.numpy(), logp.numpy()
+                r = np.asarray(r, np.float64).copy()
+                tr_only = trunc & ~term
+                if np.any(tr_only):  # bootstrap time-limit ends with V(true final state)
+                    fin = self._normalize(self.tap.raw_next_obs[tr_only])
+                    r[tr_only] += cfg.gamma * critic(torch.from_numpy(fin)).numpy()
+                rew_b[t] = r
+                done_b[t] = term | trunc
+                rawn0[t] = self.tap.raw_next_obs[0]
+                act0[t] = a_np[0]; term0[t] = term[0]; trunc0[t] = trunc[0]
+                self._obs = np.asarray(nobs, np.float32)
+            val_b[T] = critic(torch.from_numpy(self._obs)).numpy()
+
+        rollout = Rollout(raw0, act0, rawn0, term0, trunc0)
+        if self.hook is not None:
+            self.hook(self.update + 1, rollout, self.snapshot())
+
+        # GAE(lambda)
+        adv = np.zeros((T, N))
+        last = np.zeros(N)
+        for t in reversed(range(T)):
+            nonterm = 1.0 - done_b[t]
+            delta = rew_b[t] + cfg.gamma * val_b[t + 1] * nonterm - val_b[t]
+            last = delta + cfg.gamma * cfg.gae_lambda * nonterm * last
+            adv[t] = last
+        ret = adv + val_b[:T]
+
+        b_obs = torch.from_numpy(obs_b.reshape(T * N, -1))
+        b_act = torch.from_numpy(act_b.reshape(T * N, -1))
+        b_logp = torch.from_numpy(logp_b.reshape(-1))
+        b_adv = torch.from_numpy(adv.reshape(-1).astype(np.float32))
+        b_ret = torch.from_numpy(ret.reshape(-1).astype(np.float32))
+        params = list(actor.parameters()) + list(critic.parameters())
+        mb = T * N // cfg.n_minibatches
+        clipfracs, pg_l, v_l = [], 0.0, 0.0
+        for _ in range(cfg.n_epochs):
+            perm = torch.randperm(T * N, generator=gen)
+            for start in range(0, T * N, mb):
+                idx = perm[start:start + mb]
+                dist = actor.dist(b_obs[idx])
+                new_logp = dist.log_prob(b_act[idx]).sum(-1)
+                ratio = (new_logp - b_logp[idx]).exp()
+                adv_mb = b_adv[idx]
+                adv_mb = (adv_mb - adv_mb.mean()) / (adv_mb.std() + 1e-8)
+                pg_loss = torch.max(-adv_mb * ratio, -adv_mb * ratio.clamp(1 - clip_now, 1 + clip_now)).mean()
+                v_loss = 0.5 * ((critic(b_obs[idx]) - b_ret[idx]) ** 2).mean()
+                loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * actor.entropy()
+                self.opt.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                self.opt.step()
+                with torch.no_grad():
+                    clipfracs.append(float(((ratio - 1).abs() > clip_now).float().mean()))
+                pg_l, v_l = float(pg_loss.detach()), float(v_loss.detach())
+        self.update += 1
+        recent = self.tap.episode_returns[-10:]
+        return {
+            "update": self.update,
+            "lr": lr_now,
+            "clip": clip_now,
+            "policy_loss": pg_l,
+            "value_loss": v_l,
+            "clip_fraction": float(np.mean(clipfracs)),
+            "train_return": float(np.mean(recent)) if recent else float("nan"),
+        }
+
+    # -- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """The whole training state (networks, optimizer, RNG, environments)."""
+        return copy.deepcopy({
+            "env_id": self.env_id,
+            "config": self.config.to_dict(),
+            "seed": self.seed,
+            "update": self.update,
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "opt": self.opt.state_dict(),
+            "gen": self.gen.get_state(),
+            "obs": self._obs.copy(),
+            "envs": _env_state(self.envs),
+        })
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned; raise ValueError if it does not fit."""
+        if state.get("env_id") != self.env_id or state.get("config") != self.config.to_dict():
+            raise ValueError("checkpoint was written for another environment or PPO configuration")
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.opt.load_state_dict(state["opt"])
+        self.gen.set_state(state["gen"])
+        self._obs = np.asarray(state["obs"], np.float32).copy()
+        _set_env_state(self.envs, state["envs"])
+        self.update = int(state["update"])
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def evaluate_policy(
+    env_id: str, policy: PolicySnapshot, n_episodes: int = 10, seed: int = 12345
+) -> NDArray[np.float64]:
+    """Undiscounted true returns of ``n_episodes`` episodes with the deterministic mean action.
+
+    Episode i runs in its own environment, reset with seed ``seed + i``, so every policy
+    is scored on the same start states. Actions are clipped to the action box.
+    """
+    n_episodes = check_positive_int(n_episodes, "n_episodes")
+    envs = SyncVectorEnv([functools.partial(gym.make, env_id) for _ in range(n_episodes)],
+                         autoreset_mode=AutoresetMode.SAME_STEP)
+    low, high = envs.single_action_space.low, envs.single_action_space.high
+    try:
+        obs, _ = envs.reset(seed=seed)
+        returns = np.zeros(n_episodes)
+        active = np.ones(n_episodes, bool)
+        while active.any():
+            act = np.clip(policy.mean_action(np.asarray(obs, np.float64)), low, high)
+            obs, r, term, trunc, _ = envs.step(act)
+            returns[active] += r[active]
+            active &= ~(term | trunc)
+    finally:
+        envs.close()
+    return returns

@@ -1,0 +1,529 @@
+"""The MuJoCo study of Section 6.2 as one resumable command line.
+
+``python -m lfl_lib.study --env ENV_ID --seed N --preset {paper,smoke}`` runs
+
+1. **learner**: PPO (:mod:`lfl_lib.ppo`) on the true reward; the rollout of one of its
+   environments (and the policy that collected it) is kept at each observed update;
+2. **learner evaluation**: each observed policy is scored on the true reward;
+3. **recovery**: Algorithm 1 (:mod:`lfl_lib.deep_lfl`) on the observed rollouts only;
+4. **observer**: a PPO agent initialised by behaviour cloning of the last observed
+   rollout, trained on the recovered reward, scored on the true reward after each update;
+5. **results**: one JSON file per (environment, seed), written atomically.
+
+Every stage shows a progress bar and checkpoints (after every PPO update, and after each
+stage) into a run folder; the same command started again resumes where it stopped. A
+checkpoint of a PPO update holds the physics of every environment, so a resumed run
+gives the same numbers as an uninterrupted one.
+
+Evaluation protocol: 10 episodes per policy with the deterministic mean action, episode
+i started from the reset with seed ``eval_seed + i`` (the same start states for every
+policy); the score is the mean undiscounted true return. Scores are normalized as in
+the paper: 0 = the first observed learner policy, 1 = the last observed one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._validate import check_positive_int
+from .deep_lfl import DeepLfLConfig, RewardModel, recover_reward
+from .ppo import PPO, PPOConfig, PolicySnapshot, Rollout, check_env_id, evaluate_policy
+
+__all__ = ["DEFAULT_WINDOWS", "StudyConfig", "make_config", "parse_window", "run_study", "normalize_scores", "main"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Observed learner updates per environment (Section 6.3 of the paper).
+DEFAULT_WINDOWS: dict[str, tuple[int, ...]] = {
+    "Reacher-v5": tuple(range(10, 21)),
+    "HalfCheetah-v5": tuple(range(30, 41)),
+    "Hopper-v5": (10, 15, 20, 25, 30),
+    "Ant-v5": (10, 15, 20, 25, 30),
+}
+SMOKE_WINDOW = (2, 3, 4)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything that determines a run's numbers (stored with its results).
+
+    Attributes
+    ----------
+    env_id, seed, preset : str, int, str
+    window : tuple of int
+        Observed learner updates (1-based; update u's rollout is collected by the policy
+        obtained after u - 1 optimisation phases).
+    learner_updates : int
+        PPO updates the learner makes (at least ``max(window)``).
+    observer_updates : int
+        PPO updates of the observer on the recovered reward (30).
+    learner_ppo, observer_ppo : PPOConfig
+        Same hyperparameters; the observer's decay runs over its own updates.
+    lfl : DeepLfLConfig
+    bc_steps : int
+        Adam steps of the observer's behaviour cloning of the last observed rollout.
+    eval_episodes, eval_seed : int
+        Evaluation protocol (see the module docstring).
+    """
+
+    env_id: str
+    seed: int
+    preset: str
+    window: tuple[int, ...]
+    learner_updates: int
+    observer_updates: int
+    learner_ppo: PPOConfig
+    observer_ppo: PPOConfig
+    lfl: DeepLfLConfig
+    bc_steps: int = 3000
+    eval_episodes: int = 10
+    eval_seed: int = 1_000_000
+    observer_seed_offset: int = 10_000
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "env_id": self.env_id,
+            "seed": self.seed,
+            "preset": self.preset,
+            "window": list(self.window),
+            "learner_updates": self.learner_updates,
+            "observer_updates": self.observer_updates,
+            "learner_ppo": self.learner_ppo.to_dict(),
+            "observer_ppo": self.observer_ppo.to_dict(),
+            "lfl": self.lfl.to_dict(),
+            "bc_steps": self.bc_steps,
+            "eval_episodes": self.eval_episodes,
+            "eval_seed": self.eval_seed,
+            "observer_seed_offset": self.observer_seed_offset,
+        }
+
+
+def parse_window(text: str) -> tuple[int, ...]:
+    """Parse ``"10..20"`` (inclusive range), ``"10..30:5"`` (with a step) or ``"10,15,20"``."""
+    try:
+        if ".." in text:
+            rng, _, step = text.partition(":")
+            lo, hi = (int(x) for x in rng.split(".."))
+            return tuple(range(lo, hi + 1, int(step) if step else 1))
+        return tuple(int(x) for x in text.split(","))
+    except ValueError as exc:
+        raise ValueError(f"window must look like '10..20', '10..30:5' or '10,15,20'; got {text!r}") from exc
+
+
+def make_config(
+    env_id: str, seed: int = 0, preset: str = "paper", window: Sequence[int] | None = None,
+    learner_updates: int | None = None,
+) -> StudyConfig:
+    """The configuration of a run; raises ValueError on an unknown env id, preset or bad window."""
+    check_env_id(env_id)
+    seed = check_positive_int(seed, "seed", minimum=0)
+    if preset == "paper":
+        win = tuple(window) if window is not None else DEFAULT_WINDOWS.get(env_id)
+        if win is None:
+            raise ValueError(f"window is required for {env_id!r} (defaults exist for {', '.join(DEFAULT_WINDOWS)})")
+        n_learn = learner_updates if learner_updates is not None else max(win)
+        # the paper does not give the learner's decay horizon: ours is 100 updates (6.6M steps)
+        learner = PPOConfig(anneal_updates=100)
+        observer = PPOConfig(anneal_updates=30)
+        lfl = DeepLfLConfig()
+        n_obs, bc = 30, 3000
+    elif preset == "smoke":
+        win = tuple(window) if window is not None else SMOKE_WINDOW
+        n_learn = learner_updates if learner_updates is not None else max(win)
+        learner = PPOConfig(n_envs=4, n_steps=256, n_epochs=4, n_minibatches=4, anneal_updates=10)
+        observer = PPOConfig(n_envs=4, n_steps=256, n_epochs=4, n_minibatches=4, anneal_updates=3)
+        lfl = DeepLfLConfig(policy_steps=100, kl_steps=20, reward_init_steps=100, consistency_steps=50)
+        n_obs, bc = 3, 100
+    else:
+        raise ValueError(f"preset must be 'paper' or 'smoke'; got {preset!r}")
+    n_learn = check_positive_int(n_learn, "learner_updates")
+    if len(win) < 2 or any(b <= a for a, b in zip(win[:-1], win[1:])):
+        raise ValueError(f"window must hold at least 2 strictly increasing updates; got {list(win)}")
+    if win[0] < 1 or win[-1] > n_learn:
+        raise ValueError(
+            f"window must lie within the learner's updates 1..{n_learn}; got {win[0]}..{win[-1]}"
+        )
+    return StudyConfig(env_id, seed, preset, tuple(int(w) for w in win), n_learn, n_obs, learner, observer, lfl, bc)
+
+
+def normalize_scores(scores: Any, first: float, last: float) -> Any:
+    """The paper's normalization: 0 = first observed learner policy, 1 = last observed."""
+    if last == first:
+        raise ValueError("the first and last observed learner scores are equal: normalization undefined")
+    return (np.asarray(scores, dtype=np.float64) - first) / (last - first)
+
+
+# ------------------------------------------------------------------ files
+
+
+def _atomic_torch(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_json(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _load(path: Path, keys: Sequence[str]) -> dict[str, Any]:
+    """Load a checkpoint, turning any failure into a clear ValueError."""
+    try:
+        obj = torch.load(path, weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise ValueError(
+            f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}); "
+            "delete it to redo that stage"
+        ) from exc
+    if not isinstance(obj, dict) or any(k not in obj for k in keys):
+        raise ValueError(f"checkpoint {path} is corrupt: expected the keys {list(keys)}; delete it to redo that stage")
+    return obj
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{what} {path} is corrupt or unreadable ({type(exc).__name__}); delete it") from exc
+
+
+def _diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _versions() -> dict[str, str]:
+    import gymnasium
+    import mujoco
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "gymnasium": gymnasium.__version__,
+        "mujoco": mujoco.__version__,
+    }
+
+
+@dataclass
+class _Run:
+    cfg: StudyConfig
+    run_dir: Path
+    results: Path
+    progress: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def path(self, name: str) -> Path:
+        return self.run_dir / name
+
+    def bar(self, total: int, desc: str, initial: int = 0) -> tqdm:
+        return tqdm(total=total, initial=initial, desc=f"{self.cfg.env_id} s{self.cfg.seed} {desc}",
+                    disable=not self.progress, leave=True, dynamic_ncols=True)
+
+    def add_time(self, stage: str, t0: float) -> float:
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - t0
+        _atomic_json(self.timings, self.path("timings.json"))
+        return now
+
+
+def _prepare(cfg: StudyConfig, run_dir: Path, results: Path) -> tuple[bool, dict[str, float]]:
+    """All checks before anything is written. Returns (already complete, stored timings)."""
+    want = cfg.to_dict()
+    if results.exists():
+        old = _read_json(results, "results file")
+        if old.get("config") != want:
+            raise ValueError(
+                f"results file {results} holds another configuration "
+                f"(differs in: {', '.join(_diff(old.get('config', {}), want))}); "
+                "choose another --out or remove that file"
+            )
+        return True, {}
+    conf = run_dir / "config.json"
+    timings: dict[str, float] = {}
+    if conf.exists():
+        old = _read_json(conf, "run configuration")
+        if old != want:
+            raise ValueError(
+                f"run folder {run_dir} holds another configuration (differs in: {', '.join(_diff(old, want))}); "
+                "choose another --run-dir or remove that folder"
+            )
+        if (run_dir / "timings.json").exists():
+            timings = _read_json(run_dir / "timings.json", "timings file")
+    return False, timings
+
+
+# ------------------------------------------------------------------ stages
+
+
+def _learner(run: _Run) -> None:
+    cfg = run.cfg
+    obs_dir = run.path("observed")
+    obs_dir.mkdir(exist_ok=True)
+    window = set(cfg.window)
+
+    def hook(update: int, rollout: Rollout, policy: PolicySnapshot) -> None:
+        if update in window:
+            _atomic_torch({"update": update, "rollout": rollout.to_arrays(), "policy": policy.to_dict()},
+                          obs_dir / f"update_{update:03d}.pt")
+
+    ppo = PPO(cfg.env_id, cfg.learner_ppo, seed=cfg.seed, hook=hook)
+    ck = run.path("learner.pt")
+    if ck.exists():
+        try:
+            ppo.load_state_dict(_load(ck, ["ppo"])["ppo"])
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise ValueError(f"checkpoint {ck} is corrupt ({type(exc).__name__}); delete it to redo the learner") from exc
+    bar = run.bar(cfg.learner_updates, "learner", ppo.update)
+    t0 = time.perf_counter()
+    while ppo.update < cfg.learner_updates:
+        stats = ppo.train_update()
+        _atomic_torch({"ppo": ppo.state_dict()}, ck)
+        t0 = run.add_time("learner", t0)
+        bar.set_postfix(ret=f"{stats['train_return']:.1f}")
+        bar.update(1)
+    bar.close()
+    ppo.close()
+    missing = [u for u in cfg.window if not (obs_dir / f"update_{u:03d}.pt").exists()]
+    if missing:
+        raise ValueError(f"observed rollouts for updates {missing} are missing from {obs_dir}; delete {ck} to redo the learner")
+
+
+def _observed(run: _Run) -> list[dict[str, Any]]:
+    return [_load(run.path("observed") / f"update_{u:03d}.pt", ["update", "rollout", "policy"]) for u in run.cfg.window]
+
+
+def _learner_eval(run: _Run, observed: list[dict[str, Any]]) -> list[list[float]]:
+    cfg = run.cfg
+    path = run.path("learner_eval.json")
+    done: list[list[float]] = _read_json(path, "learner evaluation")["returns"] if path.exists() else []
+    bar = run.bar(len(observed), "learner eval", len(done))
+    t0 = time.perf_counter()
+    for item in observed[len(done):]:
+        ret = evaluate_policy(cfg.env_id, PolicySnapshot.from_dict(item["policy"]), cfg.eval_episodes, cfg.eval_seed)
+        done.append([float(x) for x in ret])
+        _atomic_json({"returns": done}, path)
+        t0 = run.add_time("learner_eval", t0)
+        bar.update(1)
+    bar.close()
+    return done
+
+
+def _recovery(run: _Run, observed: list[dict[str, Any]]) -> tuple[RewardModel, dict[str, Any]]:
+    cfg = run.cfg
+    ck = run.path("recovery.pt")
+    state = _load(ck, ["lfl"])["lfl"] if ck.exists() else {}
+    rollouts = [Rollout(**item["rollout"]) for item in observed]
+    L = cfg.lfl
+    sizes = {"policies": L.policy_steps, "divergences": L.kl_steps, "reward init": L.reward_init_steps,
+             "consistency": L.consistency_steps}
+    done_keys = {"policies": "policies", "divergences": "rho", "reward init": "reward_init", "consistency": "reward"}
+    skipped = sum(n for s, n in sizes.items() if done_keys[s] in state)
+    bar = run.bar(sum(sizes.values()), "recovery", skipped)
+    offsets = dict(zip(sizes, np.cumsum([0, *sizes.values()])[:-1]))
+    t0 = [time.perf_counter()]
+
+    def tick(stage: str, n: int) -> None:
+        bar.n = int(offsets[stage] + n)
+        if n % 50 == 0 or n == sizes[stage]:
+            bar.refresh()
+
+    def checkpoint(st: dict[str, Any]) -> None:
+        _atomic_torch({"lfl": st}, ck)
+        t0[0] = run.add_time("recovery", t0[0])
+
+    reward, info = recover_reward(rollouts, L, seed=cfg.seed, progress=tick, state=state, checkpoint=checkpoint)
+    bar.close()
+    return reward, info
+
+
+def _behaviour_clone(ppo: PPO, rollout: Rollout, steps: int, lr: float, entropy_bonus: float) -> float:
+    """Fit the observer's actor to the last observed rollout by maximum likelihood."""
+    s = rollout.observations
+    ppo.set_obs_stats(s.mean(0), s.var(0), len(s))
+    x = torch.as_tensor(ppo._normalize(s))
+    a = torch.as_tensor(rollout.actions, dtype=torch.float32)
+    opt = torch.optim.Adam(ppo.actor.parameters(), lr=lr)
+    loss = torch.zeros(())
+    for _ in range(steps):
+        loss = -(ppo.actor.log_prob(x, a).mean() + entropy_bonus * ppo.actor.entropy())
+        opt.zero_grad(); loss.backward(); opt.step()
+    return float(loss.detach())
+
+
+def _observer(run: _Run, reward: RewardModel, last: Rollout) -> list[list[float]]:
+    cfg = run.cfg
+    ck = run.path("observer.pt")
+    torch.manual_seed(cfg.seed + cfg.observer_seed_offset)
+    ppo = PPO(cfg.env_id, cfg.observer_ppo, seed=cfg.seed + cfg.observer_seed_offset, reward_fn=reward.reward_fn)
+    t0 = time.perf_counter()
+    if ck.exists():
+        saved = _load(ck, ["ppo", "returns"])
+        try:
+            ppo.load_state_dict(saved["ppo"])
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise ValueError(f"checkpoint {ck} is corrupt ({type(exc).__name__}); delete it to redo the observer") from exc
+        returns: list[list[float]] = saved["returns"]
+    else:
+        _behaviour_clone(ppo, last, cfg.bc_steps, cfg.lfl.lr, cfg.lfl.entropy_bonus)
+        returns = [[float(x) for x in evaluate_policy(cfg.env_id, ppo.snapshot(), cfg.eval_episodes, cfg.eval_seed)]]
+        _atomic_torch({"ppo": ppo.state_dict(), "returns": returns}, ck)
+        t0 = run.add_time("observer", t0)
+    bar = run.bar(cfg.observer_updates, "observer", ppo.update)
+    while ppo.update < cfg.observer_updates:
+        ppo.train_update()
+        returns.append([float(x) for x in evaluate_policy(cfg.env_id, ppo.snapshot(), cfg.eval_episodes, cfg.eval_seed)])
+        _atomic_torch({"ppo": ppo.state_dict(), "returns": returns}, ck)
+        t0 = run.add_time("observer", t0)
+        bar.set_postfix(score=f"{np.mean(returns[-1]):.1f}")
+        bar.update(1)
+    bar.close()
+    ppo.close()
+    return returns
+
+
+def run_study(
+    cfg: StudyConfig, out_dir: str | Path | None = None, run_dir: str | Path | None = None,
+    progress: bool = True, command: str | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) the whole pipeline for ``cfg`` and return the results dict.
+
+    Parameters
+    ----------
+    cfg : StudyConfig
+        From :func:`make_config`.
+    out_dir : path, optional
+        Folder of the results file ``<env_id>_seed<N>.json``; default ``book/data/mujoco``
+        for the paper preset, ``runs/mujoco/results-smoke`` for the smoke preset.
+    run_dir : path, optional
+        Folder of the checkpoints; default ``runs/mujoco/<env_id>_seed<N>_<preset>``.
+    progress : bool
+        Show a tqdm progress bar per stage.
+
+    Raises
+    ------
+    ValueError
+        If the run folder or the results file holds another configuration, or a checkpoint
+        is corrupt. These checks happen before anything is written.
+    """
+    default_out = "book/data/mujoco" if cfg.preset == "paper" else "runs/mujoco/results-smoke"
+    out = Path(out_dir) if out_dir is not None else REPO_ROOT / default_out
+    rdir = Path(run_dir) if run_dir is not None else REPO_ROOT / "runs" / "mujoco" / f"{cfg.env_id}_seed{cfg.seed}_{cfg.preset}"
+    results = out / f"{cfg.env_id}_seed{cfg.seed}.json"
+    complete, timings = _prepare(cfg, rdir, results)
+    if complete:
+        return _read_json(results, "results file")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one core per run, and reproducible float sums
+    try:
+        rdir.mkdir(parents=True, exist_ok=True)
+        _atomic_json(cfg.to_dict(), rdir / "config.json")
+        run = _Run(cfg, rdir, results, progress, timings)
+        _learner(run)
+        observed = _observed(run)
+        learner_returns = _learner_eval(run, observed)
+        reward, info = _recovery(run, observed)
+        last = Rollout(**observed[-1]["rollout"])
+        observer_returns = _observer(run, reward, last)
+    finally:
+        torch.set_num_threads(threads)
+
+    lmean = [float(np.mean(r)) for r in learner_returns]
+    omean = [float(np.mean(r)) for r in observer_returns]
+    steps = cfg.learner_ppo.n_envs * cfg.learner_ppo.n_steps
+    ostep = cfg.observer_ppo.n_envs * cfg.observer_ppo.n_steps
+    first, lastscore = lmean[0], lmean[-1]
+    res: dict[str, Any] = {
+        "env_id": cfg.env_id,
+        "seed": cfg.seed,
+        "preset": cfg.preset,
+        "config": cfg.to_dict(),
+        "command": command or f"python -m lfl_lib.study --env {cfg.env_id} --seed {cfg.seed} --preset {cfg.preset}",
+        "versions": _versions(),
+        "git_commit": _git_commit(),
+        "wall_time_s": round(sum(run.timings.values()), 1),
+        "stage_time_s": {k: round(v, 1) for k, v in run.timings.items()},
+        "evaluation": {
+            "episodes": cfg.eval_episodes,
+            "policy": "deterministic (mean action, clipped to the action box)",
+            "reset_seeds": f"{cfg.eval_seed} + episode index",
+            "score": "mean undiscounted true return",
+        },
+        "learner": {
+            "updates": list(cfg.window),
+            # the policy of update u has been trained on (u - 1) updates' steps
+            "env_steps": [(u - 1) * steps for u in cfg.window],
+            "returns": learner_returns,
+            "score": lmean,
+            "normalized": [float(x) for x in normalize_scores(lmean, first, lastscore)],
+        },
+        "observer": {
+            "updates": list(range(cfg.observer_updates + 1)),
+            "env_steps": [(cfg.window[-1] - 1) * steps + k * ostep for k in range(cfg.observer_updates + 1)],
+            "returns": observer_returns,
+            "score": omean,
+            "normalized": [float(x) for x in normalize_scores(omean, first, lastscore)],
+        },
+        "recovery_losses": {k: float(v) for k, v in info.items()},
+    }
+    res["final_observer_normalized"] = res["observer"]["normalized"][-1]
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_json(res, results)
+    return res
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point; returns the exit status (2 on bad input)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(prog="python -m lfl_lib.study", description=__doc__.split("\n\n")[0])
+    p.add_argument("--env", required=True, help="gymnasium id, e.g. HalfCheetah-v5")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--preset", choices=["paper", "smoke"], default="paper")
+    p.add_argument("--window", default=None, help="observed updates: '10..20', '10..30:5' or '10,15,20' "
+                   "(default: the paper's for the environment)")
+    p.add_argument("--learner-updates", type=int, default=None, help="default: the last observed update")
+    p.add_argument("--out", default=None, help="results folder (default book/data/mujoco for the paper preset)")
+    p.add_argument("--run-dir", default=None, help="checkpoint folder (default runs/mujoco/ENV_seedN_PRESET)")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(args_list)
+    command = "python -m lfl_lib.study " + " ".join(shlex.quote(a) for a in args_list)
+    try:
+        window = parse_window(args.window) if args.window else None
+        cfg = make_config(args.env, args.seed, args.preset, window, args.learner_updates)
+        res = run_study(cfg, args.out, args.run_dir, progress=not args.no_progress, command=command)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{cfg.env_id} seed {cfg.seed}: final observer score {res['final_observer_normalized']:.3f} "
+          f"(normalized; learner first/last observed = 0/1), wall time {res['wall_time_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
