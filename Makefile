@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 PIP    := $(BIN)/python -m pip
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with book/sanitize.cfg
 
-.PHONY: all install book test test-unit test-book lab study bench clean
+.PHONY: all install book test test-unit test-book check browser-deps browser-test exec-times lab study bench clean
 
 all: test
 
@@ -29,6 +29,34 @@ test-book: $(STAMP)
 	$(BIN)/python -m pytest $(NBVAL) book/ -q
 
 test: test-unit test-book
+
+# After `make book`: a nitpicky rebuild (-n: every cross-reference must resolve), then a
+# crawl of _build/html (every internal href/src resolves; nothing is loaded from the network).
+check: $(STAMP)
+	$(BIN)/jupyter-book build . -W -n --keep-going --all
+	$(BIN)/python scripts/check_html.py _build/html
+
+# Debian's chromium + chromium-driver for the real-browser test (apt-get, as root or with
+# sudo); if they cannot be installed, the browser test is skipped with a message.
+browser-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	  echo "chromium and chromedriver: installed"; \
+	else \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
+	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+	  || echo "WARNING: could not install chromium + chromium-driver: the browser test will be skipped"; \
+	fi
+
+# After `make book`: every page of _toc.yml opened in headless Chromium (tests_browser/);
+# screenshots land in test-output/screenshots/.
+browser-test: $(STAMP) browser-deps
+	$(BIN)/python -m pytest tests_browser/ -q -rs
+
+# Execute every chapter once, record its wall time in book/data/exec_times.json, then
+# re-execute book/reproducibility.ipynb, which shows that file.
+exec-times: $(STAMP)
+	$(BIN)/python scripts/exec_times.py
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace book/reproducibility.ipynb
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab book/
