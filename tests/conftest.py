@@ -22,7 +22,7 @@ settings.register_profile(
     "lfl",
     derandomize=True,
     deadline=None,
-    max_examples=25,
+    max_examples=60,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
