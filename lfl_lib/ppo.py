@@ -1,6 +1,6 @@
 """Proximal Policy Optimization for continuous actions: the learner of Section 6.2.
 
-The paper observes a PPO learner :cite:`schulman2017ppo` on MuJoCo tasks. This module
+The paper observes a PPO learner :cite:`schulman2017proximal` on MuJoCo tasks. This module
 is a compact PPO with the paper's hyperparameters as defaults (:class:`PPOConfig`):
 32 environments x 2048 steps per update, 10 epochs of 32 minibatches, the clipped
 surrogate objective
@@ -302,7 +302,7 @@ class RolloutTap(gym.vector.VectorWrapper):
     reward_fn : callable, optional
         ``reward_fn(obs, actions) -> rewards`` on raw observations and the sampled
         (unclipped) actions, shape (n_envs,). When given it replaces the environment's
-        reward; the true reward is still summed in :attr:`episode_returns`.
+        reward; the true reward is still summed in ``episode_returns``.
     """
 
     def __init__(self, env: gym.vector.VectorEnv, reward_fn: RewardFn | None = None) -> None:
