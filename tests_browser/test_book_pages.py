@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
-
+REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.browser
 
 TOC = Path(os.environ.get("BOOK_TOC", REPO / "_toc.yml"))
