@@ -1,0 +1,460 @@
+"""Algorithm 1 for tabular MDPs: a reward from the trajectories of a learner (Section 5).
+
+The observer sees one trajectory :math:`D_k` per policy :math:`\\pi_k` of the learner,
+:math:`k = 1, \\dots, N`, and recovers one reward :math:`r(s, a)` in three steps:
+
+1. **Policies** (Section 5.2). Each :math:`\\hat\\pi_k` is a regularized maximum-likelihood
+   estimate from :math:`D_k` (:func:`estimate_policies`).
+2. **Targets** (Theorem 2). For each improvement :math:`k \\to k+1`,
+
+   .. math:: \\hat r_k(s, a) = \\alpha_m \\ln \\hat\\pi_{k+1}(a|s)
+             + \\alpha_m \\gamma \\sum_{s'} \\hat P(s'|s, a)\\,
+             \\mathrm{KL}\\big(\\hat\\pi_k(\\cdot|s')\\,\\|\\,\\hat\\pi_{k+1}(\\cdot|s')\\big),
+
+   with :math:`\\hat P` the smoothed empirical dynamics
+   (:func:`lfl_lib.trajectories.estimate_transitions`) and :math:`\\alpha_m` the
+   entropy weight the observer assumes (:func:`targets`). In the tabular case the KL
+   terms are computed exactly from the estimates (Section 6.3), not regressed.
+3. **Consistency** (Eq. 5). One reward :math:`r` and one shaping :math:`f_k` per
+   improvement minimise
+
+   .. math:: L(r, \\{f_k\\}) = \\sum_k \\sum_{s,a} w_k(s, a)\\,
+             \\big(\\hat r_k(s, a) - r(s, a) - f_k(s) + \\gamma \\textstyle\\sum_{s'}
+             \\hat P(s'|s,a) f_k(s')\\big)^2
+             + \\mu \\sum_{s,a} (r(s,a) - r_0)^2 + \\epsilon \\sum_k \\|f_k\\|^2 ,
+
+   a convex quadratic, solved exactly (``solver="exact"``) or by full-batch Adam as in
+   the paper (``solver="adam"``) (:func:`consistency_fit`).
+
+The choices the paper leaves open are arguments, documented where they are used:
+how the policies are smoothed (``policy_estimator``, ``policy_prior``), which pairs
+enter the loss and with what weight (``weights``), what reward a pair outside the loss
+receives (the small ridge :math:`\\mu` towards :math:`r_0`, ``unseen``), and how the
+common shaping that Eq. (5) leaves unidentified is pinned (the tiny ridge
+:math:`\\epsilon` on the shapings, together with :math:`\\mu`). The defaults are the
+choices the book's chapter 5 selected on held-out seeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._validate import check_alpha, check_gamma, check_positive_int, check_reward
+from .inversion import kl_divergence
+from .mdp import TabularMDP, discounted_entropy, expected_return, score, soft_optimal
+from .trajectories import Trajectory, check_trajectories, estimate_transitions, pair_counts
+
+__all__ = [
+    "estimate_policies",
+    "targets",
+    "consistency_fit",
+    "LfLResult",
+    "fit_lfl",
+    "recover_reward",
+    "ObserverScore",
+    "observer_score",
+]
+
+PolicyEstimator = Literal["dirichlet", "entropy_ml", "entropy_ml_adam"]
+PolicyPriorMean = Literal["uniform", "previous"]
+Weights = Literal["states", "pairs", "all"]
+Unseen = Literal["min", "zero", "mean"]
+Solver = Literal["exact", "adam"]
+
+
+def _adam_ascent_logits(counts: NDArray[np.float64], entropy_weight: float, n_steps: int, lr: float) -> NDArray[np.float64]:
+    """Full-batch Adam ascent of :math:`\\sum_{(s,a)\\in D}[\\ln\\pi(a|s) + \\lambda H(\\pi(\\cdot|s))]` in tabular logits."""
+    S, A = counts.shape
+    n_s = counts.sum(axis=1, keepdims=True)
+    theta = np.zeros((S, A))
+    m = np.zeros_like(theta)
+    v = np.zeros_like(theta)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    for t in range(1, n_steps + 1):
+        z = theta - theta.max(axis=1, keepdims=True)
+        pi = np.exp(z)
+        pi /= pi.sum(axis=1, keepdims=True)
+        logpi = np.log(pi)
+        # d/dtheta of sum_a n_a ln pi_a  =  n_a - n_s pi_a
+        g = counts - n_s * pi
+        # d/dtheta of n_s H(pi) = -n_s pi_a (ln pi_a + H)
+        H = -(pi * logpi).sum(axis=1, keepdims=True)
+        g += entropy_weight * (-n_s * pi * (logpi + H))
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        theta = theta + lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+    z = theta - theta.max(axis=1, keepdims=True)
+    pi = np.exp(z)
+    return pi / pi.sum(axis=1, keepdims=True)
+
+
+def _entropy_ml_exact(counts: NDArray[np.float64], entropy_weight: float, tol: float = 1e-12,
+                      max_iter: int = 1000) -> NDArray[np.float64]:
+    """The exact maximiser of :math:`\\sum_{(s,a)\\in D}[\\ln\\pi(a|s) + \\lambda H(\\pi(\\cdot|s))]`.
+
+    State by state this is :math:`n(s)\\,F_s(\\pi)` with
+    :math:`F_s(\\pi) = \\sum_a \\hat p(a|s)\\ln\\pi(a) + \\lambda H(\\pi)` and :math:`\\hat p` the
+    empirical frequencies: a strictly concave problem on the simplex whose solution
+    depends on the frequencies only, not on how often the state was visited. Solved by
+    Newton's method on the simplex (the Hessian is diagonal), all states at once, with
+    steps shortened to keep every probability positive. An unvisited state gets the
+    uniform policy (the maximiser of :math:`H`).
+    """
+    S, A = counts.shape
+    n_s = counts.sum(axis=1)
+    pi = np.full((S, A), 1.0 / A)
+    visited = n_s > 0
+    if not visited.any():
+        return pi
+    p = counts[visited] / n_s[visited, None]
+    lam = entropy_weight
+    q = (p + 1.0 / A) / 2.0
+    for _ in range(max_iter):
+        g = p / q - lam * (np.log(q) + 1.0)
+        D = p / q**2 + lam / q  # minus the diagonal Hessian, > 0
+        nu = (g / D).sum(axis=1, keepdims=True) / (1.0 / D).sum(axis=1, keepdims=True)
+        d = (g - nu) / D  # Newton direction, sums to 0 in each row
+        with np.errstate(divide="ignore"):
+            limit = np.where(d < 0, q / -d, np.inf).min(axis=1, keepdims=True)
+        q = q + np.minimum(1.0, 0.5 * limit) * d
+        q /= q.sum(axis=1, keepdims=True)
+        if np.max(np.abs(d)) < tol:
+            break
+    pi[visited] = q
+    return pi
+
+
+def estimate_policies(
+    trajectories: Sequence[Trajectory],
+    n_states: int,
+    n_actions: int,
+    estimator: PolicyEstimator = "dirichlet",
+    prior: float = 1.0,
+    prior_mean: PolicyPriorMean = "previous",
+    entropy_weight: float = 0.01,
+    n_steps: int = 10,
+    lr: float = 0.5,
+) -> list[NDArray[np.float64]]:
+    """Regularized maximum-likelihood estimates :math:`\\hat\\pi_k`, one per trajectory (Section 5.2).
+
+    Parameters
+    ----------
+    trajectories : list of Trajectory
+    n_states, n_actions : int
+    estimator : {"dirichlet", "entropy_ml"}
+        ``"dirichlet"``: the maximum a posteriori estimate under a Dirichlet prior,
+        :math:`\\hat\\pi_k(a|s) = (n_k(s,a) + \\beta m_k(a|s)) / (n_k(s) + \\beta)`, i.e.
+        maximum likelihood regularized by :math:`\\beta\\sum_a m_k(a|s)\\ln\\pi(a|s)`
+        (a cross-entropy towards the prior mean :math:`m_k`); closed form.
+        ``"entropy_ml"``: the paper's objective
+        :math:`\\sum_{(s,a)\\in D_k}[\\ln\\pi(a|s) + \\lambda H(\\pi(\\cdot|s))]` ascended by
+        ``n_steps`` full-batch Adam steps of rate ``lr`` from uniform logits. Its exact
+        maximiser is nearly deterministic for small :math:`\\lambda` (an action never
+        seen gets a probability of order :math:`e^{-1/\\lambda}`); the few steps are what
+        keeps the estimate soft.
+    prior : float, default 1.0
+        :math:`\\beta > 0`, the Dirichlet prior's pseudo-count per state (``"dirichlet"`` only).
+    prior_mean : {"previous", "uniform"}, default "previous"
+        :math:`m_k`: ``"uniform"`` for every k, or ``"previous"``: uniform for k = 1 and the
+        estimate :math:`\\hat\\pi_{k-1}` afterwards, so that where :math:`D_k` holds no
+        evidence the observer assumes that the policy did not change (``"dirichlet"`` only).
+    entropy_weight, n_steps, lr :
+        :math:`\\lambda`, number of Adam steps and learning rate (``"entropy_ml"`` only).
+        The defaults are those of the authors' released grid-world code (the paper's
+        text says learning rate 1e-3).
+
+    Returns
+    -------
+    list of ndarray, each of shape (S, A), all entries > 0
+    """
+    trajs = check_trajectories(trajectories, n_states, n_actions)
+    if estimator not in ("dirichlet", "entropy_ml", "entropy_ml_adam"):
+        raise ValueError(f"estimator must be 'dirichlet', 'entropy_ml' or 'entropy_ml_adam'; got {estimator!r}")
+    if prior_mean not in ("uniform", "previous"):
+        raise ValueError(f"prior_mean must be 'uniform' or 'previous'; got {prior_mean!r}")
+    if not (np.isfinite(prior) and prior > 0):
+        raise ValueError(f"prior must be a finite number > 0; got {prior!r}")
+    uniform = np.full((n_states, n_actions), 1.0 / n_actions)
+    policies: list[NDArray[np.float64]] = []
+    for tr in trajs:
+        counts = pair_counts(tr, n_states, n_actions)
+        if estimator == "entropy_ml":
+            policies.append(_entropy_ml_exact(counts, float(entropy_weight)))
+            continue
+        if estimator == "entropy_ml_adam":
+            n_steps = check_positive_int(n_steps, "n_steps")
+            policies.append(_adam_ascent_logits(counts, float(entropy_weight), n_steps, float(lr)))
+            continue
+        mean = policies[-1] if (prior_mean == "previous" and policies) else uniform
+        pi = (counts + prior * mean) / (counts.sum(axis=1, keepdims=True) + prior)
+        policies.append(pi)
+    return policies
+
+
+def targets(
+    policies: Sequence[NDArray[np.float64]], P_hat: NDArray[np.float64], gamma: float, alpha_model: float
+) -> NDArray[np.float64]:
+    """The Theorem 2 targets :math:`\\hat r_k`, one per improvement, shape (N - 1, S, A).
+
+    :math:`\\hat r_k(s,a) = \\alpha_m\\ln\\hat\\pi_{k+1}(a|s) + \\alpha_m\\gamma\\sum_{s'}\\hat P(s'|s,a)\\,
+    \\mathrm{KL}(\\hat\\pi_k(\\cdot|s')\\|\\hat\\pi_{k+1}(\\cdot|s'))`.
+    """
+    gamma = check_gamma(gamma)
+    alpha_model = check_alpha(alpha_model, "alpha_model")
+    out = []
+    for pi1, pi2 in zip(policies[:-1], policies[1:]):
+        kl = kl_divergence(pi1, pi2)
+        out.append(alpha_model * np.log(pi2) + alpha_model * gamma * (P_hat @ kl))
+    return np.array(out)
+
+
+def _loss_weights(counts: Sequence[NDArray[np.float64]], weights: Weights, floor: float) -> NDArray[np.float64]:
+    """Weights :math:`w_k(s, a)` of the consistency loss, shape (N - 1, S, A), each summing to 1."""
+    out = []
+    for c2 in counts[1:]:
+        if weights == "pairs":
+            w = c2 + floor
+        elif weights == "states":
+            w = np.repeat(c2.sum(axis=1, keepdims=True), c2.shape[1], axis=1) + floor
+        else:
+            w = np.ones_like(c2)
+        out.append(w / w.sum())
+    return np.array(out)
+
+
+def consistency_fit(
+    targets_k: NDArray[np.float64],
+    weights_k: NDArray[np.float64],
+    P_hat: NDArray[np.float64],
+    gamma: float,
+    r0: float = 0.0,
+    ridge_r: float = 1e-6,
+    ridge_f: float = 1e-9,
+    solver: Solver = "exact",
+    n_steps: int = 200,
+    lr: float = 1.0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Minimise the consistency loss of Eq. (5) over :math:`r` and the shapings :math:`f_k`.
+
+    Parameters
+    ----------
+    targets_k, weights_k : ndarray, shape (K, S, A)
+        :math:`\\hat r_k` and :math:`w_k \\ge 0`.
+    P_hat : ndarray, shape (S, A, S)
+        Dynamics of the shapings :math:`f_k(s) - \\gamma\\sum_{s'}\\hat P(s'|s,a)f_k(s')`.
+    gamma : float
+    r0, ridge_r : float
+        The ridge :math:`\\mu\\sum(r - r_0)^2`: it gives a pair outside the loss the reward
+        :math:`r_0` and barely moves the others.
+    ridge_f : float
+        :math:`\\epsilon\\sum_k\\|f_k\\|^2`: pins, together with ``ridge_r``, the common shaping
+        that Eq. (5) leaves free (adding :math:`g(s) - \\gamma\\hat P g` to :math:`r` and
+        subtracting :math:`g` from every :math:`f_k` leaves the data term unchanged).
+    solver : {"exact", "adam"}
+        ``"exact"``: the normal equations, with each :math:`f_k` eliminated in closed form
+        (a Schur complement of size S*A). ``"adam"``: ``n_steps`` full-batch Adam steps of
+        rate ``lr`` from zero, summing the losses of all improvements as in the paper.
+
+    Returns
+    -------
+    r : ndarray, shape (S, A)
+    f : ndarray, shape (K, S)
+    """
+    K, S, A = targets_k.shape
+    SA = S * A
+    # B = E - gamma P_hat: (E f)(s, a) = f(s).
+    B = np.repeat(np.eye(S), A, axis=0) - gamma * P_hat.reshape(SA, S)
+    T = targets_k.reshape(K, SA)
+    W = weights_k.reshape(K, SA)
+    if solver == "exact":
+        lhs = ridge_r * np.eye(SA)
+        rhs = ridge_r * r0 * np.ones(SA)
+        sols = []
+        for k in range(K):
+            WB = W[k][:, None] * B
+            M = B.T @ WB + ridge_f * np.eye(S)
+            G = np.linalg.solve(M, WB.T)  # M^{-1} B^T W_k, shape (S, SA)
+            H = np.diag(W[k]) - WB @ G
+            lhs += H
+            rhs += H @ T[k]
+            sols.append(G)
+        r = np.linalg.solve(lhs, rhs)
+        f = np.array([G @ (T[k] - r) for k, G in enumerate(sols)])
+        return r.reshape(S, A), f
+    if solver != "adam":
+        raise ValueError(f"solver must be 'exact' or 'adam'; got {solver!r}")
+    n_steps = check_positive_int(n_steps, "n_steps")
+    r = np.zeros(SA)
+    f = np.zeros((K, S))
+    params = [r, f]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    for t in range(1, n_steps + 1):
+        resid = T - r[None, :] - f @ B.T  # (K, SA)
+        wr = W * resid
+        grads = [-2 * wr.sum(axis=0) + 2 * ridge_r * (r - r0), -2 * wr @ B + 2 * ridge_f * f]
+        for i, (p, g) in enumerate(zip(params, grads)):
+            m[i] = b1 * m[i] + (1 - b1) * g
+            v[i] = b2 * v[i] + (1 - b2) * g * g
+            p -= lr * (m[i] / (1 - b1**t)) / (np.sqrt(v[i] / (1 - b2**t)) + eps)
+    return r.reshape(S, A), f
+
+
+@dataclass(frozen=True)
+class LfLResult:
+    """Everything Algorithm 1 computed on the way to the reward (see :func:`fit_lfl`)."""
+
+    r: NDArray[np.float64]
+    """Recovered reward, shape (S, A)."""
+    policies: list[NDArray[np.float64]]
+    """Estimated policies :math:`\\hat\\pi_1, \\dots, \\hat\\pi_N`."""
+    targets: NDArray[np.float64]
+    """Theorem 2 targets :math:`\\hat r_k`, shape (N - 1, S, A)."""
+    weights: NDArray[np.float64]
+    """Loss weights :math:`w_k`, shape (N - 1, S, A); each sums to 1."""
+    shapings: NDArray[np.float64]
+    """Shapings :math:`f_k`, shape (N - 1, S)."""
+    P_hat: NDArray[np.float64]
+    """Estimated dynamics, shape (S, A, S)."""
+
+
+def fit_lfl(
+    trajectories: Sequence[Trajectory],
+    n_states: int,
+    n_actions: int,
+    gamma: float,
+    alpha_model: float,
+    *,
+    policy_estimator: PolicyEstimator = "dirichlet",
+    policy_prior: float = 1.0,
+    policy_prior_mean: PolicyPriorMean = "previous",
+    entropy_weight: float = 0.01,
+    policy_steps: int = 10,
+    policy_lr: float = 0.5,
+    transition_prior: float = 1e-3,
+    weights: Weights = "states",
+    weight_floor: float = 0.0,
+    unseen: Unseen = "min",
+    solver: Solver = "exact",
+    n_steps: int = 200,
+    lr: float = 1.0,
+) -> LfLResult:
+    """Algorithm 1 (tabular) with all its intermediate results; see :func:`recover_reward`."""
+    gamma = check_gamma(gamma)
+    alpha_model = check_alpha(alpha_model, "alpha_model")
+    trajs = check_trajectories(trajectories, n_states, n_actions, minimum=2)
+    if weights not in ("states", "pairs", "all"):
+        raise ValueError(f"weights must be 'states', 'pairs' or 'all'; got {weights!r}")
+    if unseen not in ("min", "zero", "mean"):
+        raise ValueError(f"unseen must be 'min', 'zero' or 'mean'; got {unseen!r}")
+    if solver not in ("exact", "adam"):
+        raise ValueError(f"solver must be 'exact' or 'adam'; got {solver!r}")
+    policies = estimate_policies(
+        trajs, n_states, n_actions, policy_estimator, policy_prior, policy_prior_mean,
+        entropy_weight, policy_steps, policy_lr,
+    )
+    P_hat = estimate_transitions(trajs, n_states, n_actions, prior=transition_prior)
+    tk = targets(policies, P_hat, gamma, alpha_model)
+    counts = [pair_counts(tr, n_states, n_actions) for tr in trajs]
+    if not (np.isfinite(weight_floor) and weight_floor >= 0):
+        raise ValueError(f"weight_floor must be a finite number >= 0; got {weight_floor!r}")
+    wk = _loss_weights(counts, weights, float(weight_floor))
+    seen = wk > 0
+    if unseen == "min":
+        r0 = float(tk[seen].min())
+    elif unseen == "mean":
+        r0 = float(np.average(tk[seen], weights=wk[seen]))
+    else:
+        r0 = 0.0
+    r, f = consistency_fit(tk, wk, P_hat, gamma, r0=r0, solver=solver, n_steps=n_steps, lr=lr)
+    return LfLResult(r, policies, tk, wk, f, P_hat)
+
+
+def recover_reward(
+    trajectories: Sequence[Trajectory],
+    n_states: int,
+    n_actions: int,
+    gamma: float,
+    alpha_model: float,
+    **options,
+) -> NDArray[np.float64]:
+    """Algorithm 1: the reward that makes a learner's observed trajectories consistent.
+
+    Parameters
+    ----------
+    trajectories : list of Trajectory
+        One trajectory per observed policy, in the order of the learning, at least two.
+    n_states, n_actions : int
+        Sizes of the MDP; every state and action of the trajectories must be in range.
+    gamma : float
+        Discount factor in [0, 1).
+    alpha_model : float
+        :math:`\\alpha_m > 0`, the entropy weight of the soft policy iteration the observer
+        assumes. In the tabular case the recovered reward is exactly proportional to it,
+        so it sets the *scale* of the reward, hence the temperature of an agent that
+        plans on it with a fixed :math:`\\alpha`.
+    **options
+        The estimator's choices, passed to :func:`fit_lfl`:
+
+        ========================  ==============  ==========================================
+        option                    default         meaning
+        ========================  ==============  ==========================================
+        ``policy_estimator``      ``"dirichlet"`` or ``"entropy_ml"`` (:func:`estimate_policies`)
+        ``policy_prior``          1.0             Dirichlet pseudo-count per state
+        ``policy_prior_mean``     ``"previous"``  or ``"uniform"``
+        ``entropy_weight``        0.01            :math:`\\lambda` of ``"entropy_ml"``
+        ``policy_steps``          10              Adam steps of ``"entropy_ml"``
+        ``policy_lr``             0.5             Adam rate of ``"entropy_ml"``
+        ``transition_prior``      1e-3            :math:`\\beta` of :math:`\\hat P`
+        ``weights``               ``"states"``    :math:`w_k(s,a)`: ``"states"`` = visits
+                                                  :math:`n_{k+1}(s)` for every action;
+                                                  ``"pairs"`` = :math:`n_{k+1}(s,a)`;
+                                                  ``"all"`` = 1
+        ``unseen``                ``"min"``       reward :math:`r_0` of a pair outside the
+                                                  loss: the smallest target, 0, or the mean
+        ``solver``                ``"exact"``     or ``"adam"`` (the paper's gradient version)
+        ``n_steps``, ``lr``       200, 1.0        Adam steps and rate for ``"adam"``
+        ========================  ==============  ==========================================
+
+    Returns
+    -------
+    ndarray, shape (n_states, n_actions)
+        The recovered reward :math:`r(s, a)`.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two trajectories, an element that is not a :class:`Trajectory`, a state
+        or action out of range, ``gamma`` outside [0, 1), ``alpha_model`` <= 0, or an
+        unknown option value.
+    """
+    return fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, **options).r
+
+
+@dataclass(frozen=True)
+class ObserverScore:
+    """Score of an observer that plans on a recovered reward (Section 6)."""
+
+    J: float
+    """Soft score :math:`J(\\pi) = ` ``ret + entropy`` under the true reward."""
+    ret: float
+    """Plain discounted return under the true reward."""
+    entropy: float
+    """Discounted entropy part :math:`\\alpha E[\\sum_t\\gamma^t H]`."""
+
+
+def observer_score(mdp: TabularMDP, r_hat: ArrayLike, alpha: float) -> ObserverScore:
+    """Plan the optimal soft policy for ``r_hat`` with ``alpha`` on the true dynamics, score it on the true reward.
+
+    This is the protocol of Tables 1 and 2: the observer's agent uses the recovered
+    reward in place of the true one and the true entropy weight :math:`\\alpha`; its
+    policy is judged by :math:`J` under the true reward of ``mdp``.
+    """
+    r_hat = check_reward(r_hat, mdp.n_states, mdp.n_actions, "r_hat")
+    pi, _, _ = soft_optimal(mdp.with_reward(r_hat), alpha, tol=1e-10)
+    return ObserverScore(score(mdp, pi, alpha), expected_return(mdp, pi), discounted_entropy(mdp, pi, alpha))
