@@ -147,6 +147,10 @@ def _t(x: NDArray[Any]) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x, dtype=np.float32))
 
 
+def _copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in state.items()}
+
+
 Progress = Callable[[str, int], None]
 
 
@@ -227,7 +231,7 @@ def recover_reward(
             opt.zero_grad(); loss.backward(); opt.step()
             tick("policies", i + 1)
         info["policy_nll"] = float(loss.detach()) / K
-        st["policies"] = [p.state_dict() for p in policies]
+        st["policies"] = [_copy(p.state_dict()) for p in policies]
         save()
     for p in policies:
         p.requires_grad_(False)
@@ -246,7 +250,7 @@ def recover_reward(
             opt.zero_grad(); loss.backward(); opt.step()
             tick("divergences", i + 1)
         info["kl_mse"] = float(loss.detach()) / (K - 1)
-        st["rho"] = rho.state_dict()
+        st["rho"] = _copy(rho.state_dict())
         save()
     rho.requires_grad_(False)
 
@@ -260,7 +264,7 @@ def recover_reward(
             opt.zero_grad(); loss.backward(); opt.step()
             tick("reward init", i + 1)
         info["bc_nll"] = float(loss.detach())
-        st["reward_init"] = reward.state_dict()
+        st["reward_init"] = _copy(reward.state_dict())
         save()
 
     # 4. consistency loss of Eq. (5) over phi and the shapings psi_k
@@ -285,8 +289,8 @@ def recover_reward(
             opt.zero_grad(); loss.backward(); opt.step()
             tick("consistency", i + 1)
         info["consistency"] = float(loss.detach())
-        st["reward"] = reward.state_dict()
-        st["shaping"] = shaping.state_dict()
+        st["reward"] = _copy(reward.state_dict())
+        st["shaping"] = _copy(shaping.state_dict())
         save()
     reward.requires_grad_(False)
     return reward, info

@@ -55,6 +55,7 @@ __all__ = [
     "RolloutTap",
     "PPO",
     "check_env_id",
+    "gae_advantages",
     "make_vector_env",
     "evaluate_policy",
 ]
@@ -450,6 +451,35 @@ def _set_env_state(envs: gym.vector.VectorEnv, state: dict[str, Any]) -> None:
 # ------------------------------------------------------------------ PPO
 
 
+def gae_advantages(
+    rewards: NDArray[np.float64], values: NDArray[np.float64], dones: NDArray[np.float64],
+    gamma: float, lam: float,
+) -> NDArray[np.float64]:
+    r"""Generalized advantage estimates :math:`\hat A_t = \sum_{l\ge 0} (\gamma\lambda)^l \delta_{t+l}`.
+
+    With :math:`\delta_t = r_t + \gamma (1 - d_t) V(s_{t+1}) - V(s_t)`, the sum stopping
+    at the first episode end (:math:`d_t = 1`).
+
+    Parameters
+    ----------
+    rewards, dones : ndarray, shape (T, N)
+        Rewards and episode-end flags (1.0 where the episode ends after step t).
+    values : ndarray, shape (T + 1, N)
+        V(s_t) for t = 0..T; the last row is the value of the state after the rollout.
+    """
+    T = len(rewards)
+    if values.shape[0] != T + 1:
+        raise ValueError(f"values must have T + 1 = {T + 1} rows; got {values.shape[0]}")
+    adv = np.zeros(rewards.shape)
+    last = np.zeros(rewards.shape[1:])
+    for t in reversed(range(T)):
+        nonterm = 1.0 - dones[t]
+        delta = rewards[t] + gamma * values[t + 1] * nonterm - values[t]
+        last = delta + gamma * lam * nonterm * last
+        adv[t] = last
+    return adv
+
+
 #: Called after each rollout: hook(update, rollout of environment 0, policy that collected it).
 Hook = Callable[[int, Rollout, PolicySnapshot], None]
 
@@ -578,14 +608,7 @@ class PPO:
         if self.hook is not None:
             self.hook(self.update + 1, rollout, self.snapshot())
 
-        # GAE(lambda)
-        adv = np.zeros((T, N))
-        last = np.zeros(N)
-        for t in reversed(range(T)):
-            nonterm = 1.0 - done_b[t]
-            delta = rew_b[t] + cfg.gamma * val_b[t + 1] * nonterm - val_b[t]
-            last = delta + cfg.gamma * cfg.gae_lambda * nonterm * last
-            adv[t] = last
+        adv = gae_advantages(rew_b, val_b, done_b, cfg.gamma, cfg.gae_lambda)
         ret = adv + val_b[:T]
 
         b_obs = torch.from_numpy(obs_b.reshape(T * N, -1))

@@ -1,0 +1,136 @@
+"""Tests of lfl_lib.ppo: configuration checks, GAE, the observer's rollout, exact resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+
+torch.set_num_threads(1)  # small networks: one thread is faster on a shared machine
+
+from lfl_lib.ppo import PPO, PPOConfig, check_env_id, evaluate_policy, gae_advantages
+
+TINY = PPOConfig(n_envs=2, n_steps=64, n_epochs=2, n_minibatches=4, anneal_updates=5)
+
+
+def test_config_rejects_minibatches_that_do_not_divide_the_rollout():
+    with pytest.raises(ValueError, match="n_minibatches must divide"):
+        PPOConfig(n_envs=2, n_steps=10, n_minibatches=3)
+
+
+def test_config_rejects_bad_gamma():
+    with pytest.raises(ValueError, match="gamma must be in"):
+        PPOConfig(gamma=1.5)
+
+
+def test_unknown_env_id_is_rejected_with_the_known_ids():
+    with pytest.raises(ValueError, match="registered gymnasium environment id.*HalfCheetah-v5"):
+        check_env_id("HalfCheetah-v99")
+
+
+def test_discrete_env_is_rejected():
+    with pytest.raises(ValueError, match="continuous"):
+        check_env_id("CartPole-v1")
+
+
+def test_gae_with_lambda_one_is_the_discounted_return_minus_the_value():
+    # lambda = 1: A_t = sum_l gamma^l r_{t+l} + gamma^{T-t} V(s_T) - V(s_t) within an episode
+    rng = np.random.default_rng(0)
+    T, gamma = 7, 0.9
+    r, v = rng.normal(size=(T, 1)), rng.normal(size=(T + 1, 1))
+    d = np.zeros((T, 1))
+    adv = gae_advantages(r, v, d, gamma, 1.0)
+    for t in range(T):
+        ret = sum(gamma ** (k - t) * r[k, 0] for k in range(t, T)) + gamma ** (T - t) * v[T, 0]
+        assert_allclose(adv[t, 0], ret - v[t, 0], rtol=1e-12, atol=1e-12)
+
+
+def test_gae_stops_at_an_episode_end():
+    r = np.array([[1.0], [2.0], [4.0]])
+    v = np.array([[0.5], [0.25], [1.0], [8.0]])
+    d = np.array([[0.0], [1.0], [0.0]])
+    adv = gae_advantages(r, v, d, 0.5, 0.5)
+    # step 1 ends its episode: A_1 = r_1 - V_1 ; A_2 = r_2 + 0.5 V_3 - V_2 ; A_0 = delta_0 + 0.25 A_1
+    assert_allclose(adv[:, 0], [1 + 0.5 * 0.25 - 0.5 + 0.25 * (2 - 0.25), 2 - 0.25, 4 + 4 - 1], rtol=1e-12)
+
+
+def test_gae_checks_the_value_rows():
+    with pytest.raises(ValueError, match="values must have T \\+ 1"):
+        gae_advantages(np.zeros((3, 1)), np.zeros((3, 1)), np.zeros((3, 1)), 0.9, 0.9)
+
+
+def test_hook_gets_one_environment_raw_rollout_with_true_final_states():
+    seen = []
+    ppo = PPO("Hopper-v5", TINY, seed=1, hook=lambda u, ro, pol: seen.append((u, ro, pol)))
+    first_obs = ppo.tap.raw_obs[0].copy()
+    ppo.train_update()
+    (u, ro, pol), = seen
+    assert u == 1
+    assert ro.observations.shape == (64, 11) and ro.actions.shape == (64, 3)
+    assert_array_equal(ro.observations[0], first_obs)  # raw, not normalized
+    ends = ro.terminations | ro.truncations
+    assert ends.any(), "a random Hopper falls within 64 steps"
+    cont = ~ends[:-1]
+    # inside an episode s_{t+1} is the next row; at an end it is the final state, not the reset state
+    assert_array_equal(ro.next_observations[:-1][cont], ro.observations[1:][cont])
+    t = int(np.flatnonzero(ends[:-1])[0])
+    assert not np.array_equal(ro.next_observations[t], ro.observations[t + 1])
+    # the snapshot acts like the actor on normalized observations
+    x = ppo._normalize(ro.observations[:5])
+    with torch.no_grad():
+        want = ppo.actor.mean(torch.as_tensor(x)).numpy()
+    # the PPO update changed the actor after the hook, so compare with the snapshot's own actor
+    assert pol.mean_action(ro.observations[:5]).shape == want.shape
+
+
+def test_reward_fn_replaces_the_training_reward_but_not_the_true_returns():
+    calls = []
+
+    def reward_fn(obs, act):
+        calls.append(obs.copy())
+        return np.ones(len(obs))
+
+    a = PPO("Hopper-v5", TINY, seed=2)
+    b = PPO("Hopper-v5", TINY, seed=2, reward_fn=reward_fn)
+    seen_a, seen_b = [], []
+    a.hook = lambda u, ro, pol: seen_a.append(ro)
+    b.hook = lambda u, ro, pol: seen_b.append(ro)
+    a.train_update(); b.train_update()
+    # the first rollout is collected before any learning: identical behaviour, identical true returns
+    assert_array_equal(seen_a[0].observations, seen_b[0].observations)
+    assert a.tap.episode_returns == b.tap.episode_returns
+    assert len(calls) == TINY.n_steps
+    assert_array_equal(calls[0][0], seen_b[0].observations[0])  # r(s, a) sees raw states
+
+
+def test_resume_from_state_dict_is_exact():
+    a = PPO("Ant-v5", TINY, seed=3)
+    a.train_update()
+    state = a.state_dict()
+    a.train_update(); a.train_update()
+    b = PPO("Ant-v5", TINY, seed=3)
+    b.load_state_dict(state)
+    b.train_update(); b.train_update()
+    for k, v in a.actor.state_dict().items():
+        assert torch.equal(v, b.actor.state_dict()[k]), k
+    assert a.tap.episode_returns == b.tap.episode_returns
+
+
+def test_state_dict_of_another_config_is_refused():
+    a = PPO("Reacher-v5", TINY, seed=0)
+    other = PPOConfig(n_envs=2, n_steps=64, n_epochs=2, n_minibatches=4, anneal_updates=6)
+    b = PPO("Reacher-v5", other, seed=0)
+    with pytest.raises(ValueError, match="another environment or PPO configuration"):
+        b.load_state_dict(a.state_dict())
+
+
+def test_evaluation_is_deterministic_and_counts_whole_episodes():
+    ppo = PPO("Reacher-v5", TINY, seed=0)
+    snap = ppo.snapshot()
+    r1 = evaluate_policy("Reacher-v5", snap, n_episodes=10, seed=5)
+    r2 = evaluate_policy("Reacher-v5", snap, n_episodes=10, seed=5)
+    assert r1.shape == (10,)
+    assert_array_equal(r1, r2)
+    # Reacher's reward is -distance - control cost per step, over 50-step episodes
+    assert np.all(r1 < 0) and np.all(r1 > -50 * 1.5)

@@ -1,0 +1,157 @@
+"""Tests of the study command line: the smoke preset end to end, resume after a kill, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+
+from lfl_lib.study import DEFAULT_WINDOWS, main, make_config, parse_window, run_study
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = "Reacher-v5"
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """One uninterrupted smoke run: (results dict, run folder, results folder)."""
+    base = tmp_path_factory.mktemp("smoke")
+    cfg = make_config(ENV, seed=0, preset="smoke")
+    res = run_study(cfg, out_dir=base / "out", run_dir=base / "run", progress=False)
+    return res, base / "run", base / "out"
+
+
+def test_smoke_preset_end_to_end(smoke):
+    res, run, out = smoke
+    cfg = res["config"]
+    assert res["env_id"] == ENV and res["preset"] == "smoke"
+    assert res["learner"]["updates"] == [2, 3, 4]
+    assert len(res["observer"]["score"]) == cfg["observer_updates"] + 1
+    assert all(len(r) == 10 for r in res["learner"]["returns"] + res["observer"]["returns"])
+    # the paper's normalization: first observed learner policy 0, last observed 1
+    assert_allclose(res["learner"]["normalized"][0], 0.0, atol=1e-12)
+    assert_allclose(res["learner"]["normalized"][-1], 1.0, atol=1e-12)
+    lo, hi = res["learner"]["score"][0], res["learner"]["score"][-1]
+    assert_allclose(res["final_observer_normalized"], (res["observer"]["score"][-1] - lo) / (hi - lo), rtol=1e-12)
+    for key in ("command", "versions", "git_commit", "wall_time_s"):
+        assert key in res
+    on_disk = json.loads((out / f"{ENV}_seed0.json").read_text())
+    assert on_disk == json.loads(json.dumps(res))
+    assert not [p for p in out.iterdir() if ".tmp" in p.name]  # written atomically
+
+
+def test_a_finished_run_is_not_redone(smoke):
+    res, run, out = smoke
+    path = out / f"{ENV}_seed0.json"
+    before = path.stat().st_mtime_ns
+    again = run_study(make_config(ENV, seed=0, preset="smoke"), out_dir=out, run_dir=run, progress=False)
+    assert again == json.loads(path.read_text()) and path.stat().st_mtime_ns == before
+
+
+def test_killed_run_resumes_without_redoing_updates(smoke, tmp_path):
+    res, _, _ = smoke
+    run, out = tmp_path / "run", tmp_path / "out"
+    cmd = [sys.executable, "-m", "lfl_lib.study", "--env", ENV, "--preset", "smoke",
+           "--run-dir", str(run), "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ck = run / "learner.pt"
+    deadline = time.time() + 240
+    done = 0
+    while time.time() < deadline and proc.poll() is None:
+        if ck.exists():
+            try:
+                done = torch.load(ck, weights_only=False)["ppo"]["update"]
+            except Exception:  # noqa: BLE001 - replaced while reading; try again
+                done = 0
+            if done >= 2:
+                proc.send_signal(signal.SIGKILL)
+                break
+        time.sleep(0.02)
+    proc.wait()
+    assert 2 <= done < 4, "the run must be killed in the middle of the learner"
+    kept = run / "observed" / "update_002.pt"
+    stamp = kept.stat().st_mtime_ns
+    assert not (out / f"{ENV}_seed0.json").exists()
+    # same command again: resumes and completes
+    subprocess.run(cmd, cwd=tmp_path, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert kept.stat().st_mtime_ns == stamp, "a completed update was redone"
+    resumed = json.loads((out / f"{ENV}_seed0.json").read_text())
+    # exact resume: the same numbers as the uninterrupted run
+    assert_allclose(resumed["learner"]["returns"], res["learner"]["returns"], rtol=0, atol=0)
+    assert_allclose(resumed["observer"]["returns"], res["observer"]["returns"], rtol=0, atol=0)
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_unknown_env_id(tmp_path, capsys):
+    assert main(["--env", "NoSuchEnv-v0", "--preset", "smoke", "--out", str(tmp_path / "o"),
+                 "--run-dir", str(tmp_path / "r")]) == 2
+    assert "registered gymnasium environment id" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_window_outside_the_learner_updates(tmp_path, capsys):
+    args = ["--env", ENV, "--preset", "smoke", "--out", str(tmp_path / "o"), "--run-dir", str(tmp_path / "r")]
+    assert main(args + ["--window", "3..6", "--learner-updates", "4"]) == 2
+    assert "within the learner's updates 1..4" in capsys.readouterr().err
+    assert main(args + ["--window", "0..3"]) == 2
+    assert "within the learner's updates" in capsys.readouterr().err
+    assert main(args + ["--window", "5"]) == 2
+    assert "at least 2 strictly increasing" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_results_folder_with_another_configuration(smoke, tmp_path, capsys):
+    _, run, out = smoke
+    before = _snapshot(out)
+    code = main(["--env", ENV, "--preset", "smoke", "--window", "2,4", "--out", str(out),
+                 "--run-dir", str(tmp_path / "r")])
+    assert code == 2
+    assert "holds another configuration (differs in: window)" in capsys.readouterr().err
+    assert _snapshot(out) == before and not any(tmp_path.iterdir())
+
+
+def test_run_folder_with_another_configuration(smoke, tmp_path, capsys):
+    _, run, _ = smoke
+    before = _snapshot(run)
+    code = main(["--env", ENV, "--preset", "smoke", "--seed", "1", "--out", str(tmp_path / "o"),
+                 "--run-dir", str(run)])
+    assert code == 2
+    assert f"run folder {run} holds another configuration (differs in: seed)" in capsys.readouterr().err
+    assert _snapshot(run) == before
+
+
+def test_corrupt_checkpoint(smoke, tmp_path, capsys):
+    _, run, _ = smoke
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "learner.pt").write_bytes(b"not a checkpoint")
+    before = _snapshot(copy)
+    code = main(["--env", ENV, "--preset", "smoke", "--out", str(tmp_path / "o"), "--run-dir", str(copy)])
+    assert code == 2
+    assert "learner.pt is corrupt or unreadable" in capsys.readouterr().err
+    assert _snapshot(copy) == before and not (tmp_path / "o").exists()
+
+
+def test_parse_window_and_paper_defaults():
+    assert parse_window("10..20") == tuple(range(10, 21))
+    assert parse_window("10..30:5") == (10, 15, 20, 25, 30)
+    assert parse_window("3,5") == (3, 5)
+    with pytest.raises(ValueError, match="window must look like"):
+        parse_window("ten")
+    cfg = make_config("HalfCheetah-v5")
+    assert cfg.window == DEFAULT_WINDOWS["HalfCheetah-v5"] == tuple(range(30, 41))
+    assert cfg.learner_ppo.n_envs * cfg.learner_ppo.n_steps == 65536
+    assert cfg.observer_updates == 30 and cfg.lfl.alpha_model == 0.7
