@@ -444,6 +444,12 @@ def run_study(
     try:
         rdir.mkdir(parents=True, exist_ok=True)
         _atomic_json(cfg.to_dict(), rdir / "config.json")
+        # the code that ran: the commit of every session that worked on this run
+        sessions = _read_json(rdir / "sessions.json", "sessions file") if (rdir / "sessions.json").exists() else {"git_commits": []}
+        commit = _git_commit()
+        if commit not in sessions["git_commits"]:
+            sessions["git_commits"].append(commit)
+            _atomic_json(sessions, rdir / "sessions.json")
         run = _Run(cfg, rdir, results, progress, timings)
         _learner(run)
         observed = _observed(run)
@@ -466,7 +472,8 @@ def run_study(
         "config": cfg.to_dict(),
         "command": command or f"python -m lfl_lib.study --env {cfg.env_id} --seed {cfg.seed} --preset {cfg.preset}",
         "versions": _versions(),
-        "git_commit": _git_commit(),
+        "git_commit": sessions["git_commits"][-1],
+        "git_commits_all_sessions": sessions["git_commits"],
         "wall_time_s": round(sum(run.timings.values()), 1),
         "stage_time_s": {k: round(v, 1) for k, v in run.timings.items()},
         "evaluation": {
