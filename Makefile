@@ -61,5 +61,18 @@ exec-times: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab book/
 
+# One paper-scale run of the MuJoCo study (resumable: run it again after an interruption),
+# e.g. make study ENV=HalfCheetah-v5 SEED=1; PRESET=smoke for the one-minute version.
+ENV    ?= Reacher-v5
+SEED   ?= 0
+PRESET ?= paper
+study: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m lfl_lib.study --env $(ENV) --seed $(SEED) --preset $(PRESET)
+
+# PPO throughput: ours vs raw vector-env stepping vs Stable-Baselines3 (needs the bench extra).
+bench: $(STAMP)
+	$(PIP) install --quiet -c constraints.txt -e '.[bench]'
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_ppo.py
+
 clean:
 	rm -rf _build .pytest_cache .hypothesis
