@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import functools
 import pickle
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -565,6 +566,7 @@ class PPO:
         """Collect one rollout of ``n_envs x n_steps`` steps and run the PPO optimisation."""
         cfg = self.config
         T, N = cfg.n_steps, cfg.n_envs
+        t_start = time.perf_counter()
         frac = max(1.0 - self.update / cfg.anneal_updates, 0.0)
         lr_now, clip_now = cfg.lr * frac, cfg.clip_coef * frac
         for g in self.opt.param_groups:
@@ -604,6 +606,7 @@ class PPO:
                 self._obs = np.asarray(nobs, np.float32)
             val_b[T] = critic(torch.from_numpy(self._obs)).numpy()
 
+        t_rollout = time.perf_counter() - t_start
         rollout = Rollout(raw0, act0, rawn0, term0, trunc0)
         if self.hook is not None:
             self.hook(self.update + 1, rollout, self.snapshot())
@@ -648,6 +651,8 @@ class PPO:
             "value_loss": v_l,
             "clip_fraction": float(np.mean(clipfracs)),
             "train_return": float(np.mean(recent)) if recent else float("nan"),
+            "rollout_s": t_rollout,
+            "update_s": time.perf_counter() - t_start,
         }
 
     # -- checkpoints

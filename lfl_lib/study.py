@@ -37,7 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ._validate import check_positive_int
 from .deep_lfl import DeepLfLConfig, RewardModel, recover_reward
