@@ -12,13 +12,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validate import check_policy
-from .mdp import TabularMDP, soft_evaluate, softmax_policy
+from .mdp import TabularMDP, check_mdp, soft_evaluate, softmax_policy
 
 __all__ = ["q_values", "greedy_improvement", "soft_improvement"]
 
 
 def q_values(mdp: TabularMDP, pi: ArrayLike) -> NDArray[np.float64]:
     """Unregularized action values :math:`Q^\\pi(s, a) = r(s, a) + \\gamma E[V^\\pi(s')]`, shape (S, A)."""
+    check_mdp(mdp)
     pi = check_policy(pi, mdp.n_states, mdp.n_actions)
     P_pi = np.einsum("sa,sat->st", pi, mdp.P)
     V = np.linalg.solve(np.eye(mdp.n_states) - mdp.gamma * P_pi, (pi * mdp.r).sum(axis=1))

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validate import as_float_array, check_alpha, check_policy, check_reward
-from .mdp import TabularMDP
+from .mdp import TabularMDP, check_mdp
 
 __all__ = ["kl_divergence", "invert_soft_improvement", "StateOnlyFit", "state_only_regression"]
 
@@ -67,6 +67,7 @@ def invert_soft_improvement(
     ndarray, shape (S, A)
         :math:`\\alpha \\ln \\pi_2(a|s) + \\alpha\\gamma \\sum_{s'} P(s'|s,a)\\, \\mathrm{KL}(\\pi_1(\\cdot|s')\\|\\pi_2(\\cdot|s'))`.
     """
+    check_mdp(mdp)
     alpha = check_alpha(alpha)
     pi1 = check_policy(pi1, mdp.n_states, mdp.n_actions, "pi1")
     pi2 = check_policy(pi2, mdp.n_states, mdp.n_actions, "pi2")
@@ -108,6 +109,7 @@ def state_only_regression(mdp: TabularMDP, r_sa: ArrayLike) -> StateOnlyFit:
     -------
     StateOnlyFit
     """
+    check_mdp(mdp)
     r_sa = check_reward(r_sa, mdp.n_states, mdp.n_actions, "r_sa")
     S, A = mdp.n_states, mdp.n_actions
     eye = np.eye(S)

@@ -35,6 +35,7 @@ from ._validate import (
 
 __all__ = [
     "TabularMDP",
+    "check_mdp",
     "policy_entropy",
     "soft_evaluate",
     "soft_optimal",
@@ -125,6 +126,13 @@ class TabularMDP:
         return np.einsum("sa,sat->st", pi, self.P)
 
 
+def check_mdp(mdp: object, name: str = "mdp") -> "TabularMDP":
+    """Raise :class:`ValueError` unless ``mdp`` is a :class:`TabularMDP`; return it."""
+    if not isinstance(mdp, TabularMDP):
+        raise ValueError(f"{name} must be a lfl_lib.mdp.TabularMDP; got {type(mdp).__name__}")
+    return mdp
+
+
 def uniform_policy(n_states: int, n_actions: int) -> NDArray[np.float64]:
     """The uniform policy :math:`\\pi(a|s) = 1/|A|`, shape (S, A)."""
     n_states = check_positive_int(n_states, "n_states")
@@ -184,6 +192,7 @@ def soft_evaluate(
     V : ndarray, shape (S,)
         Soft state values :math:`V^\\pi(s) = E_{a\\sim\\pi}[Q^\\pi(s,a) - \\alpha\\ln\\pi(a|s)]`.
     """
+    check_mdp(mdp)
     alpha = check_alpha(alpha)
     pi = check_policy(pi, mdp.n_states, mdp.n_actions)
     c = (pi * mdp.r).sum(axis=1) + alpha * policy_entropy(pi)
@@ -194,6 +203,7 @@ def soft_evaluate(
 
 def expected_return(mdp: TabularMDP, pi: ArrayLike) -> float:
     """Plain discounted return :math:`E_\\pi[\\sum_t \\gamma^t r(s_t, a_t)]` from the start state."""
+    check_mdp(mdp)
     pi = check_policy(pi, mdp.n_states, mdp.n_actions)
     V = _evaluate_state_values(mdp, pi, (pi * mdp.r).sum(axis=1))
     return float(V[mdp.start])
@@ -204,6 +214,7 @@ def discounted_entropy(mdp: TabularMDP, pi: ArrayLike, alpha: float) -> float:
 
     ``score(mdp, pi, alpha) == expected_return(mdp, pi) + discounted_entropy(mdp, pi, alpha)``.
     """
+    check_mdp(mdp)
     alpha = check_alpha(alpha)
     pi = check_policy(pi, mdp.n_states, mdp.n_actions)
     V = _evaluate_state_values(mdp, pi, alpha * policy_entropy(pi))
@@ -241,6 +252,7 @@ def soft_optimal(
     RuntimeError
         If ``max_iter`` iterations do not reach ``tol``.
     """
+    check_mdp(mdp)
     alpha = check_alpha(alpha)
     try:
         tol_ok = bool(np.isfinite(tol) and tol > 0)

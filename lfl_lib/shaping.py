@@ -11,13 +11,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validate import check_reward, check_state_function
-from .mdp import TabularMDP
+from .mdp import TabularMDP, check_mdp
 
 __all__ = ["shaping_term", "shape_reward"]
 
 
 def shaping_term(mdp: TabularMDP, g: ArrayLike) -> NDArray[np.float64]:
     """:math:`\\mathrm{sh}_g(s, a) = g(s) - \\gamma E_{s'\\sim P(\\cdot|s,a)}[g(s')]`, shape (S, A)."""
+    check_mdp(mdp)
     g = check_state_function(g, mdp.n_states, "g")
     return g[:, None] - mdp.gamma * (mdp.P @ g)
 
@@ -38,5 +39,6 @@ def shape_reward(mdp: TabularMDP, g: ArrayLike, r: ArrayLike | None = None) -> N
     -------
     ndarray, shape (S, A)
     """
+    check_mdp(mdp)
     base = mdp.r if r is None else check_reward(r, mdp.n_states, mdp.n_actions, "r")
     return base + shaping_term(mdp, g)
