@@ -75,6 +75,8 @@ def driver():
             f"Chromium is not installed ({', '.join(missing)} missing): run `make browser-deps` "
             "(apt-get install chromium chromium-driver) to run the real-browser test"
         )
+    # Selenium's driver manager must never download a browser or a driver.
+    os.environ.setdefault("SE_OFFLINE", "true")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
