@@ -9,11 +9,10 @@ open, and each function's docstring states the choice made here.
 
 from __future__ import annotations
 
-import numpy as np
-from numpy.typing import ArrayLike, NDArray
-
 from bisect import bisect_right
 
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import logsumexp
 
 from ._validate import check_alpha, check_policy, check_positive_int

@@ -100,8 +100,10 @@ class RunResult:
 def run_once(name: str, seed: int, n_pairs: int = 1000, alpha_model: float = ALPHA_MODEL,
              K: int | None = None, mdp: TabularMDP | None = None, **options: Any) -> RunResult:
     """One run of Table 2 for learner ``name``; ``options`` go to :func:`recover_reward`."""
+    if name not in LEARNERS:
+        raise ValueError(f"name must be one of {sorted(LEARNERS)}; got {name!r}")
     mdp = make_gridworld() if mdp is None else mdp
-    index = list(LEARNERS).index(name) if name in LEARNERS else -1
+    index = list(LEARNERS).index(name)
     learner_ss, data_ss = np.random.SeedSequence([int(seed), index]).spawn(2)
     policies = learner_policies(name, mdp, np.random.default_rng(learner_ss), K=K)
     trajs = sample_trajectories(mdp, policies, n_pairs, np.random.default_rng(data_ss))
