@@ -43,11 +43,13 @@ def main() -> None:
     for name in ("SPI", "Q-learning"):
         n = LEARNERS[name] + 1
         print(f"one run of Algorithm 1, {name} ({n} trajectories of 1000 pairs): {time_one_run(name) * 1e3:.1f} ms")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     results = run_many(list(LEARNERS), range(10))
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     summary = summarize(results)
-    print(f"whole Table 2 (4 learners x 10 runs, learners + sampling + Algorithm 1 + scoring): {wall:.1f} s")
+    print(f"whole Table 2 (4 learners x 10 runs, learners + sampling + Algorithm 1 + scoring): "
+          f"{wall:.1f} s wall, {cpu:.1f} s CPU")
+    print(f"load average during the run: {os.getloadavg()[0]:.1f}")
     for name, s in summary.items():
         print(f"  {name:<10} observer {s['observer_J']:.2f} +- {s['observer_J_std']:.2f}")
 

@@ -17,6 +17,7 @@ from scipy.special import logsumexp
 
 from ._validate import check_alpha, check_policy, check_positive_int
 from .improvement import soft_improvement
+from .trajectories import _cumulative_lists
 from .mdp import TabularMDP, soft_evaluate, soft_optimal, softmax_policy, uniform_policy
 
 __all__ = ["soft_policy_iteration", "soft_value_iteration", "q_learning", "random_improvements"]
@@ -136,18 +137,18 @@ def q_learning(
     if not (np.isfinite(step_size) and 0.0 < step_size <= 1.0):
         raise ValueError(f"step_size must be in (0, 1]; got {step_size!r}")
     S, A = mdp.n_states, mdp.n_actions
-    cum_P = np.cumsum(mdp.P, axis=2).tolist()
+    cum_P = _cumulative_lists(mdp.P)
     r = mdp.r.tolist()
     gamma = mdp.gamma
     # Python lists and bisect: a step costs about a microsecond (NumPy calls cost several).
     Q = [[0.0] * A for _ in range(S)]
     policies = [uniform_policy(S, A)]
     for _ in range(K):
-        cum_pi = np.cumsum(policies[-1], axis=1).tolist()
+        cum_pi = _cumulative_lists(policies[-1])
         s = mdp.start
         for u_a, u_s in rng.random((T, 2)).tolist():
-            a = min(bisect_right(cum_pi[s], u_a), A - 1)
-            s2 = min(bisect_right(cum_P[s][a], u_s), S - 1)
+            a = bisect_right(cum_pi[s], u_a)
+            s2 = bisect_right(cum_P[s][a], u_s)
             Q[s][a] += step_size * (r[s][a] + gamma * max(Q[s2]) - Q[s][a])
             s = s2
         policies.append(softmax_policy(np.array(Q), alpha))

@@ -191,11 +191,12 @@ def estimate_policies(
     policies: list[NDArray[np.float64]] = []
     if not (np.isfinite(entropy_weight) and entropy_weight > 0):
         raise ValueError(f"entropy_weight must be a finite number > 0; got {entropy_weight!r}")
+    if estimator == "entropy_ml":
+        # One Newton solve for all trajectories at once (the problem separates by state).
+        counts = np.concatenate([pair_counts(tr, n_states, n_actions) for tr in trajs])
+        return list(_entropy_ml_exact(counts, float(entropy_weight)).reshape(len(trajs), n_states, n_actions))
     for tr in trajs:
         counts = pair_counts(tr, n_states, n_actions)
-        if estimator == "entropy_ml":
-            policies.append(_entropy_ml_exact(counts, float(entropy_weight)))
-            continue
         if estimator == "entropy_ml_adam":
             n_steps = check_positive_int(n_steps, "n_steps")
             policies.append(_adam_ascent_logits(counts, float(entropy_weight), n_steps, float(lr)))
@@ -282,19 +283,18 @@ def consistency_fit(
     T = targets_k.reshape(K, SA)
     W = weights_k.reshape(K, SA)
     if solver == "exact":
-        lhs = ridge_r * np.eye(SA)
-        rhs = ridge_r * r0 * np.ones(SA)
-        sols = []
-        for k in range(K):
-            WB = W[k][:, None] * B
-            M = B.T @ WB + ridge_f * np.eye(S)
-            G = np.linalg.solve(M, WB.T)  # M^{-1} B^T W_k, shape (S, SA)
-            H = np.diag(W[k]) - WB @ G
-            lhs += H
-            rhs += H @ T[k]
-            sols.append(G)
+        # All K shapings eliminated at once: G_k = M_k^{-1} B^T W_k, M_k = B^T W_k B + eps I.
+        WB = W[:, :, None] * B[None]  # (K, SA, S)
+        M = np.einsum("xs,kxt->kst", B, WB) + ridge_f * np.eye(S)
+        G = np.linalg.solve(M, WB.transpose(0, 2, 1))  # (K, S, SA)
+        # H_k = W_k - W_k B G_k; the normal equation in r is (sum_k H_k + mu I) r = sum_k H_k t_k + mu r0.
+        WB_flat = WB.transpose(1, 0, 2).reshape(SA, K * S)
+        WBG = WB_flat @ G.reshape(K * S, SA)
+        WBG_t = WB_flat @ np.einsum("ksy,ky->ks", G, T).ravel()
+        lhs = np.diag(W.sum(axis=0) + ridge_r) - WBG
+        rhs = (W * T).sum(axis=0) - WBG_t + ridge_r * r0
         r = np.linalg.solve(lhs, rhs)
-        f = np.array([G @ (T[k] - r) for k, G in enumerate(sols)])
+        f = np.einsum("ksy,ky->ks", G, T - r[None, :])
         return r.reshape(S, A), f
     if solver != "adam":
         raise ValueError(f"solver must be 'exact' or 'adam'; got {solver!r}")
@@ -470,5 +470,5 @@ def observer_score(mdp: TabularMDP, r_hat: ArrayLike, alpha: float) -> ObserverS
     policy is judged by :math:`J` under the true reward of ``mdp``.
     """
     r_hat = check_reward(r_hat, mdp.n_states, mdp.n_actions, "r_hat")
-    pi, _, _ = soft_optimal(mdp.with_reward(r_hat), alpha, tol=1e-10)
+    pi, _, _ = soft_optimal(mdp.with_reward(r_hat), alpha, tol=1e-9)
     return ObserverScore(score(mdp, pi, alpha), expected_return(mdp, pi), discounted_entropy(mdp, pi, alpha))

@@ -148,6 +148,7 @@ def sample_trajectory(
     n_steps: int,
     rng: np.random.Generator,
     start: int | None = None,
+    _cP: list | None = None,
 ) -> Trajectory:
     """Run ``pi`` for ``n_steps`` steps in ``mdp`` from ``start`` (the MDP's start state by default).
 
@@ -176,28 +177,35 @@ def sample_trajectory(
     s = mdp.start if start is None else int(start)
     if not 0 <= s < mdp.n_states:
         raise ValueError(f"start must be in [0, {mdp.n_states - 1}]; got {start}")
-    states, actions = _rollout(np.cumsum(pi, axis=1), np.cumsum(mdp.P, axis=2), s, rng.random((T, 2)))
+    cP = _cumulative_lists(mdp.P) if _cP is None else _cP
+    states, actions = _rollout(_cumulative_lists(pi), cP, s, rng.random((T, 2)))
     return Trajectory(states=states, actions=actions, n_states=mdp.n_states, n_actions=mdp.n_actions)
 
 
-def _rollout(
-    cum_pi: NDArray[np.float64], cum_P: NDArray[np.float64], s: int, u: NDArray[np.float64]
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+def _cumulative_lists(probs: NDArray[np.float64]) -> list:
+    """Cumulative sums along the last axis as nested lists, the last entry of each set to 2.
+
+    With the last entry above any uniform draw in [0, 1), ``bisect_right`` always returns
+    a valid index, even when rounding leaves the true total just below 1.
+    """
+    cum = np.cumsum(probs, axis=-1)
+    cum[..., -1] = 2.0
+    return cum.tolist()
+
+
+def _rollout(cpi: list, cP: list, s: int, u: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Inverse-CDF sampling of ``len(u)`` steps from pre-drawn uniforms ``u`` of shape (T, 2).
 
-    Runs on Python lists with :func:`bisect.bisect_right` (a step costs about a
-    microsecond, where a NumPy call per step costs several).
+    ``cpi`` and ``cP`` come from :func:`_cumulative_lists`. Runs on Python lists with
+    :func:`bisect.bisect_right` (a step costs about a microsecond, where a NumPy call
+    per step costs several).
     """
-    cpi = cum_pi.tolist()
-    cP = cum_P.tolist()
-    last_a = cum_pi.shape[1] - 1
-    last_s = cum_P.shape[2] - 1
     T = u.shape[0]
     states = [s] * (T + 1)
     actions = [0] * T
     for t, (u_a, u_s) in enumerate(u.tolist()):
-        a = min(bisect_right(cpi[s], u_a), last_a)
-        s = min(bisect_right(cP[s][a], u_s), last_s)
+        a = bisect_right(cpi[s], u_a)
+        s = bisect_right(cP[s][a], u_s)
         actions[t] = a
         states[t + 1] = s
     return np.array(states, dtype=np.int64), np.array(actions, dtype=np.int64)
@@ -207,7 +215,8 @@ def sample_trajectories(
     mdp: TabularMDP, policies: Sequence[ArrayLike], n_steps: int, rng: np.random.Generator
 ) -> list[Trajectory]:
     """One trajectory of ``n_steps`` pairs per policy, each from the start state, in order."""
-    return [sample_trajectory(mdp, pi, n_steps, rng) for pi in policies]
+    cP = _cumulative_lists(mdp.P)
+    return [sample_trajectory(mdp, pi, n_steps, rng, _cP=cP) for pi in policies]
 
 
 def pair_counts(traj: Trajectory, n_states: int, n_actions: int) -> NDArray[np.float64]:
