@@ -51,6 +51,7 @@ from .trajectories import Trajectory, check_trajectories, estimate_transitions, 
 __all__ = [
     "estimate_policies",
     "targets",
+    "consistency_loss",
     "consistency_fit",
     "LfLResult",
     "fit_lfl",
@@ -236,6 +237,19 @@ def _loss_weights(counts: Sequence[NDArray[np.float64]], weights: Weights, floor
             w = np.ones_like(c2)
         out.append(w / w.sum())
     return np.array(out)
+
+
+def consistency_loss(
+    targets_k: NDArray[np.float64],
+    weights_k: NDArray[np.float64],
+    P_hat: NDArray[np.float64],
+    gamma: float,
+    r: NDArray[np.float64],
+    f: NDArray[np.float64],
+) -> float:
+    """The data term of Eq. (5): :math:`\\sum_k\\sum_{s,a} w_k (\\hat r_k - r - f_k + \\gamma\\hat P f_k)^2`."""
+    shaping = f[:, :, None] - gamma * np.einsum("sat,kt->ksa", P_hat, f)
+    return float((weights_k * (targets_k - r[None] - shaping) ** 2).sum())
 
 
 def consistency_fit(
