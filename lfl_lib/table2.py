@@ -142,19 +142,30 @@ def summarize(results: Sequence[RunResult]) -> dict[str, dict[str, float]]:
 # ----------------------------------------------------------------------------- command line
 
 
+#: The modules a Table 2 computation runs; provenance records whether any differs from the commit.
+PIPELINE_FILES = tuple(f"lfl_lib/{m}.py" for m in (
+    "_validate", "mdp", "gridworld", "improvement", "inversion", "learners", "trajectories",
+    "tabular_lfl", "table2", "table2_study"))
+
+
 def provenance(argv: Sequence[str], wall_s: float) -> dict[str, Any]:
-    """The command, git commit, library versions and wall time of a computation."""
+    """The command, git commit, library versions and wall time of a computation.
+
+    ``pipeline_modified_since_commit`` is true when one of :data:`PIPELINE_FILES` had
+    uncommitted changes when the computation ended.
+    """
     import scipy
 
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "lfl_lib"], capture_output=True, text=True).stdout.strip())
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", *PIPELINE_FILES],
+                                    capture_output=True, text=True).stdout.strip())
     except (OSError, subprocess.CalledProcessError):
         commit, dirty = "unknown", None
     return {
         "command": "python -m lfl_lib.table2 " + " ".join(argv),
         "git_commit": commit,
-        "lfl_lib_modified_since_commit": dirty,
+        "pipeline_modified_since_commit": dirty,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
