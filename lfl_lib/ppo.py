@@ -32,6 +32,7 @@ import copy
 import functools
 import pickle
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -60,6 +61,21 @@ __all__ = [
     "make_vector_env",
     "evaluate_policy",
 ]
+
+def _mujoco_warning(msg: str) -> None:
+    """MuJoCo's warning handler, minus one known deprecation.
+
+    gymnasium's half_cheetah.xml uses the deprecated compiler attribute ``settotalmass``;
+    MuJoCo's default handler prints that on every model load and appends it to a
+    MUJOCO_LOG.TXT file in the working directory. Any other warning goes to Python's
+    ``warnings``.
+    """
+    if "settotalmass" in msg:
+        return
+    warnings.warn(f"MuJoCo: {msg}", RuntimeWarning, stacklevel=2)
+
+
+mujoco.set_mju_user_warning(_mujoco_warning)
 
 #: Signature of a reward given in place of the environment's: r(s, a) on raw batches.
 RewardFn = Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.float64]]
