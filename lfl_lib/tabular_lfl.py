@@ -93,8 +93,8 @@ def _adam_ascent_logits(counts: NDArray[np.float64], entropy_weight: float, n_st
     return pi / pi.sum(axis=1, keepdims=True)
 
 
-def _entropy_ml_exact(counts: NDArray[np.float64], entropy_weight: float, tol: float = 1e-12,
-                      max_iter: int = 1000) -> NDArray[np.float64]:
+def _entropy_ml_exact(counts: NDArray[np.float64], entropy_weight: float, tol: float = 1e-10,
+                      max_iter: int = 2000) -> NDArray[np.float64]:
     """The exact maximiser of :math:`\\sum_{(s,a)\\in D}[\\ln\\pi(a|s) + \\lambda H(\\pi(\\cdot|s))]`.
 
     State by state this is :math:`n(s)\\,F_s(\\pi)` with
@@ -123,7 +123,8 @@ def _entropy_ml_exact(counts: NDArray[np.float64], entropy_weight: float, tol: f
             limit = np.where(d < 0, q / -d, np.inf).min(axis=1, keepdims=True)
         q = q + np.minimum(1.0, 0.5 * limit) * d
         q /= q.sum(axis=1, keepdims=True)
-        if np.max(np.abs(d)) < tol:
+        # Relative test: a tiny probability must have converged in ratio, not only in size.
+        if np.max(np.abs(d) / q) < tol:
             break
     pi[visited] = q
     return pi
