@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import logsumexp
 
-from ._validate import check_alpha, check_policy, check_positive_int
+from ._validate import check_alpha, check_policy, check_positive_int, check_state_function
 from .improvement import soft_improvement
 from .trajectories import _cumulative_lists
 from .mdp import TabularMDP, soft_evaluate, soft_optimal, softmax_policy, uniform_policy
@@ -57,7 +57,7 @@ def soft_policy_iteration(
 
 
 def soft_value_iteration(
-    mdp: TabularMDP, alpha: float, n_improvements: int
+    mdp: TabularMDP, alpha: float, n_improvements: int, v0: ArrayLike | None = None
 ) -> list[NDArray[np.float64]]:
     """Soft value iteration (Haarnoja et al., 2017), one policy per Bellman backup.
 
@@ -74,6 +74,16 @@ def soft_value_iteration(
     the first two policies would both be uniform on the grid world, whose reward
     depends on the state only.)
 
+    Parameters
+    ----------
+    mdp : TabularMDP
+    alpha : float
+        Entropy weight, > 0.
+    n_improvements : int
+        K, the number of backups, >= 0.
+    v0 : array_like, shape (S,), optional
+        Another initial value function :math:`V_0` (the first policy stays uniform).
+
     Returns
     -------
     list of ndarray, each of shape (S, A)
@@ -82,7 +92,10 @@ def soft_value_iteration(
     alpha = check_alpha(alpha)
     K = check_positive_int(n_improvements, "n_improvements", minimum=0)
     pi = uniform_policy(mdp.n_states, mdp.n_actions)
-    _, V = soft_evaluate(mdp, pi, alpha)
+    if v0 is None:
+        _, V = soft_evaluate(mdp, pi, alpha)
+    else:
+        V = check_state_function(v0, mdp.n_states, "v0")
     policies = [pi]
     for _ in range(K):
         Q = mdp.r + mdp.gamma * (mdp.P @ V)
