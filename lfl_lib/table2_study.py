@@ -34,6 +34,9 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # pairs outside the loss pessimistic.
     "dirichlet-states": {"policy_estimator": "dirichlet", "policy_prior": 0.5,
                          "policy_prior_mean": "previous", "weights": "states"},
+    # The same with a floor of 10 on every state's weight (so the unvisited states enter too).
+    "dirichlet-states+10": {"policy_estimator": "dirichlet", "policy_prior": 0.5,
+                            "policy_prior_mean": "previous", "weights": "states", "weight_floor": 10.0},
     "dirichlet-pairs": {"policy_estimator": "dirichlet", "policy_prior": 0.5,
                         "policy_prior_mean": "previous", "weights": "pairs"},
     # The paper's entropy-regularized likelihood maximised exactly, for several lambda.
