@@ -383,7 +383,7 @@ def maxent_irl(mdp: TabularMDP, trajectories: Trajectory | Sequence[Trajectory] 
 
 #: The methods of :func:`compare_run`, in the order of the book's table.
 METHODS: dict[str, str] = {
-    "learner": "learner's last policy",
+    "learner_last": "learner's last policy",
     "lfl": "LfL, all trajectories",
     "lfl_last2": "LfL, last two trajectories",
     "bc_last": "BC, last trajectory",
@@ -420,7 +420,7 @@ def compare_run(name: str, seed: int, mdp: TabularMDP | None = None, n_pairs: in
                 methods: Sequence[str] = tuple(METHODS)) -> dict[str, float]:
     """Observer scores :math:`J` of every method on one run of Table 2 (same data for all).
 
-    ``"learner"``: the learner's last policy. ``"lfl"``: :func:`~lfl_lib.tabular_lfl.recover_reward`
+    ``"learner_last"``: the learner's last policy. ``"lfl"``: :func:`~lfl_lib.tabular_lfl.recover_reward`
     with its defaults on all trajectories; ``"lfl_last2"``: on the last two only.
     ``"bc_last"``: :func:`behaviour_cloning` of the last trajectory, played directly.
     ``"irl_last"``, ``"irl_sa_last"``: :func:`maxent_irl` on the last trajectory with
@@ -439,7 +439,7 @@ def compare_run(name: str, seed: int, mdp: TabularMDP | None = None, n_pairs: in
     S, A, g = mdp.n_states, mdp.n_actions, mdp.gamma
     out: dict[str, float] = {}
     for m in methods:
-        if m == "learner":
+        if m == "learner_last":
             out[m] = score(mdp, policies[-1], alpha)
         elif m == "bc_last":
             out[m] = score(mdp, behaviour_cloning(trajs[-1], S, A), alpha)
