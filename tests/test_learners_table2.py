@@ -39,6 +39,15 @@ def test_svi_starts_like_spi_and_its_values_increase(grid):
     assert score(grid, pols[-1], ALPHA) > score(grid, pi_star, ALPHA) - 0.05
 
 
+def test_svi_from_zero_values_repeats_the_uniform_policy(grid):
+    """With V_0 = 0 and a state-only reward, Q_0 = r(s) is flat in a: pi_2 is uniform too."""
+    pols = soft_value_iteration(grid, ALPHA, 3, v0=np.zeros(25))
+    assert_allclose(pols[1], uniform_policy(25, 4), atol=1e-15)
+    assert not np.allclose(pols[2], uniform_policy(25, 4))
+    with pytest.raises(ValueError, match="v0"):
+        soft_value_iteration(grid, ALPHA, 3, v0=np.zeros(24))
+
+
 def test_q_learning_is_reproducible_and_improves(grid):
     a = q_learning(grid, ALPHA, 10, np.random.default_rng(4), n_steps=300)
     b = q_learning(grid, ALPHA, 10, np.random.default_rng(4), n_steps=300)
