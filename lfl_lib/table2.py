@@ -35,7 +35,7 @@ from .gridworld import ALPHA, ALPHA_MODEL, make_gridworld
 from .learners import q_learning, random_improvements, soft_policy_iteration, soft_value_iteration
 from .mdp import TabularMDP, discounted_entropy, expected_return, score
 from .tabular_lfl import observer_score, recover_reward
-from .trajectories import sample_trajectories
+from .trajectories import Trajectory, sample_trajectories
 
 __all__ = [
     "LEARNERS",
@@ -43,6 +43,7 @@ __all__ = [
     "REPORTED_SEEDS",
     "HELD_OUT_SEEDS",
     "learner_policies",
+    "observed_run",
     "RunResult",
     "run_once",
     "run_many",
@@ -97,16 +98,22 @@ class RunResult:
     observer_ent: float
 
 
-def run_once(name: str, seed: int, n_pairs: int = 1000, alpha_model: float = ALPHA_MODEL,
-             K: int | None = None, mdp: TabularMDP | None = None, **options: Any) -> RunResult:
-    """One run of Table 2 for learner ``name``; ``options`` go to :func:`recover_reward`."""
+def observed_run(name: str, seed: int, n_pairs: int = 1000, K: int | None = None,
+                 mdp: TabularMDP | None = None) -> tuple[list[NDArray[np.float64]], list[Trajectory]]:
+    """The learner's observed policies and the observer's trajectories of one run (see the module's seeds)."""
     if name not in LEARNERS:
         raise ValueError(f"name must be one of {sorted(LEARNERS)}; got {name!r}")
     mdp = make_gridworld() if mdp is None else mdp
-    index = list(LEARNERS).index(name)
-    learner_ss, data_ss = np.random.SeedSequence([int(seed), index]).spawn(2)
+    learner_ss, data_ss = np.random.SeedSequence([int(seed), list(LEARNERS).index(name)]).spawn(2)
     policies = learner_policies(name, mdp, np.random.default_rng(learner_ss), K=K)
-    trajs = sample_trajectories(mdp, policies, n_pairs, np.random.default_rng(data_ss))
+    return policies, sample_trajectories(mdp, policies, n_pairs, np.random.default_rng(data_ss))
+
+
+def run_once(name: str, seed: int, n_pairs: int = 1000, alpha_model: float = ALPHA_MODEL,
+             K: int | None = None, mdp: TabularMDP | None = None, **options: Any) -> RunResult:
+    """One run of Table 2 for learner ``name``; ``options`` go to :func:`recover_reward`."""
+    mdp = make_gridworld() if mdp is None else mdp
+    policies, trajs = observed_run(name, seed, n_pairs, K, mdp)
     r_hat = recover_reward(trajs, mdp.n_states, mdp.n_actions, mdp.gamma, alpha_model, **options)
     obs = observer_score(mdp, r_hat, ALPHA)
     last = policies[-1]
