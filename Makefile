@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 PIP    := $(BIN)/python -m pip
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with book/sanitize.cfg
 
-.PHONY: all install book test test-unit test-book check browser-deps browser-test exec-times lab study bench clean
+.PHONY: all install book test test-unit test-book check browser-deps browser-test exec-times lab study bench bench-tabular table2-data clean
 
 all: test
 
@@ -73,6 +73,17 @@ study: $(STAMP)
 bench: $(STAMP)
 	$(PIP) install --quiet -c constraints.txt -e '.[bench]'
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_ppo.py
+
+# Tabular Algorithm 1 (chapter 5): one run and the whole Table 2 at 10 runs.
+bench-tabular: $(STAMP)
+	$(BIN)/python benchmarks/bench_tabular.py
+
+# Chapter 5's precomputed data under book/data/tabular/ (about 20 min on 2 cores):
+# Table 2 at 100 runs, the ablations, the estimator study on held-out seeds.
+table2-data: $(STAMP)
+	$(BIN)/python -m lfl_lib.table2 table --runs 100
+	$(BIN)/python -m lfl_lib.table2 ablations --runs 10
+	$(BIN)/python -m lfl_lib.table2 study --runs 20
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis
