@@ -39,7 +39,7 @@ the demonstrated actions and those that start with the model's actions (Ziebart'
 "empirical minus expected feature counts", here for pairs taken anywhere on a long
 run rather than for episodes from the start state), and :math:`\\nabla_\\theta =
 \\Phi^\\top\\nabla_r - \\lambda\\theta`. The optimiser is L-BFGS
-(:func:`scipy.optimize.minimize`) on this exact gradient; each evaluation plans
+(``scipy.optimize.minimize``) on this exact gradient; each evaluation plans
 :math:`\\pi_r` by soft policy iteration warm-started from the previous plan. The
 log-likelihood need not be concave in :math:`r`, so the result is a local maximum
 reached from :math:`\\theta = 0` (the uniform policy).
@@ -76,8 +76,9 @@ from scipy.optimize import minimize
 from ._validate import as_float_array, check_alpha, check_policy, check_positive_int, check_reward
 from .gridworld import ALPHA, ALPHA_MODEL, make_gridworld
 from .mdp import TabularMDP, check_mdp, score, uniform_policy
+from .table2 import LEARNERS, observed_run, provenance, write_json_atomic
 from .tabular_lfl import observer_score, recover_reward
-from .trajectories import Trajectory, check_trajectories, pair_counts, sample_trajectories
+from .trajectories import Trajectory, check_trajectories, pair_counts
 
 __all__ = [
     "behaviour_cloning",
@@ -87,7 +88,6 @@ __all__ = [
     "IRLResult",
     "maxent_irl",
     "METHODS",
-    "observed_run",
     "compare_run",
     "compare_many",
 ]
@@ -394,31 +394,13 @@ METHODS: dict[str, str] = {
 }
 
 
-def observed_run(name: str, seed: int, mdp: TabularMDP | None = None,
-                 n_pairs: int = 1000) -> tuple[list[NDArray[np.float64]], list[Trajectory]]:
-    """The learner's policies and the observed trajectories of one run of Table 2.
-
-    The same data as :func:`lfl_lib.table2.run_once` for the same ``name`` and ``seed``:
-    everything is drawn from ``numpy.random.SeedSequence([seed, i])``, ``i`` the learner's
-    position in :data:`lfl_lib.table2.LEARNERS`; the first child drives the learner, the
-    second the trajectories (``n_pairs`` pairs per policy).
-    """
-    from .table2 import LEARNERS, learner_policies
-
-    if name not in LEARNERS:
-        raise ValueError(f"name must be one of {sorted(LEARNERS)}; got {name!r}")
-    mdp = make_gridworld() if mdp is None else check_mdp(mdp)
-    n_pairs = check_positive_int(n_pairs, "n_pairs")
-    learner_ss, data_ss = np.random.SeedSequence([int(seed), list(LEARNERS).index(name)]).spawn(2)
-    policies = learner_policies(name, mdp, np.random.default_rng(learner_ss))
-    trajs = sample_trajectories(mdp, policies, n_pairs, np.random.default_rng(data_ss))
-    return policies, trajs
-
-
 def compare_run(name: str, seed: int, mdp: TabularMDP | None = None, n_pairs: int = 1000,
                 alpha: float = ALPHA, alpha_model: float = ALPHA_MODEL,
                 methods: Sequence[str] = tuple(METHODS)) -> dict[str, float]:
     """Observer scores :math:`J` of every method on one run of Table 2 (same data for all).
+
+    The data are those of :func:`lfl_lib.table2.run_once` for the same ``name`` and ``seed``
+    (:func:`lfl_lib.table2.observed_run`: ``n_pairs`` pairs per observed policy).
 
     ``"learner_last"``: the learner's last policy. ``"lfl"``: :func:`~lfl_lib.tabular_lfl.recover_reward`
     with its defaults on all trajectories; ``"lfl_last2"``: on the last two only.
@@ -435,7 +417,7 @@ def compare_run(name: str, seed: int, mdp: TabularMDP | None = None, n_pairs: in
     if unknown:
         raise ValueError(f"methods must be among {list(METHODS)}; got {unknown}")
     mdp = make_gridworld() if mdp is None else check_mdp(mdp)
-    policies, trajs = observed_run(name, seed, mdp, n_pairs)
+    policies, trajs = observed_run(name, seed, n_pairs=n_pairs, mdp=mdp)
     S, A, g = mdp.n_states, mdp.n_actions, mdp.gamma
     out: dict[str, float] = {}
     for m in methods:
@@ -475,8 +457,6 @@ def compare_many(names: Sequence[str], seeds: Sequence[int], progress: bool = Fa
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: the comparison over seeds 0..runs-1, written as JSON with its provenance."""
-    from .table2 import LEARNERS, provenance, write_json_atomic
-
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m lfl_lib.baselines", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10, help="number of seeds (0..runs-1)")

@@ -12,7 +12,6 @@ from lfl_lib.baselines import (
     compare_run,
     demo_log_likelihood,
     maxent_irl,
-    observed_run,
     pooled_counts,
     soft_optimal_from,
 )
@@ -158,15 +157,13 @@ def test_maxent_irl_state_action_features_fit_at_least_as_well(grid):
 # ----------------------------------------------------------------------------- the comparison
 
 
-def test_observed_run_is_table2_data(grid):
+def test_lfl_column_is_the_observer_of_table2(grid):
     from lfl_lib.table2 import run_once
 
     scores = compare_run("SPI", 0, mdp=grid, methods=["learner_last", "lfl"])
     ref = run_once("SPI", 0, mdp=grid)
     assert scores["learner_last"] == pytest.approx(ref.learner_J, abs=1e-9)
     assert scores["lfl"] == pytest.approx(ref.observer_J, abs=1e-9)
-    policies, trajs = observed_run("SPI", 0, grid)
-    assert len(policies) == len(trajs) == 4 and all(len(t) == 1000 for t in trajs)
 
 
 def test_compare_run_returns_every_method(grid):
@@ -205,6 +202,6 @@ def test_bad_input_names_the_argument(grid):
     with pytest.raises(ValueError, match="pi0"):
         soft_optimal_from(grid, ALPHA, pi0=np.eye(25, 4))
     with pytest.raises(ValueError, match="name"):
-        observed_run("PPO", 0, grid)
+        compare_run("PPO", 0, mdp=grid)
     with pytest.raises(ValueError, match="methods"):
         compare_run("SPI", 0, mdp=grid, methods=["gail"])
