@@ -259,8 +259,8 @@ def consistency_fit(
     P_hat: NDArray[np.float64],
     gamma: float,
     r0: float = 0.0,
-    ridge_r: float = 1e-8,
-    ridge_f: float = 1e-10,
+    ridge_r: float = 1e-6,
+    ridge_f: float = 1e-8,
     solver: Solver = "exact",
     n_steps: int = 200,
     lr: float = 1.0,
@@ -275,12 +275,18 @@ def consistency_fit(
         Dynamics of the shapings :math:`f_k(s) - \\gamma\\sum_{s'}\\hat P(s'|s,a)f_k(s')`.
     gamma : float
     r0, ridge_r : float
-        The ridge :math:`\\mu\\sum(r - r_0)^2`: it gives a pair outside the loss the reward
+        The ridge :math:`\\mu\\sum(r - r_0)^2` (default :math:`\\mu = 10^{-6}`, against weights
+        that sum to 1 per improvement): it gives a pair outside the loss the reward
         :math:`r_0` and barely moves the others.
     ridge_f : float
-        :math:`\\epsilon\\sum_k\\|f_k\\|^2`: pins, together with ``ridge_r``, the common shaping
-        that Eq. (5) leaves free (adding :math:`g(s) - \\gamma\\hat P g` to :math:`r` and
-        subtracting :math:`g` from every :math:`f_k` leaves the data term unchanged).
+        :math:`\\epsilon\\sum_k\\|f_k\\|^2` (default :math:`10^{-8}`): pins, together with
+        ``ridge_r``, the common shaping that Eq. (5) leaves free (adding
+        :math:`g(s) - \\gamma\\hat P g` to :math:`r` and subtracting :math:`g` from every
+        :math:`f_k` leaves the data term unchanged), and keeps small the shaping of a state
+        that no weighted pair constrains. Both matter only when some pairs are outside the
+        loss; book chapter 5 shows that a :math:`\\mu` 100 times smaller, or an
+        :math:`\\epsilon` as large as :math:`\\mu`, lets the rewards of the pairs in the loss drift
+        below :math:`r_0`, and the observer then heads for the unobserved pairs.
     solver : {"exact", "adam"}
         ``"exact"``: the normal equations, with each :math:`f_k` eliminated in closed form
         (a Schur complement of size S*A). ``"adam"``: ``n_steps`` full-batch Adam steps of
