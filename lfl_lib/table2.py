@@ -59,7 +59,7 @@ PAPER_TABLE2: dict[str, tuple[float, float | None, float, float]] = {
     "Q-learning": (3.99, 0.88, 3.65, 0.78),
     "random": (1.76, 2.64, 3.95, 0.49),
 }
-#: Seeds of the runs that the book's tables report (10 runs: 0-9; 100 runs: 0-99).
+#: Seeds of the runs that the book's tables report, 0-9 for 10 runs and 0-99 for 100 runs.
 REPORTED_SEEDS = range(0, 100)
 #: Seeds kept apart for choosing the estimator; never used by the reported tables.
 HELD_OUT_SEEDS = range(1000, 1100)
@@ -111,7 +111,7 @@ def observed_run(name: str, seed: int, n_pairs: int = 1000, K: int | None = None
 
 def run_once(name: str, seed: int, n_pairs: int = 1000, alpha_model: float = ALPHA_MODEL,
              K: int | None = None, mdp: TabularMDP | None = None, **options: Any) -> RunResult:
-    """One run of Table 2 for learner ``name``; ``options`` go to :func:`recover_reward`."""
+    """One run of Table 2 for learner ``name``; ``options`` go to :func:`~lfl_lib.tabular_lfl.recover_reward`."""
     mdp = make_gridworld() if mdp is None else mdp
     policies, trajs = observed_run(name, seed, n_pairs, K, mdp)
     r_hat = recover_reward(trajs, mdp.n_states, mdp.n_actions, mdp.gamma, alpha_model, **options)

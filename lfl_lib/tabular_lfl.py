@@ -431,30 +431,24 @@ def recover_reward(
         so it sets the *scale* of the reward, hence the temperature of an agent that
         plans on it with a fixed :math:`\\alpha`.
     **options
-        The estimator's choices, passed to :func:`fit_lfl`:
+        The estimator's choices, passed to :func:`fit_lfl` (defaults in brackets):
 
-        ========================  ==============  ==========================================
-        option                    default         meaning
-        ========================  ==============  ==========================================
-        ``policy_estimator``      ``"entropy_ml"`` or ``"entropy_ml_adam"``, ``"dirichlet"``
-                                                  (:func:`estimate_policies`)
-        ``entropy_weight``        0.4             :math:`\\lambda` of the ``"entropy_ml"`` estimators
-        ``policy_steps``          10              Adam steps of ``"entropy_ml_adam"``
-        ``policy_lr``             0.5             Adam rate of ``"entropy_ml_adam"``
-        ``policy_prior``          1.0             Dirichlet pseudo-count per state
-        ``policy_prior_mean``     ``"previous"``  or ``"uniform"`` (``"dirichlet"``)
-        ``transition_prior``      1e-3            :math:`\\beta` of :math:`\\hat P`
-        ``weights``               ``"all"``       :math:`w_k(s,a)`: ``"all"`` = 1;
-                                                  ``"states"`` = visits
-                                                  :math:`n_{k+1}(s)` (+ ``weight_floor``)
-                                                  for every action; ``"pairs"`` =
-                                                  :math:`n_{k+1}(s,a)` (+ ``weight_floor``)
-        ``weight_floor``          0.0             added to the counts of ``"states"``/``"pairs"``
-        ``unseen``                ``"min"``       reward :math:`r_0` of a pair outside the
-                                                  loss: the smallest target, 0, or the mean
-        ``solver``                ``"exact"``     or ``"adam"`` (the paper's gradient version)
-        ``n_steps``, ``lr``       200, 1.0        Adam steps and rate for ``"adam"``
-        ========================  ==============  ==========================================
+        - ``policy_estimator`` [``"entropy_ml"``]: or ``"entropy_ml_adam"``, ``"dirichlet"``
+          (:func:`estimate_policies`);
+        - ``entropy_weight`` [0.4]: :math:`\\lambda` of the ``"entropy_ml"`` estimators;
+        - ``policy_steps`` [10], ``policy_lr`` [0.5]: Adam steps and rate of ``"entropy_ml_adam"``;
+        - ``policy_prior`` [1.0], ``policy_prior_mean`` [``"previous"``]: pseudo-count per state
+          and prior mean (or ``"uniform"``) of ``"dirichlet"``;
+        - ``transition_prior`` [1e-3]: :math:`\\beta` of :math:`\\hat P`
+          (:func:`~lfl_lib.trajectories.estimate_transitions`);
+        - ``weights`` [``"all"``]: :math:`w_k(s,a)`, 1 for every pair (``"all"``), the visits
+          :math:`n_{k+1}(s)` for every action (``"states"``), or the counts
+          :math:`n_{k+1}(s,a)` (``"pairs"``);
+        - ``weight_floor`` [0.0]: added to the counts of ``"states"`` and ``"pairs"``;
+        - ``unseen`` [``"min"``]: the reward :math:`r_0` of a pair outside the loss, the
+          smallest target, 0 (``"zero"``) or the weighted mean target (``"mean"``);
+        - ``solver`` [``"exact"``]: or ``"adam"``, the paper's gradient version, with
+          ``n_steps`` [200] steps of rate ``lr`` [1.0].
 
     Returns
     -------
@@ -464,7 +458,8 @@ def recover_reward(
     Raises
     ------
     ValueError
-        Fewer than two trajectories, an element that is not a :class:`Trajectory`, a state
+        Fewer than two trajectories, an element that is not a
+        :class:`~lfl_lib.trajectories.Trajectory`, a state
         or action out of range, ``gamma`` outside [0, 1), ``alpha_model`` <= 0, or an
         unknown option value.
     """
