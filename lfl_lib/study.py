@@ -408,6 +408,19 @@ def _observer(run: _Run, reward: RewardModel, last: Rollout) -> list[list[float]
     return returns
 
 
+def _diagnostics(observed: list[dict[str, Any]], lfl_state: dict[str, Any]) -> dict[str, Any]:
+    """Standard deviations of the Gaussians involved: the learner's own and the fitted ones."""
+    def std(sd: dict[str, torch.Tensor], key: str) -> list[float]:
+        return [round(float(x), 4) for x in sd[key].exp()]
+
+    return {
+        "learner_action_std": [std(o["policy"]["actor_state"], "log_std") for o in observed],
+        "fitted_policy_std": [std(p, "log_std") for p in lfl_state["policies"]],
+        "reward_init_std": std(lfl_state["reward_init"], "policy.log_std"),
+        "reward_std": std(lfl_state["reward"], "policy.log_std"),
+    }
+
+
 def run_study(
     cfg: StudyConfig, out_dir: str | Path | None = None, run_dir: str | Path | None = None,
     progress: bool = True, command: str | None = None,
@@ -498,6 +511,7 @@ def run_study(
             "normalized": [float(x) for x in normalize_scores(omean, first, lastscore)],
         },
         "recovery_losses": {k: float(v) for k, v in info.items()},
+        "diagnostics": _diagnostics(observed, _load(run.path("recovery.pt"), ["lfl"])["lfl"]),
     }
     res["final_observer_normalized"] = res["observer"]["normalized"][-1]
     out.mkdir(parents=True, exist_ok=True)
