@@ -153,9 +153,15 @@ def long_runs(data_dir: Path) -> list[dict[str, object]]:
                 return found
         return None
 
+    try:  # only results that are committed: an untracked file is not part of the book yet
+        listed = subprocess.run(["git", "ls-files", "--", str(data_dir)], cwd=REPO, capture_output=True,
+                                text=True, check=True).stdout.split()
+        tracked = {(REPO / p).resolve() for p in listed}
+    except (OSError, subprocess.CalledProcessError):
+        tracked = None
     out = []
     for path in sorted(data_dir.rglob("*.json")):
-        if path.name == "exec_times.json":
+        if path.name == "exec_times.json" or (tracked is not None and path.resolve() not in tracked):
             continue
         try:
             record = find(json.loads(path.read_text()))
