@@ -28,7 +28,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SKIP_PAGES = {"book/api"}
-INLINE_CODE = re.compile(r"(?<![`}])`([^`\n]+)`(?!`)")
+#: A MyST role ({name}`...`) or a span of inline code (`...`), scanned left to right so
+#: that a role's closing backtick is never taken for the opening of inline code.
+INLINE_CODE = re.compile(r"(?P<role>\{[\w:.-]+\}`[^`\n]*`)|(?<!`)`(?P<code>[^`\n]+)`(?!`)")
 
 
 def api_names() -> tuple[dict[str, tuple[str, str]], dict[str, set[str]]]:
@@ -133,7 +135,9 @@ def _link_line(line: str, seen: set[str], qualified, short, changes: list[str]) 
             continue
 
         def replace(m: re.Match) -> str:
-            text = m.group(1)
+            if m.group("role") is not None:
+                return m.group(0)
+            text = m.group("code")
             full = resolve(text, qualified, short)
             if full is None or full in seen:
                 return m.group(0)
