@@ -102,4 +102,6 @@ def driver():
 def screenshot_dir():
     path = OUTPUT / "screenshots"
     path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("*.png"):  # only this run's pages
+        old.unlink()
     return path
