@@ -33,8 +33,10 @@ from importlib import metadata
 from pathlib import Path
 
 import nbformat
-import yaml
 from nbclient import NotebookClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from toc import toc_docnames  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SELF_PAGE = "book/reproducibility"
@@ -44,21 +46,8 @@ PACKAGES = ["lfl_lib", "numpy", "scipy", "matplotlib", "torch", "gymnasium", "mu
 
 def toc_notebooks(toc_path: Path) -> list[Path]:
     """The .ipynb pages of the table of contents, in reading order."""
-    toc = yaml.safe_load(toc_path.read_text())
-    names = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                names.append(entry["file"])
-            walk(entry.get("sections"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
     out = []
-    for name in names:
-        stem = re.sub(r"\.(md|ipynb)$", "", name)
+    for stem in toc_docnames(toc_path):
         path = REPO / f"{stem}.ipynb"
         if stem != SELF_PAGE and path.exists():
             out.append(path)

@@ -24,7 +24,9 @@ import sys
 from pathlib import Path
 
 import nbformat
-import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from toc import toc_docnames  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SKIP_PAGES = {"book/api"}
@@ -163,20 +165,8 @@ def already_linked(text: str) -> set[str]:
 
 
 def toc_pages() -> list[Path]:
-    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    names = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                names.append(entry["file"])
-            walk(entry.get("sections"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
     pages = []
-    for name in names:
-        stem = re.sub(r"\.(md|ipynb)$", "", name)
+    for stem in toc_docnames(REPO / "_toc.yml"):
         if stem in SKIP_PAGES:
             continue
         for ext in (".ipynb", ".md"):

@@ -12,35 +12,21 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.browser
 
+sys.path.insert(0, str(REPO / "scripts"))
+from toc import toc_docnames  # noqa: E402
+
 TOC = Path(os.environ.get("BOOK_TOC", REPO / "_toc.yml"))
 
 
-def _toc_pages(toc_path: Path) -> list[str]:
-    """Docnames of the table of contents, in reading order."""
-    toc = yaml.safe_load(toc_path.read_text())
-    pages = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                pages.append(entry["file"])
-            walk(entry.get("sections"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return [re.sub(r"\.(md|ipynb)$", "", p) for p in pages]
-
-
-PAGES = _toc_pages(TOC)
+PAGES = toc_docnames(TOC)
 #: Pages that state and prove theorems: their boxes must be rendered (sphinx-proof).
 THEOREM_PAGES = re.compile(r"(^|/)0[34]_")
 
