@@ -39,7 +39,13 @@ from torch import nn
 from ._validate import check_alpha, check_gamma, check_positive_int
 from .ppo import GaussianActor, Rollout
 
-__all__ = ["DeepLfLConfig", "Standardizer", "RewardModel", "SharedHeads", "recover_reward", "gaussian_kl"]
+__all__ = [
+    "DeepLfLConfig", "Standardizer", "RewardModel", "SharedHeads", "recover_reward", "gaussian_kl",
+    "fit_gaussian_policies", "holdout_mask", "holdout_seed",
+]
+
+#: Held-out negative log-likelihoods are compared every this many Adam steps.
+CHECK_EVERY = 10
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,20 @@ class DeepLfLConfig:
         Hidden layers of the policies and of the reward (64, 64).
     shared_units : int
         Width of the tanh layer shared by the rho_k (and by the f_k) across k (128).
+    log_std : {"adam", "exact"}
+        How every maximum-likelihood fit (stages 1 and 3, and the observer's behaviour
+        cloning in :mod:`lfl_lib.study`) sets the state-independent log-std. ``"adam"``
+        (the paper's setting): a free parameter started at 0 (sigma = 1) and trained by
+        Adam with the means. ``"exact"``: before the first Adam step on the mean network
+        and after every step, the log-std is set to its maximiser given the current means,
+        :math:`\\sigma_i^2 = \\overline{(a_i - \\mu_i(s))^2} / (1 + \\lambda)`. Not in the
+        paper; see chapter 6.
+    holdout : float
+        Fraction in [0, 0.5) of each rollout's transitions kept out of those fits; when
+        > 0 each fit keeps the parameters with the lowest held-out negative
+        log-likelihood, checked every ``CHECK_EVERY`` steps (early stopping). 0 (the
+        paper) fits on everything for the full step count. The held-out transitions are
+        still used by stages 2 and 4.
     """
 
     alpha_model: float = 0.7
@@ -74,6 +94,8 @@ class DeepLfLConfig:
     lr: float = 1e-3
     hidden: tuple[int, ...] = (64, 64)
     shared_units: int = 128
+    log_std: str = "adam"
+    holdout: float = 0.0
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha_model, "alpha_model")
@@ -82,11 +104,26 @@ class DeepLfLConfig:
             check_positive_int(getattr(self, name), name)
         if self.entropy_bonus < 0 or not self.lr > 0:
             raise ValueError("entropy_bonus must be >= 0 and lr > 0")
+        if self.log_std not in ("adam", "exact"):
+            raise ValueError(f"log_std must be 'adam' or 'exact'; got {self.log_std!r}")
+        if not 0.0 <= float(self.holdout) < 0.5:
+            raise ValueError(f"holdout must be a fraction in [0, 0.5); got {self.holdout!r}")
+        object.__setattr__(self, "holdout", float(self.holdout))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict.
+
+        The two options that the paper does not have (``log_std``, ``holdout``) are
+        left out while they hold the paper's values, so a paper configuration is stored
+        exactly as it was before they existed (and older results files still match).
+        """
         d = asdict(self)
         d["hidden"] = list(self.hidden)
+        if self.log_std == "adam":
+            del d["log_std"]
+        if self.holdout == 0.0:
+            del d["holdout"]
         return d
 
 
@@ -154,6 +191,128 @@ def _copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 Progress = Callable[[str, int], None]
 
 
+def holdout_seed(seed: int, k: int) -> int:
+    """Seed of the held-out split of the k-th rollout (0-based) of a recovery seeded ``seed``."""
+    return int(seed) * 1_000 + int(k)
+
+
+def holdout_mask(n: int, fraction: float, seed: int) -> NDArray[np.bool_]:
+    """Boolean mask of the ``round(fraction * n)`` held-out transitions of a rollout of ``n``.
+
+    Drawn with ``numpy.random.default_rng(seed)``; all False when ``fraction`` is 0.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"fraction must be in [0, 1); got {fraction!r}")
+    mask = np.zeros(n, dtype=bool)
+    n_out = int(round(fraction * n))
+    if n_out > 0:
+        if n_out >= n:
+            raise ValueError(f"holdout leaves no transition to fit: fraction {fraction} of {n}")
+        mask[np.random.default_rng(seed).choice(n, size=n_out, replace=False)] = True
+    return mask
+
+
+def fit_gaussian_policies(
+    models: Sequence[GaussianActor],
+    obs: Sequence[torch.Tensor],
+    actions: Sequence[torch.Tensor],
+    steps: int,
+    lr: float,
+    entropy_bonus: float = 0.0,
+    held_out: Sequence[NDArray[np.bool_]] | None = None,
+    log_std: str = "adam",
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, float]:
+    """Maximum likelihood with an entropy bonus (Section 5.2), one Gaussian per dataset.
+
+    Minimises :math:`\\sum_k -\\big(\\frac{1}{n_k}\\sum_{(s,a)} \\ln \\pi_k(a|s) + \\lambda
+    \\mathcal H(\\pi_k)\\big)` by full-batch Adam, the models updated together (Adam's step is
+    per parameter, so this is the same as fitting them one by one).
+
+    Parameters
+    ----------
+    models : sequence of GaussianActor
+        Fitted in place.
+    obs, actions : sequences of tensors
+        The (already standardized) states and the actions of each model's data.
+    steps, lr, entropy_bonus : int, float, float
+        Adam steps, learning rate and the weight lambda of the entropy bonus.
+    held_out : sequence of bool arrays, optional
+        Per model, the transitions kept out of the fit. When any is given, each model
+        ends with the parameters of its lowest held-out negative log-likelihood, checked
+        every ``CHECK_EVERY`` steps and after the last one.
+    log_std : {"adam", "exact"}
+        ``"adam"``: the log-std is trained by Adam with the means. ``"exact"``: it is kept
+        out of Adam and set, before each step and after the last, to its maximiser given
+        the current means, :math:`\\ln\\sigma_i = \\frac12 \\ln\\big(\\overline{(a_i -
+        \\mu_i(s))^2} / (1 + \\lambda)\\big)`.
+    progress : callable, optional
+        ``progress(n_steps_done)``.
+
+    Returns
+    -------
+    dict
+        ``nll``: the final training loss divided by the number of models; with held-out
+        data also ``stop_step``: the mean step at which the kept parameters were reached.
+    """
+    if not (len(models) == len(obs) == len(actions)):
+        raise ValueError("models, obs and actions must have the same length")
+    if log_std not in ("adam", "exact"):
+        raise ValueError(f"log_std must be 'adam' or 'exact'; got {log_std!r}")
+    n = len(models)
+    masks = list(held_out) if held_out is not None else [np.zeros(len(x), dtype=bool) for x in obs]
+    early = any(m.any() for m in masks)
+    train = [torch.as_tensor(~m) for m in masks]
+    X = [x[t] if early else x for x, t in zip(obs, train)]
+    Y = [a[t] if early else a for a, t in zip(actions, train)]
+    XV = [x[~t] for x, t in zip(obs, train)]
+    YV = [a[~t] for a, t in zip(actions, train)]
+    exact = log_std == "exact"
+
+    def set_log_std() -> None:
+        # d/d ln(sigma) of -(mean ln pi + lambda H) vanishes at sigma^2 = mean residual^2 / (1 + lambda)
+        with torch.no_grad():
+            for m, x, y in zip(models, X, Y):
+                res2 = ((y - m.mean(x)) ** 2).mean(0)
+                m.log_std.copy_(0.5 * (res2 / (1.0 + entropy_bonus)).clamp_min(1e-12).log())
+
+    params = [q for m in models for q in (m.mean.parameters() if exact else m.parameters())]
+    opt = torch.optim.Adam(params, lr=lr)
+    best = [float("inf")] * n
+    best_state: list[dict[str, torch.Tensor]] = [{} for _ in range(n)]
+    best_step = [0] * n
+
+    def check(step: int) -> None:
+        with torch.no_grad():
+            for k, (m, x, y) in enumerate(zip(models, XV, YV)):
+                v = float(-m.log_prob(x, y).mean()) if len(x) else float("inf")
+                if v < best[k]:
+                    best[k], best_step[k], best_state[k] = v, step, _copy(m.state_dict())
+
+    if exact:
+        set_log_std()
+    if early:
+        check(0)
+    loss = torch.zeros(())
+    for i in range(steps):
+        nll = [-(m.log_prob(x, y).mean() + entropy_bonus * m.entropy()) for m, x, y in zip(models, X, Y)]
+        loss = torch.stack(nll).sum()
+        opt.zero_grad(); loss.backward(); opt.step()
+        if exact:
+            set_log_std()
+        if early and ((i + 1) % CHECK_EVERY == 0 or i + 1 == steps):
+            check(i + 1)
+        if progress is not None:
+            progress(i + 1)
+    out = {"nll": float(loss.detach()) / n}
+    if early:
+        for m, sd in zip(models, best_state):
+            if sd:
+                m.load_state_dict(sd)
+        out["stop_step"] = float(np.mean(best_step))
+    return out
+
+
 def recover_reward(
     rollouts: Sequence[Rollout],
     config: DeepLfLConfig | None = None,
@@ -200,6 +359,7 @@ def recover_reward(
     A = [_t(r.actions) for r in rollouts]
     S2 = [_t(r.next_observations) for r in rollouts]
     live = [_t(1.0 - r.terminations.astype(np.float64)) for r in rollouts]
+    held = [holdout_mask(len(r.actions), cfg.holdout, holdout_seed(seed, k)) for k, r in enumerate(rollouts)]
     alpha, gamma, lam = cfg.alpha_model, cfg.gamma, cfg.entropy_bonus
     st: dict[str, Any] = dict(state or {})
     info: dict[str, Any] = dict(st.get("info", {}))
@@ -222,15 +382,13 @@ def recover_reward(
         for p, sd in zip(policies, st["policies"]):
             p.load_state_dict(sd)
     else:
-        params = [q for p in policies for q in p.parameters()]
-        opt = torch.optim.Adam(params, lr=cfg.lr)
-        NS = [norm(s) for s in S]
-        for i in range(cfg.policy_steps):
-            nll = [-(p.log_prob(ns, a).mean() + lam * p.entropy()) for p, ns, a in zip(policies, NS, A)]
-            loss = torch.stack(nll).sum()
-            opt.zero_grad(); loss.backward(); opt.step()
-            tick("policies", i + 1)
-        info["policy_nll"] = float(loss.detach()) / K
+        with torch.no_grad():
+            NS = [norm(s) for s in S]
+        fit = fit_gaussian_policies(policies, NS, A, cfg.policy_steps, cfg.lr, lam, held, cfg.log_std,
+                                    lambda n: tick("policies", n))
+        info["policy_nll"] = fit["nll"]
+        if "stop_step" in fit:
+            info["policy_stop_step"] = fit["stop_step"]
         st["policies"] = [_copy(p.state_dict()) for p in policies]
         save()
     for p in policies:
@@ -258,12 +416,13 @@ def recover_reward(
     if "reward_init" in st:
         reward.load_state_dict(st["reward_init"])
     else:
-        opt = torch.optim.Adam(reward.parameters(), lr=cfg.lr)
-        for i in range(cfg.reward_init_steps):
-            loss = -reward(S[-1], A[-1]).mean()
-            opt.zero_grad(); loss.backward(); opt.step()
-            tick("reward init", i + 1)
-        info["bc_nll"] = float(loss.detach())
+        with torch.no_grad():
+            last_s = reward.norm(S[-1])
+        fit = fit_gaussian_policies([reward.policy], [last_s], [A[-1]], cfg.reward_init_steps, cfg.lr, 0.0,
+                                    [held[-1]], cfg.log_std, lambda n: tick("reward init", n))
+        info["bc_nll"] = fit["nll"]
+        if "stop_step" in fit:
+            info["bc_stop_step"] = fit["stop_step"]
         st["reward_init"] = _copy(reward.state_dict())
         save()
 

@@ -15,6 +15,12 @@ stage) into a run folder; the same command started again resumes where it stoppe
 checkpoint of a PPO update holds the physics of every environment, so a resumed run
 gives the same numbers as an uninterrupted one.
 
+``--estimator fix`` replaces the paper's settings of Algorithm 1's maximum-likelihood fits
+(and of the observer's behaviour cloning) by the fix that chapter 6 tests: the log-std set
+exactly instead of by Adam, and 20 % of each rollout held out for early stopping;
+``--learner-from RUN_DIR`` takes the learner of an earlier run with the same learner instead
+of training it again.
+
 Evaluation protocol: 10 episodes per policy with the deterministic mean action, episode
 i started from the reset with seed ``eval_seed + i`` (the same start states for every
 policy); the score is the mean undiscounted true return. Scores are normalized as in
@@ -40,10 +46,13 @@ import torch
 from tqdm import tqdm
 
 from ._validate import check_positive_int
-from .deep_lfl import DeepLfLConfig, RewardModel, recover_reward
+from .deep_lfl import DeepLfLConfig, RewardModel, fit_gaussian_policies, holdout_mask, holdout_seed, recover_reward
 from .ppo import PPO, PPOConfig, PolicySnapshot, Rollout, check_env_id, evaluate_policy
 
-__all__ = ["DEFAULT_WINDOWS", "StudyConfig", "make_config", "parse_window", "run_study", "normalize_scores", "main"]
+__all__ = [
+    "DEFAULT_WINDOWS", "ESTIMATORS", "StudyConfig", "make_config", "parse_window", "run_study", "normalize_scores",
+    "main",
+]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +64,13 @@ DEFAULT_WINDOWS: dict[str, tuple[int, ...]] = {
     "Ant-v5": (10, 15, 20, 25, 30),
 }
 SMOKE_WINDOW = (2, 3, 4)
+
+#: Variants of Algorithm 1's maximum-likelihood fits (chapter 6): the paper's settings, and
+#: the fix of Section 6.4 (log-std set exactly, 20 % of each rollout held out for early stopping).
+ESTIMATORS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "fix": {"log_std": "exact", "holdout": 0.2},
+}
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,11 @@ class StudyConfig:
     eval_seed: int = 1_000_000
     observer_seed_offset: int = 10_000
 
+    @property
+    def estimator(self) -> str:
+        """``"paper"`` or ``"fix"``: which variant of the fits of Algorithm 1 the run uses."""
+        return "paper" if self.lfl.log_std == "adam" and self.lfl.holdout == 0.0 else "fix"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "env_id": self.env_id,
@@ -126,10 +147,16 @@ def parse_window(text: str) -> tuple[int, ...]:
 
 def make_config(
     env_id: str, seed: int = 0, preset: str = "paper", window: Sequence[int] | None = None,
-    learner_updates: int | None = None,
+    learner_updates: int | None = None, estimator: str = "paper",
 ) -> StudyConfig:
-    """The configuration of a run; raises ValueError on an unknown env id, preset or bad window."""
+    """The configuration of a run; raises ValueError on an unknown env id, preset, estimator or bad window.
+
+    ``estimator`` (a key of :data:`ESTIMATORS`) changes only Algorithm 1's fits and the
+    observer's behaviour cloning; the learner of a run is the same under either.
+    """
     check_env_id(env_id)
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {', '.join(map(repr, ESTIMATORS))}; got {estimator!r}")
     seed = check_positive_int(seed, "seed", minimum=0)
     if preset == "paper":
         win = tuple(window) if window is not None else DEFAULT_WINDOWS.get(env_id)
@@ -157,6 +184,8 @@ def make_config(
         raise ValueError(
             f"window must lie within the learner's updates 1..{n_learn}; got {win[0]}..{win[-1]}"
         )
+    if ESTIMATORS[estimator]:
+        lfl = DeepLfLConfig(**{**lfl.to_dict(), **ESTIMATORS[estimator]})
     return StudyConfig(env_id, seed, preset, tuple(int(w) for w in win), n_learn, n_obs, learner, observer, lfl, bc)
 
 
@@ -196,6 +225,12 @@ def _load(path: Path, keys: Sequence[str]) -> dict[str, Any]:
     if not isinstance(obj, dict) or any(k not in obj for k in keys):
         raise ValueError(f"checkpoint {path} is corrupt: expected the keys {list(keys)}; delete it to redo that stage")
     return obj
+
+
+def _atomic_bytes(data: bytes, path: Path) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -277,6 +312,62 @@ def _prepare(cfg: StudyConfig, run_dir: Path, results: Path) -> tuple[bool, dict
         if (run_dir / "timings.json").exists():
             timings = _read_json(run_dir / "timings.json", "timings file")
     return False, timings
+
+
+# ------------------------------------------------------------------ a learner shared by two runs
+
+#: Configuration keys that determine the learner stage and its evaluation.
+LEARNER_KEYS = ("env_id", "seed", "window", "learner_updates", "learner_ppo", "eval_episodes", "eval_seed")
+
+
+def _check_learner_source(cfg: StudyConfig, source: Path, rdir: Path) -> Path:
+    """Check, before anything is written, that ``source`` holds a finished learner of ``cfg``."""
+    if source.resolve() == rdir.resolve():
+        raise ValueError(f"learner_from must be another run folder than the run's own ({rdir})")
+    conf = source / "config.json"
+    if not conf.exists():
+        raise ValueError(f"learner_from: {source} is not a run folder (no config.json)")
+    theirs, ours = _read_json(conf, "run configuration"), cfg.to_dict()
+    differ = [k for k in LEARNER_KEYS if theirs.get(k) != ours[k]]
+    if differ:
+        raise ValueError(f"learner_from: {source} ran another learner (differs in: {', '.join(differ)})")
+    missing = [p for p in ["learner.pt", *(f"observed/update_{u:03d}.pt" for u in cfg.window)]
+               if not (source / p).exists()]
+    if missing:
+        raise ValueError(f"learner_from: {source} has no finished learner (missing {', '.join(missing[:3])})")
+    _load(source / "learner.pt", ["ppo"])  # a corrupt checkpoint is refused before anything is copied
+    return source
+
+
+def _copy_learner(source: Path, run: _Run) -> None:
+    """Copy the learner's checkpoint, observed rollouts, evaluation and times into ``run``."""
+    obs_dir = run.path("observed")
+    obs_dir.mkdir(exist_ok=True)
+    for u in run.cfg.window:
+        name = f"update_{u:03d}.pt"
+        _atomic_bytes((source / "observed" / name).read_bytes(), obs_dir / name)
+    if (source / "learner_eval.json").exists():
+        _atomic_bytes((source / "learner_eval.json").read_bytes(), run.path("learner_eval.json"))
+    theirs = _read_json(source / "timings.json", "timings file") if (source / "timings.json").exists() else {}
+    for stage in ("learner", "learner_eval"):
+        if stage in theirs:
+            run.timings[stage] = float(theirs[stage])
+    _atomic_json(run.timings, run.path("timings.json"))
+    _atomic_json({"learner_from": str(source)}, run.path("learner_from.json"))
+    # the learner checkpoint last: its presence means the copy is complete
+    _atomic_bytes((source / "learner.pt").read_bytes(), run.path("learner.pt"))
+
+
+def _learner_from_note(rdir: Path) -> str | None:
+    """The folder the learner was copied from (a path relative to the repository), or None."""
+    note = rdir / "learner_from.json"
+    if not note.exists():
+        return None
+    src = Path(_read_json(note, "learner source")["learner_from"]).resolve()
+    try:
+        return str(src.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(src)
 
 
 # ------------------------------------------------------------------ stages
@@ -363,18 +454,19 @@ def _recovery(run: _Run, observed: list[dict[str, Any]]) -> tuple[RewardModel, d
     return reward, info
 
 
-def _behaviour_clone(ppo: PPO, rollout: Rollout, steps: int, lr: float, entropy_bonus: float) -> float:
-    """Fit the observer's actor to the last observed rollout by maximum likelihood."""
+def _behaviour_clone(ppo: PPO, rollout: Rollout, steps: int, lfl: DeepLfLConfig, held_out: Any = None) -> float:
+    """Fit the observer's actor to the last observed rollout by maximum likelihood.
+
+    The fit is :func:`lfl_lib.deep_lfl.fit_gaussian_policies` with the learning rate, entropy
+    bonus and log-std mode of ``lfl``; ``held_out`` (a bool mask) enables early stopping.
+    """
     s = rollout.observations
     ppo.set_obs_stats(s.mean(0), s.var(0), len(s))
     x = torch.as_tensor(ppo._normalize(s))
     a = torch.as_tensor(rollout.actions, dtype=torch.float32)
-    opt = torch.optim.Adam(ppo.actor.parameters(), lr=lr)
-    loss = torch.zeros(())
-    for _ in range(steps):
-        loss = -(ppo.actor.log_prob(x, a).mean() + entropy_bonus * ppo.actor.entropy())
-        opt.zero_grad(); loss.backward(); opt.step()
-    return float(loss.detach())
+    fit = fit_gaussian_policies([ppo.actor], [x], [a], steps, lfl.lr, lfl.entropy_bonus,
+                                None if held_out is None else [held_out], lfl.log_std)
+    return fit["nll"]
 
 
 def _observer(run: _Run, reward: RewardModel, last: Rollout) -> list[list[float]]:
@@ -391,7 +483,9 @@ def _observer(run: _Run, reward: RewardModel, last: Rollout) -> list[list[float]
             raise ValueError(f"checkpoint {ck} is corrupt ({type(exc).__name__}); delete it to redo the observer") from exc
         returns: list[list[float]] = saved["returns"]
     else:
-        _behaviour_clone(ppo, last, cfg.bc_steps, cfg.lfl.lr, cfg.lfl.entropy_bonus)
+        # the same held-out transitions as stage 3 of the recovery (the last rollout's)
+        held = holdout_mask(len(last.actions), cfg.lfl.holdout, holdout_seed(cfg.seed, len(cfg.window) - 1))
+        _behaviour_clone(ppo, last, cfg.bc_steps, cfg.lfl, held)
         returns = [[float(x) for x in evaluate_policy(cfg.env_id, ppo.snapshot(), cfg.eval_episodes, cfg.eval_seed)]]
         _atomic_torch({"ppo": ppo.state_dict(), "returns": returns}, ck)
         t0 = run.add_time("observer", t0)
@@ -423,7 +517,7 @@ def _diagnostics(observed: list[dict[str, Any]], lfl_state: dict[str, Any]) -> d
 
 def run_study(
     cfg: StudyConfig, out_dir: str | Path | None = None, run_dir: str | Path | None = None,
-    progress: bool = True, command: str | None = None,
+    progress: bool = True, command: str | None = None, learner_from: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the whole pipeline for ``cfg`` and return the results dict.
 
@@ -433,11 +527,19 @@ def run_study(
         From :func:`make_config`.
     out_dir : path, optional
         Folder of the results file ``<env_id>_seed<N>.json``; default ``book/data/mujoco``
-        for the paper preset, ``runs/mujoco/results-smoke`` for the smoke preset.
+        for the paper preset (``book/data/mujoco_fix`` with the ``fix`` estimator),
+        ``runs/mujoco/results-smoke`` (``results-smoke_fix``) for the smoke preset.
     run_dir : path, optional
-        Folder of the checkpoints; default ``runs/mujoco/<env_id>_seed<N>_<preset>``.
+        Folder of the checkpoints; default ``runs/mujoco/<env_id>_seed<N>_<preset>``, with
+        ``_fix`` appended for the ``fix`` estimator.
     progress : bool
         Show a tqdm progress bar per stage.
+    learner_from : path, optional
+        The run folder of a run with the same learner (same environment, seed, window,
+        learner settings and evaluation protocol; typically the same run with the other
+        estimator). When this run has no learner checkpoint yet, the learner's checkpoint,
+        observed rollouts and evaluation are copied from there instead of being recomputed,
+        with their recorded times; the results file names that folder.
 
     Raises
     ------
@@ -445,13 +547,16 @@ def run_study(
         If the run folder or the results file holds another configuration, or a checkpoint
         is corrupt. These checks happen before anything is written.
     """
-    default_out = "book/data/mujoco" if cfg.preset == "paper" else "runs/mujoco/results-smoke"
+    suffix = "" if cfg.estimator == "paper" else f"_{cfg.estimator}"
+    default_out = ("book/data/mujoco" if cfg.preset == "paper" else "runs/mujoco/results-smoke") + suffix
     out = Path(out_dir) if out_dir is not None else REPO_ROOT / default_out
-    rdir = Path(run_dir) if run_dir is not None else REPO_ROOT / "runs" / "mujoco" / f"{cfg.env_id}_seed{cfg.seed}_{cfg.preset}"
+    rdir = Path(run_dir) if run_dir is not None else (
+        REPO_ROOT / "runs" / "mujoco" / f"{cfg.env_id}_seed{cfg.seed}_{cfg.preset}{suffix}")
     results = out / f"{cfg.env_id}_seed{cfg.seed}.json"
     complete, timings = _prepare(cfg, rdir, results)
     if complete:
         return _read_json(results, "results file")
+    source = _check_learner_source(cfg, Path(learner_from), rdir) if learner_from is not None else None
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one core per run, and reproducible float sums
     try:
@@ -464,6 +569,8 @@ def run_study(
             sessions["git_commits"].append(commit)
             _atomic_json(sessions, rdir / "sessions.json")
         run = _Run(cfg, rdir, results, progress, timings)
+        if source is not None and not run.path("learner.pt").exists():
+            _copy_learner(source, run)
         _learner(run)
         observed = _observed(run)
         learner_returns = _learner_eval(run, observed)
@@ -483,7 +590,8 @@ def run_study(
         "seed": cfg.seed,
         "preset": cfg.preset,
         "config": cfg.to_dict(),
-        "command": command or f"python -m lfl_lib.study --env {cfg.env_id} --seed {cfg.seed} --preset {cfg.preset}",
+        "command": command or (f"python -m lfl_lib.study --env {cfg.env_id} --seed {cfg.seed} --preset {cfg.preset}"
+                               + ("" if cfg.estimator == "paper" else f" --estimator {cfg.estimator}")),
         "versions": _versions(),
         "git_commit": sessions["git_commits"][-1],
         "git_commits_all_sessions": sessions["git_commits"],
@@ -514,6 +622,9 @@ def run_study(
         "diagnostics": _diagnostics(observed, _load(run.path("recovery.pt"), ["lfl"])["lfl"]),
     }
     res["final_observer_normalized"] = res["observer"]["normalized"][-1]
+    source = _learner_from_note(rdir)
+    if source is not None:
+        res["learner_from"] = source
     out.mkdir(parents=True, exist_ok=True)
     _atomic_json(res, results)
     return res
@@ -526,6 +637,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--env", required=True, help="gymnasium id, e.g. HalfCheetah-v5")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--preset", choices=["paper", "smoke"], default="paper")
+    p.add_argument("--estimator", choices=list(ESTIMATORS), default="paper",
+                   help="Algorithm 1's fits: the paper's settings, or the fix of chapter 6 (exact log-std, "
+                   "20%% held out for early stopping)")
+    p.add_argument("--learner-from", default=None, help="run folder of a run with the same learner "
+                   "(e.g. the paper-estimator run): copy its learner instead of training it again")
     p.add_argument("--window", default=None, help="observed updates: '10..20', '10..30:5' or '10,15,20' "
                    "(default: the paper's for the environment)")
     p.add_argument("--learner-updates", type=int, default=None, help="default: the last observed update")
@@ -536,8 +652,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m lfl_lib.study " + " ".join(shlex.quote(a) for a in args_list)
     try:
         window = parse_window(args.window) if args.window else None
-        cfg = make_config(args.env, args.seed, args.preset, window, args.learner_updates)
-        res = run_study(cfg, args.out, args.run_dir, progress=not args.no_progress, command=command)
+        cfg = make_config(args.env, args.seed, args.preset, window, args.learner_updates, args.estimator)
+        res = run_study(cfg, args.out, args.run_dir, progress=not args.no_progress, command=command,
+                        learner_from=args.learner_from)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,7 +9,9 @@ from numpy.testing import assert_allclose
 
 torch.set_num_threads(1)  # small networks: one thread is faster on a shared machine
 
-from lfl_lib.deep_lfl import DeepLfLConfig, gaussian_kl, recover_reward
+from lfl_lib.deep_lfl import (
+    CHECK_EVERY, DeepLfLConfig, fit_gaussian_policies, gaussian_kl, holdout_mask, recover_reward,
+)
 from lfl_lib.ppo import GaussianActor, Rollout
 
 FAST = DeepLfLConfig(policy_steps=300, kl_steps=50, reward_init_steps=300, consistency_steps=100, lr=1e-2)
@@ -92,3 +94,85 @@ def test_config_checks():
         DeepLfLConfig(alpha_model=0.0)
     with pytest.raises(ValueError, match="policy_steps"):
         DeepLfLConfig(policy_steps=0)
+
+
+# ------------------------------------------------------------------ the fix of chapter 6
+
+
+def _one_gaussian_data(n, sd=0.1, seed=0):
+    rng = np.random.default_rng(seed)
+    s = rng.normal(size=(n, 3))
+    a = 0.5 * s[:, :2] + sd * rng.normal(size=(n, 2))
+    return torch.as_tensor(s, dtype=torch.float32), torch.as_tensor(a, dtype=torch.float32)
+
+
+def test_exact_log_std_is_the_maximiser_given_the_means():
+    x, a = _one_gaussian_data(2048)
+    torch.manual_seed(0)
+    adam, exact = GaussianActor(3, 2, (16,)), GaussianActor(3, 2, (16,))
+    exact.load_state_dict(adam.state_dict())
+    fit_gaussian_policies([adam], [x], [a], 300, 1e-3, entropy_bonus=0.01)
+    fit_gaussian_policies([exact], [x], [a], 300, 1e-3, entropy_bonus=0.01, log_std="exact")
+    with torch.no_grad():
+        res2 = ((a - exact.mean(x)) ** 2).mean(0)
+    # stationarity of -(mean ln pi + lambda H) in ln sigma: sigma^2 = mean residual^2 / (1 + lambda)
+    assert_allclose(exact.log_std.detach().numpy(), 0.5 * np.log(res2.numpy() / 1.01), rtol=0, atol=1e-6)
+    # Adam moves ln sigma by about lr per step: from 0 it stays above about -0.3 in 300 steps
+    assert adam.log_std.detach().numpy().min() > -0.4
+    assert exact.log_std.detach().numpy().max() < np.log(0.2)
+
+
+def test_held_out_early_stopping_keeps_the_better_fit():
+    # 64 noisy samples and a wide network at a large step: the full fit overfits
+    x, a = _one_gaussian_data(64, sd=0.5, seed=1)
+    mask = holdout_mask(64, 0.25, seed=0)
+    torch.manual_seed(0)
+    early, full = GaussianActor(3, 2, (256, 256)), GaussianActor(3, 2, (256, 256))
+    full.load_state_dict(early.state_dict())
+    out = fit_gaussian_policies([early], [x], [a], 400, 1e-2, held_out=[mask], log_std="exact")
+    keep = torch.as_tensor(~mask)
+    fit_gaussian_policies([full], [x[keep]], [a[keep]], 400, 1e-2, log_std="exact")
+    with torch.no_grad():
+        nll = lambda m: float(-m.log_prob(x[~keep], a[~keep]).mean())
+        assert nll(early) < nll(full)
+    assert out["stop_step"] < 400 and out["stop_step"] % CHECK_EVERY == 0
+
+
+def test_holdout_mask():
+    m = holdout_mask(2048, 0.2, seed=5)
+    assert m.dtype == bool and m.sum() == round(0.2 * 2048)
+    assert np.array_equal(m, holdout_mask(2048, 0.2, seed=5))
+    assert not np.array_equal(m, holdout_mask(2048, 0.2, seed=6))
+    assert not holdout_mask(10, 0.0, seed=0).any()
+    with pytest.raises(ValueError, match="no transition to fit"):
+        holdout_mask(1, 0.6, seed=0)  # rounds to the single transition
+    with pytest.raises(ValueError, match=r"fraction must be in \[0, 1\)"):
+        holdout_mask(10, 1.0, seed=0)
+
+
+def test_the_fix_options_are_checked_and_stored_only_when_used():
+    with pytest.raises(ValueError, match="log_std must be 'adam' or 'exact'"):
+        DeepLfLConfig(log_std="data")
+    with pytest.raises(ValueError, match=r"holdout must be a fraction in \[0, 0.5\)"):
+        DeepLfLConfig(holdout=0.5)
+    paper = DeepLfLConfig().to_dict()
+    assert "log_std" not in paper and "holdout" not in paper  # a paper configuration as stored before
+    fix = DeepLfLConfig(log_std="exact", holdout=0.2).to_dict()
+    assert fix["log_std"] == "exact" and fix["holdout"] == 0.2
+    assert DeepLfLConfig(**fix) == DeepLfLConfig(log_std="exact", holdout=0.2)
+    with pytest.raises(ValueError, match="log_std must be"):
+        fit_gaussian_policies([GaussianActor(3, 2, (4,))], [torch.zeros(2, 3)], [torch.zeros(2, 2)], 1, 1e-3,
+                              log_std="free")
+
+
+def test_the_fixed_recovery_sees_the_learner_narrowing():
+    # with the paper's settings the fitted sigmas cannot follow the learner's 1.0 -> 0.1
+    rng = np.random.default_rng(4)
+    rolls = [_rollout(rng, g, sd, n=1024) for g, sd in [(0.0, 1.0), (1.0, 0.3), (2.0, 0.1)]]
+    cfg = DeepLfLConfig(policy_steps=300, kl_steps=20, reward_init_steps=300, consistency_steps=20,
+                        log_std="exact", holdout=0.2)
+    states = []
+    recover_reward(rolls, cfg, seed=0, checkpoint=states.append)
+    fitted = np.array([np.exp(p["log_std"].numpy()).mean() for p in states[0]["policies"]])
+    assert_allclose(fitted, [1.0, 0.3, 0.1], rtol=0.15)
+    assert_allclose(np.exp(states[2]["reward_init"]["policy.log_std"].numpy()), 0.1, rtol=0.15)

@@ -155,3 +155,44 @@ def test_parse_window_and_paper_defaults():
     assert cfg.window == DEFAULT_WINDOWS["HalfCheetah-v5"] == tuple(range(30, 41))
     assert cfg.learner_ppo.n_envs * cfg.learner_ppo.n_steps == 65536
     assert cfg.observer_updates == 30 and cfg.lfl.alpha_model == 0.7
+
+
+# ------------------------------------------------------------------ the fix estimator, a shared learner
+
+
+def test_fix_estimator_config():
+    paper, fix = make_config(ENV, preset="smoke"), make_config(ENV, preset="smoke", estimator="fix")
+    assert paper.estimator == "paper" and fix.estimator == "fix"
+    assert fix.lfl.log_std == "exact" and fix.lfl.holdout == 0.2
+    # only Algorithm 1's fits differ: the learner, observer and protocol are the same
+    a, b = paper.to_dict(), fix.to_dict()
+    assert [k for k in a if a[k] != b[k]] == ["lfl"]
+    with pytest.raises(ValueError, match="estimator must be one of 'paper', 'fix'"):
+        make_config(ENV, preset="smoke", estimator="better")
+
+
+def test_fix_run_reuses_the_learner_of_a_paper_run(smoke, tmp_path):
+    res, run, _ = smoke
+    learner_before = _snapshot(run / "observed")
+    cfg = make_config(ENV, seed=0, preset="smoke", estimator="fix")
+    fix = run_study(cfg, out_dir=tmp_path / "o", run_dir=tmp_path / "r", progress=False, learner_from=run)
+    assert fix["learner"] == res["learner"]  # the same observed policies, scored once
+    assert fix["learner_from"] == str(run.resolve())  # outside the repository: an absolute path
+    assert fix["stage_time_s"]["learner"] == res["stage_time_s"]["learner"]
+    assert _snapshot(tmp_path / "r" / "observed") == learner_before
+    assert (tmp_path / "r" / "learner.pt").read_bytes() == (run / "learner.pt").read_bytes()
+    assert fix["config"]["lfl"]["log_std"] == "exact" and "--estimator fix" in fix["command"]
+    assert "policy_stop_step" in fix["recovery_losses"]
+    assert _snapshot(run / "observed") == learner_before  # the source is not touched
+
+
+def test_learner_from_another_learner_is_refused(smoke, tmp_path, capsys):
+    _, run, _ = smoke
+    before = _snapshot(run)
+    args = ["--env", ENV, "--preset", "smoke", "--estimator", "fix", "--out", str(tmp_path / "o"),
+            "--run-dir", str(tmp_path / "r")]
+    assert main(args + ["--seed", "1", "--learner-from", str(run)]) == 2
+    assert "ran another learner (differs in: seed)" in capsys.readouterr().err
+    assert main(args + ["--learner-from", str(tmp_path)]) == 2
+    assert "is not a run folder" in capsys.readouterr().err
+    assert _snapshot(run) == before and not any(tmp_path.iterdir())
