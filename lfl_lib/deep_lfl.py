@@ -74,7 +74,7 @@ class DeepLfLConfig:
         (the paper's setting): a free parameter started at 0 (sigma = 1) and trained by
         Adam with the means. ``"exact"``: before the first Adam step on the mean network
         and after every step, the log-std is set to its maximiser given the current means,
-        :math:`\\sigma_i^2 = \\overline{(a_i - \\mu_i(s))^2} / (1 + \\lambda)`. Not in the
+        :math:`\\sigma_i^2 = \\overline{(a_i - \\mu_i(s))^2} / (1 - \\lambda)`. Not in the
         paper; see chapter 6.
     holdout : float
         Fraction in [0, 0.5) of each rollout's transitions kept out of those fits; when
@@ -245,7 +245,7 @@ def fit_gaussian_policies(
         ``"adam"``: the log-std is trained by Adam with the means. ``"exact"``: it is kept
         out of Adam and set, before each step and after the last, to its maximiser given
         the current means, :math:`\\ln\\sigma_i = \\frac12 \\ln\\big(\\overline{(a_i -
-        \\mu_i(s))^2} / (1 + \\lambda)\\big)`.
+        \\mu_i(s))^2} / (1 - \\lambda)\\big)`.
     progress : callable, optional
         ``progress(n_steps_done)``.
 
@@ -268,13 +268,15 @@ def fit_gaussian_policies(
     XV = [x[~t] for x, t in zip(obs, train)]
     YV = [a[~t] for a, t in zip(actions, train)]
     exact = log_std == "exact"
+    if exact and not 0.0 <= entropy_bonus < 1.0:
+        raise ValueError(f"entropy_bonus must be in [0, 1) for log_std='exact' (no maximiser otherwise); got {entropy_bonus!r}")
 
     def set_log_std() -> None:
-        # d/d ln(sigma) of -(mean ln pi + lambda H) vanishes at sigma^2 = mean residual^2 / (1 + lambda)
+        # d/d ln(sigma) of -(mean ln pi + lambda H) vanishes at sigma^2 = mean residual^2 / (1 - lambda)
         with torch.no_grad():
             for m, x, y in zip(models, X, Y):
                 res2 = ((y - m.mean(x)) ** 2).mean(0)
-                m.log_std.copy_(0.5 * (res2 / (1.0 + entropy_bonus)).clamp_min(1e-12).log())
+                m.log_std.copy_(0.5 * (res2 / (1.0 - entropy_bonus)).clamp_min(1e-12).log())
 
     params = [q for m in models for q in (m.mean.parameters() if exact else m.parameters())]
     opt = torch.optim.Adam(params, lr=lr)

@@ -113,10 +113,13 @@ def test_exact_log_std_is_the_maximiser_given_the_means():
     exact.load_state_dict(adam.state_dict())
     fit_gaussian_policies([adam], [x], [a], 300, 1e-3, entropy_bonus=0.01)
     fit_gaussian_policies([exact], [x], [a], 300, 1e-3, entropy_bonus=0.01, log_std="exact")
+    # the returned ln sigma is a stationary point of -(mean ln pi + lambda H): zero gradient there
+    loss = -(exact.log_prob(x, a).mean() + 0.01 * exact.entropy())
+    (grad,) = torch.autograd.grad(loss, exact.log_std)
+    assert_allclose(grad.numpy(), 0.0, atol=1e-5)
     with torch.no_grad():
         res2 = ((a - exact.mean(x)) ** 2).mean(0)
-    # stationarity of -(mean ln pi + lambda H) in ln sigma: sigma^2 = mean residual^2 / (1 + lambda)
-    assert_allclose(exact.log_std.detach().numpy(), 0.5 * np.log(res2.numpy() / 1.01), rtol=0, atol=1e-6)
+    assert_allclose(exact.log_std.detach().numpy(), 0.5 * np.log(res2.numpy() / 0.99), rtol=0, atol=1e-6)
     # Adam moves ln sigma by about lr per step: from 0 it stays above about -0.3 in 300 steps
     assert adam.log_std.detach().numpy().min() > -0.4
     assert exact.log_std.detach().numpy().max() < np.log(0.2)
@@ -160,6 +163,9 @@ def test_the_fix_options_are_checked_and_stored_only_when_used():
     fix = DeepLfLConfig(log_std="exact", holdout=0.2).to_dict()
     assert fix["log_std"] == "exact" and fix["holdout"] == 0.2
     assert DeepLfLConfig(**fix) == DeepLfLConfig(log_std="exact", holdout=0.2)
+    with pytest.raises(ValueError, match=r"entropy_bonus must be in \[0, 1\)"):
+        fit_gaussian_policies([GaussianActor(3, 2, (4,))], [torch.zeros(2, 3)], [torch.zeros(2, 2)], 1, 1e-3,
+                              entropy_bonus=1.0, log_std="exact")
     with pytest.raises(ValueError, match="log_std must be"):
         fit_gaussian_policies([GaussianActor(3, 2, (4,))], [torch.zeros(2, 3)], [torch.zeros(2, 2)], 1, 1e-3,
                               log_std="free")
