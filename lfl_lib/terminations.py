@@ -1,0 +1,191 @@
+"""Where episodes end: the absorbing-state diagnosis of chapter 6 (Section 6.2 of the paper).
+
+The paper explains LfL's failure on Hopper by absorbing states: the robot falls, the
+episode *terminates*, and a recovered reward that is negative on average makes ending the
+episode early attractive. This module measures the two quantities that explanation is
+about, from the run folder of a finished :mod:`lfl_lib.study` run:
+
+- how episodes end under the last observed learner policy and under the final observer
+  (mean length, share of episodes that terminate rather than reach the time limit), with
+  the evaluation protocol of the study (deterministic mean action, reset seeds
+  ``eval_seed + i``);
+- the recovered reward :math:`r_\\phi(s, a)` on the transitions of the last observed
+  rollout: its mean, and the discounted sum :math:`r/(1-\\gamma)` that an agent would
+  forgo by terminating, if the reward stayed at that mean.
+
+``python -m lfl_lib.terminations RUN_DIR [RUN_DIR ...] --out FILE`` writes one JSON
+file (atomically) with one record per run folder, the command and the git commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from numpy.typing import NDArray
+
+from ._validate import check_positive_int
+from .deep_lfl import RewardModel
+from .ppo import PPO, PolicySnapshot, Rollout
+from .study import REPO_ROOT, _atomic_json, _git_commit, _load, _read_json, make_config
+
+__all__ = ["episode_ends", "termination_report", "main"]
+
+
+def episode_ends(env_id: str, policy: PolicySnapshot, n_episodes: int = 10, seed: int = 1_000_000) -> dict[str, Any]:
+    """Returns, lengths and how each episode ended, with the study's evaluation protocol.
+
+    Episode i is reset with seed ``seed + i`` and run with the clipped mean action, exactly
+    as :func:`lfl_lib.ppo.evaluate_policy` does (the returns are the same numbers).
+
+    Returns
+    -------
+    dict
+        ``returns`` and ``lengths`` (lists of n_episodes), ``terminated`` (list of bool:
+        True when the episode ended by termination, False at the time limit).
+    """
+    n_episodes = check_positive_int(n_episodes, "n_episodes")
+    envs = SyncVectorEnv([lambda: gym.make(env_id) for _ in range(n_episodes)], autoreset_mode=AutoresetMode.SAME_STEP)
+    low, high = envs.single_action_space.low, envs.single_action_space.high
+    returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, int)
+    terminated = np.zeros(n_episodes, bool)
+    try:
+        obs, _ = envs.reset(seed=seed)
+        active = np.ones(n_episodes, bool)
+        while active.any():
+            act = np.clip(policy.mean_action(np.asarray(obs, np.float64)), low, high)
+            obs, r, term, trunc, _ = envs.step(act)
+            returns[active] += r[active]
+            lengths[active] += 1
+            terminated |= active & term
+            active &= ~(term | trunc)
+    finally:
+        envs.close()
+    return {"returns": returns.tolist(), "lengths": lengths.tolist(), "terminated": terminated.tolist()}
+
+
+def _summary(ends: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "mean_return": float(np.mean(ends["returns"])),
+        "mean_length": float(np.mean(ends["lengths"])),
+        "share_terminated": float(np.mean(ends["terminated"])),
+        **ends,
+    }
+
+
+def _reward_stats(reward: RewardModel, rollout: Rollout, gamma: float) -> dict[str, float]:
+    r: NDArray[np.float64] = reward.reward_fn(rollout.observations, rollout.actions)
+    term = rollout.terminations.astype(bool)
+    return {
+        "mean": float(r.mean()),
+        "share_negative": float(np.mean(r < 0)),
+        "mean_at_terminations": float(r[term].mean()) if term.any() else float("nan"),
+        "n_terminations": int(term.sum()),
+        "discounted_forever_at_mean": float(r.mean() / (1.0 - gamma)),
+    }
+
+
+def termination_report(run_dir: str | Path) -> dict[str, Any]:
+    """Episode ends of the last observed learner policy and of the final observer of one run.
+
+    Parameters
+    ----------
+    run_dir : path
+        The run folder of a finished study run (its ``config.json``, ``observed/``,
+        ``recovery.pt`` and ``observer.pt``).
+
+    Raises
+    ------
+    ValueError
+        If the folder is not a finished run folder or a checkpoint is corrupt.
+    """
+    rdir = Path(run_dir)
+    if not (rdir / "config.json").exists():
+        raise ValueError(f"run_dir {rdir} is not a run folder (no config.json)")
+    stored = _read_json(rdir / "config.json", "run configuration")
+    estimator = "fix" if {"log_std", "holdout"} & set(stored.get("lfl", {})) else "paper"
+    cfg = make_config(stored["env_id"], stored["seed"], stored["preset"], stored["window"],
+                      stored["learner_updates"], estimator)
+    if cfg.to_dict() != stored:
+        raise ValueError(f"run_dir {rdir} holds a configuration that make_config does not produce")
+    needed = [rdir / "observed" / f"update_{cfg.window[-1]:03d}.pt", rdir / "recovery.pt", rdir / "observer.pt"]
+    missing = [str(p.relative_to(rdir)) for p in needed if not p.exists()]
+    if missing:
+        raise ValueError(f"run_dir {rdir} holds no finished run (missing {', '.join(missing)})")
+    last = _load(needed[0], ["update", "rollout", "policy"])
+    lfl = _load(needed[1], ["lfl"])["lfl"]
+    if "reward" not in lfl:
+        raise ValueError(f"run_dir {rdir}: the recovery has not finished (no reward in recovery.pt)")
+    saved = _load(needed[2], ["ppo", "returns"])
+    if saved["ppo"]["update"] != cfg.observer_updates:
+        raise ValueError(f"run_dir {rdir}: the observer has not finished ({saved['ppo']['update']} updates)")
+
+    rollout = Rollout(**last["rollout"])
+    obs_dim, act_dim = rollout.observations.shape[1], rollout.actions.shape[1]
+    reward = RewardModel(obs_dim, act_dim, np.zeros(obs_dim), np.ones(obs_dim), cfg.lfl.hidden)
+    reward.load_state_dict(lfl["reward"])
+    observer = PPO(cfg.env_id, cfg.observer_ppo, seed=cfg.seed + cfg.observer_seed_offset)
+    try:
+        observer.load_state_dict(saved["ppo"])
+        observer_policy = observer.snapshot()
+    finally:
+        observer.close()
+    learner_policy = PolicySnapshot.from_dict(last["policy"])
+    return {
+        "env_id": cfg.env_id,
+        "seed": cfg.seed,
+        "estimator": estimator,
+        "run_dir": _relative(rdir),
+        "last_observed_update": cfg.window[-1],
+        "learner_last": _summary(episode_ends(cfg.env_id, learner_policy, cfg.eval_episodes, cfg.eval_seed)),
+        "observer_final": _summary(episode_ends(cfg.env_id, observer_policy, cfg.eval_episodes, cfg.eval_seed)),
+        "recovered_reward_on_last_rollout": _reward_stats(reward, rollout, cfg.lfl.gamma),
+    }
+
+
+def _relative(p: Path) -> str:
+    try:
+        return str(p.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(p.resolve())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point; returns the exit status (2 on bad input)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(prog="python -m lfl_lib.terminations", description=__doc__.split("\n\n")[0])
+    p.add_argument("run_dirs", nargs="+", help="run folders of finished study runs")
+    p.add_argument("--out", required=True, help="JSON file to write (atomically)")
+    args = p.parse_args(args_list)
+    torch.set_num_threads(1)
+    try:
+        runs = [termination_report(d) for d in args.run_dirs]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_json({
+        "command": "python -m lfl_lib.terminations " + " ".join(shlex.quote(a) for a in args_list),
+        "git_commit": _git_commit(),
+        "protocol": "deterministic mean action clipped to the action box; episode i reset with eval_seed + i",
+        "runs": runs,
+    }, out)
+    for r in runs:
+        lo, la = r["observer_final"], r["learner_last"]
+        print(f"{r['env_id']} seed {r['seed']} ({r['estimator']}): learner length {la['mean_length']:.0f} "
+              f"({la['share_terminated']:.0%} terminated), observer length {lo['mean_length']:.0f} "
+              f"({lo['share_terminated']:.0%} terminated), mean r_phi {r['recovered_reward_on_last_rollout']['mean']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

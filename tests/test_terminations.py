@@ -1,0 +1,67 @@
+"""Tests of lfl_lib.terminations: episode ends and the recovered reward of a finished smoke run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+
+from lfl_lib.study import make_config, run_study
+from lfl_lib.terminations import main, termination_report
+
+torch.set_num_threads(1)
+ENV = "Hopper-v5"  # terminates when the robot falls
+
+
+@pytest.fixture(scope="module")
+def hopper_smoke(tmp_path_factory):
+    base = tmp_path_factory.mktemp("hopper")
+    res = run_study(make_config(ENV, seed=0, preset="smoke"), out_dir=base / "out", run_dir=base / "run",
+                    progress=False)
+    return res, base / "run"
+
+
+def test_report_uses_the_study_protocol(hopper_smoke):
+    res, run = hopper_smoke
+    rep = termination_report(run)
+    assert (rep["env_id"], rep["seed"], rep["estimator"]) == (ENV, 0, "paper")
+    # the same episodes as the study's evaluation: identical returns, to the last bit
+    assert_allclose(rep["learner_last"]["returns"], res["learner"]["returns"][-1], rtol=0, atol=0)
+    assert_allclose(rep["observer_final"]["returns"], res["observer"]["returns"][-1], rtol=0, atol=0)
+    for who in ("learner_last", "observer_final"):
+        ends = rep[who]
+        lengths = np.array(ends["lengths"])
+        assert len(lengths) == 10 and lengths.min() >= 1 and lengths.max() <= 1000
+        # an episode shorter than the time limit can only have ended by termination
+        assert all(t for n, t in zip(lengths, ends["terminated"]) if n < 1000)
+        assert_allclose(ends["mean_length"], lengths.mean(), rtol=1e-12)
+    stats = rep["recovered_reward_on_last_rollout"]
+    assert_allclose(stats["discounted_forever_at_mean"], stats["mean"] / (1 - 0.99), rtol=1e-12)
+    assert 0.0 <= stats["share_negative"] <= 1.0
+
+
+def test_command_line_writes_one_file(hopper_smoke, tmp_path, capsys):
+    _, run = hopper_smoke
+    out = tmp_path / "t.json"
+    assert main([str(run), "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert len(data["runs"]) == 1 and data["command"].startswith("python -m lfl_lib.terminations")
+    assert "observer length" in capsys.readouterr().out
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_bad_run_folders(hopper_smoke, tmp_path, capsys):
+    _, run = hopper_smoke
+    out = tmp_path / "t.json"
+    assert main([str(tmp_path), "--out", str(out)]) == 2
+    assert "is not a run folder" in capsys.readouterr().err
+    partial = tmp_path / "partial"
+    shutil.copytree(run, partial)
+    (partial / "observer.pt").unlink()
+    assert main([str(partial), "--out", str(out)]) == 2
+    assert "holds no finished run (missing observer.pt)" in capsys.readouterr().err
+    assert not out.exists()
