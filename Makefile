@@ -62,12 +62,17 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab book/
 
 # One paper-scale run of the MuJoCo study (resumable: run it again after an interruption),
-# e.g. make study ENV=HalfCheetah-v5 SEED=1; PRESET=smoke for the one-minute version.
-ENV    ?= Reacher-v5
-SEED   ?= 0
-PRESET ?= paper
+# e.g. make study ENV=HalfCheetah-v5 SEED=1; PRESET=smoke for the one-minute version;
+# ESTIMATOR=fix for the fix of chapter 6 (it reuses the learner of the paper run of the
+# same environment and seed when that run's folder is there).
+ENV       ?= Reacher-v5
+SEED      ?= 0
+PRESET    ?= paper
+ESTIMATOR ?= paper
+PAPER_RUN  = runs/mujoco/$(ENV)_seed$(SEED)_$(PRESET)
 study: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python -m lfl_lib.study --env $(ENV) --seed $(SEED) --preset $(PRESET)
+	OMP_NUM_THREADS=1 $(BIN)/python -m lfl_lib.study --env $(ENV) --seed $(SEED) --preset $(PRESET) \
+	  --estimator $(ESTIMATOR) $(if $(and $(filter-out paper,$(ESTIMATOR)),$(wildcard $(PAPER_RUN)/learner.pt)),--learner-from $(PAPER_RUN))
 
 # PPO throughput: ours vs raw vector-env stepping vs Stable-Baselines3 (needs the bench extra).
 bench: $(STAMP)
