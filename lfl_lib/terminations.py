@@ -5,7 +5,7 @@ episode *terminates*, and a recovered reward that is negative on average makes e
 episode early attractive. This module measures the two quantities that explanation is
 about, from the run folder of a finished :mod:`lfl_lib.study` run:
 
-- how episodes end under the last observed learner policy and under the final observer
+- how episodes end under the first and the last observed learner policy and under the final observer
   (mean length, share of episodes that terminate rather than reach the time limit), with
   the evaluation protocol of the study (deterministic mean action, reset seeds
   ``eval_seed + i``);
@@ -94,7 +94,7 @@ def _reward_stats(reward: RewardModel, rollout: Rollout, gamma: float) -> dict[s
 
 
 def termination_report(run_dir: str | Path) -> dict[str, Any]:
-    """Episode ends of the last observed learner policy and of the final observer of one run.
+    """Episode ends of the first and last observed learner policies and of the final observer of one run.
 
     Parameters
     ----------
@@ -116,7 +116,8 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
                       stored["learner_updates"], estimator)
     if cfg.to_dict() != stored:
         raise ValueError(f"run_dir {rdir} holds a configuration that make_config does not produce")
-    needed = [rdir / "observed" / f"update_{cfg.window[-1]:03d}.pt", rdir / "recovery.pt", rdir / "observer.pt"]
+    needed = [rdir / "observed" / f"update_{cfg.window[-1]:03d}.pt", rdir / "recovery.pt", rdir / "observer.pt",
+              rdir / "observed" / f"update_{cfg.window[0]:03d}.pt"]
     missing = [str(p.relative_to(rdir)) for p in needed if not p.exists()]
     if missing:
         raise ValueError(f"run_dir {rdir} holds no finished run (missing {', '.join(missing)})")
@@ -139,12 +140,14 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
     finally:
         observer.close()
     learner_policy = PolicySnapshot.from_dict(last["policy"])
+    first_policy = PolicySnapshot.from_dict(_load(needed[3], ["update", "rollout", "policy"])["policy"])
     return {
         "env_id": cfg.env_id,
         "seed": cfg.seed,
         "estimator": estimator,
         "run_dir": _relative(rdir),
-        "last_observed_update": cfg.window[-1],
+        "observed_updates": [cfg.window[0], cfg.window[-1]],
+        "learner_first": _summary(episode_ends(cfg.env_id, first_policy, cfg.eval_episodes, cfg.eval_seed)),
         "learner_last": _summary(episode_ends(cfg.env_id, learner_policy, cfg.eval_episodes, cfg.eval_seed)),
         "observer_final": _summary(episode_ends(cfg.env_id, observer_policy, cfg.eval_episodes, cfg.eval_seed)),
         "recovered_reward_on_last_rollout": _reward_stats(reward, rollout, cfg.lfl.gamma),

@@ -31,8 +31,9 @@ def test_report_uses_the_study_protocol(hopper_smoke):
     assert (rep["env_id"], rep["seed"], rep["estimator"]) == (ENV, 0, "paper")
     # the same episodes as the study's evaluation: identical returns, to the last bit
     assert_allclose(rep["learner_last"]["returns"], res["learner"]["returns"][-1], rtol=0, atol=0)
+    assert_allclose(rep["learner_first"]["returns"], res["learner"]["returns"][0], rtol=0, atol=0)
     assert_allclose(rep["observer_final"]["returns"], res["observer"]["returns"][-1], rtol=0, atol=0)
-    for who in ("learner_last", "observer_final"):
+    for who in ("learner_first", "learner_last", "observer_final"):
         ends = rep[who]
         lengths = np.array(ends["lengths"])
         assert len(lengths) == 10 and lengths.min() >= 1 and lengths.max() <= 1000
