@@ -557,6 +557,9 @@ def run_study(
     if complete:
         return _read_json(results, "results file")
     source = _check_learner_source(cfg, Path(learner_from), rdir) if learner_from is not None else None
+    for name, keys in (("learner.pt", ["ppo"]), ("recovery.pt", ["lfl"]), ("observer.pt", ["ppo", "returns"])):
+        if (rdir / name).exists():  # a corrupt checkpoint is refused before anything is written
+            _load(rdir / name, keys)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one core per run, and reproducible float sums
     try:

@@ -138,6 +138,9 @@ def test_corrupt_checkpoint(smoke, tmp_path, capsys):
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     (copy / "learner.pt").write_bytes(b"not a checkpoint")
+    # as if the run had been started at another commit: a resumed run appends the current one,
+    # which must not happen before the checkpoints are known to be readable
+    (copy / "sessions.json").write_text(json.dumps({"git_commits": ["0" * 40]}))
     before = _snapshot(copy)
     code = main(["--env", ENV, "--preset", "smoke", "--out", str(tmp_path / "o"), "--run-dir", str(copy)])
     assert code == 2
