@@ -8,7 +8,8 @@ about, from the run folder of a finished :mod:`lfl_lib.study` run:
 - how episodes end under the first and the last observed learner policy and under the final observer
   (mean length, share of episodes that terminate rather than reach the time limit), with
   the evaluation protocol of the study (deterministic mean action, reset seeds
-  ``eval_seed + i``);
+  ``eval_seed + i``), and again with actions sampled from each policy's Gaussian, as PPO
+  acts while it trains (the ``stochastic`` entry);
 - the recovered reward :math:`r_\\phi(s, a)` on the transitions of the last observed
   rollout: its mean, and the discounted sum :math:`r/(1-\\gamma)` that an agent would
   forgo by terminating, if the reward stayed at that mean.
@@ -40,11 +41,15 @@ from .study import REPO_ROOT, _atomic_json, _git_commit, _load, _read_json, make
 __all__ = ["episode_ends", "termination_report", "main"]
 
 
-def episode_ends(env_id: str, policy: PolicySnapshot, n_episodes: int = 10, seed: int = 1_000_000) -> dict[str, Any]:
+def episode_ends(
+    env_id: str, policy: PolicySnapshot, n_episodes: int = 10, seed: int = 1_000_000, stochastic: bool = False,
+) -> dict[str, Any]:
     """Returns, lengths and how each episode ended, with the study's evaluation protocol.
 
     Episode i is reset with seed ``seed + i`` and run with the clipped mean action, exactly
-    as :func:`lfl_lib.ppo.evaluate_policy` does (the returns are the same numbers).
+    as :func:`lfl_lib.ppo.evaluate_policy` does (the returns are the same numbers). With
+    ``stochastic=True`` the actions are instead sampled from the policy's Gaussian, as PPO
+    acts while it trains (noise from ``numpy.random.default_rng(seed)``), then clipped.
 
     Returns
     -------
@@ -57,11 +62,16 @@ def episode_ends(env_id: str, policy: PolicySnapshot, n_episodes: int = 10, seed
     low, high = envs.single_action_space.low, envs.single_action_space.high
     returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, int)
     terminated = np.zeros(n_episodes, bool)
+    sigma = policy.actor().log_std.detach().exp().numpy().astype(np.float64)
+    noise = np.random.default_rng(seed)
     try:
         obs, _ = envs.reset(seed=seed)
         active = np.ones(n_episodes, bool)
         while active.any():
-            act = np.clip(policy.mean_action(np.asarray(obs, np.float64)), low, high)
+            act = policy.mean_action(np.asarray(obs, np.float64))
+            if stochastic:
+                act = act + sigma * noise.standard_normal(act.shape)
+            act = np.clip(act, low, high)
             obs, r, term, trunc, _ = envs.step(act)
             returns[active] += r[active]
             lengths[active] += 1
@@ -141,15 +151,18 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
         observer.close()
     learner_policy = PolicySnapshot.from_dict(last["policy"])
     first_policy = PolicySnapshot.from_dict(_load(needed[3], ["update", "rollout", "policy"])["policy"])
+    policies = {"learner_first": first_policy, "learner_last": learner_policy, "observer_final": observer_policy}
+    ends = {who: _summary(episode_ends(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed)) for who, pol in policies.items()}
+    sampled = {who: _summary(episode_ends(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed, stochastic=True))
+               for who, pol in policies.items()}
     return {
         "env_id": cfg.env_id,
         "seed": cfg.seed,
         "estimator": estimator,
         "run_dir": _relative(rdir),
         "observed_updates": [cfg.window[0], cfg.window[-1]],
-        "learner_first": _summary(episode_ends(cfg.env_id, first_policy, cfg.eval_episodes, cfg.eval_seed)),
-        "learner_last": _summary(episode_ends(cfg.env_id, learner_policy, cfg.eval_episodes, cfg.eval_seed)),
-        "observer_final": _summary(episode_ends(cfg.env_id, observer_policy, cfg.eval_episodes, cfg.eval_seed)),
+        **ends,
+        "stochastic": sampled,
         "recovered_reward_on_last_rollout": _reward_stats(reward, rollout, cfg.lfl.gamma),
     }
 

@@ -40,6 +40,12 @@ def test_report_uses_the_study_protocol(hopper_smoke):
         # an episode shorter than the time limit can only have ended by termination
         assert all(t for n, t in zip(lengths, ends["terminated"]) if n < 1000)
         assert_allclose(ends["mean_length"], lengths.mean(), rtol=1e-12)
+    # the stochastic protocol: the same start states, sampled actions, reproducible
+    sampled = rep["stochastic"]
+    assert set(sampled) == {"learner_first", "learner_last", "observer_final"}
+    assert sampled["learner_last"]["returns"] != rep["learner_last"]["returns"]
+    again = termination_report(run)["stochastic"]["learner_last"]["returns"]
+    assert_allclose(again, sampled["learner_last"]["returns"], rtol=0, atol=0)
     stats = rep["recovered_reward_on_last_rollout"]
     assert_allclose(stats["discounted_forever_at_mean"], stats["mean"] / (1 - 0.99), rtol=1e-12)
     assert 0.0 <= stats["share_negative"] <= 1.0
