@@ -233,7 +233,7 @@ def fit_gaussian_policies(
     ----------
     models : sequence of GaussianActor
         Fitted in place.
-    obs, actions : sequences of tensors
+    obs, actions : sequence of Tensor
         The (already standardized) states and the actions of each model's data.
     steps, lr, entropy_bonus : int, float, float
         Adam steps, learning rate and the weight lambda of the entropy bonus.

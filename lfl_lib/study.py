@@ -65,8 +65,10 @@ DEFAULT_WINDOWS: dict[str, tuple[int, ...]] = {
 }
 SMOKE_WINDOW = (2, 3, 4)
 
-#: Variants of Algorithm 1's maximum-likelihood fits (chapter 6): the paper's settings, and
-#: the fix of Section 6.4 (log-std set exactly, 20 % of each rollout held out for early stopping).
+#: The estimators of the study, by name: the changes each makes to Algorithm 1's
+#: maximum-likelihood fits (:class:`~lfl_lib.deep_lfl.DeepLfLConfig` fields). ``"paper"``
+#: changes nothing; ``"fix"`` is the variant of chapter 6, Section 6.4: the log-std set
+#: exactly, 20 % of each rollout held out for early stopping.
 ESTIMATORS: dict[str, dict[str, Any]] = {
     "paper": {},
     "fix": {"log_std": "exact", "holdout": 0.2},
