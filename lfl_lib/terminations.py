@@ -15,7 +15,8 @@ about, from the run folder of a finished :mod:`lfl_lib.study` run:
   forgo by terminating, if the reward stayed at that mean.
 
 ``python -m lfl_lib.terminations RUN_DIR [RUN_DIR ...] --out FILE`` writes one JSON
-file (atomically) with one record per run folder, the command and the git commit.
+file (atomically) with one record per run folder, the command, the git commit and the
+wall time.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import argparse
 import json
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -182,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="JSON file to write (atomically)")
     args = p.parse_args(args_list)
     torch.set_num_threads(1)
+    t0 = time.perf_counter()
     try:
         runs = [termination_report(d) for d in args.run_dirs]
     except ValueError as exc:
@@ -192,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _atomic_json({
         "command": "python -m lfl_lib.terminations " + " ".join(shlex.quote(a) for a in args_list),
         "git_commit": _git_commit(),
+        "wall_time_s": round(time.perf_counter() - t0, 1),
         "protocol": "deterministic mean action clipped to the action box; episode i reset with eval_seed + i",
         "runs": runs,
     }, out)

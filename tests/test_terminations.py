@@ -57,6 +57,7 @@ def test_command_line_writes_one_file(hopper_smoke, tmp_path, capsys):
     assert main([str(run), "--out", str(out)]) == 0
     data = json.loads(out.read_text())
     assert len(data["runs"]) == 1 and data["command"].startswith("python -m lfl_lib.terminations")
+    assert data["wall_time_s"] >= 0 and data["git_commit"]
     assert "observer length" in capsys.readouterr().out
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
 
