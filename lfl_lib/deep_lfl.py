@@ -243,8 +243,8 @@ def fit_gaussian_policies(
         every ``CHECK_EVERY`` steps and after the last one.
     log_std : {"adam", "exact"}
         ``"adam"``: the log-std is trained by Adam with the means. ``"exact"``: it is kept
-        out of Adam and set, before each step and after the last, to its maximiser given
-        the current means, :math:`\\ln\\sigma_i = \\frac12 \\ln\\big(\\overline{(a_i -
+        out of Adam and set, before the first step and after every step, to its maximiser
+        given the current means, :math:`\\ln\\sigma_i = \\frac12 \\ln\\big(\\overline{(a_i -
         \\mu_i(s))^2} / (1 - \\lambda)\\big)`.
     progress : callable, optional
         ``progress(n_steps_done)``.

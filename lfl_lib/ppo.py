@@ -60,6 +60,7 @@ __all__ = [
     "gae_advantages",
     "make_vector_env",
     "evaluate_policy",
+    "evaluate_episodes",
 ]
 
 def _mujoco_warning(msg: str) -> None:
@@ -706,27 +707,55 @@ class PPO:
 # ------------------------------------------------------------------ evaluation
 
 
+def evaluate_episodes(
+    env_id: str, policy: PolicySnapshot, n_episodes: int = 10, seed: int = 12345, stochastic: bool = False,
+) -> dict[str, list[Any]]:
+    """Play ``n_episodes`` episodes and report how each went.
+
+    Episode i runs in its own environment, reset with seed ``seed + i``, so every policy
+    is scored on the same start states. Actions are the deterministic mean action or, with
+    ``stochastic=True``, a sample of the policy's Gaussian as PPO acts while it trains (noise
+    from ``numpy.random.default_rng(seed)``); either is clipped to the action box.
+
+    Returns
+    -------
+    dict
+        ``returns`` (undiscounted true returns), ``lengths`` (steps) and ``terminated``
+        (True when the episode ended by termination, False at the time limit), one entry
+        per episode.
+    """
+    n_episodes = check_positive_int(n_episodes, "n_episodes")
+    envs = SyncVectorEnv([functools.partial(gym.make, env_id) for _ in range(n_episodes)],
+                         autoreset_mode=AutoresetMode.SAME_STEP)
+    low, high = envs.single_action_space.low, envs.single_action_space.high
+    sigma = policy.actor().log_std.detach().exp().numpy().astype(np.float64)
+    noise = np.random.default_rng(seed)
+    returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, int)
+    terminated = np.zeros(n_episodes, bool)
+    try:
+        obs, _ = envs.reset(seed=seed)
+        active = np.ones(n_episodes, bool)
+        while active.any():
+            act = policy.mean_action(np.asarray(obs, np.float64))
+            if stochastic:
+                act = act + sigma * noise.standard_normal(act.shape)
+            obs, r, term, trunc, _ = envs.step(np.clip(act, low, high))
+            returns[active] += r[active]
+            lengths[active] += 1
+            terminated |= active & term
+            active &= ~(term | trunc)
+    finally:
+        envs.close()
+    return {"returns": returns.tolist(), "lengths": lengths.tolist(), "terminated": terminated.tolist()}
+
+
 def evaluate_policy(
     env_id: str, policy: PolicySnapshot, n_episodes: int = 10, seed: int = 12345
 ) -> NDArray[np.float64]:
     """Undiscounted true returns of ``n_episodes`` episodes with the deterministic mean action.
 
     Episode i runs in its own environment, reset with seed ``seed + i``, so every policy
-    is scored on the same start states. Actions are clipped to the action box.
+    is scored on the same start states. Actions are clipped to the action box
+    (:func:`evaluate_episodes` also reports lengths and how the episodes ended).
     """
-    n_episodes = check_positive_int(n_episodes, "n_episodes")
-    envs = SyncVectorEnv([functools.partial(gym.make, env_id) for _ in range(n_episodes)],
-                         autoreset_mode=AutoresetMode.SAME_STEP)
-    low, high = envs.single_action_space.low, envs.single_action_space.high
-    try:
-        obs, _ = envs.reset(seed=seed)
-        returns = np.zeros(n_episodes)
-        active = np.ones(n_episodes, bool)
-        while active.any():
-            act = np.clip(policy.mean_action(np.asarray(obs, np.float64)), low, high)
-            obs, r, term, trunc, _ = envs.step(act)
-            returns[active] += r[active]
-            active &= ~(term | trunc)
-    finally:
-        envs.close()
-    return returns
+    return np.asarray(evaluate_episodes(env_id, policy, n_episodes, seed)["returns"], dtype=np.float64)

@@ -65,12 +65,12 @@ DEFAULT_WINDOWS: dict[str, tuple[int, ...]] = {
 }
 SMOKE_WINDOW = (2, 3, 4)
 
-#: The estimators of the study, by name: the changes each makes to Algorithm 1's
-#: maximum-likelihood fits (:class:`~lfl_lib.deep_lfl.DeepLfLConfig` fields). ``"paper"``
-#: changes nothing; ``"fix"`` is the variant of chapter 6, Section 6.4: the log-std set
-#: exactly, 20 % of each rollout held out for early stopping.
+#: The estimators of the study, by name: the settings of Algorithm 1's maximum-likelihood
+#: fits (:class:`~lfl_lib.deep_lfl.DeepLfLConfig` fields) that each one uses. ``"paper"``
+#: keeps the paper's (the defaults); ``"fix"`` is the variant of chapter 6, Section 6.4: the
+#: log-std set exactly, 20 % of each rollout held out for early stopping.
 ESTIMATORS: dict[str, dict[str, Any]] = {
-    "paper": {},
+    "paper": {"log_std": "adam", "holdout": 0.0},
     "fix": {"log_std": "exact", "holdout": 0.2},
 }
 
@@ -114,8 +114,11 @@ class StudyConfig:
 
     @property
     def estimator(self) -> str:
-        """``"paper"`` or ``"fix"``: which variant of the fits of Algorithm 1 the run uses."""
-        return "paper" if self.lfl.log_std == "adam" and self.lfl.holdout == 0.0 else "fix"
+        """The name in :data:`ESTIMATORS` of the fits that the run uses ("custom" for none)."""
+        for name, settings in ESTIMATORS.items():
+            if all(getattr(self.lfl, k) == v for k, v in settings.items()):
+                return name
+        return "custom"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -186,8 +189,7 @@ def make_config(
         raise ValueError(
             f"window must lie within the learner's updates 1..{n_learn}; got {win[0]}..{win[-1]}"
         )
-    if ESTIMATORS[estimator]:
-        lfl = DeepLfLConfig(**{**lfl.to_dict(), **ESTIMATORS[estimator]})
+    lfl = DeepLfLConfig(**{**lfl.to_dict(), **ESTIMATORS[estimator]})
     return StudyConfig(env_id, seed, preset, tuple(int(w) for w in win), n_learn, n_obs, learner, observer, lfl, bc)
 
 

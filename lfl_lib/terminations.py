@@ -29,59 +29,15 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-import gymnasium as gym
 import numpy as np
 import torch
-from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from numpy.typing import NDArray
 
-from ._validate import check_positive_int
 from .deep_lfl import RewardModel
-from .ppo import PPO, PolicySnapshot, Rollout
-from .study import REPO_ROOT, _atomic_json, _git_commit, _load, _read_json, make_config
+from .ppo import PPO, PolicySnapshot, Rollout, evaluate_episodes
+from .study import ESTIMATORS, REPO_ROOT, _atomic_json, _git_commit, _load, _read_json, make_config
 
-__all__ = ["episode_ends", "termination_report", "main"]
-
-
-def episode_ends(
-    env_id: str, policy: PolicySnapshot, n_episodes: int = 10, seed: int = 1_000_000, stochastic: bool = False,
-) -> dict[str, Any]:
-    """Returns, lengths and how each episode ended, with the study's evaluation protocol.
-
-    Episode i is reset with seed ``seed + i`` and run with the clipped mean action, exactly
-    as :func:`lfl_lib.ppo.evaluate_policy` does (the returns are the same numbers). With
-    ``stochastic=True`` the actions are instead sampled from the policy's Gaussian, as PPO
-    acts while it trains (noise from ``numpy.random.default_rng(seed)``), then clipped.
-
-    Returns
-    -------
-    dict
-        ``returns`` and ``lengths`` (lists of n_episodes), ``terminated`` (list of bool:
-        True when the episode ended by termination, False at the time limit).
-    """
-    n_episodes = check_positive_int(n_episodes, "n_episodes")
-    envs = SyncVectorEnv([lambda: gym.make(env_id) for _ in range(n_episodes)], autoreset_mode=AutoresetMode.SAME_STEP)
-    low, high = envs.single_action_space.low, envs.single_action_space.high
-    returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, int)
-    terminated = np.zeros(n_episodes, bool)
-    sigma = policy.actor().log_std.detach().exp().numpy().astype(np.float64)
-    noise = np.random.default_rng(seed)
-    try:
-        obs, _ = envs.reset(seed=seed)
-        active = np.ones(n_episodes, bool)
-        while active.any():
-            act = policy.mean_action(np.asarray(obs, np.float64))
-            if stochastic:
-                act = act + sigma * noise.standard_normal(act.shape)
-            act = np.clip(act, low, high)
-            obs, r, term, trunc, _ = envs.step(act)
-            returns[active] += r[active]
-            lengths[active] += 1
-            terminated |= active & term
-            active &= ~(term | trunc)
-    finally:
-        envs.close()
-    return {"returns": returns.tolist(), "lengths": lengths.tolist(), "terminated": terminated.tolist()}
+__all__ = ["termination_report", "main"]
 
 
 def _summary(ends: dict[str, Any]) -> dict[str, Any]:
@@ -93,13 +49,13 @@ def _summary(ends: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _reward_stats(reward: RewardModel, rollout: Rollout, gamma: float) -> dict[str, float]:
+def _reward_stats(reward: RewardModel, rollout: Rollout, gamma: float) -> dict[str, float | int | None]:
     r: NDArray[np.float64] = reward.reward_fn(rollout.observations, rollout.actions)
     term = rollout.terminations.astype(bool)
     return {
         "mean": float(r.mean()),
         "share_negative": float(np.mean(r < 0)),
-        "mean_at_terminations": float(r[term].mean()) if term.any() else float("nan"),
+        "mean_at_terminations": float(r[term].mean()) if term.any() else None,
         "n_terminations": int(term.sum()),
         "discounted_forever_at_mean": float(r.mean() / (1.0 - gamma)),
     }
@@ -123,11 +79,12 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
     if not (rdir / "config.json").exists():
         raise ValueError(f"run_dir {rdir} is not a run folder (no config.json)")
     stored = _read_json(rdir / "config.json", "run configuration")
-    estimator = "fix" if {"log_std", "holdout"} & set(stored.get("lfl", {})) else "paper"
-    cfg = make_config(stored["env_id"], stored["seed"], stored["preset"], stored["window"],
-                      stored["learner_updates"], estimator)
-    if cfg.to_dict() != stored:
+    configs = [make_config(stored["env_id"], stored["seed"], stored["preset"], stored["window"],
+                           stored["learner_updates"], name) for name in ESTIMATORS]
+    matching = [c for c in configs if c.to_dict() == stored]
+    if not matching:
         raise ValueError(f"run_dir {rdir} holds a configuration that make_config does not produce")
+    cfg = matching[0]
     needed = [rdir / "observed" / f"update_{cfg.window[-1]:03d}.pt", rdir / "recovery.pt", rdir / "observer.pt",
               rdir / "observed" / f"update_{cfg.window[0]:03d}.pt"]
     missing = [str(p.relative_to(rdir)) for p in needed if not p.exists()]
@@ -154,13 +111,14 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
     learner_policy = PolicySnapshot.from_dict(last["policy"])
     first_policy = PolicySnapshot.from_dict(_load(needed[3], ["update", "rollout", "policy"])["policy"])
     policies = {"learner_first": first_policy, "learner_last": learner_policy, "observer_final": observer_policy}
-    ends = {who: _summary(episode_ends(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed)) for who, pol in policies.items()}
-    sampled = {who: _summary(episode_ends(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed, stochastic=True))
+    ends = {who: _summary(evaluate_episodes(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed))
+            for who, pol in policies.items()}
+    sampled = {who: _summary(evaluate_episodes(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed, stochastic=True))
                for who, pol in policies.items()}
     return {
         "env_id": cfg.env_id,
         "seed": cfg.seed,
-        "estimator": estimator,
+        "estimator": cfg.estimator,
         "run_dir": _relative(rdir),
         "observed_updates": [cfg.window[0], cfg.window[-1]],
         **ends,
