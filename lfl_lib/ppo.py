@@ -45,6 +45,7 @@ from gymnasium.wrappers import TimeLimit
 from gymnasium.wrappers.vector import NormalizeObservation, NormalizeReward
 from numpy.typing import NDArray
 from torch import nn
+from torch.nn import functional as F
 
 from ._validate import check_positive_int
 
@@ -343,22 +344,25 @@ class RolloutTap(gym.vector.VectorWrapper):
     def step(self, actions: NDArray[np.float64]):  # type: ignore[override]
         actions = np.asarray(actions, dtype=np.float64)
         obs, reward, term, trunc, info = self.env.step(np.clip(actions, self.low, self.high))
-        obs64 = np.asarray(obs, dtype=np.float64)
-        nxt = obs64.copy()
+        obs64 = np.array(obs, dtype=np.float64)  # our own copy: the vector env may reuse its buffer
+        nxt = obs64
         done = term | trunc
-        if np.any(done):
+        if done.any():
+            nxt = obs64.copy()
             final = info.pop("final_obs")
             info.pop("_final_obs", None)
-            for i in np.flatnonzero(done):
+            ended = np.flatnonzero(done)
+            for i in ended:
                 nxt[i] = final[i]
         self.running_return += reward
-        for i in np.flatnonzero(done):
-            self.episode_returns.append(float(self.running_return[i]))
-            self.running_return[i] = 0.0
+        if done.any():
+            for i in ended:
+                self.episode_returns.append(float(self.running_return[i]))
+                self.running_return[i] = 0.0
         if self.reward_fn is not None:
             reward = np.asarray(self.reward_fn(self.raw_obs, actions), dtype=np.float64).reshape(self.num_envs)
         self.raw_next_obs = nxt
-        self.raw_obs = obs64.copy()
+        self.raw_obs = obs64
         return obs, reward, term, trunc, info
 
 
@@ -368,7 +372,8 @@ def make_vector_env(
 ) -> gym.vector.VectorEnv:
     """The learner's vector env: SyncVectorEnv -> RolloutTap -> NormalizeObservation -> NormalizeReward."""
     envs: gym.vector.VectorEnv = SyncVectorEnv(
-        [functools.partial(gym.make, env_id) for _ in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP
+        [functools.partial(gym.make, env_id) for _ in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP,
+        copy=False,  # RolloutTap copies what it keeps; the wrappers above it return new arrays
     )
     envs = RolloutTap(envs, reward_fn)
     if norm_obs:
@@ -394,6 +399,26 @@ def _find(envs: gym.vector.VectorEnv, cls: type) -> Any:
         if not hasattr(e, "env"):
             return None
         e = e.env
+
+
+def _layers(net: nn.Sequential) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
+    """A tanh MLP as a list of (weight, bias) for each Linear and ``None`` for each Tanh."""
+    out: list[tuple[torch.Tensor, torch.Tensor] | None] = []
+    for m in net:
+        if isinstance(m, nn.Linear):
+            out.append((m.weight.detach(), m.bias.detach()))
+        elif isinstance(m, nn.Tanh):
+            out.append(None)
+        else:
+            raise TypeError(f"_layers handles Linear and Tanh modules only; got {type(m).__name__}")
+    return out
+
+
+def _apply(layers: list[tuple[torch.Tensor, torch.Tensor] | None], x: torch.Tensor) -> torch.Tensor:
+    """What ``nn.Sequential`` computes, the same kernels without the per-module call overhead."""
+    for layer in layers:
+        x = torch.tanh(x) if layer is None else F.linear(x, layer[0], layer[1])
+    return x
 
 
 def _time_limit(env: gym.Env) -> TimeLimit | None:
@@ -578,6 +603,62 @@ class PPO:
         no.obs_rms.count = float(count)
         self._obs = self._normalize(self.tap.raw_obs)
 
+    # -- rollout collection
+    def _collect_rollout(self) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32],
+                                        NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], Rollout]:
+        """Step the vector env ``n_steps`` times with the current policy.
+
+        Returns the update's buffers (normalized observations, actions, their log-probabilities,
+        rewards with time-limit ends bootstrapped, episode-end flags, values with the value of
+        the state after the rollout as row ``n_steps``) and environment 0's :class:`Rollout`.
+
+        The arithmetic is that of the textbook loop (sample, evaluate the log-probability and
+        the critic, step): the networks are applied layer by layer (``F.linear``/``tanh``, the
+        operations their modules run, on the same per-step batches), under
+        :func:`torch.inference_mode`; the Gaussian log-probabilities, elementwise per sample,
+        are computed once for the whole rollout after the loop. Each step draws its noise from
+        ``self.gen`` exactly as before, so the random stream is unchanged.
+        """
+        cfg = self.config
+        T, N = cfg.n_steps, cfg.n_envs
+        obs_b = np.empty((T, N, self.obs_dim), np.float32)
+        act_b = np.empty((T, N, self.act_dim), np.float32)
+        mu_b = np.empty((T, N, self.act_dim), np.float32)
+        rew_b = np.empty((T, N), np.float64)
+        val_b = np.empty((T + 1, N), np.float64)
+        raw0 = np.empty((T, self.obs_dim)); rawn0 = np.empty((T, self.obs_dim))
+        term_b = np.empty((T, N), bool); trunc_b = np.empty((T, N), bool)
+        actor_net, critic_net = _layers(self.actor.mean), _layers(self.critic.v)
+        gen, tap, step, gamma = self.gen, self.tap, self.envs.step, cfg.gamma
+        log_std = self.actor.log_std.detach()
+        std = log_std.exp()
+        shape = (N, self.act_dim)
+        with torch.inference_mode():
+            for t in range(T):
+                obs_b[t] = self._obs
+                o = torch.from_numpy(obs_b[t])
+                mu = _apply(actor_net, o)
+                a = mu + std * torch.randn(shape, generator=gen)
+                val_b[t] = _apply(critic_net, o).numpy()[:, 0]
+                raw0[t] = tap.raw_obs[0]
+                a32 = a.numpy()
+                nobs, r, term, trunc, _ = step(a32.astype(np.float64))
+                act_b[t], mu_b[t] = a32, mu.numpy()
+                rew_b[t] = r
+                tr_only = trunc & ~term
+                if tr_only.any():  # bootstrap time-limit ends with V(true final state)
+                    fin = self._normalize(tap.raw_next_obs[tr_only])
+                    rew_b[t, tr_only] += gamma * _apply(critic_net, torch.from_numpy(fin)).numpy()[:, 0]
+                term_b[t], trunc_b[t] = term, trunc
+                rawn0[t] = tap.raw_next_obs[0]
+                self._obs = np.asarray(nobs, np.float32)
+            val_b[T] = _apply(critic_net, torch.from_numpy(self._obs)).numpy()[:, 0]
+            a_t, mu_t = torch.from_numpy(act_b), torch.from_numpy(mu_b)
+            logp_b = (-0.5 * ((a_t - mu_t) / std) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1).numpy()
+        done_b = (term_b | trunc_b).astype(np.float64)
+        rollout = Rollout(raw0, act_b[:, 0].astype(np.float64), rawn0, term_b[:, 0].copy(), trunc_b[:, 0].copy())
+        return obs_b, act_b, logp_b, rew_b, done_b, val_b, rollout
+
     # -- one update
     def train_update(self) -> dict[str, float]:
         """Collect one rollout of ``n_envs x n_steps`` steps and run the PPO optimisation."""
@@ -589,42 +670,9 @@ class PPO:
         for g in self.opt.param_groups:
             g["lr"] = lr_now
 
-        obs_b = np.zeros((T, N, self.obs_dim), np.float32)
-        act_b = np.zeros((T, N, self.act_dim), np.float32)
-        logp_b = np.zeros((T, N), np.float32)
-        rew_b = np.zeros((T, N), np.float64)
-        done_b = np.zeros((T, N), np.float64)
-        val_b = np.zeros((T + 1, N), np.float64)
-        raw0 = np.zeros((T, self.obs_dim)); rawn0 = np.zeros((T, self.obs_dim))
-        act0 = np.zeros((T, self.act_dim)); term0 = np.zeros(T, bool); trunc0 = np.zeros(T, bool)
-        actor, critic, gen = self.actor, self.critic, self.gen
-        log_std = actor.log_std.detach()
-        std = log_std.exp()
-        with torch.no_grad():
-            for t in range(T):
-                o = torch.from_numpy(self._obs)
-                mu = actor.mean(o)
-                a = mu + std * torch.randn(mu.shape, generator=gen)
-                logp = (-0.5 * ((a - mu) / std) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
-                val_b[t] = critic(o).numpy()
-                raw0[t] = self.tap.raw_obs[0]
-                a_np = a.numpy().astype(np.float64)
-                nobs, r, term, trunc, _ = self.envs.step(a_np)
-                obs_b[t], act_b[t], logp_b[t] = self._obs, a.numpy(), logp.numpy()
-                r = np.asarray(r, np.float64).copy()
-                tr_only = trunc & ~term
-                if np.any(tr_only):  # bootstrap time-limit ends with V(true final state)
-                    fin = self._normalize(self.tap.raw_next_obs[tr_only])
-                    r[tr_only] += cfg.gamma * critic(torch.from_numpy(fin)).numpy()
-                rew_b[t] = r
-                done_b[t] = term | trunc
-                rawn0[t] = self.tap.raw_next_obs[0]
-                act0[t] = a_np[0]; term0[t] = term[0]; trunc0[t] = trunc[0]
-                self._obs = np.asarray(nobs, np.float32)
-            val_b[T] = critic(torch.from_numpy(self._obs)).numpy()
-
+        obs_b, act_b, logp_b, rew_b, done_b, val_b, rollout = self._collect_rollout()
         t_rollout = time.perf_counter() - t_start
-        rollout = Rollout(raw0, act0, rawn0, term0, trunc0)
+        actor, critic, gen = self.actor, self.critic, self.gen
         if self.hook is not None:
             self.hook(self.update + 1, rollout, self.snapshot())
 
