@@ -344,25 +344,22 @@ class RolloutTap(gym.vector.VectorWrapper):
     def step(self, actions: NDArray[np.float64]):  # type: ignore[override]
         actions = np.asarray(actions, dtype=np.float64)
         obs, reward, term, trunc, info = self.env.step(np.clip(actions, self.low, self.high))
-        obs64 = np.array(obs, dtype=np.float64)  # our own copy: the vector env may reuse its buffer
-        nxt = obs64
+        obs64 = np.asarray(obs, dtype=np.float64)
+        nxt = obs64.copy()
         done = term | trunc
-        if done.any():
-            nxt = obs64.copy()
+        if np.any(done):
             final = info.pop("final_obs")
             info.pop("_final_obs", None)
-            ended = np.flatnonzero(done)
-            for i in ended:
+            for i in np.flatnonzero(done):
                 nxt[i] = final[i]
         self.running_return += reward
-        if done.any():
-            for i in ended:
-                self.episode_returns.append(float(self.running_return[i]))
-                self.running_return[i] = 0.0
+        for i in np.flatnonzero(done):
+            self.episode_returns.append(float(self.running_return[i]))
+            self.running_return[i] = 0.0
         if self.reward_fn is not None:
             reward = np.asarray(self.reward_fn(self.raw_obs, actions), dtype=np.float64).reshape(self.num_envs)
         self.raw_next_obs = nxt
-        self.raw_obs = obs64
+        self.raw_obs = obs64.copy()
         return obs, reward, term, trunc, info
 
 
@@ -373,7 +370,7 @@ def make_vector_env(
     """The learner's vector env: SyncVectorEnv -> RolloutTap -> NormalizeObservation -> NormalizeReward."""
     envs: gym.vector.VectorEnv = SyncVectorEnv(
         [functools.partial(gym.make, env_id) for _ in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP,
-        copy=False,  # RolloutTap copies what it keeps; the wrappers above it return new arrays
+        copy=False,  # no copy of the batched observations: RolloutTap copies what it keeps, the wrappers return new arrays
     )
     envs = RolloutTap(envs, reward_fn)
     if norm_obs:
