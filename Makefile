@@ -92,3 +92,22 @@ table2-data: $(STAMP)
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis
+
+# A grid of study runs as Ray tasks (lfl_lib.sweep; installs the sweep extra). Local Ray with one
+# run per core by default; ADDRESS=host:port joins a running cluster (see README). Resumable: the
+# same command again skips finished runs and resumes the others. Results land where make study
+# puts them. E.g. make sweep ENVS="Reacher-v5 Hopper-v5" SEEDS="0..4" ESTIMATORS="paper fix"
+.PHONY: sweep test-sweep
+ENVS       ?= Reacher-v5 Hopper-v5 HalfCheetah-v5 Ant-v5
+SEEDS      ?= 0 1 2
+ESTIMATORS ?= paper
+SWEEP_ARGS ?=
+sweep: $(STAMP)
+	$(PIP) install --quiet -c constraints.txt -e '.[sweep]'
+	OMP_NUM_THREADS=1 $(BIN)/python -m lfl_lib.sweep --env $(ENVS) --seed $(SEEDS) --estimator $(ESTIMATORS) \
+	  --preset $(PRESET) $(if $(ADDRESS),--address $(ADDRESS)) $(if $(WORKERS),--workers $(WORKERS)) $(SWEEP_ARGS)
+
+# The sweep's tests on a local Ray instance (a smoke sweep killed and resumed, a failing run): minutes.
+test-sweep: $(STAMP)
+	$(PIP) install --quiet -c constraints.txt -e '.[sweep]'
+	LFL_SWEEP_TESTS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests/test_sweep.py -q
