@@ -402,7 +402,7 @@ class Outcome:
 
 def run_sweep(
     tasks: Sequence[Task], workers: int | None = None, address: str | None = None, root: str | Path | None = None,
-    progress: bool = True, echo: Callable[[str], None] | None = None,
+    progress: bool = True, echo: Callable[[str], None] | None = None, timing: dict[str, float] | None = None,
 ) -> list[Outcome]:
     """Run ``tasks`` as Ray tasks, at most ``workers`` at a time; return one :class:`Outcome` per task.
 
@@ -419,6 +419,11 @@ def run_sweep(
         explicitly, it must be reachable at the same path from every machine.
     progress : bool
         Show a progress bar (tasks done, running, failed, elapsed).
+    echo : callable, optional
+        Where the line of each finished task goes (default: standard error).
+    timing : dict, optional
+        Filled with ``ray_start_s`` (starting or joining Ray) and ``tasks_s`` (from the first
+        task submitted to the last one finished).
     """
     ray = _import_ray()
     if workers is not None:
@@ -428,6 +433,7 @@ def run_sweep(
     outcomes = [Outcome(t) for t in tasks]
     t0 = time.perf_counter()
     _start_ray(ray, address, workers)
+    t_tasks = time.perf_counter()
     try:
         cap = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         remote = ray.remote(num_cpus=1, max_retries=0)(run_task)
@@ -474,7 +480,10 @@ def run_sweep(
                 bar.show(finished, len(inflight), failed)
         bar.close()
     finally:
+        t_end = time.perf_counter()
         ray.shutdown()
+    if timing is not None:
+        timing.update(ray_start_s=round(t_tasks - t0, 2), tasks_s=round(t_end - t_tasks, 2))
     elapsed = time.perf_counter() - t0
     n = {s: sum(o.status == s for o in outcomes) for s in ("ok", "skipped", "failed")}
     (echo or (lambda text: print(text, file=sys.stderr, flush=True)))(
@@ -533,10 +542,11 @@ def summary_table(outcomes: Sequence[Outcome], protocol: str = "mean-return") ->
 
 
 def _record(path: Path, args_list: Sequence[str], outcomes: Sequence[Outcome], elapsed: float,
-            workers: int | None, address: str | None, protocol: str) -> None:
+            workers: int | None, address: str | None, protocol: str, timing: dict[str, float]) -> None:
     rec = {
         "command": "python -m lfl_lib.sweep " + " ".join(shlex.quote(a) for a in args_list),
         "workers": workers, "address": address, "wall_time_s": round(elapsed, 2), "cpu_count": os.cpu_count(),
+        **timing,
         "load_average": [round(x, 2) for x in os.getloadavg()], "git_commit": study._git_commit(),
         "versions": study._versions(),
         "tasks": [{"label": o.task.label, "env_id": o.task.env_id, "seed": o.task.seed, "estimator": o.task.estimator,
@@ -589,9 +599,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for t in tasks:
             print(f"{t.label}:  python -m lfl_lib.study {shlex.join(t.argv())}")
         return 0
-    t0 = time.perf_counter()
+    t0, timing = time.perf_counter(), {}
     try:
-        outcomes = run_sweep(tasks, args.workers, args.address, args.root, progress=not args.no_progress)
+        outcomes = run_sweep(tasks, args.workers, args.address, args.root, progress=not args.no_progress,
+                             timing=timing)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -603,7 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for o in bad:
             print(f"  {o.task.label}: {o.log.splitlines()[-1] if o.log else o.status}", file=sys.stderr)
     if args.record:
-        _record(Path(args.record), args_list, outcomes, elapsed, args.workers, args.address, args.protocol)
+        _record(Path(args.record), args_list, outcomes, elapsed, args.workers, args.address, args.protocol, timing)
     return 1 if bad else 0
 
 
