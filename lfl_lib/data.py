@@ -112,8 +112,7 @@ class Rollout:
         reaching a terminal state. Such transitions are used like any other. Default:
         all False.
 
-    Lists are accepted wherever arrays are; the arrays are stored as float64 and bool,
-    read-only.
+    Lists are accepted wherever arrays are; the arrays are stored as float64 and bool.
 
     Raises
     ------
@@ -145,9 +144,6 @@ class Rollout:
         term = _flags(self.terminations, "terminations", T, w)
         trunc = np.zeros(T, bool) if self.truncations is None else _flags(self.truncations, "truncations", T, w)
         for name, arr in zip(ROLLOUT_FIELDS, (obs, act, nxt, term, trunc)):
-            if arr is getattr(self, name):  # never freeze the caller's own array
-                arr = arr.copy()
-            arr.setflags(write=False)
             object.__setattr__(self, name, arr)
 
     def __len__(self) -> int:
