@@ -160,15 +160,20 @@ class TabularMDP:
                           terminal=self.terminal)
 
     @classmethod
-    def from_gymnasium(cls, env: Any, gamma: float = 0.99) -> "TabularMDP":
+    def from_gymnasium(cls, env: Any, gamma: float = 0.99, terminal: str = "absorbing") -> "TabularMDP":
         """The MDP of a gymnasium toy-text environment that exposes its transition table.
 
         Works with every environment whose unwrapped form has ``P[s][a]``, a list of
         ``(probability, next_state, reward, terminated)`` (FrozenLake, CliffWalking, Taxi).
-        ``r[s, a]`` is the expected reward of the step; a state that some step enters
-        with ``terminated=True`` becomes **terminal: absorbing with value 0** (see the
-        class); the start distribution is the environment's ``initial_state_distrib``
-        (``start`` is its most likely state).
+        ``r[s, a]`` is the expected reward of the step; the start distribution is the
+        environment's ``initial_state_distrib`` (``start`` is its most likely state). A
+        state that some step enters with ``terminated=True`` is terminal, and becomes
+
+        - with ``terminal="absorbing"`` (the default, the task as gymnasium defines it):
+          **absorbing with value 0** (see the class: ``mdp.terminal`` marks it);
+        - with ``terminal="reset"``: a *reset cell* as in the paper's grid world, from
+          which every action leads to a start state drawn from the start distribution,
+          with reward 0 (a continuing task: ending an episode costs the time to come back).
 
         Parameters
         ----------
@@ -176,6 +181,7 @@ class TabularMDP:
             A toy-text environment (wrappers are looked through).
         gamma : float, default 0.99
             Discount factor in [0, 1) (gymnasium environments do not define one).
+        terminal : {"absorbing", "reset"}, default "absorbing"
 
         Raises
         ------
@@ -183,6 +189,8 @@ class TabularMDP:
             If ``env`` has no transition table, or a state is entered both with and
             without termination.
         """
+        if terminal not in ("absorbing", "reset"):
+            raise ValueError(f"terminal must be 'absorbing' or 'reset'; got {terminal!r}")
         u = getattr(env, "unwrapped", env)
         table = getattr(u, "P", None)
         if not isinstance(table, dict) or not table:
@@ -226,9 +234,12 @@ class TabularMDP:
             raise ValueError(f"state {mixed[0]} is entered both with and without termination; "
                              "it cannot be made an absorbing terminal state")
         P[term] = 0.0
+        r[term] = 0.0
+        if terminal == "reset":
+            P[term] = mu
+            return cls(P, r, gamma, int(np.argmax(mu)), start_distribution=mu)
         for t in np.flatnonzero(term):
             P[t, :, t] = 1.0
-        r[term] = 0.0
         return cls(P, r, gamma, int(np.argmax(mu)), start_distribution=mu, terminal=term)
 
     def expect_next(self, f: ArrayLike) -> NDArray[np.float64]:

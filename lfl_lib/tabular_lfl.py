@@ -58,6 +58,8 @@ __all__ = [
     "recover_reward",
     "ObserverScore",
     "observer_score",
+    "observer_policy",
+    "play_policy",
 ]
 
 PolicyEstimator = Literal["dirichlet", "entropy_ml", "entropy_ml_adam"]
@@ -434,11 +436,7 @@ def fit_lfl(
         tmask = np.asarray(terminal)
         if tmask.shape != (n_states,) or tmask.dtype.kind not in "bui" or not np.isin(tmask, (0, 1)).all():
             raise ValueError(f"terminal must be a boolean mask of shape ({n_states},); got {tmask.dtype} {tmask.shape}")
-        tmask = tmask.astype(bool)
-        if np.any(obs.terminal & ~tmask):
-            raise ValueError(f"terminal: state {np.flatnonzero(obs.terminal & ~tmask)[0]} ends an observed "
-                             "episode by termination but is not marked terminal")
-        term |= tmask
+        term |= tmask.astype(bool)
     if P is not None:
         P_known = as_float_array(P, "P", ndim=3)
         if P_known.shape != (n_states, n_actions, n_states):
@@ -446,6 +444,10 @@ def fit_lfl(
                              f"{n_states}); got {P_known.shape}")
         if np.any(P_known < 0) or np.any(np.abs(P_known.sum(axis=2) - 1.0) > 1e-8):
             raise ValueError("P must hold probabilities: non-negative, each P[s, a, :] summing to 1")
+        # with a known model, a state that ends episodes is absorbing only if P says so
+        # (a reset cell of P, as in TabularMDP.from_gymnasium(env, terminal="reset"), is not)
+        absorbing = np.all(np.isclose(P_known[np.arange(n_states), :, np.arange(n_states)], 1.0), axis=1)
+        term &= absorbing
         seen = obs.transitions > 0
         if np.any(seen & (P_known == 0)):
             s_, a_, t_ = np.argwhere(seen & (P_known == 0))[0]
@@ -528,6 +530,9 @@ def recover_reward(
         The known transition model ``P[s, a, s']`` (for example
         ``TabularMDP.from_gymnasium(env).P``), used instead of the estimate from the
         observed transitions; it must give every observed transition a positive probability.
+        With ``P`` given, a state is treated as terminal (absorbing, value 0) only where
+        ``P`` makes it absorbing; a state that ends episodes but that ``P`` sends
+        elsewhere (a reset cell, ``from_gymnasium(env, terminal="reset")``) follows ``P``.
     terminal : array_like of bool, shape (S,), optional, keyword-only
         Terminal states known in advance (e.g. ``mdp.terminal``), added to those that
         end observed episodes by termination.
@@ -589,3 +594,50 @@ def observer_score(mdp: TabularMDP, r_hat: ArrayLike, alpha: float) -> ObserverS
     r_hat = check_reward(r_hat, mdp.n_states, mdp.n_actions, "r_hat")
     pi, _, _ = soft_optimal(mdp.with_reward(r_hat), alpha, tol=1e-9)
     return ObserverScore(score(mdp, pi, alpha), expected_return(mdp, pi), discounted_entropy(mdp, pi, alpha))
+
+
+def observer_policy(mdp: TabularMDP, r_hat: ArrayLike, alpha: float) -> NDArray[np.float64]:
+    """The observer's policy: the optimal soft policy for ``r_hat`` on ``mdp``'s dynamics, shape (S, A).
+
+    ``mdp`` carries the dynamics (its own reward is not used), terminal states and start
+    distribution, e.g. ``TabularMDP.from_gymnasium(env)``.
+    """
+    from .mdp import check_mdp
+
+    check_mdp(mdp)
+    r_hat = check_reward(r_hat, mdp.n_states, mdp.n_actions, "r_hat")
+    pi, _, _ = soft_optimal(mdp.with_reward(r_hat), alpha, tol=1e-9)
+    return pi
+
+
+def play_policy(env: object, pi: ArrayLike, n_episodes: int = 100, seed: int = 0,
+                greedy: bool = False) -> NDArray[np.float64]:
+    """Undiscounted true returns of ``n_episodes`` episodes of the tabular policy ``pi`` in a gymnasium env.
+
+    The environment is reset with ``seed`` once, then without a seed (its own random
+    stream goes on); actions are drawn from ``pi`` with ``numpy.random.default_rng(seed)``,
+    or are ``argmax pi`` with ``greedy=True``. Episodes end at termination or truncation
+    (wrap the environment in a ``TimeLimit``, as ``gymnasium.make`` does, so that every
+    episode ends).
+    """
+    n_episodes = check_positive_int(n_episodes, "n_episodes")
+    seed = check_positive_int(seed, "seed", minimum=0)
+    nS = getattr(getattr(env, "observation_space", None), "n", None)
+    nA = getattr(getattr(env, "action_space", None), "n", None)
+    if nS is None or nA is None:
+        raise ValueError("env must be a gymnasium environment with Discrete observation and action spaces")
+    from ._validate import check_policy
+
+    pi = check_policy(pi, int(nS), int(nA))
+    rng = np.random.default_rng(seed)
+    cum = np.cumsum(pi, axis=1)
+    returns = np.zeros(n_episodes)
+    for i in range(n_episodes):
+        s, _ = env.reset(seed=seed) if i == 0 else env.reset()  # type: ignore[attr-defined]
+        done = False
+        while not done:
+            a = int(np.argmax(pi[s])) if greedy else int(min(np.searchsorted(cum[s], rng.random(), side="right"), nA - 1))
+            s, r, term, trunc, _ = env.step(a)  # type: ignore[attr-defined]
+            returns[i] += float(r)
+            done = bool(term or trunc)
+    return returns
