@@ -43,6 +43,9 @@ __all__ = [
     "check_rollouts",
     "rollout_from_minari",
     "check_episode_groups",
+    "episodes_from_arrays",
+    "save_episodes",
+    "load_episodes",
 ]
 
 #: The arrays of a rollout, in the order of :class:`Rollout`'s fields (and of a ``.npz`` file).
@@ -454,3 +457,74 @@ def check_episode_groups(groups: Any, n_states: int, n_actions: int, minimum: in
                 raise ValueError(f"{name}[{k}][{j}]: actions must lie in [0, {n_actions - 1}]; found {ep.actions.max()}")
         res.append(eps)
     return res
+
+
+def episodes_from_arrays(observations: ArrayLike, actions: ArrayLike, next_observations: ArrayLike,
+                         terminations: ArrayLike, truncations: ArrayLike | None = None) -> list[Episode]:
+    """Split one policy's tabular transitions (integer states) into :class:`Episode` objects.
+
+    The arrays are those of a rollout, with integer states and actions of shape (T,). An
+    episode ends after a termination, a truncation, a state that does not continue into
+    the next transition (``next_observations[t] != observations[t + 1]``) or the last
+    transition (a truncation if not flagged).
+    """
+    from .trajectories import _as_index_array
+
+    s = _as_index_array(observations, "observations")
+    a = _as_index_array(actions, "actions")
+    s2 = _as_index_array(next_observations, "next_observations")
+    T = s.size
+    if T == 0:
+        raise ValueError("observations is empty: a policy's data needs at least one transition")
+    if a.size != T or s2.size != T:
+        raise ValueError(f"actions and next_observations must have T = {T} entries like observations; "
+                         f"got {a.size} and {s2.size}")
+    term = _flags(terminations, "terminations", T, "")
+    trunc = np.zeros(T, bool) if truncations is None else _flags(truncations, "truncations", T, "")
+    ends = term | trunc
+    ends[:-1] |= s2[:-1] != s[1:]
+    ends[-1] = True
+    out, start = [], 0
+    for t in np.flatnonzero(ends):
+        out.append(Episode(np.append(s[start:t + 1], s2[t]), a[start:t + 1], bool(term[t]), bool(not term[t])))
+        start = t + 1
+    return out
+
+
+def save_episodes(episodes: Sequence[Episode], path: str | Path) -> Path:
+    """Write one policy's tabular episodes as a ``.npz`` with the five rollout arrays (integer states, shape (T,))."""
+    if isinstance(episodes, Episode) or not episodes or not all(isinstance(e, Episode) for e in episodes):
+        raise ValueError("episodes must be a non-empty list of lfl_lib.data.Episode")
+    path = Path(path)
+    if path.suffix != ".npz" or not path.parent.is_dir():
+        raise ValueError(f"path must be a .npz file in an existing folder; got {str(path)!r}")
+    arrays = {
+        "observations": np.concatenate([e.states[:-1] for e in episodes]),
+        "actions": np.concatenate([e.actions for e in episodes]),
+        "next_observations": np.concatenate([e.states[1:] for e in episodes]),
+        "terminations": np.concatenate([np.arange(len(e)) == len(e) - 1 if e.terminated else np.zeros(len(e), bool)
+                                        for e in episodes]),
+        "truncations": np.concatenate([np.arange(len(e)) == len(e) - 1 if not e.terminated else np.zeros(len(e), bool)
+                                       for e in episodes]),
+    }
+    _atomic_npz(arrays, path)
+    return path
+
+
+def load_episodes(path: str | Path) -> list[Episode]:
+    """Read one policy's tabular episodes from a ``.npz`` written by :func:`save_episodes` (no pickle)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"episode file {str(path)!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"episode file {str(path)!r} is not a readable .npz file ({type(exc).__name__})") from exc
+    missing = [k for k in ROLLOUT_FIELDS[:4] if k not in arrays]
+    if missing:
+        raise ValueError(f"episode file {str(path)!r} lacks the arrays {missing}")
+    try:
+        return episodes_from_arrays(**{k: arrays[k] for k in ROLLOUT_FIELDS if k in arrays})
+    except ValueError as exc:
+        raise ValueError(f"episode file {str(path)!r}: {exc}") from exc

@@ -144,6 +144,9 @@ class PPOConfig:
                 raise ValueError(f"{name} must be in [0, 1]; got {getattr(self, name)!r}")
         if self.ent_coef < 0 or self.vf_coef < 0:
             raise ValueError("ent_coef and vf_coef must be >= 0")
+        for name in ("clip_coef", "lr", "adam_eps", "max_grad_norm", "gamma", "gae_lambda", "ent_coef", "vf_coef"):
+            if not np.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number; got {getattr(self, name)!r}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
 
     def to_dict(self) -> dict[str, Any]:
