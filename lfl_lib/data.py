@@ -54,7 +54,10 @@ ROLLOUT_FIELDS = ("observations", "actions", "next_observations", "terminations"
 
 def _real_2d(x: ArrayLike, name: str, where: str) -> NDArray[np.float64]:
     """A finite float64 array of shape (T, d); a 1-d array of length T is read as (T, 1)."""
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{where}{name} must be an array of real numbers with rows of equal length; {exc}") from exc
     if arr.dtype.kind not in "biuf":
         if arr.dtype == object:
             try:
