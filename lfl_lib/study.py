@@ -153,14 +153,14 @@ def parse_window(text: str) -> tuple[int, ...]:
             win = tuple(int(x) for x in text.split(","))
     except (ValueError, TypeError, AttributeError) as exc:
         raise ValueError(f"window must look like '10..20', '10..30:5' or '10,15,20'; got {text!r}") from exc
-    if len(win) < 2 or any(b <= a for a, b in zip(win[:-1], win[1:])) or win[0] < 1:
-        raise ValueError(f"window must give at least 2 strictly increasing updates >= 1 "
+    if len(win) < 2 or any(b <= a for a, b in zip(win[:-1], win[1:])):
+        raise ValueError(f"window must give at least 2 strictly increasing updates "
                          f"(e.g. '10..20', '10..30:5', '10,15,20'); got {text!r} = {list(win)}")
     return win
 
 
 def _check_window(window: Any) -> tuple[int, ...]:
-    """``window`` as a tuple of at least 2 strictly increasing integers >= 1 (a ValueError otherwise)."""
+    """``window`` as a tuple of at least 2 strictly increasing integers (a ValueError otherwise)."""
     if isinstance(window, str):
         return parse_window(window)
     try:
@@ -169,8 +169,8 @@ def _check_window(window: Any) -> tuple[int, ...]:
         raise ValueError(f"window must be a sequence of update numbers; got {window!r}") from exc
     if any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) for w in win):
         raise ValueError(f"window must hold integers; got {list(win)}")
-    if len(win) < 2 or any(b <= a for a, b in zip(win[:-1], win[1:])) or win[0] < 1:
-        raise ValueError(f"window must hold at least 2 strictly increasing updates >= 1; got {list(win)}")
+    if len(win) < 2 or any(b <= a for a, b in zip(win[:-1], win[1:])):
+        raise ValueError(f"window must hold at least 2 strictly increasing updates; got {list(win)}")
     return win
 
 
@@ -250,8 +250,8 @@ def _load(path: Path, keys: Sequence[str]) -> dict[str, Any]:
         obj = _safe_io.load(path)  # torch.load(weights_only=True): no arbitrary unpickling
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
         raise ValueError(
-            f"checkpoint {path} is corrupt, unreadable or written by an older lfl_lib that needed full "
-            f"unpickling ({type(exc).__name__}); delete it to redo that stage"
+            f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}; a checkpoint written by an "
+            "older lfl_lib needed full unpickling); delete it to redo that stage"
         ) from exc
     if not isinstance(obj, dict) or any(k not in obj for k in keys):
         raise ValueError(f"checkpoint {path} is corrupt: expected the keys {list(keys)}; delete it to redo that stage")
