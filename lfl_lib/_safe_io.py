@@ -55,6 +55,9 @@ def save(obj: Any, path: str | Path) -> None:
     """``torch.save(to_safe(obj))`` atomically: a temporary file in the same folder, then renamed."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    _umask = os.umask(0)
+    os.umask(_umask)
+    os.chmod(tmp, 0o666 & ~_umask)  # mkstemp makes the file private; give it the usual mode
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(to_safe(obj), f)

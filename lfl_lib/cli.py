@@ -49,6 +49,9 @@ RECOVER_PRESETS: dict[str, dict[str, int]] = {
 
 def _atomic_json(obj: Any, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    _umask = os.umask(0)
+    os.umask(_umask)
+    os.chmod(tmp, 0o666 & ~_umask)  # mkstemp makes the file private; give it the usual mode
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f, indent=1, sort_keys=True)
@@ -131,7 +134,7 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
         settings["gamma"] = args.gamma
     cfg = DeepLfLConfig(**settings)
     shapes = {str(p): {k: list(v.shape) for k, v in r.to_arrays().items()} for p, r in zip(args.rollouts, rollouts)}
-    key = {"config": cfg.to_dict(), "seed": args.seed, "rollouts": [str(Path(p).resolve()) for p in args.rollouts],
+    key = {"config": cfg.to_dict(), "seed": args.seed, "rollouts": [str(p) for p in args.rollouts],
            "sizes": [len(r) for r in rollouts]}
     out = folder.path
     report_path, ck = out / "recover_report.json", out / "recover_checkpoint.pt"

@@ -242,6 +242,9 @@ class Rollout:
 
 def _atomic_npz(arrays: Mapping[str, NDArray[Any]], path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    _umask = os.umask(0)
+    os.umask(_umask)
+    os.chmod(tmp, 0o666 & ~_umask)  # mkstemp makes the file private; give it the usual mode
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
