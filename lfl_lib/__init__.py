@@ -9,8 +9,8 @@ first use, so that ``import lfl_lib`` stays fast and does not import torch):
 - data in: :class:`~lfl_lib.data.Rollout`, :func:`~lfl_lib.data.load_rollout`,
   :func:`~lfl_lib.data.save_rollout` (continuous), :class:`~lfl_lib.data.Episode`
   and :meth:`TabularMDP.from_gymnasium <lfl_lib.mdp.TabularMDP.from_gymnasium>` (tabular);
-- reward out: :func:`recover_reward` (continuous), :func:`recover_tabular_reward`
-  (:func:`lfl_lib.tabular_lfl.recover_reward`), :func:`~lfl_lib.observer.save_reward`,
+- reward out: ``recover_reward`` (continuous, :func:`lfl_lib.deep_lfl.recover_reward`),
+  ``recover_tabular_reward`` (:func:`lfl_lib.tabular_lfl.recover_reward`), :func:`~lfl_lib.observer.save_reward`,
   :func:`~lfl_lib.observer.load_reward`, :class:`~lfl_lib.observer.RecoveredReward`;
 - observer: :func:`~lfl_lib.observer.behaviour_clone`,
   :func:`~lfl_lib.observer.train_observer`, :func:`~lfl_lib.tabular_lfl.observer_policy`,

@@ -110,10 +110,10 @@ class Rollout:
     next_observations : array_like, shape (T, obs_dim)
         States :math:`s_{t+1}` reached; at an episode's end the true final state (not the
         state after a reset).
-    terminations : array_like of bool or 0/1, shape (T,)
-        True where :math:`s_{t+1}` is terminal: it is then treated as absorbing with
+    terminations : array_like of bool, shape (T,)
+        (or 0/1) True where :math:`s_{t+1}` is terminal: it is then treated as absorbing with
         value 0 (the terms of Algorithm 1 at :math:`s_{t+1}` are dropped).
-    truncations : array_like of bool or 0/1, shape (T,), optional
+    truncations : array_like of bool, shape (T,), optional
         True where the episode was cut after this step (time limit, end of log) without
         reaching a terminal state. Such transitions are used like any other. Default:
         all False.
@@ -169,12 +169,12 @@ class Rollout:
         return {k: getattr(self, k) for k in ROLLOUT_FIELDS}
 
     def save(self, path: str | Path) -> Path:
-        """Write the rollout to ``path`` (``.npz``); see :func:`save_rollout`."""
+        """Write the rollout to ``path`` (``.npz``); see :func:`~lfl_lib.data.save_rollout`."""
         return save_rollout(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "Rollout":
-        """Read a rollout from a ``.npz`` file; see :func:`load_rollout`."""
+        """Read a rollout from a ``.npz`` file; see :func:`~lfl_lib.data.load_rollout`."""
         return load_rollout(path)
 
     @classmethod
@@ -339,7 +339,7 @@ def rollout_from_minari(dataset: Any, episode_indices: Sequence[int] | None = No
 
     Parameters
     ----------
-    dataset : minari.MinariDataset or str
+    dataset : minari dataset or str
         A loaded dataset, or the id of a dataset in the local Minari folder (loaded with
         ``minari.load_dataset(id)``; nothing is downloaded).
     episode_indices : sequence of int, optional
@@ -376,6 +376,10 @@ def rollout_from_minari(dataset: Any, episode_indices: Sequence[int] | None = No
 class Episode:
     """One episode :math:`s_0, a_0, s_1, \\dots, a_{T-1}, s_T` of a tabular learner.
 
+    Group the episodes per observed policy: Algorithm 1
+    (:func:`lfl_lib.tabular_lfl.recover_reward`) takes one list of episodes per policy,
+    ``[[episodes of pi_1], [episodes of pi_2], ...]``.
+
     Parameters
     ----------
     states : array_like of int, shape (T + 1,)
@@ -388,10 +392,6 @@ class Episode:
     truncated : bool, default False
         True when the episode was cut (time limit, end of the log). A truncated
         episode's transitions are all used.
-
-    Group the episodes per observed policy: Algorithm 1 takes
-    ``[[episodes of pi_1], [episodes of pi_2], ...]`` (see
-    :func:`lfl_lib.tabular_lfl.recover_reward`).
     """
 
     states: NDArray[np.int64]

@@ -258,6 +258,9 @@ def fit_gaussian_policies(
     """
     if not (len(models) == len(obs) == len(actions)):
         raise ValueError("models, obs and actions must have the same length")
+    steps = check_positive_int(steps, "steps", minimum=0)
+    lr = check_real(lr, "lr", minimum=0.0, strict_min=True)
+    entropy_bonus = check_real(entropy_bonus, "entropy_bonus", minimum=0.0)
     if log_std not in ("adam", "exact"):
         raise ValueError(f"log_std must be 'adam' or 'exact'; got {log_std!r}")
     n = len(models)
@@ -346,7 +349,7 @@ def recover_reward(
 
     Parameters
     ----------
-    rollouts : list of Rollout
+    rollouts : list of lfl_lib.data.Rollout
         One :class:`lfl_lib.data.Rollout` per observed policy, in the order of the
         learner's updates (at least two). A terminal next state is absorbing with value 0.
     config : DeepLfLConfig or dict, optional

@@ -64,11 +64,11 @@ class TabularMDP:
     start : int, default 0
         Index of the start state; the score :math:`J(\\pi)` is the value of this state
         (unless ``start_distribution`` is given).
-    start_distribution : array_like, shape (S,), optional, keyword-only
-        Probabilities of the start states; when given, :math:`J(\\pi) = \\sum_s
+    start_distribution : array_like, shape (S,), optional
+        (keyword-only) Probabilities of the start states; when given, :math:`J(\\pi) = \\sum_s
         \\mu_0(s) V^\\pi(s)` and ``start`` must have positive probability.
-    terminal : array_like of bool, shape (S,), optional, keyword-only
-        Terminal states. A terminal state is **absorbing with value 0**: every
+    terminal : array_like of bool, shape (S,), optional
+        (keyword-only) Terminal states. A terminal state is **absorbing with value 0**: every
         ``P[t, a]`` must put probability 1 on ``t`` itself, its rewards are set to 0, and
         no entropy is collected there, so that :math:`V^\\pi(t) = 0` for every policy,
         as when an episode ends (:meth:`from_gymnasium` builds such MDPs).

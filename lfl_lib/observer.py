@@ -52,7 +52,7 @@ def save_reward(reward: RewardModel, path: str | Path, metadata: dict[str, Any] 
     The file holds a dict of plain values: ``format``, ``obs_dim``, ``act_dim``,
     ``hidden``, ``state_dict`` (tensors: the standardization and the network) and
     ``metadata`` (as JSON text). ``torch.load(path)`` reads it with its default
-    ``weights_only=True``; :func:`load_reward` rebuilds the :class:`RewardModel`.
+    ``weights_only=True``; :func:`load_reward` rebuilds the :class:`~lfl_lib.deep_lfl.RewardModel`.
     """
     if not isinstance(reward, RewardModel):
         raise ValueError(f"reward must be a lfl_lib.deep_lfl.RewardModel; got {type(reward).__name__}")
@@ -111,14 +111,14 @@ class RecoveredReward(gym.Wrapper):
     """Replace an environment's reward by a recovered reward :math:`r_\\phi(s, a)`.
 
     At each step the reward is ``reward_fn(s, a)`` with ``s`` the observation before the
-    step and ``a`` the action passed to :meth:`step`; the environment's own reward is
+    step and ``a`` the action passed to ``step``; the environment's own reward is
     kept in ``info["true_reward"]``. Works with any RL library that trains on a
     gymnasium environment (single, non-vector; flat Box observations and actions).
 
     Parameters
     ----------
     env : gymnasium.Env
-    reward : RewardModel, path, or callable
+    reward : lfl_lib.deep_lfl.RewardModel, path, or callable
         A :class:`~lfl_lib.deep_lfl.RewardModel`, a file or folder written by
         :func:`save_reward`, or any ``reward_fn(obs_batch, action_batch) -> rewards``.
     """
@@ -171,12 +171,12 @@ def behaviour_clone(
 
     Parameters
     ----------
-    ppo : PPO
+    ppo : lfl_lib.ppo.PPO
         The observer (made with ``config.norm_obs=True``); its actor is fitted in place.
-    rollout : Rollout
+    rollout : lfl_lib.data.Rollout
         Usually the learner's last observed rollout.
     steps : int
-    config : DeepLfLConfig or dict, optional
+    config : lfl_lib.deep_lfl.DeepLfLConfig or dict, optional
     held_out : bool array of shape (T,), optional
         Transitions kept out of the fit for early stopping.
 
@@ -243,15 +243,15 @@ def train_observer(
     ----------
     env_id : str
         The learner's environment (a registered gymnasium id with Box spaces).
-    reward : RewardModel or path
+    reward : lfl_lib.deep_lfl.RewardModel or path
         The recovered reward, or a file/folder written by :func:`save_reward`.
-    start : Rollout, optional
+    start : lfl_lib.data.Rollout, optional
         The learner's last observed rollout: the observer starts by behaviour cloning
         of it (:func:`behaviour_clone`, ``bc_steps`` steps with ``bc_config``); without
         it the observer starts from a fresh PPO actor.
     updates : int
         PPO updates on the recovered reward (the paper: 30).
-    ppo_config : PPOConfig, optional
+    ppo_config : lfl_lib.ppo.PPOConfig, optional
         The paper's hyperparameters by default (its decay set to ``updates``).
     seed : int
     eval_episodes, eval_seed : int

@@ -423,8 +423,8 @@ def fit_lfl(
     solver: Solver = "exact",
     n_steps: int = 200,
     lr: float = 1.0,
-    P: ArrayLike | None = None,
-    terminal: ArrayLike | None = None,
+    P: np.ndarray | None = None,
+    terminal: np.ndarray | None = None,
 ) -> LfLResult:
     """Algorithm 1 (tabular) with all its intermediate results; see :func:`recover_reward`."""
     gamma = check_gamma(gamma)
@@ -498,15 +498,15 @@ def recover_reward(
     gamma: float,
     alpha_model: float,
     *,
-    P: ArrayLike | None = None,
-    terminal: ArrayLike | None = None,
+    P: np.ndarray | None = None,
+    terminal: np.ndarray | None = None,
     **options,
 ) -> NDArray[np.float64]:
     """Algorithm 1: the reward that makes a learner's observed trajectories consistent.
 
     Parameters
     ----------
-    trajectories : list of Trajectory, or list of lists of Episode
+    trajectories : list of Trajectory or of list of Episode
         The data of each observed policy, in the order of the learning, at least two
         policies: either one :class:`~lfl_lib.trajectories.Trajectory` per policy (one
         continuing run, as in the paper's grid world), or, for episodic tasks, one
@@ -526,15 +526,15 @@ def recover_reward(
         assumes. In the tabular case the recovered reward is exactly proportional to it,
         so it sets the *scale* of the reward, hence the temperature of an agent that
         plans on it with a fixed :math:`\\alpha`.
-    P : array_like, shape (S, A, S), optional, keyword-only
-        The known transition model ``P[s, a, s']`` (for example
+    P : array_like, shape (S, A, S), optional
+        (keyword-only) The known transition model ``P[s, a, s']`` (for example
         ``TabularMDP.from_gymnasium(env).P``), used instead of the estimate from the
         observed transitions; it must give every observed transition a positive probability.
         With ``P`` given, a state is treated as terminal (absorbing, value 0) only where
         ``P`` makes it absorbing; a state that ends episodes but that ``P`` sends
         elsewhere (a reset cell, ``from_gymnasium(env, terminal="reset")``) follows ``P``.
-    terminal : array_like of bool, shape (S,), optional, keyword-only
-        Terminal states known in advance (e.g. ``mdp.terminal``), added to those that
+    terminal : array_like of bool, shape (S,), optional
+        (keyword-only) Terminal states known in advance (e.g. ``mdp.terminal``), added to those that
         end observed episodes by termination.
     **options
         The estimator's choices, passed to :func:`fit_lfl` (defaults in brackets):

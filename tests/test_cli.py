@@ -226,3 +226,12 @@ def test_help_says_where_output_goes():
         out = subprocess.run([sys.executable, "-m", "lfl_lib", cmd, "--help"], capture_output=True, text=True,
                              check=True).stdout
         assert "default: the current working directory" in out
+
+
+def test_import_is_light_and_exposes_the_entry_points():
+    code = ("import sys, lfl_lib; assert 'torch' not in sys.modules, 'torch imported'; "
+            "from lfl_lib import Rollout, Episode, TabularMDP, recover_tabular_reward, observer_policy; "
+            "assert 'torch' not in sys.modules; from lfl_lib import recover_reward, train_observer, save_reward; "
+            "print(recover_reward.__module__, train_observer.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["lfl_lib.deep_lfl", "lfl_lib.observer"]
