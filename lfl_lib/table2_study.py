@@ -35,10 +35,10 @@ from .mdp import score
 
 __all__ = ["PAPER_RECIPE", "CANDIDATES", "study", "ablations", "exact_policy_observer", "best_learner_scores"]
 
-#: The grid-world recipe of the authors' released code (FACTS: Section 6.1 settings where the
-#: paper is silent): policies by 10 full-batch Adam steps (rate 0.5) on the likelihood with an
-#: entropy bonus lambda = 0.01, every pair in Eq. (5), and Eq. (5) by 200 full-batch Adam steps
-#: at rate 1 from zero.
+#: The grid-world recipe of the authors' released code, where the paper is silent or differs:
+#: policies by 10 full-batch Adam steps (rate 0.5) on the likelihood with an entropy bonus
+#: lambda = 0.01, every pair in Eq. (5), and Eq. (5) by 200 full-batch Adam steps at rate 1
+#: from zero.
 PAPER_RECIPE: dict[str, Any] = {"policy_estimator": "entropy_ml_adam", "entropy_weight": 0.01,
                                 "policy_steps": 10, "policy_lr": 0.5, "weights": "all",
                                 "solver": "adam", "n_steps": 200, "lr": 1.0}
