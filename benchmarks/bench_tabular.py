@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, s in summary.items():
         print(f"  {name:<10} observer {s['observer_J']:.2f} +- {s['observer_J_std']:.2f}")
     prov = provenance(argv, time.time() - start)
-    prov["command"] = "python benchmarks/bench_tabular.py " + " ".join(argv)
+    prov["command"] = " ".join(["python benchmarks/bench_tabular.py", *argv])
     write_json_atomic(args.out, {
         "cpu_count": os.cpu_count(), "one_run_ms": one_run_ms,
         "n_trajectories": {name: LEARNERS[name] + 1 for name in one_run_ms},
