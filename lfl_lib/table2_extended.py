@@ -1,0 +1,89 @@
+"""The extended Table 2 of the book's chapter "What kind of learner?".
+
+Six learners (the four of Table 2 and KL-regularized SPI learners with
+:math:`\\lambda` = 1 and 3, :data:`lfl_lib.table2.EXTENDED_LEARNERS`), each observed twice
+on the same trajectories: under the paper's model (SPI, :math:`\\alpha_m = 0.7`) and under
+the model that ``learner_model="auto"`` selects (:func:`lfl_lib.tabular_lfl.select_learner_model`).
+A run's seeds are those of :mod:`lfl_lib.table2`, so the first four learners draw the same
+policies and trajectories as in Table 2.
+
+Command line (results with provenance under ``book/data/tabular/``; resumes from its
+checkpoint file if interrupted)::
+
+    python -m lfl_lib.table2 extended --runs 100
+    python -m lfl_lib.table2 extended --runs 20 --first-seed 1000   # held-out seeds
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .gridworld import ALPHA, ALPHA_MODEL, make_gridworld
+from .mdp import TabularMDP, score
+from .tabular_lfl import fit_lfl, observer_score
+from .table2 import EXTENDED_LEARNERS, observed_run, write_json_atomic
+
+__all__ = ["extended_run", "extended_table", "summarize_extended"]
+
+
+def extended_run(name: str, seed: int, mdp: TabularMDP | None = None, alpha_model: float = ALPHA_MODEL) -> dict[str, Any]:
+    """One run: the learner's score, the paper-model observer, and the ``"auto"`` observer with its choice."""
+    mdp = make_gridworld() if mdp is None else mdp
+    policies, trajs = observed_run(name, seed, mdp=mdp)
+    S, A, g = mdp.n_states, mdp.n_actions, mdp.gamma
+    paper = fit_lfl(trajs, S, A, g, alpha_model)
+    auto = fit_lfl(trajs, S, A, g, alpha_model, learner_model="auto")
+    return {
+        "learner": name,
+        "seed": int(seed),
+        "learner_J": round(score(mdp, policies[-1], ALPHA), 6),
+        "paper_J": round(observer_score(mdp, paper.r, ALPHA).J, 6),
+        "auto_J": round(observer_score(mdp, auto.r, ALPHA).J, 6),
+        "auto_model": auto.learner_model,
+        "auto_kl_weight": round(auto.kl_weight, 6),
+        "auto_loglik": {k: round(v, 6) for k, v in auto.selection.log_likelihood.items()},
+    }
+
+
+def summarize_extended(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per learner: mean and population std of the three scores, and how often each model was chosen."""
+    out: dict[str, Any] = {}
+    for name in dict.fromkeys(r["learner"] for r in runs):
+        rows = [r for r in runs if r["learner"] == name]
+        d: dict[str, Any] = {"runs": len(rows)}
+        for key in ("learner_J", "paper_J", "auto_J"):
+            v = np.array([r[key] for r in rows])
+            d[key] = float(v.mean())
+            d[key + "_std"] = float(v.std())
+        d["chosen"] = {m: sum(r["auto_model"] == m for r in rows) for m in ("spi", "kl", "svi")}
+        out[name] = d
+    return out
+
+
+def extended_table(seeds: Sequence[int], checkpoint: Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """Every learner of :data:`EXTENDED_LEARNERS` on ``seeds``; resumes from ``checkpoint`` (a JSON list of runs)."""
+    done: list[dict[str, Any]] = []
+    if checkpoint is not None and checkpoint.exists():
+        done = json.loads(checkpoint.read_text())
+    have = {(r["learner"], r["seed"]) for r in done}
+    jobs = [(n, s) for n in EXTENDED_LEARNERS for s in seeds if (n, s) not in have]
+    mdp = make_gridworld()
+    it = jobs
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(jobs, desc="extended runs", file=sys.stderr)
+    for i, (n, s) in enumerate(it):
+        done.append(extended_run(n, s, mdp))
+        if checkpoint is not None and (i % 10 == 9 or i == len(jobs) - 1):
+            write_json_atomic(checkpoint, done)
+    order = {n: i for i, n in enumerate(EXTENDED_LEARNERS)}
+    done.sort(key=lambda r: (order[r["learner"]], r["seed"]))
+    done = [r for r in done if r["seed"] in set(seeds)]
+    return {"seeds": [min(seeds), max(seeds)], "learners": EXTENDED_LEARNERS, "alpha_model": ALPHA_MODEL,
+            "summary": summarize_extended(done), "runs": done}
