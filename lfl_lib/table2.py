@@ -211,7 +211,7 @@ def _results_json(results: Sequence[RunResult]) -> list[dict[str, Any]]:
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m lfl_lib.table2", description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["table", "ablations", "study", "extended"])
+    parser.add_argument("what", choices=["table", "ablations", "study", "extended", "criteria"])
     parser.add_argument("--runs", type=int, default=100, help="number of seeds")
     parser.add_argument("--out", type=Path, default=Path("book/data/tabular"))
     parser.add_argument("--first-seed", type=int, default=0, help="extended: first seed (1000+ for held-out)")
@@ -234,6 +234,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         name = f"table2_extended_{args.runs}runs" + (f"_from{args.first_seed}" if args.first_seed else "") + ".json"
         ckpt = args.out / (name + ".checkpoint")
         data = extended_table(seeds, checkpoint=ckpt)
+    elif args.what == "criteria":
+        from .table2_extended import criterion_study
+
+        data = criterion_study(list(range(args.first_seed, args.first_seed + args.runs)))
+        name = f"criterion_study_{args.runs}runs_from{args.first_seed}.json"
     else:
         from .table2_study import study
 

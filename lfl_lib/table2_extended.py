@@ -11,7 +11,14 @@ Command line (results with provenance under ``book/data/tabular/``; resumes from
 checkpoint file if interrupted)::
 
     python -m lfl_lib.table2 extended --runs 100
-    python -m lfl_lib.table2 extended --runs 20 --first-seed 1000   # held-out seeds
+    python -m lfl_lib.table2 extended --runs 10 --first-seed 1000   # held-out seeds
+    python -m lfl_lib.table2 criteria --runs 10 --first-seed 1000   # the choice of "auto"'s criterion
+
+:func:`criterion_study` is the study behind the choices of ``"auto"`` (criterion and
+candidates), run on the held-out seeds 1000-1009 only: for every candidate model (SPI, KL
+with each :math:`\\lambda` of the grid, SVI) the observer's score and the held-out
+log-likelihood under both kinds of prediction of
+:func:`lfl_lib.tabular_lfl.predict_next_policies`.
 """
 
 from __future__ import annotations
@@ -25,10 +32,11 @@ import numpy as np
 
 from .gridworld import ALPHA, ALPHA_MODEL, make_gridworld
 from .mdp import TabularMDP, score
-from .tabular_lfl import fit_lfl, observer_score
+from .tabular_lfl import KL_RATIO_GRID, _split_halves, fit_lfl, observer_score, predict_next_policies
+from .trajectories import pair_counts
 from .table2 import EXTENDED_LEARNERS, observed_run, write_json_atomic
 
-__all__ = ["extended_run", "extended_table", "summarize_extended"]
+__all__ = ["extended_run", "extended_table", "summarize_extended", "criterion_study"]
 
 
 def extended_run(name: str, seed: int, mdp: TabularMDP | None = None, alpha_model: float = ALPHA_MODEL) -> dict[str, Any]:
@@ -87,3 +95,40 @@ def extended_table(seeds: Sequence[int], checkpoint: Path | None = None, progres
     done = [r for r in done if r["seed"] in set(seeds)]
     return {"seeds": [min(seeds), max(seeds)], "learners": EXTENDED_LEARNERS, "alpha_model": ALPHA_MODEL,
             "summary": summarize_extended(done), "runs": done}
+
+
+def criterion_study(seeds: Sequence[int], alpha_model: float = ALPHA_MODEL, progress: bool = True) -> dict[str, Any]:
+    """Observer scores and held-out log-likelihoods of every candidate model, per run (held-out seeds only)."""
+    if any(s < 1000 for s in seeds):
+        raise ValueError("seeds must be held-out seeds (1000 and up): this study makes choices")
+    mdp = make_gridworld()
+    S, A, g = mdp.n_states, mdp.n_actions, mdp.gamma
+    cands = [("spi", 0.0)] + [("kl", rho * alpha_model) for rho in KL_RATIO_GRID[1:]] + [("svi", 0.0)]
+    jobs = [(n, s) for n in EXTENDED_LEARNERS for s in seeds]
+    if progress:
+        from tqdm import tqdm
+
+        jobs = tqdm(jobs, desc="criterion study", file=sys.stderr)
+    rows = []
+    for name, seed in jobs:
+        _, trajs = observed_run(name, seed, mdp=mdp)
+        halves = _split_halves(trajs)
+        row: dict[str, Any] = {"learner": name, "seed": int(seed), "J": {}, "forward": {}, "equation": {}}
+        for model, lam in cands:
+            key = model if model != "kl" else f"kl:{lam:g}"
+            kw = {"learner_model": model, "kl_weight": lam if model == "kl" else None}
+            row["J"][key] = round(observer_score(mdp, fit_lfl(trajs, S, A, g, alpha_model, **kw).r, ALPHA).J, 6)
+            ll = {"forward": 0.0, "equation": 0.0}
+            n = 0
+            for fit_half, test_half in (halves, halves[::-1]):
+                counts = [pair_counts(tr, S, A) for tr in test_half[1:]]
+                n += int(sum(c.sum() for c in counts))
+                res = fit_lfl(fit_half, S, A, g, alpha_model, **kw)
+                for kind in ll:
+                    preds = predict_next_policies(res, g, alpha_model, kind)
+                    ll[kind] += float(sum((c * np.log(p)).sum() for c, p in zip(counts, preds)))
+            for kind in ll:
+                row[kind][key] = round(ll[kind] / n, 6)
+        rows.append(row)
+    return {"seeds": [min(seeds), max(seeds)], "alpha_model": alpha_model, "kl_ratio_grid": list(KL_RATIO_GRID),
+            "runs": rows}
