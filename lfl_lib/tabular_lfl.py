@@ -46,7 +46,7 @@ from scipy.special import logsumexp
 
 from ._validate import check_alpha, check_gamma, check_positive_int, check_reward
 from .inversion import check_kl_weight, kl_divergence, value_iteration_fit
-from .mdp import TabularMDP, discounted_entropy, expected_return, score, soft_evaluate, soft_optimal, softmax_policy
+from .mdp import TabularMDP, discounted_entropy, expected_return, score, soft_optimal, softmax_policy
 from .trajectories import Trajectory, check_trajectories, estimate_transitions, pair_counts
 
 __all__ = [
@@ -236,6 +236,12 @@ def targets(
         kl = kl_divergence(pi1, pi2)
         out.append(alpha_model * np.log(pi2) + alpha_model * gamma * (P_hat @ kl))
     return np.array(out)
+
+
+#: The estimator options of :func:`fit_lfl` and their defaults (used by :func:`select_learner_model`).
+_DEFAULT_OPTIONS: dict = dict(policy_estimator="entropy_ml", policy_prior=1.0, policy_prior_mean="previous",
+                              entropy_weight=0.4, policy_steps=10, policy_lr=0.5, transition_prior=1e-3,
+                              weights="all", weight_floor=0.0, unseen="min", solver="exact", n_steps=200, lr=1.0)
 
 
 def _loss_weights(counts: Sequence[NDArray[np.float64]], weights: Weights, floor: float) -> NDArray[np.float64]:
@@ -429,6 +435,24 @@ def fit_lfl(
     gamma = check_gamma(gamma)
     alpha_model = check_alpha(alpha_model, "alpha_model")
     trajs = check_trajectories(trajectories, n_states, n_actions, minimum=LEARNER_MODELS[learner_model])
+    policies, P_hat, wk = _prepare(trajs, n_states, n_actions, **_estimator_options)
+    lam = 0.0
+    if learner_model == "kl":
+        if kl_weight is None:
+            lam = select_learner_model(trajs, n_states, n_actions, gamma, alpha_model, candidates=("kl",),
+                                       **_estimator_options).kl_weight
+        else:
+            lam = kl_weight
+    return _fit_prepared(policies, P_hat, wk, gamma, alpha_model, learner_model, lam, unseen, solver, n_steps, lr)
+
+
+def _prepare(
+    trajs: list[Trajectory], n_states: int, n_actions: int, *, policy_estimator: PolicyEstimator,
+    policy_prior: float, policy_prior_mean: PolicyPriorMean, entropy_weight: float, policy_steps: int,
+    policy_lr: float, transition_prior: float, weights: Weights, weight_floor: float, unseen: Unseen,
+    solver: Solver, n_steps: int, lr: float,
+) -> tuple[list[NDArray[np.float64]], NDArray[np.float64], NDArray[np.float64]]:
+    """Checked options, then the estimated policies, dynamics and loss weights of Algorithm 1."""
     if weights not in ("states", "pairs", "all", "both"):
         raise ValueError(f"weights must be 'states', 'pairs', 'all' or 'both'; got {weights!r}")
     if unseen not in ("min", "zero", "mean"):
@@ -443,17 +467,27 @@ def fit_lfl(
     counts = [pair_counts(tr, n_states, n_actions) for tr in trajs]
     if not (np.isfinite(weight_floor) and weight_floor >= 0):
         raise ValueError(f"weight_floor must be a finite number >= 0; got {weight_floor!r}")
-    wk = _loss_weights(counts, weights, float(weight_floor))
-    lam = 0.0
+    return policies, P_hat, _loss_weights(counts, weights, float(weight_floor))
+
+
+def _fit_prepared(
+    policies: list[NDArray[np.float64]], P_hat: NDArray[np.float64], wk: NDArray[np.float64], gamma: float,
+    alpha_model: float, learner_model: str, lam: float, unseen: Unseen, solver: Solver, n_steps: int, lr: float,
+    kl_parts: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
+) -> LfLResult:
+    """Targets of ``learner_model`` and their fit (Eq. 5, or one potential per policy for SVI).
+
+    ``kl_parts``: the already computed :math:`(a_k, b_k)` of :func:`kl_targets`, reused across
+    the KL weights of :func:`select_learner_model` (the targets are then ``a + lam * b``, as
+    :func:`kl_targets` computes them).
+    """
     if learner_model == "spi":
-        tk = targets(policies, P_hat, gamma, alpha_model)
+        tk = targets(policies, P_hat, gamma, alpha_model) if kl_parts is None else kl_parts[0]
     elif learner_model == "kl":
-        if kl_weight is None:
-            lam = select_learner_model(trajs, n_states, n_actions, gamma, alpha_model, candidates=("kl",),
-                                       **_estimator_options).kl_weight
+        if kl_parts is None:
+            tk = kl_targets(policies, P_hat, gamma, alpha_model, lam)
         else:
-            lam = kl_weight
-        tk = kl_targets(policies, P_hat, gamma, alpha_model, lam)
+            tk = kl_parts[0] if lam == 0.0 else kl_parts[0] + lam * kl_parts[1]
     else:  # "svi": alpha_m ln pi_{k+1}, one potential per policy
         tk = alpha_model * np.log(np.array(policies[1:]))
     seen = wk > 0
@@ -573,10 +607,18 @@ def predict_next_policies(
     lam = result.kl_weight
     beta = alpha_model + lam
     if kind == "forward":
-        model = TabularMDP(P_hat, result.r, gamma)
+        # soft_evaluate and softmax_policy on (P_hat, r_hat), written out without their input checks
+        eye = np.eye(P_hat.shape[0])
         for pi in result.policies[:-1]:
-            Q, _ = soft_evaluate(model, pi, alpha_model)
-            out.append(softmax_policy(Q + lam * np.log(pi) if lam > 0 else Q, beta))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ent = -np.where(pi > 0, pi * np.log(np.where(pi > 0, pi, 1.0)), 0.0).sum(axis=1)
+            c = (pi * result.r).sum(axis=1) + alpha_model * ent
+            V = np.linalg.solve(eye - gamma * np.einsum("sa,sat->st", pi, P_hat), c)
+            Q = result.r + gamma * (P_hat @ V)
+            z = (Q + lam * np.log(pi) if lam > 0 else Q) / beta
+            z = z - z.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            out.append(e / e.sum(axis=1, keepdims=True))
         return out
     for k, (pi1, pi2) in enumerate(zip(result.policies[:-1], result.policies[1:])):
         f = result.shapings[k]
@@ -682,12 +724,21 @@ def select_learner_model(
     halves = _split_halves(trajs)
     ll = {key: 0.0 for key, _, _ in runs}
     n_pairs = 0
+    opts = {**_DEFAULT_OPTIONS, **options}
+    unknown = set(opts) - set(_DEFAULT_OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown estimator options: {sorted(unknown)}")
     for fit_half, test_half in (halves, halves[::-1]):
         test_counts = [pair_counts(tr, n_states, n_actions) for tr in test_half[1:]]
         n_pairs += int(sum(c.sum() for c in test_counts))
+        pols, P_hat, wk = _prepare(fit_half, n_states, n_actions, **opts)
+        parts = None
+        if any(model != "svi" for _, model, _ in runs):
+            parts = (targets(pols, P_hat, gamma, alpha_model),
+                     _kl_direction(pols, P_hat, gamma) if any(m == "kl" for _, m, _ in runs) else None)
         for key, model, lam in runs:
-            res = fit_lfl(fit_half, n_states, n_actions, gamma, alpha_model, learner_model=model,
-                          kl_weight=lam if model == "kl" else None, **options)
+            res = _fit_prepared(pols, P_hat, wk, gamma, alpha_model, model, lam, opts["unseen"], opts["solver"],
+                                opts["n_steps"], opts["lr"], kl_parts=parts)
             preds = predict_next_policies(res, gamma, alpha_model, "forward")
             ll[key] += float(sum((cnt * np.log(p)).sum() for cnt, p in zip(test_counts, preds)))
     ll = {key: v / n_pairs for key, v in ll.items()}

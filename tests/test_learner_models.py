@@ -205,3 +205,18 @@ def test_auto_needs_two_pairs_per_trajectory():
     trajs = [Trajectory(states=[0, 1, 2], actions=[0, 1])] * 2 + [Trajectory(states=[0, 1], actions=[1])]
     with pytest.raises(ValueError, match="at least 2 pairs"):
         recover_reward(trajs, 4, 2, 0.9, 0.7, learner_model="auto")
+
+
+def test_forward_predictions_are_the_models_own_steps(kl_data):
+    grid = make_gridworld()
+    from lfl_lib.learners import kl_soft_improvement as step
+    from lfl_lib.mdp import TabularMDP
+    from lfl_lib.tabular_lfl import predict_next_policies
+
+    for model, lam in (("spi", None), ("kl", 1.4)):
+        res = fit_lfl(kl_data, 25, 4, grid.gamma, 0.7, learner_model=model, kl_weight=lam)
+        planner = TabularMDP(res.P_hat, res.r, grid.gamma)
+        want = [step(planner, pi, 0.7, res.kl_weight) for pi in res.policies[:-1]]
+        assert_allclose(predict_next_policies(res, grid.gamma, 0.7, "forward"), want, rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="kind must be"):
+        predict_next_policies(res, grid.gamma, 0.7, "backward")
