@@ -439,6 +439,9 @@ def fit_lfl(
     lam = 0.0
     if learner_model == "kl":
         if kl_weight is None:
+            if len(trajs) < 3:
+                raise ValueError("trajectories must hold at least 3 Trajectory objects to estimate kl_weight "
+                                 "(one improvement is explained by every weight); give kl_weight or more data")
             lam = select_learner_model(trajs, n_states, n_actions, gamma, alpha_model, candidates=("kl",),
                                        **_estimator_options).kl_weight
         else:
@@ -811,7 +814,8 @@ def recover_reward(
           modes), then fitted on all the data; three or more trajectories.
     kl_weight : float, optional, keyword-only
         :math:`\\lambda \\ge 0` of ``"kl"`` (also used by the ``"kl"`` candidate of ``"auto"``).
-        None (default): estimated from the trajectories (:func:`estimate_kl_weight`).
+        None (default): chosen from the trajectories by the held-out criterion of
+        :func:`select_learner_model` over :data:`KL_RATIO_GRID`; needs three or more trajectories.
 
     Returns
     -------

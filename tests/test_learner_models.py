@@ -192,6 +192,7 @@ def test_kl_and_auto_models_run_and_report(kl_data):
         (dict(learner_model="kl", kl_weight=float("nan")), "kl_weight must be a finite number >= 0"),
         (dict(learner_model="spi", kl_weight=1.0), "kl_weight applies to learner_model"),
         (dict(learner_model="svi"), "trajectories must hold at least 3"),
+        (dict(learner_model="kl"), "at least 3 Trajectory objects to estimate kl_weight"),
         (dict(learner_model="auto"), "trajectories must hold at least 3"),
     ],
 )
