@@ -74,7 +74,7 @@ def summarize_extended(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def extended_table(seeds: Sequence[int], checkpoint: Path | None = None, progress: bool = True) -> dict[str, Any]:
-    """Every learner of :data:`EXTENDED_LEARNERS` on ``seeds``; resumes from ``checkpoint`` (a JSON list of runs)."""
+    """Every learner of :data:`lfl_lib.table2.EXTENDED_LEARNERS` on ``seeds``; resumes from ``checkpoint`` (a JSON list of runs)."""
     done: list[dict[str, Any]] = []
     if checkpoint is not None and checkpoint.exists():
         done = json.loads(checkpoint.read_text())

@@ -798,8 +798,9 @@ def recover_reward(
           smallest target, 0 (``"zero"``) or the weighted mean target (``"mean"``);
         - ``solver`` [``"exact"``]: or ``"adam"``, the paper's gradient version, with
           ``n_steps`` [200] steps of rate ``lr`` [1.0].
-    learner_model : {"spi", "kl", "svi", "auto"}, keyword-only, default "spi"
-        What the observer assumes the learner does between two observed policies:
+    learner_model : {"spi", "kl", "svi", "auto"}, default "spi"
+        What the observer assumes the learner does between two observed policies (keyword
+        only, like ``kl_weight``):
 
         - ``"spi"``: soft policy iteration, the paper's model (Theorem 2 targets and Eq. 5);
         - ``"kl"``: KL-regularized soft improvements of weight :math:`\\lambda`
@@ -812,7 +813,7 @@ def recover_reward(
           :math:`\\lambda` on a grid) that predicts held-out pairs of the next policies best
           (:func:`select_learner_model`, which documents the criterion and its failure
           modes), then fitted on all the data; three or more trajectories.
-    kl_weight : float, optional, keyword-only
+    kl_weight : float, optional
         :math:`\\lambda \\ge 0` of ``"kl"`` (also used by the ``"kl"`` candidate of ``"auto"``).
         None (default): chosen from the trajectories by the held-out criterion of
         :func:`select_learner_model` over :data:`KL_RATIO_GRID`; needs three or more trajectories.
