@@ -10,9 +10,10 @@ learner (Q-learning, random improvements), its second the observed trajectories.
 Command line (results with provenance under ``book/data/tabular/``)::
 
     python -m lfl_lib.table2 table --runs 100          # Table 2 at 100 runs
-    python -m lfl_lib.table2 ablations --runs 10       # trajectory length, alpha_model, K
-    python -m lfl_lib.table2 study --runs 20           # estimator choices on held-out seeds
-    python -m lfl_lib.table2 extended --runs 100       # six learners, paper model and "auto"
+
+The studies built on these runs (estimator choice on held-out seeds, ablations) live in
+:mod:`lfl_lib.table2_study`, and the extended Table 2 of chapter 8 in
+:mod:`lfl_lib.table2_extended`; both import this module, which imports neither.
 """
 
 from __future__ import annotations
@@ -211,43 +212,17 @@ def _results_json(results: Sequence[RunResult]) -> list[dict[str, Any]]:
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m lfl_lib.table2", description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["table", "ablations", "study", "extended", "criteria"])
+    parser.add_argument("what", choices=["table"])
     parser.add_argument("--runs", type=int, default=100, help="number of seeds")
     parser.add_argument("--out", type=Path, default=Path("book/data/tabular"))
-    parser.add_argument("--first-seed", type=int, default=0, help="extended: first seed (1000+ for held-out)")
     args = parser.parse_args(argv)
     start = time.time()
-    if args.what == "table":
-        seeds = list(REPORTED_SEEDS)[: args.runs]
-        results = run_many(list(LEARNERS), seeds, progress=True)
-        data = {"seeds": [seeds[0], seeds[-1]], "summary": summarize(results), "runs": _results_json(results)}
-        name = f"table2_{args.runs}runs.json"
-    elif args.what == "ablations":
-        from .table2_study import ablations
-
-        data = ablations(args.runs)
-        name = "ablations.json"
-    elif args.what == "extended":
-        from .table2_extended import extended_table
-
-        seeds = list(range(args.first_seed, args.first_seed + args.runs))
-        name = f"table2_extended_{args.runs}runs" + (f"_from{args.first_seed}" if args.first_seed else "") + ".json"
-        ckpt = args.out / (name + ".checkpoint")
-        data = extended_table(seeds, checkpoint=ckpt)
-    elif args.what == "criteria":
-        from .table2_extended import criterion_study
-
-        data = criterion_study(list(range(args.first_seed, args.first_seed + args.runs)))
-        name = f"criterion_study_{args.runs}runs_from{args.first_seed}.json"
-    else:
-        from .table2_study import study
-
-        data = study(args.runs)
-        name = "estimator_study.json"
+    seeds = list(REPORTED_SEEDS)[: args.runs]
+    results = run_many(list(LEARNERS), seeds, progress=True)
+    data = {"seeds": [seeds[0], seeds[-1]], "summary": summarize(results), "runs": _results_json(results)}
+    name = f"table2_{args.runs}runs.json"
     data["provenance"] = provenance(argv, time.time() - start)
     write_json_atomic(args.out / name, data)
-    if args.what == "extended":
-        ckpt.unlink(missing_ok=True)
     print(f"wrote {args.out / name} in {time.time() - start:.1f} s")
 
 

@@ -10,9 +10,9 @@ policies and trajectories as in Table 2.
 Command line (results with provenance under ``book/data/tabular/``; resumes from its
 checkpoint file if interrupted)::
 
-    python -m lfl_lib.table2 extended --runs 100
-    python -m lfl_lib.table2 extended --runs 10 --first-seed 1000   # held-out seeds
-    python -m lfl_lib.table2 criteria --runs 10 --first-seed 1000   # the choice of "auto"'s criterion
+    python -m lfl_lib.table2_extended table --runs 100
+    python -m lfl_lib.table2_extended table --runs 10 --first-seed 1000      # held-out seeds
+    python -m lfl_lib.table2_extended criteria --runs 10 --first-seed 1000   # the choice of "auto"'s criterion
 
 :func:`criterion_study` is the study behind the choices of ``"auto"`` (criterion and
 candidates), run on the held-out seeds 1000-1009 only: for every candidate model (SPI, KL
@@ -23,8 +23,10 @@ log-likelihood under both kinds of prediction of
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -34,7 +36,7 @@ from .gridworld import ALPHA, ALPHA_MODEL, make_gridworld
 from .mdp import TabularMDP, score
 from .tabular_lfl import KL_RATIO_GRID, _split_halves, fit_lfl, observer_score, predict_next_policies
 from .trajectories import pair_counts
-from .table2 import EXTENDED_LEARNERS, observed_run, write_json_atomic
+from .table2 import EXTENDED_LEARNERS, observed_run, provenance, write_json_atomic
 
 __all__ = ["extended_run", "extended_table", "summarize_extended", "criterion_study"]
 
@@ -132,3 +134,34 @@ def criterion_study(seeds: Sequence[int], alpha_model: float = ALPHA_MODEL, prog
         rows.append(row)
     return {"seeds": [min(seeds), max(seeds)], "alpha_model": alpha_model, "kl_ratio_grid": list(KL_RATIO_GRID),
             "runs": rows}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line: ``table`` (resumable) or ``criteria``, written as JSON with provenance."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m lfl_lib.table2_extended", description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", choices=["table", "criteria"])
+    parser.add_argument("--runs", type=int, default=100, help="number of seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="first seed (1000 and up: held out)")
+    parser.add_argument("--out", type=Path, default=Path("book/data/tabular"))
+    args = parser.parse_args(argv)
+    start = time.time()
+    seeds = list(range(args.first_seed, args.first_seed + args.runs))
+    ckpt = None
+    if args.what == "table":
+        name = f"table2_extended_{args.runs}runs" + (f"_from{args.first_seed}" if args.first_seed else "") + ".json"
+        ckpt = args.out / (name + ".checkpoint")
+        data = extended_table(seeds, checkpoint=ckpt)
+    else:
+        data = criterion_study(seeds)
+        name = f"criterion_study_{args.runs}runs_from{args.first_seed}.json"
+    data["provenance"] = provenance(argv, time.time() - start)
+    data["provenance"]["command"] = "python -m lfl_lib.table2_extended " + " ".join(argv)
+    write_json_atomic(args.out / name, data)
+    if ckpt is not None:
+        ckpt.unlink(missing_ok=True)
+    print(f"wrote {args.out / name} in {time.time() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
