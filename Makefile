@@ -89,6 +89,8 @@ table2-data: $(STAMP)
 	$(BIN)/python -m lfl_lib.table2 table --runs 100
 	$(BIN)/python -m lfl_lib.table2_study ablations --runs 10
 	$(BIN)/python -m lfl_lib.table2_study study --runs 20
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m lfl_lib.table2_extended table --runs 100
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m lfl_lib.table2_extended criteria --runs 10 --first-seed 1000
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis

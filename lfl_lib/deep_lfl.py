@@ -83,6 +83,16 @@ class DeepLfLConfig:
         log-likelihood, checked every ``CHECK_EVERY`` steps (early stopping). 0 (the
         paper) fits on everything for the full step count. The held-out transitions are
         still used by stages 2 and 4.
+    kl_weight : float or None
+        :math:`\\lambda \\ge 0` of the KL-regularized learner model (book chapter "What kind of
+        learner?"): the consistency targets become
+        :math:`(\\alpha_m+\\lambda)\\ln\\pi_{k+1}(a|s) - \\lambda\\ln\\pi_k(a|s)
+        + \\gamma(\\alpha_m+\\lambda)\\rho_k(s')`, for learners that take small steps (PPO's
+        clipped updates, trust regions). 0 (default) is the paper's SPI model, computed
+        exactly as before the option existed. None: :math:`\\lambda` is a non-negative
+        scalar (a softplus) fitted jointly with the reward and shapings by the consistency
+        loss; experimental: in the tabular case the same consistency estimate is dominated
+        by the noise of the estimated policies.
     """
 
     alpha_model: float = 0.7
@@ -97,6 +107,7 @@ class DeepLfLConfig:
     shared_units: int = 128
     log_std: str = "adam"
     holdout: float = 0.0
+    kl_weight: float | None = 0.0
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha_model, "alpha_model")
@@ -110,6 +121,10 @@ class DeepLfLConfig:
         if not 0.0 <= float(self.holdout) < 0.5:
             raise ValueError(f"holdout must be a fraction in [0, 0.5); got {self.holdout!r}")
         object.__setattr__(self, "holdout", float(self.holdout))
+        if self.kl_weight is not None:
+            from .inversion import check_kl_weight
+
+            object.__setattr__(self, "kl_weight", check_kl_weight(self.kl_weight))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,6 +140,8 @@ class DeepLfLConfig:
             del d["log_std"]
         if self.holdout == 0.0:
             del d["holdout"]
+        if self.kl_weight == 0.0:
+            del d["kl_weight"]
         return d
 
 
@@ -460,17 +477,38 @@ def recover_reward(
                 + alpha * gamma * live[k + 1] * rho(S2[k + 1])[:, k]
                 for k in range(K - 1)
             ]
-        opt = torch.optim.Adam(list(reward.parameters()) + list(shaping.parameters()), lr=cfg.lr)
+        kl_params: list[torch.Tensor] = []
+        if cfg.kl_weight != 0.0:
+            # KL-regularized model: targets a_k + lambda b_k (book chapter "What kind of learner?")
+            with torch.no_grad():
+                kl_dir = [
+                    policies[k + 1].log_prob(norm(S[k + 1]), A[k + 1]) - policies[k].log_prob(norm(S[k + 1]), A[k + 1])
+                    + gamma * live[k + 1] * rho(S2[k + 1])[:, k]
+                    for k in range(K - 1)
+                ]
+            if cfg.kl_weight is None:
+                kl_raw = torch.zeros((), requires_grad=True)  # lambda = softplus(kl_raw), ln 2 at the start
+                kl_params = [kl_raw]
+            else:
+                kl_fixed = torch.tensor(float(cfg.kl_weight), dtype=targets[0].dtype)
+
+        def kl_now() -> torch.Tensor:
+            return torch.nn.functional.softplus(kl_params[0]) if kl_params else kl_fixed
+
+        opt = torch.optim.Adam(list(reward.parameters()) + list(shaping.parameters()) + kl_params, lr=cfg.lr)
         for i in range(cfg.consistency_steps):
             terms = []
             for k in range(K - 1):
                 sh = shaping(S[k + 1])[:, k] - gamma * live[k + 1] * shaping(S2[k + 1])[:, k]
-                res = targets[k] - reward(S[k + 1], A[k + 1]) + sh
+                tk = targets[k] if cfg.kl_weight == 0.0 else targets[k] + kl_now() * kl_dir[k]
+                res = tk - reward(S[k + 1], A[k + 1]) + sh
                 terms.append((res ** 2).mean())
             loss = torch.stack(terms).mean()
             opt.zero_grad(); loss.backward(); opt.step()
             tick("consistency", i + 1)
         info["consistency"] = float(loss.detach())
+        if cfg.kl_weight != 0.0:
+            info["kl_weight"] = float(kl_now().detach())
         st["reward"] = _copy(reward.state_dict())
         st["shaping"] = _copy(shaping.state_dict())
         save()
