@@ -36,12 +36,13 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from ._validate import check_alpha, check_gamma, check_positive_int
+from ._validate import check_alpha, check_gamma, check_positive_int, check_real
+from .data import check_rollouts
 from .ppo import GaussianActor, Rollout
 
 __all__ = [
     "DeepLfLConfig", "Standardizer", "RewardModel", "SharedHeads", "recover_reward", "gaussian_kl",
-    "fit_gaussian_policies", "holdout_mask", "holdout_seed",
+    "fit_gaussian_policies", "holdout_mask", "holdout_seed", "as_config",
 ]
 
 #: Held-out negative log-likelihoods are compared every this many Adam steps.
@@ -82,6 +83,16 @@ class DeepLfLConfig:
         log-likelihood, checked every ``CHECK_EVERY`` steps (early stopping). 0 (the
         paper) fits on everything for the full step count. The held-out transitions are
         still used by stages 2 and 4.
+    kl_weight : float or None
+        :math:`\\lambda \\ge 0` of the KL-regularized learner model (book chapter "What kind of
+        learner?"): the consistency targets become
+        :math:`(\\alpha_m+\\lambda)\\ln\\pi_{k+1}(a|s) - \\lambda\\ln\\pi_k(a|s)
+        + \\gamma(\\alpha_m+\\lambda)\\rho_k(s')`, for learners that take small steps (PPO's
+        clipped updates, trust regions). 0 (default) is the paper's SPI model, computed
+        exactly as before the option existed. None: :math:`\\lambda` is a non-negative
+        scalar (a softplus) fitted jointly with the reward and shapings by the consistency
+        loss; experimental: in the tabular case the same consistency estimate is dominated
+        by the noise of the estimated policies.
     """
 
     alpha_model: float = 0.7
@@ -96,19 +107,24 @@ class DeepLfLConfig:
     shared_units: int = 128
     log_std: str = "adam"
     holdout: float = 0.0
+    kl_weight: float | None = 0.0
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha_model, "alpha_model")
         check_gamma(self.gamma)
         for name in ("policy_steps", "kl_steps", "reward_init_steps", "consistency_steps", "shared_units"):
             check_positive_int(getattr(self, name), name)
-        if self.entropy_bonus < 0 or not self.lr > 0:
-            raise ValueError("entropy_bonus must be >= 0 and lr > 0")
+        check_real(self.entropy_bonus, "entropy_bonus", minimum=0.0)
+        check_real(self.lr, "lr", minimum=0.0, strict_min=True)
         if self.log_std not in ("adam", "exact"):
             raise ValueError(f"log_std must be 'adam' or 'exact'; got {self.log_std!r}")
         if not 0.0 <= float(self.holdout) < 0.5:
             raise ValueError(f"holdout must be a fraction in [0, 0.5); got {self.holdout!r}")
         object.__setattr__(self, "holdout", float(self.holdout))
+        if self.kl_weight is not None:
+            from .inversion import check_kl_weight
+
+            object.__setattr__(self, "kl_weight", check_kl_weight(self.kl_weight))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,6 +140,8 @@ class DeepLfLConfig:
             del d["log_std"]
         if self.holdout == 0.0:
             del d["holdout"]
+        if self.kl_weight == 0.0:
+            del d["kl_weight"]
         return d
 
 
@@ -257,6 +275,9 @@ def fit_gaussian_policies(
     """
     if not (len(models) == len(obs) == len(actions)):
         raise ValueError("models, obs and actions must have the same length")
+    steps = check_positive_int(steps, "steps", minimum=0)
+    lr = check_real(lr, "lr", minimum=0.0, strict_min=True)
+    entropy_bonus = check_real(entropy_bonus, "entropy_bonus", minimum=0.0)
     if log_std not in ("adam", "exact"):
         raise ValueError(f"log_std must be 'adam' or 'exact'; got {log_std!r}")
     n = len(models)
@@ -315,6 +336,24 @@ def fit_gaussian_policies(
     return out
 
 
+def as_config(config: "DeepLfLConfig | dict[str, Any] | None", name: str = "config") -> "DeepLfLConfig":
+    """A :class:`DeepLfLConfig` from itself, a dict of its fields, or None (the defaults)."""
+    if config is None:
+        return DeepLfLConfig()
+    if isinstance(config, DeepLfLConfig):
+        return config
+    if isinstance(config, dict):
+        fields = set(DeepLfLConfig.__dataclass_fields__)
+        unknown = sorted(set(config) - fields)
+        if unknown:
+            raise ValueError(f"{name} has unknown keys {unknown}; DeepLfLConfig fields: {sorted(fields)}")
+        try:
+            return DeepLfLConfig(**config)
+        except TypeError as exc:
+            raise ValueError(f"{name}: {exc}") from exc
+    raise ValueError(f"{name} must be a DeepLfLConfig or a dict of its fields; got {type(config).__name__}")
+
+
 def recover_reward(
     rollouts: Sequence[Rollout],
     config: DeepLfLConfig | None = None,
@@ -327,9 +366,11 @@ def recover_reward(
 
     Parameters
     ----------
-    rollouts : sequence of Rollout
-        One rollout per observed policy, in the order of the learner's updates.
-    config : DeepLfLConfig, optional
+    rollouts : list of lfl_lib.data.Rollout
+        One :class:`lfl_lib.data.Rollout` per observed policy, in the order of the
+        learner's updates (at least two). A terminal next state is absorbing with value 0.
+    config : DeepLfLConfig or dict, optional
+        The settings (a dict of :class:`DeepLfLConfig` fields is accepted).
     seed : int
         Seeds the initialisation of every network.
     progress : callable, optional
@@ -346,14 +387,11 @@ def recover_reward(
     info : dict
         Final losses of each stage (``policy_nll``, ``kl_mse``, ``bc_nll``, ``consistency``).
     """
-    cfg = config or DeepLfLConfig()
-    if len(rollouts) < 2:
-        raise ValueError(f"rollouts must hold at least 2 observed policies (K >= 2); got {len(rollouts)}")
+    cfg = as_config(config)
+    rollouts = check_rollouts(rollouts, "rollouts")
+    seed = check_positive_int(seed, "seed", minimum=0)
     obs_dim = rollouts[0].observations.shape[1]
     act_dim = rollouts[0].actions.shape[1]
-    for i, r in enumerate(rollouts):
-        if r.observations.shape[1] != obs_dim or r.actions.shape[1] != act_dim:
-            raise ValueError(f"rollouts[{i}] has observation/action sizes different from rollouts[0]")
     K = len(rollouts)
     all_s = np.concatenate([np.concatenate([r.observations, r.next_observations]) for r in rollouts])
     mean, std = all_s.mean(0), all_s.std(0)
@@ -439,17 +477,38 @@ def recover_reward(
                 + alpha * gamma * live[k + 1] * rho(S2[k + 1])[:, k]
                 for k in range(K - 1)
             ]
-        opt = torch.optim.Adam(list(reward.parameters()) + list(shaping.parameters()), lr=cfg.lr)
+        kl_params: list[torch.Tensor] = []
+        if cfg.kl_weight != 0.0:
+            # KL-regularized model: targets a_k + lambda b_k (book chapter "What kind of learner?")
+            with torch.no_grad():
+                kl_dir = [
+                    policies[k + 1].log_prob(norm(S[k + 1]), A[k + 1]) - policies[k].log_prob(norm(S[k + 1]), A[k + 1])
+                    + gamma * live[k + 1] * rho(S2[k + 1])[:, k]
+                    for k in range(K - 1)
+                ]
+            if cfg.kl_weight is None:
+                kl_raw = torch.zeros((), requires_grad=True)  # lambda = softplus(kl_raw), ln 2 at the start
+                kl_params = [kl_raw]
+            else:
+                kl_fixed = torch.tensor(float(cfg.kl_weight), dtype=targets[0].dtype)
+
+        def kl_now() -> torch.Tensor:
+            return torch.nn.functional.softplus(kl_params[0]) if kl_params else kl_fixed
+
+        opt = torch.optim.Adam(list(reward.parameters()) + list(shaping.parameters()) + kl_params, lr=cfg.lr)
         for i in range(cfg.consistency_steps):
             terms = []
             for k in range(K - 1):
                 sh = shaping(S[k + 1])[:, k] - gamma * live[k + 1] * shaping(S2[k + 1])[:, k]
-                res = targets[k] - reward(S[k + 1], A[k + 1]) + sh
+                tk = targets[k] if cfg.kl_weight == 0.0 else targets[k] + kl_now() * kl_dir[k]
+                res = tk - reward(S[k + 1], A[k + 1]) + sh
                 terms.append((res ** 2).mean())
             loss = torch.stack(terms).mean()
             opt.zero_grad(); loss.backward(); opt.step()
             tick("consistency", i + 1)
         info["consistency"] = float(loss.detach())
+        if cfg.kl_weight != 0.0:
+            info["kl_weight"] = float(kl_now().detach())
         st["reward"] = _copy(reward.state_dict())
         st["shaping"] = _copy(shaping.state_dict())
         save()
