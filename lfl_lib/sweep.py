@@ -58,7 +58,10 @@ import numpy as np
 from . import study
 from ._validate import check_positive_int
 
-__all__ = ["Task", "make_grid", "parse_seeds", "parse_option", "run_task", "run_sweep", "summary_table", "main"]
+__all__ = [
+    "Task", "Outcome", "make_grid", "parse_seeds", "parse_option", "study_folders", "run_task", "run_sweep",
+    "final_score", "summary_table", "main",
+]
 
 #: The environments of the paper's Table 3 (the default grid).
 PAPER_ENVS: tuple[str, ...] = tuple(study.DEFAULT_WINDOWS)
