@@ -13,7 +13,7 @@ all: test
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet -c constraints.txt -e '.[book,test]'
+	$(PIP) install --quiet -c constraints.txt -e '.[book,test,minari]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lfl_lib)" >/dev/null
 	@touch $@
 
@@ -87,8 +87,8 @@ bench-tabular: $(STAMP)
 # Table 2 at 100 runs, the ablations, the estimator study on held-out seeds.
 table2-data: $(STAMP)
 	$(BIN)/python -m lfl_lib.table2 table --runs 100
-	$(BIN)/python -m lfl_lib.table2 ablations --runs 10
-	$(BIN)/python -m lfl_lib.table2 study --runs 20
+	$(BIN)/python -m lfl_lib.table2_study ablations --runs 10
+	$(BIN)/python -m lfl_lib.table2_study study --runs 20
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis

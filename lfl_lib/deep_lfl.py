@@ -36,12 +36,13 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from ._validate import check_alpha, check_gamma, check_positive_int
+from ._validate import check_alpha, check_gamma, check_positive_int, check_real
+from .data import check_rollouts
 from .ppo import GaussianActor, Rollout
 
 __all__ = [
     "DeepLfLConfig", "Standardizer", "RewardModel", "SharedHeads", "recover_reward", "gaussian_kl",
-    "fit_gaussian_policies", "holdout_mask", "holdout_seed",
+    "fit_gaussian_policies", "holdout_mask", "holdout_seed", "as_config",
     "live_mask", "divergence_targets", "consistency_targets", "consistency_residual",
 ]
 
@@ -103,8 +104,8 @@ class DeepLfLConfig:
         check_gamma(self.gamma)
         for name in ("policy_steps", "kl_steps", "reward_init_steps", "consistency_steps", "shared_units"):
             check_positive_int(getattr(self, name), name)
-        if self.entropy_bonus < 0 or not self.lr > 0:
-            raise ValueError("entropy_bonus must be >= 0 and lr > 0")
+        check_real(self.entropy_bonus, "entropy_bonus", minimum=0.0)
+        check_real(self.lr, "lr", minimum=0.0, strict_min=True)
         if self.log_std not in ("adam", "exact"):
             raise ValueError(f"log_std must be 'adam' or 'exact'; got {self.log_std!r}")
         if not 0.0 <= float(self.holdout) < 0.5:
@@ -301,6 +302,9 @@ def fit_gaussian_policies(
     """
     if not (len(models) == len(obs) == len(actions)):
         raise ValueError("models, obs and actions must have the same length")
+    steps = check_positive_int(steps, "steps", minimum=0)
+    lr = check_real(lr, "lr", minimum=0.0, strict_min=True)
+    entropy_bonus = check_real(entropy_bonus, "entropy_bonus", minimum=0.0)
     if log_std not in ("adam", "exact"):
         raise ValueError(f"log_std must be 'adam' or 'exact'; got {log_std!r}")
     n = len(models)
@@ -359,6 +363,24 @@ def fit_gaussian_policies(
     return out
 
 
+def as_config(config: "DeepLfLConfig | dict[str, Any] | None", name: str = "config") -> "DeepLfLConfig":
+    """A :class:`DeepLfLConfig` from itself, a dict of its fields, or None (the defaults)."""
+    if config is None:
+        return DeepLfLConfig()
+    if isinstance(config, DeepLfLConfig):
+        return config
+    if isinstance(config, dict):
+        fields = set(DeepLfLConfig.__dataclass_fields__)
+        unknown = sorted(set(config) - fields)
+        if unknown:
+            raise ValueError(f"{name} has unknown keys {unknown}; DeepLfLConfig fields: {sorted(fields)}")
+        try:
+            return DeepLfLConfig(**config)
+        except TypeError as exc:
+            raise ValueError(f"{name}: {exc}") from exc
+    raise ValueError(f"{name} must be a DeepLfLConfig or a dict of its fields; got {type(config).__name__}")
+
+
 def recover_reward(
     rollouts: Sequence[Rollout],
     config: DeepLfLConfig | None = None,
@@ -371,9 +393,11 @@ def recover_reward(
 
     Parameters
     ----------
-    rollouts : sequence of Rollout
-        One rollout per observed policy, in the order of the learner's updates.
-    config : DeepLfLConfig, optional
+    rollouts : list of lfl_lib.data.Rollout
+        One :class:`lfl_lib.data.Rollout` per observed policy, in the order of the
+        learner's updates (at least two). A terminal next state is absorbing with value 0.
+    config : DeepLfLConfig or dict, optional
+        The settings (a dict of :class:`DeepLfLConfig` fields is accepted).
     seed : int
         Seeds the initialisation of every network.
     progress : callable, optional
@@ -390,14 +414,11 @@ def recover_reward(
     info : dict
         Final losses of each stage (``policy_nll``, ``kl_mse``, ``bc_nll``, ``consistency``).
     """
-    cfg = config or DeepLfLConfig()
-    if len(rollouts) < 2:
-        raise ValueError(f"rollouts must hold at least 2 observed policies (K >= 2); got {len(rollouts)}")
+    cfg = as_config(config)
+    rollouts = check_rollouts(rollouts, "rollouts")
+    seed = check_positive_int(seed, "seed", minimum=0)
     obs_dim = rollouts[0].observations.shape[1]
     act_dim = rollouts[0].actions.shape[1]
-    for i, r in enumerate(rollouts):
-        if r.observations.shape[1] != obs_dim or r.actions.shape[1] != act_dim:
-            raise ValueError(f"rollouts[{i}] has observation/action sizes different from rollouts[0]")
     K = len(rollouts)
     all_s = np.concatenate([np.concatenate([r.observations, r.next_observations]) for r in rollouts])
     mean, std = all_s.mean(0), all_s.std(0)

@@ -47,6 +47,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from ._validate import check_positive_int
+from .data import Rollout  # the observer's data type; re-exported here for older code
 
 __all__ = [
     "PPOConfig",
@@ -146,6 +147,9 @@ class PPOConfig:
                 raise ValueError(f"{name} must be in [0, 1]; got {getattr(self, name)!r}")
         if self.ent_coef < 0 or self.vf_coef < 0:
             raise ValueError("ent_coef and vf_coef must be >= 0")
+        for name in ("clip_coef", "lr", "adam_eps", "max_grad_norm", "gamma", "gae_lambda", "ent_coef", "vf_coef"):
+            if not np.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number; got {getattr(self, name)!r}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
 
     def to_dict(self) -> dict[str, Any]:
@@ -212,40 +216,6 @@ class Critic(nn.Module):
 
 
 # ------------------------------------------------------------------ data passed around
-
-
-@dataclass(frozen=True)
-class Rollout:
-    """One environment's part of one PPO update, as an outside observer records it.
-
-    Attributes
-    ----------
-    observations, next_observations : ndarray, shape (T, obs_dim)
-        Raw (unnormalized) states s_t and s_{t+1}; at an episode end ``next_observations``
-        holds the true final state, not the reset state.
-    actions : ndarray, shape (T, act_dim)
-        Actions a_t as sampled from the Gaussian policy (the environment receives them
-        clipped to its action box).
-    terminations, truncations : ndarray of bool, shape (T,)
-        Whether s_{t+1} is terminal (absorbing), or the episode was cut by the time limit.
-    """
-
-    observations: NDArray[np.float64]
-    actions: NDArray[np.float64]
-    next_observations: NDArray[np.float64]
-    terminations: NDArray[np.bool_]
-    truncations: NDArray[np.bool_]
-
-    def __post_init__(self) -> None:
-        T = len(self.actions)
-        for name in ("observations", "next_observations", "terminations", "truncations"):
-            if len(getattr(self, name)) != T:
-                raise ValueError(f"Rollout.{name} must have {T} rows like actions; got {len(getattr(self, name))}")
-        if self.observations.shape != self.next_observations.shape:
-            raise ValueError("Rollout.observations and next_observations must have the same shape")
-
-    def to_arrays(self) -> dict[str, NDArray[Any]]:
-        return {k: getattr(self, k) for k in ("observations", "actions", "next_observations", "terminations", "truncations")}
 
 
 @dataclass

@@ -10,8 +10,9 @@ learner (Q-learning, random improvements), its second the observed trajectories.
 Command line (results with provenance under ``book/data/tabular/``)::
 
     python -m lfl_lib.table2 table --runs 100          # Table 2 at 100 runs
-    python -m lfl_lib.table2 ablations --runs 10       # trajectory length, alpha_model, K
-    python -m lfl_lib.table2 study --runs 20           # estimator choices on held-out seeds
+
+The studies built on these runs (estimator choice on held-out seeds, ablations) live in
+:mod:`lfl_lib.table2_study`, which imports this module; this module does not import it.
 """
 
 from __future__ import annotations
@@ -198,26 +199,15 @@ def _results_json(results: Sequence[RunResult]) -> list[dict[str, Any]]:
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m lfl_lib.table2", description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["table", "ablations", "study"])
+    parser.add_argument("what", choices=["table"])
     parser.add_argument("--runs", type=int, default=100, help="number of seeds")
     parser.add_argument("--out", type=Path, default=Path("book/data/tabular"))
     args = parser.parse_args(argv)
     start = time.time()
-    if args.what == "table":
-        seeds = list(REPORTED_SEEDS)[: args.runs]
-        results = run_many(list(LEARNERS), seeds, progress=True)
-        data = {"seeds": [seeds[0], seeds[-1]], "summary": summarize(results), "runs": _results_json(results)}
-        name = f"table2_{args.runs}runs.json"
-    elif args.what == "ablations":
-        from .table2_study import ablations
-
-        data = ablations(args.runs)
-        name = "ablations.json"
-    else:
-        from .table2_study import study
-
-        data = study(args.runs)
-        name = "estimator_study.json"
+    seeds = list(REPORTED_SEEDS)[: args.runs]
+    results = run_many(list(LEARNERS), seeds, progress=True)
+    data = {"seeds": [seeds[0], seeds[-1]], "summary": summarize(results), "runs": _results_json(results)}
+    name = f"table2_{args.runs}runs.json"
     data["provenance"] = provenance(argv, time.time() - start)
     write_json_atomic(args.out / name, data)
     print(f"wrote {args.out / name} in {time.time() - start:.1f} s")

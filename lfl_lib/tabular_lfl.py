@@ -43,10 +43,10 @@ from typing import Literal, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import check_alpha, check_gamma, check_positive_int, check_reward
+from ._validate import as_float_array, check_alpha, check_gamma, check_positive_int, check_reward
 from .inversion import kl_divergence
 from .mdp import TabularMDP, discounted_entropy, expected_return, score, soft_optimal
-from .trajectories import Trajectory, check_trajectories, estimate_transitions, pair_counts
+from .trajectories import Trajectory, check_trajectories, estimate_transitions, pair_counts, transition_counts
 
 __all__ = [
     "estimate_policies",
@@ -58,6 +58,8 @@ __all__ = [
     "recover_reward",
     "ObserverScore",
     "observer_score",
+    "observer_policy",
+    "play_policy",
 ]
 
 PolicyEstimator = Literal["dirichlet", "entropy_ml", "entropy_ml_adam"]
@@ -141,7 +143,10 @@ def estimate_policies(
     n_steps: int = 10,
     lr: float = 0.5,
 ) -> list[NDArray[np.float64]]:
-    """Regularized maximum-likelihood estimates :math:`\\hat\\pi_k`, one per trajectory (Section 5.2).
+    """Regularized maximum-likelihood estimates :math:`\\hat\\pi_k`, one per observed policy (Section 5.2).
+
+    ``trajectories`` is a list of :class:`~lfl_lib.trajectories.Trajectory` (one per
+    policy) or of lists of :class:`~lfl_lib.data.Episode` (the episodes of each policy).
 
     The default, ``"entropy_ml"`` with :math:`\\lambda = 0.4`, is the paper's objective solved
     exactly with a much larger entropy weight than the paper's 0.01; it was chosen on
@@ -182,7 +187,7 @@ def estimate_policies(
     -------
     list of ndarray, each of shape (S, A), all entries > 0
     """
-    trajs = check_trajectories(trajectories, n_states, n_actions)
+    counts_k = _observed(trajectories, n_states, n_actions, minimum=1).pair_counts
     if estimator not in ("dirichlet", "entropy_ml", "entropy_ml_adam"):
         raise ValueError(f"estimator must be 'dirichlet', 'entropy_ml' or 'entropy_ml_adam'; got {estimator!r}")
     if prior_mean not in ("uniform", "previous"):
@@ -195,10 +200,9 @@ def estimate_policies(
         raise ValueError(f"entropy_weight must be a finite number > 0; got {entropy_weight!r}")
     if estimator == "entropy_ml":
         # One Newton solve for all trajectories at once (the problem separates by state).
-        counts = np.concatenate([pair_counts(tr, n_states, n_actions) for tr in trajs])
-        return list(_entropy_ml_exact(counts, float(entropy_weight)).reshape(len(trajs), n_states, n_actions))
-    for tr in trajs:
-        counts = pair_counts(tr, n_states, n_actions)
+        counts = np.concatenate(counts_k)
+        return list(_entropy_ml_exact(counts, float(entropy_weight)).reshape(len(counts_k), n_states, n_actions))
+    for counts in counts_k:
         if estimator == "entropy_ml_adam":
             n_steps = check_positive_int(n_steps, "n_steps")
             policies.append(_adam_ascent_logits(counts, float(entropy_weight), n_steps, float(lr)))
@@ -355,6 +359,50 @@ class LfLResult:
     """Estimated dynamics, shape (S, A, S)."""
 
 
+@dataclass(frozen=True)
+class _Observed:
+    """The counts Algorithm 1 needs from the observed data, whatever its form."""
+
+    pair_counts: list[NDArray[np.float64]]
+    """:math:`n_k(s, a)` per observed policy."""
+    transitions: NDArray[np.float64]
+    """:math:`n(s, a, s')` pooled over policies."""
+    terminal: NDArray[np.bool_]
+    """States that ended an episode by termination."""
+
+
+def _observed(data: object, n_states: int, n_actions: int, minimum: int = 2) -> _Observed:
+    """Counts from one Trajectory per policy, or from one list of Episode per policy."""
+    from .data import Episode, check_episode_groups
+
+    n_states = check_positive_int(n_states, "n_states")
+    n_actions = check_positive_int(n_actions, "n_actions")
+    items = list(data) if hasattr(data, "__iter__") and not isinstance(data, (Trajectory, Episode)) else None
+    first = items[0] if items else None
+    if isinstance(first, Episode) or (isinstance(first, (list, tuple)) and first and isinstance(first[0], Episode)):
+        groups = check_episode_groups(items, n_states, n_actions, minimum=minimum)
+        S, A = n_states, n_actions
+        counts, trans = [], np.zeros(S * A * S)
+        terminal = np.zeros(S, dtype=bool)
+        for eps in groups:
+            c = np.zeros(S * A)
+            for ep in eps:
+                sa = ep.states[:-1] * A + ep.actions
+                c += np.bincount(sa, minlength=S * A)
+                trans += np.bincount(sa * S + ep.states[1:], minlength=S * A * S)
+                if ep.terminated:
+                    terminal[ep.states[-1]] = True
+            counts.append(c.reshape(S, A))
+        visited_terminal = [k for k in np.flatnonzero(terminal) if any(c[k].sum() > 0 for c in counts)]
+        if visited_terminal:
+            raise ValueError(f"trajectories: state {visited_terminal[0]} ends an episode by termination but an "
+                             "action is also taken there; a terminal state is absorbing (no action after it)")
+        return _Observed(counts, trans.reshape(S, A, S), terminal)
+    trajs = check_trajectories(data, n_states, n_actions, minimum=minimum)  # type: ignore[arg-type]
+    return _Observed([pair_counts(tr, n_states, n_actions) for tr in trajs],
+                     transition_counts(trajs, n_states, n_actions), np.zeros(n_states, dtype=bool))
+
+
 def fit_lfl(
     trajectories: Sequence[Trajectory],
     n_states: int,
@@ -375,11 +423,37 @@ def fit_lfl(
     solver: Solver = "exact",
     n_steps: int = 200,
     lr: float = 1.0,
+    P: np.ndarray | None = None,
+    terminal: np.ndarray | None = None,
 ) -> LfLResult:
     """Algorithm 1 (tabular) with all its intermediate results; see :func:`recover_reward`."""
     gamma = check_gamma(gamma)
     alpha_model = check_alpha(alpha_model, "alpha_model")
-    trajs = check_trajectories(trajectories, n_states, n_actions, minimum=2)
+    obs = _observed(trajectories, n_states, n_actions, minimum=2)
+    n_states, n_actions = int(n_states), int(n_actions)
+    term = obs.terminal.copy()
+    if terminal is not None:
+        tmask = np.asarray(terminal)
+        if tmask.shape != (n_states,) or tmask.dtype.kind not in "bui" or not np.isin(tmask, (0, 1)).all():
+            raise ValueError(f"terminal must be a boolean mask of shape ({n_states},); got {tmask.dtype} {tmask.shape}")
+        term |= tmask.astype(bool)
+    if P is not None:
+        P_known = as_float_array(P, "P", ndim=3)
+        if P_known.shape != (n_states, n_actions, n_states):
+            raise ValueError(f"P must have shape (n_states, n_actions, n_states) = ({n_states}, {n_actions}, "
+                             f"{n_states}); got {P_known.shape}")
+        if np.any(P_known < 0) or np.any(np.abs(P_known.sum(axis=2) - 1.0) > 1e-8):
+            raise ValueError("P must hold probabilities: non-negative, each P[s, a, :] summing to 1")
+        # with a known model, a state that ends episodes is absorbing only if P says so
+        # (a reset cell of P, as in TabularMDP.from_gymnasium(env, terminal="reset"), is not)
+        absorbing = np.all(np.isclose(P_known[np.arange(n_states), :, np.arange(n_states)], 1.0), axis=1)
+        term &= absorbing
+        seen = obs.transitions > 0
+        if np.any(seen & (P_known == 0)):
+            s_, a_, t_ = np.argwhere(seen & (P_known == 0))[0]
+            raise ValueError(f"P gives probability 0 to the observed transition ({s_}, {a_}) -> {t_}")
+    if not (np.isfinite(transition_prior) and transition_prior > 0):
+        raise ValueError(f"transition_prior must be a finite number > 0; got {transition_prior!r}")
     if weights not in ("states", "pairs", "all"):
         raise ValueError(f"weights must be 'states', 'pairs' or 'all'; got {weights!r}")
     if unseen not in ("min", "zero", "mean"):
@@ -387,15 +461,25 @@ def fit_lfl(
     if solver not in ("exact", "adam"):
         raise ValueError(f"solver must be 'exact' or 'adam'; got {solver!r}")
     policies = estimate_policies(
-        trajs, n_states, n_actions, policy_estimator, policy_prior, policy_prior_mean,
+        trajectories, n_states, n_actions, policy_estimator, policy_prior, policy_prior_mean,
         entropy_weight, policy_steps, policy_lr,
     )
-    P_hat = estimate_transitions(trajs, n_states, n_actions, prior=transition_prior)
+    if P is not None:
+        P_hat = P_known
+    else:
+        c = obs.transitions
+        P_hat = (c + transition_prior / n_states) / (c.sum(axis=2, keepdims=True) + transition_prior)
+    if term.any():
+        # a terminal state is absorbing with value 0: nothing (KL, shaping) follows it
+        P_hat = P_hat * ~term[None, None, :]
     tk = targets(policies, P_hat, gamma, alpha_model)
-    counts = [pair_counts(tr, n_states, n_actions) for tr in trajs]
+    counts = obs.pair_counts
     if not (np.isfinite(weight_floor) and weight_floor >= 0):
         raise ValueError(f"weight_floor must be a finite number >= 0; got {weight_floor!r}")
     wk = _loss_weights(counts, weights, float(weight_floor))
+    if term.any():  # no pair at a terminal state enters the loss
+        wk[:, term, :] = 0.0
+        wk /= wk.sum(axis=(1, 2), keepdims=True)
     seen = wk > 0
     if unseen == "min":
         r0 = float(tk[seen].min())
@@ -413,14 +497,26 @@ def recover_reward(
     n_actions: int,
     gamma: float,
     alpha_model: float,
+    *,
+    P: np.ndarray | None = None,
+    terminal: np.ndarray | None = None,
     **options,
 ) -> NDArray[np.float64]:
     """Algorithm 1: the reward that makes a learner's observed trajectories consistent.
 
     Parameters
     ----------
-    trajectories : list of Trajectory
-        One trajectory per observed policy, in the order of the learning, at least two.
+    trajectories : list of Trajectory or of list of Episode
+        The data of each observed policy, in the order of the learning, at least two
+        policies: either one :class:`~lfl_lib.trajectories.Trajectory` per policy (one
+        continuing run, as in the paper's grid world), or, for episodic tasks, one
+        *list* of :class:`~lfl_lib.data.Episode` per policy:
+        ``[[episodes of pi_1], [episodes of pi_2], ...]``. A flat list of episodes is
+        refused (it would not say which policy played which). The final state of a
+        *terminated* episode is **absorbing with value 0**: no KL term and no shaping
+        follow it, and its own reward is not identified (it gets :math:`r_0`, see
+        ``unseen``; a :class:`~lfl_lib.mdp.TabularMDP` with ``terminal`` ignores it).
+        *Truncated* episodes are used in full.
     n_states, n_actions : int
         Sizes of the MDP; every state and action of the trajectories must be in range.
     gamma : float
@@ -430,6 +526,16 @@ def recover_reward(
         assumes. In the tabular case the recovered reward is exactly proportional to it,
         so it sets the *scale* of the reward, hence the temperature of an agent that
         plans on it with a fixed :math:`\\alpha`.
+    P : array_like, shape (S, A, S), optional
+        (keyword-only) The known transition model ``P[s, a, s']`` (for example
+        ``TabularMDP.from_gymnasium(env).P``), used instead of the estimate from the
+        observed transitions; it must give every observed transition a positive probability.
+        With ``P`` given, a state is treated as terminal (absorbing, value 0) only where
+        ``P`` makes it absorbing; a state that ends episodes but that ``P`` sends
+        elsewhere (a reset cell, ``from_gymnasium(env, terminal="reset")``) follows ``P``.
+    terminal : array_like of bool, shape (S,), optional
+        (keyword-only) Terminal states known in advance (e.g. ``mdp.terminal``), added to those that
+        end observed episodes by termination.
     **options
         The estimator's choices, passed to :func:`fit_lfl` (defaults in brackets):
 
@@ -458,12 +564,12 @@ def recover_reward(
     Raises
     ------
     ValueError
-        Fewer than two trajectories, an element that is not a
+        Fewer than two observed policies, a flat list of episodes, an element that is not a
         :class:`~lfl_lib.trajectories.Trajectory`, a state
         or action out of range, ``gamma`` outside [0, 1), ``alpha_model`` <= 0, or an
         unknown option value.
     """
-    return fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, **options).r
+    return fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, P=P, terminal=terminal, **options).r
 
 
 @dataclass(frozen=True)
@@ -488,3 +594,50 @@ def observer_score(mdp: TabularMDP, r_hat: ArrayLike, alpha: float) -> ObserverS
     r_hat = check_reward(r_hat, mdp.n_states, mdp.n_actions, "r_hat")
     pi, _, _ = soft_optimal(mdp.with_reward(r_hat), alpha, tol=1e-9)
     return ObserverScore(score(mdp, pi, alpha), expected_return(mdp, pi), discounted_entropy(mdp, pi, alpha))
+
+
+def observer_policy(mdp: TabularMDP, r_hat: ArrayLike, alpha: float) -> NDArray[np.float64]:
+    """The observer's policy: the optimal soft policy for ``r_hat`` on ``mdp``'s dynamics, shape (S, A).
+
+    ``mdp`` carries the dynamics (its own reward is not used), terminal states and start
+    distribution, e.g. ``TabularMDP.from_gymnasium(env)``.
+    """
+    from .mdp import check_mdp
+
+    check_mdp(mdp)
+    r_hat = check_reward(r_hat, mdp.n_states, mdp.n_actions, "r_hat")
+    pi, _, _ = soft_optimal(mdp.with_reward(r_hat), alpha, tol=1e-9)
+    return pi
+
+
+def play_policy(env: object, pi: ArrayLike, n_episodes: int = 100, seed: int = 0,
+                greedy: bool = False) -> NDArray[np.float64]:
+    """Undiscounted true returns of ``n_episodes`` episodes of the tabular policy ``pi`` in a gymnasium env.
+
+    The environment is reset with ``seed`` once, then without a seed (its own random
+    stream goes on); actions are drawn from ``pi`` with ``numpy.random.default_rng(seed)``,
+    or are ``argmax pi`` with ``greedy=True``. Episodes end at termination or truncation
+    (wrap the environment in a ``TimeLimit``, as ``gymnasium.make`` does, so that every
+    episode ends).
+    """
+    n_episodes = check_positive_int(n_episodes, "n_episodes")
+    seed = check_positive_int(seed, "seed", minimum=0)
+    nS = getattr(getattr(env, "observation_space", None), "n", None)
+    nA = getattr(getattr(env, "action_space", None), "n", None)
+    if nS is None or nA is None:
+        raise ValueError("env must be a gymnasium environment with Discrete observation and action spaces")
+    from ._validate import check_policy
+
+    pi = check_policy(pi, int(nS), int(nA))
+    rng = np.random.default_rng(seed)
+    cum = np.cumsum(pi, axis=1)
+    returns = np.zeros(n_episodes)
+    for i in range(n_episodes):
+        s, _ = env.reset(seed=seed) if i == 0 else env.reset()  # type: ignore[attr-defined]
+        done = False
+        while not done:
+            a = int(np.argmax(pi[s])) if greedy else int(min(np.searchsorted(cum[s], rng.random(), side="right"), nA - 1))
+            s, r, term, trunc, _ = env.step(a)  # type: ignore[attr-defined]
+            returns[i] += float(r)
+            done = bool(term or trunc)
+    return returns
