@@ -37,7 +37,9 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
                           "lfl_lib.deep_lfl.x_divergence_targets__mutmut_*",
                           "lfl_lib.deep_lfl.x_consistency_targets__mutmut_*",
                           "lfl_lib.deep_lfl.x_consistency_residual__mutmut_*"]),
-    "ppo_loss": ("lfl_lib/ppo.py", ["tests/test_ppo_loss.py"],
+    "ppo_loss": ("lfl_lib/ppo.py", ["tests/test_ppo_loss.py", "tests/test_ppo.py::test_gae_with_lambda_one_is_the_discounted_return_minus_the_value",
+                                    "tests/test_ppo.py::test_gae_stops_at_an_episode_end",
+                                    "tests/test_ppo.py::test_gae_checks_the_value_rows"],
                  ["lfl_lib.ppo.x_normalize_advantages__mutmut_*", "lfl_lib.ppo.x_clipped_surrogate_loss__mutmut_*",
                   "lfl_lib.ppo.x_value_loss__mutmut_*", "lfl_lib.ppo.x_gae_advantages__mutmut_*"]),
 }
