@@ -299,3 +299,28 @@ def test_algorithm_1_recovers_the_optimal_policy_of_a_linear_quadratic_learner()
     assert without_kl > 0.6
     assert with_kl < 0.3, (with_kl, without_kl)  # 0.21 here; 0.10 and 0.05 with seeds 1 and 2
     assert without_kl > 2.5 * with_kl
+
+
+def test_consistency_targets_pair_each_improvement_with_its_own_policies():
+    # three observed policies: target k uses pi_{k+1}'s log-probabilities and KL(pi_k || pi_{k+1}) at s' of D_{k+1}
+    pis = lq.spi_learner(LQ, LQ_PI1, 2)
+    rng = np.random.default_rng(3)
+    rolls = [lq.rollout(LQ, p, 128, rng) for p in pis]
+    allS = np.concatenate([np.concatenate([r.observations, r.next_observations]) for r in rolls])
+    norm = Standardizer(allS.mean(0), allS.std(0))
+    actors = [lq.to_actor(p, norm.mean.double().numpy(), norm.std.double().numpy()) for p in pis]
+    t = lambda key: [torch.as_tensor(getattr(r, key), dtype=torch.float32) for r in rolls]
+    rho = lambda s: torch.as_tensor(np.stack([lq.gaussian_kl(pis[k], pis[k + 1], s.double().numpy()) for k in range(2)], 1),
+                                    dtype=torch.float32)
+    with torch.no_grad():
+        got = consistency_targets(actors, rho, norm, t("observations"), t("actions"), t("next_observations"),
+                                  [live_mask(r) for r in rolls], LQ.alpha, LQ.gamma)
+    assert len(got) == 2
+    for k in range(2):
+        r = rolls[k + 1]
+        want = lq.inversion_target(LQ, pis[k], pis[k + 1], r.observations, r.actions, r.next_observations)
+        assert_allclose(got[k].numpy(), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    with torch.no_grad():
+        kl = divergence_targets(actors, norm, [t("next_observations")[1], t("next_observations")[2]])
+    for k in range(2):
+        assert_allclose(kl[k].numpy(), lq.gaussian_kl(pis[k], pis[k + 1], rolls[k + 1].next_observations), rtol=1e-4, atol=1e-5)
