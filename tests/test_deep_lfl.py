@@ -306,6 +306,9 @@ def test_consistency_targets_pair_each_improvement_with_its_own_policies():
     pis = lq.spi_learner(LQ, LQ_PI1, 2)
     rng = np.random.default_rng(3)
     rolls = [lq.rollout(LQ, p, 128, rng) for p in pis]
+    # flag every third transition of D_2 as terminal (the flags of D_1 and D_3 stay all False)
+    r1 = rolls[1]
+    rolls[1] = Rollout(r1.observations, r1.actions, r1.next_observations, np.arange(128) % 3 == 0, r1.truncations)
     allS = np.concatenate([np.concatenate([r.observations, r.next_observations]) for r in rolls])
     norm = Standardizer(allS.mean(0), allS.std(0))
     actors = [lq.to_actor(p, norm.mean.double().numpy(), norm.std.double().numpy()) for p in pis]
@@ -319,6 +322,7 @@ def test_consistency_targets_pair_each_improvement_with_its_own_policies():
     for k in range(2):
         r = rolls[k + 1]
         want = lq.inversion_target(LQ, pis[k], pis[k + 1], r.observations, r.actions, r.next_observations)
+        want[r.terminations] = LQ.alpha * pis[k + 1].log_prob(r.observations, r.actions)[r.terminations]
         assert_allclose(got[k].numpy(), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
     with torch.no_grad():
         kl = divergence_targets(actors, norm, [t("next_observations")[1], t("next_observations")[2]])
