@@ -71,6 +71,7 @@ def _write_json(path: Path, data: dict) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)
         f.write("\n")
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would leave the committed file private
     os.replace(tmp, path)
 
 
