@@ -30,7 +30,7 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
     "shaping": ("lfl_lib/shaping.py", ["tests/test_shaping.py"], None),
     "improvement": ("lfl_lib/improvement.py", ["tests/test_improvement.py"], None),
     "inversion": ("lfl_lib/inversion.py", ["tests/test_inversion.py"], None),
-    "mdp": ("lfl_lib/mdp.py", ["tests/test_mdp.py", "tests/test_check_mdp.py"], None),
+    "mdp": ("lfl_lib/mdp.py", ["tests/test_mdp.py", "tests/test_check_mdp.py", "tests/test_data.py"], None),
     "tabular_lfl": ("lfl_lib/tabular_lfl.py", ["tests/test_tabular_lfl.py"], None),
     "deep_lfl_targets": ("lfl_lib/deep_lfl.py", ["tests/test_deep_lfl.py"],
                          ["lfl_lib.deep_lfl.x_gaussian_kl__mutmut_*", "lfl_lib.deep_lfl.x_live_mask__mutmut_*",

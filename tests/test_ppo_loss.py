@@ -147,3 +147,10 @@ def test_ppo_learns_the_best_action_of_a_linear_quadratic_bandit():
     assert np.linalg.norm(g[:, :2] - k_star) < 0.15, g
     assert abs(g[0, 2]) < 0.1
     assert float(ppo.actor.log_std.detach().exp()[0]) < 0.5 * sigma0  # it grows confident
+
+
+def test_gae_names_the_expected_and_the_given_number_of_value_rows():
+    from lfl_lib.ppo import gae_advantages
+
+    with pytest.raises(ValueError, match=r"^values must have T \+ 1 = 4 rows; got 3$"):
+        gae_advantages(np.zeros((3, 2)), np.zeros((3, 2)), np.zeros((3, 2)), 0.9, 0.9)
