@@ -113,3 +113,12 @@ sweep: $(STAMP)
 test-sweep: $(STAMP)
 	$(PIP) install --quiet -c constraints.txt -e '.[sweep]'
 	LFL_SWEEP_TESTS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests/test_sweep.py -q
+
+# Mutation score of the modules that carry the paper's mathematics (needs the mutation extra;
+# outside make test: about an hour on 2 cores). Writes book/data/mutation/<module>.json;
+# book/repro_mutation.ipynb shows them. make mutation MODULES="shaping inversion" for a subset.
+MODULES ?=
+.PHONY: mutation
+mutation: $(STAMP)
+	$(PIP) install --quiet -c constraints.txt -e '.[mutation]'
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python scripts/mutation.py $(MODULES)

@@ -43,6 +43,7 @@ from .ppo import GaussianActor, Rollout
 __all__ = [
     "DeepLfLConfig", "Standardizer", "RewardModel", "SharedHeads", "recover_reward", "gaussian_kl",
     "fit_gaussian_policies", "holdout_mask", "holdout_seed", "as_config",
+    "live_mask", "divergence_targets", "consistency_targets", "kl_direction_targets", "consistency_residual",
 ]
 
 #: Held-out negative log-likelihoods are compared every this many Adam steps.
@@ -196,6 +197,68 @@ class SharedHeads(nn.Module):
 def gaussian_kl(p: GaussianActor, q: GaussianActor, s: torch.Tensor) -> torch.Tensor:
     """Closed-form :math:`KL(p(\\cdot|s) \\| q(\\cdot|s))` of two diagonal Gaussian policies; shape (n,)."""
     return torch.distributions.kl_divergence(p.dist(s), q.dist(s)).sum(-1)
+
+
+def live_mask(rollout: Rollout) -> torch.Tensor:
+    """1 where :math:`s'` is not terminal, 0 after a termination (truncations stay 1); shape (T,)."""
+    return _t(1.0 - rollout.terminations.astype(np.float64))
+
+
+def divergence_targets(
+    policies: Sequence[GaussianActor], norm: Callable[[torch.Tensor], torch.Tensor], states: Sequence[torch.Tensor],
+) -> list[torch.Tensor]:
+    r"""Targets of stage 2: :math:`KL(\hat\pi_k(\cdot|s) \| \hat\pi_{k+1}(\cdot|s))` at ``states[k]``, k = 0..K-2.
+
+    ``norm`` maps raw states to the policies' standardized inputs.
+    """
+    return [gaussian_kl(policies[k], policies[k + 1], norm(x)) for k, x in enumerate(states)]
+
+
+def consistency_targets(
+    policies: Sequence[GaussianActor], rho: Callable[[torch.Tensor], torch.Tensor],
+    norm: Callable[[torch.Tensor], torch.Tensor], S: Sequence[torch.Tensor], A: Sequence[torch.Tensor],
+    S2: Sequence[torch.Tensor], live: Sequence[torch.Tensor], alpha: float, gamma: float,
+) -> list[torch.Tensor]:
+    r"""The sampled targets of Eq. (5): :math:`r_k = \alpha \ln \hat\pi_{k+1}(a|s) + \alpha\gamma\rho_k(s')`.
+
+    One tensor per improvement k = 0..K-2, over the transitions :math:`(s, a, s')` of
+    :math:`D_{k+1}` (``S[k+1]``, ``A[k+1]``, ``S2[k+1]``). ``rho(s')`` has one column per
+    k; the divergence term is multiplied by ``live[k+1]`` (:func:`live_mask`), so it is
+    dropped where :math:`s'` is terminal. Theorem 2 with the estimated quantities.
+    """
+    return [
+        alpha * policies[k + 1].log_prob(norm(S[k + 1]), A[k + 1])
+        + alpha * gamma * live[k + 1] * rho(S2[k + 1])[:, k]
+        for k in range(len(policies) - 1)
+    ]
+
+
+def kl_direction_targets(
+    policies: Sequence[GaussianActor], rho: Callable[[torch.Tensor], torch.Tensor],
+    norm: Callable[[torch.Tensor], torch.Tensor], S: Sequence[torch.Tensor], A: Sequence[torch.Tensor],
+    S2: Sequence[torch.Tensor], live: Sequence[torch.Tensor], gamma: float,
+) -> list[torch.Tensor]:
+    r"""The direction :math:`b_k` of the KL-regularized targets :math:`a_k + \lambda b_k`.
+
+    :math:`b_k = \ln \hat\pi_{k+1}(a|s) - \ln \hat\pi_k(a|s) + \gamma\rho_k(s')` over the
+    transitions of :math:`D_{k+1}`, the divergence term dropped where :math:`s'` is terminal;
+    :math:`a_k` is :func:`consistency_targets`. The KL-regularized learner's identity
+    (book chapter "What kind of learner?") with the estimated quantities.
+    """
+    return [
+        policies[k + 1].log_prob(norm(S[k + 1]), A[k + 1]) - policies[k].log_prob(norm(S[k + 1]), A[k + 1])
+        + gamma * live[k + 1] * rho(S2[k + 1])[:, k]
+        for k in range(len(policies) - 1)
+    ]
+
+
+def consistency_residual(
+    target: torch.Tensor, reward: torch.Tensor, f_s: torch.Tensor, f_next: torch.Tensor, live: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    r"""The residual of Eq. (5): :math:`r_k - r_\phi(s, a) + f_k(s) - \gamma f_k(s')`, the last term dropped where s' is terminal."""
+    sh = f_s - gamma * live * f_next
+    return target - reward + sh
 
 
 def _t(x: NDArray[Any]) -> torch.Tensor:
@@ -398,7 +461,7 @@ def recover_reward(
     S = [_t(r.observations) for r in rollouts]
     A = [_t(r.actions) for r in rollouts]
     S2 = [_t(r.next_observations) for r in rollouts]
-    live = [_t(1.0 - r.terminations.astype(np.float64)) for r in rollouts]
+    live = [live_mask(r) for r in rollouts]
     held = [holdout_mask(len(r.actions), cfg.holdout, holdout_seed(seed, k)) for k, r in enumerate(rollouts)]
     alpha, gamma, lam = cfg.alpha_model, cfg.gamma, cfg.entropy_bonus
     st: dict[str, Any] = dict(state or {})
@@ -441,7 +504,7 @@ def recover_reward(
     else:
         with torch.no_grad():
             Xk = [torch.cat([S[k], S2[k], S[k + 1], S2[k + 1]]) for k in range(K - 1)]
-            Yk = [gaussian_kl(policies[k], policies[k + 1], norm(x)) for k, x in enumerate(Xk)]
+            Yk = divergence_targets(policies, norm, Xk)
         opt = torch.optim.Adam(rho.parameters(), lr=cfg.lr)
         for i in range(cfg.kl_steps):
             loss = torch.stack([((rho(x)[:, k] - y) ** 2).mean() for k, (x, y) in enumerate(zip(Xk, Yk))]).sum()
@@ -472,20 +535,12 @@ def recover_reward(
         shaping.load_state_dict(st["shaping"])
     else:
         with torch.no_grad():
-            targets = [
-                alpha * policies[k + 1].log_prob(norm(S[k + 1]), A[k + 1])
-                + alpha * gamma * live[k + 1] * rho(S2[k + 1])[:, k]
-                for k in range(K - 1)
-            ]
+            targets = consistency_targets(policies, rho, norm, S, A, S2, live, alpha, gamma)
         kl_params: list[torch.Tensor] = []
         if cfg.kl_weight != 0.0:
             # KL-regularized model: targets a_k + lambda b_k (book chapter "What kind of learner?")
             with torch.no_grad():
-                kl_dir = [
-                    policies[k + 1].log_prob(norm(S[k + 1]), A[k + 1]) - policies[k].log_prob(norm(S[k + 1]), A[k + 1])
-                    + gamma * live[k + 1] * rho(S2[k + 1])[:, k]
-                    for k in range(K - 1)
-                ]
+                kl_dir = kl_direction_targets(policies, rho, norm, S, A, S2, live, gamma)
             if cfg.kl_weight is None:
                 kl_raw = torch.zeros((), requires_grad=True)  # lambda = softplus(kl_raw), ln 2 at the start
                 kl_params = [kl_raw]
@@ -499,9 +554,9 @@ def recover_reward(
         for i in range(cfg.consistency_steps):
             terms = []
             for k in range(K - 1):
-                sh = shaping(S[k + 1])[:, k] - gamma * live[k + 1] * shaping(S2[k + 1])[:, k]
                 tk = targets[k] if cfg.kl_weight == 0.0 else targets[k] + kl_now() * kl_dir[k]
-                res = tk - reward(S[k + 1], A[k + 1]) + sh
+                res = consistency_residual(tk, reward(S[k + 1], A[k + 1]), shaping(S[k + 1])[:, k],
+                                           shaping(S2[k + 1])[:, k], live[k + 1], gamma)
                 terms.append((res ** 2).mean())
             loss = torch.stack(terms).mean()
             opt.zero_grad(); loss.backward(); opt.step()

@@ -60,6 +60,9 @@ __all__ = [
     "PPO",
     "check_env_id",
     "gae_advantages",
+    "normalize_advantages",
+    "clipped_surrogate_loss",
+    "value_loss",
     "make_vector_env",
     "evaluate_policy",
     "evaluate_episodes",
@@ -490,6 +493,51 @@ def gae_advantages(
     return adv
 
 
+def normalize_advantages(adv: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    r"""Minibatch advantage normalization :math:`(\hat A - \mathrm{mean}) / (\mathrm{std} + \epsilon)`.
+
+    Parameters
+    ----------
+    adv : Tensor, shape (n,)
+        The minibatch's GAE advantages; ``std`` is the unbiased (n - 1) standard deviation.
+    eps : float
+        Keeps the division finite when every advantage is equal.
+    """
+    return (adv - adv.mean()) / (adv.std() + eps)
+
+
+def clipped_surrogate_loss(ratio: torch.Tensor, adv: torch.Tensor, clip: float) -> torch.Tensor:
+    r"""PPO's clipped surrogate as a loss: :math:`-E_t[\min(\rho_t \hat A_t, \mathrm{clip}(\rho_t, 1-\epsilon, 1+\epsilon) \hat A_t)]`.
+
+    The objective :math:`L^{CLIP}` of :cite:`schulman2017proximal` (Eq. 7 there), negated
+    and averaged over the batch. A sample whose ratio lies outside
+    :math:`[1-\epsilon, 1+\epsilon]` in the direction its advantage favours
+    (:math:`\rho_t > 1+\epsilon` with :math:`\hat A_t > 0`, or :math:`\rho_t < 1-\epsilon`
+    with :math:`\hat A_t < 0`) contributes a constant: its gradient is zero.
+
+    Parameters
+    ----------
+    ratio : Tensor, shape (n,)
+        :math:`\rho_t = \pi_\theta(a_t|s_t) / \pi_{old}(a_t|s_t)`.
+    adv : Tensor, shape (n,)
+        Advantages (normalized or not).
+    clip : float
+        The clip range :math:`\epsilon`.
+    """
+    return torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip)).mean()
+
+
+def value_loss(values: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
+    r"""The critic's loss :math:`\frac12 E_t[(V(s_t) - \hat R_t)^2]`, with :math:`\hat R_t = \hat A_t + V_{old}(s_t)`.
+
+    Parameters
+    ----------
+    values, returns : Tensor, shape (n,)
+        The critic's current values and the GAE return targets.
+    """
+    return 0.5 * ((values - returns) ** 2).mean()
+
+
 #: Called after each rollout: hook(update, rollout of environment 0, policy that collected it).
 Hook = Callable[[int, Rollout, PolicySnapshot], None]
 
@@ -661,10 +709,9 @@ class PPO:
                 dist = actor.dist(b_obs[idx])
                 new_logp = dist.log_prob(b_act[idx]).sum(-1)
                 ratio = (new_logp - b_logp[idx]).exp()
-                adv_mb = b_adv[idx]
-                adv_mb = (adv_mb - adv_mb.mean()) / (adv_mb.std() + 1e-8)
-                pg_loss = torch.max(-adv_mb * ratio, -adv_mb * ratio.clamp(1 - clip_now, 1 + clip_now)).mean()
-                v_loss = 0.5 * ((critic(b_obs[idx]) - b_ret[idx]) ** 2).mean()
+                adv_mb = normalize_advantages(b_adv[idx])
+                pg_loss = clipped_surrogate_loss(ratio, adv_mb, clip_now)
+                v_loss = value_loss(critic(b_obs[idx]), b_ret[idx])
                 loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * actor.entropy()
                 self.opt.zero_grad()
                 loss.backward()
