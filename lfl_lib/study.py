@@ -254,8 +254,10 @@ def protocol_scores(results: dict[str, Any], protocol: str) -> dict[str, Any]:
                          "(it holds 'mean-return' only); rerun it")
     return {
         "learner_returns": results["learner"]["returns"],
+        "learner_score": results["learner"]["score"],
         "learner_normalized": results["learner"]["normalized"],
         "observer_returns": results["observer"]["returns"],
+        "observer_score": results["observer"]["score"],
         "observer_normalized": results["observer"]["normalized"],
         "final_observer_normalized": results["final_observer_normalized"],
     }
