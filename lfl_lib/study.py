@@ -71,7 +71,7 @@ from .ppo import (PAPER_CODE_QUEUE, PPO, PPOConfig, PolicySnapshot, Rollout, che
                   evaluate_policy)
 
 __all__ = [
-    "DEFAULT_WINDOWS", "ESTIMATORS", "PROTOCOLS", "StudyConfig", "make_config", "parse_window", "run_study",
+    "DEFAULT_WINDOWS", "ESTIMATORS", "OBSERVER_INITS", "PROTOCOLS", "StudyConfig", "make_config", "parse_window", "run_study",
     "normalize_scores", "protocol_scores", "main",
 ]
 
@@ -96,6 +96,9 @@ ESTIMATORS: dict[str, dict[str, Any]] = {
     "fix": {"log_std": "exact", "holdout": 0.2, "policy_fit": "separate"},
     "released-code": {"log_std": "adam", "holdout": 0.0, "policy_fit": "chained"},
 }
+
+#: How the observer's actor starts (see :class:`StudyConfig`).
+OBSERVER_INITS: tuple[str, ...] = ("clone", "last-fit", "reward-policy")
 
 #: The scoring protocols of every results file (see the module docstring).
 PROTOCOLS: tuple[str, ...] = ("paper-code", "sampled-return", "mean-return")
@@ -122,9 +125,11 @@ class StudyConfig:
         Adam steps of the observer's behaviour cloning of the last observed rollout.
     eval_episodes, eval_seed : int
         Evaluation protocol (see the module docstring).
-    observer_init : {"clone", "last-fit"}
+    observer_init : {"clone", "last-fit", "reward-policy"}
         The observer's actor before its first update: a behaviour clone of the last observed
-        rollout (the paper), or the last policy of Algorithm 1's stage 1 (the released code).
+        rollout (the paper), the last policy of Algorithm 1's stage 1 (the released code), or
+        the recovered reward's own Gaussian :math:`\\pi_\\phi` (mean :math:`\\mu_\\phi`, its sigma), a
+        candidate of chapter 6 that has not been run.
     """
 
     env_id: str
@@ -184,17 +189,20 @@ def parse_window(text: str) -> tuple[int, ...]:
 
 def make_config(
     env_id: str, seed: int = 0, preset: str = "paper", window: Sequence[int] | None = None,
-    learner_updates: int | None = None, estimator: str = "paper",
+    learner_updates: int | None = None, estimator: str = "paper", observer_init: str | None = None,
 ) -> StudyConfig:
     """The configuration of a run; raises ValueError on an unknown env id, preset, estimator or bad window.
 
     ``estimator`` (a key of :data:`ESTIMATORS`) changes only Algorithm 1's fits and the
     observer's start (and, for ``"released-code"``, the observer's reward normalization);
-    the learner of a run is the same under every estimator.
+    the learner of a run is the same under every estimator. ``observer_init`` (a name in
+    :data:`OBSERVER_INITS`) overrides the estimator's start of the observer.
     """
     check_env_id(env_id)
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(map(repr, ESTIMATORS))}; got {estimator!r}")
+    if observer_init is not None and observer_init not in OBSERVER_INITS:
+        raise ValueError(f"observer_init must be one of {', '.join(map(repr, OBSERVER_INITS))}; got {observer_init!r}")
     seed = check_positive_int(seed, "seed", minimum=0)
     if preset == "paper":
         win = tuple(window) if window is not None else DEFAULT_WINDOWS.get(env_id)
@@ -230,6 +238,7 @@ def make_config(
             lfl = DeepLfLConfig(**{**lfl.to_dict(), "policy_steps": 3000})
         observer = PPOConfig(**{**observer.to_dict(), "norm_reward": False})
         init = "last-fit"
+    init = observer_init if observer_init is not None else init
     return StudyConfig(env_id, seed, preset, tuple(int(w) for w in win), n_learn, n_obs, learner, observer, lfl, bc,
                        observer_init=init)
 
@@ -578,14 +587,14 @@ def _behaviour_clone(ppo: PPO, rollout: Rollout, steps: int, lfl: DeepLfLConfig,
     return fit["nll"]
 
 
-def _start_from_last_fit(ppo: PPO, reward: RewardModel, lfl_state: dict[str, Any], n_states: int) -> None:
-    """The released code's observer start: the actor is the last policy of stage 1.
+def _start_from(ppo: PPO, reward: RewardModel, actor_state: dict[str, torch.Tensor], n_states: int) -> None:
+    """Start the observer's actor from a Gaussian of Algorithm 1 (the last stage-1 fit, or pi_phi).
 
-    The observer's observation statistics are set to the standardization that the fits
-    used (the mean and standard deviation of all observed states), so that the actor acts
-    exactly as the fitted policy.
+    The observer's observation statistics are set to the standardization that Algorithm 1's
+    networks used (the mean and standard deviation of all observed states), so that the
+    actor acts exactly as that Gaussian.
     """
-    ppo.actor.load_state_dict(lfl_state["policies"][-1])
+    ppo.actor.load_state_dict(actor_state)
     std = reward.norm.std.numpy().astype(np.float64)
     ppo.set_obs_stats(reward.norm.mean.numpy().astype(np.float64), std ** 2 - 1e-8 * (std > 1e-3), n_states)
 
@@ -617,9 +626,11 @@ def _observer(run: _Run, reward: RewardModel, observed: list[dict[str, Any]]) ->
             raise ValueError(f"checkpoint {ck} is corrupt ({type(exc).__name__}); delete it to redo the observer") from exc
         rec: dict[str, list[Any]] = {k: saved[k] for k in keys[1:]}
     else:
-        if cfg.observer_init == "last-fit":
-            n_states = sum(2 * len(o["rollout"]["actions"]) for o in observed)
-            _start_from_last_fit(ppo, reward, _load(run.path("recovery.pt"), ["lfl"])["lfl"], n_states)
+        n_states = sum(2 * len(o["rollout"]["actions"]) for o in observed)
+        if cfg.observer_init == "last-fit":  # the released code
+            _start_from(ppo, reward, _load(run.path("recovery.pt"), ["lfl"])["lfl"]["policies"][-1], n_states)
+        elif cfg.observer_init == "reward-policy":  # pi_phi itself
+            _start_from(ppo, reward, reward.policy.state_dict(), n_states)
         else:
             # the same held-out transitions as stage 3 of the recovery (the last rollout's)
             held = holdout_mask(len(last.actions), cfg.lfl.holdout, holdout_seed(cfg.seed, len(cfg.window) - 1))
@@ -709,6 +720,9 @@ def run_study(
         is corrupt. These checks happen before anything is written.
     """
     suffix = "" if cfg.estimator == "paper" else f"_{cfg.estimator}"
+    if cfg.observer_init != make_config(cfg.env_id, cfg.seed, cfg.preset, cfg.window, cfg.learner_updates,
+                                        cfg.estimator).observer_init:
+        suffix += f"_obs-{cfg.observer_init}"
     default_out = ("book/data/mujoco" if cfg.preset == "paper" else "runs/mujoco/results-smoke") + suffix
     out = Path(out_dir) if out_dir is not None else REPO_ROOT / default_out
     rdir = Path(run_dir) if run_dir is not None else (
@@ -862,6 +876,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--estimator", choices=list(ESTIMATORS), default="paper",
                    help="Algorithm 1's fits: the paper's settings, the fix of chapter 6 (exact log-std, "
                    "20%% held out for early stopping), or what the authors' released code computes")
+    p.add_argument("--observer-init", choices=list(OBSERVER_INITS), default=None,
+                   help="the observer's start (default: the estimator's; 'reward-policy' starts from pi_phi)")
     p.add_argument("--protocol", choices=list(PROTOCOLS), default="mean-return",
                    help="the scoring protocol of the summary line (the results file holds all three)")
     p.add_argument("--learner-from", default=None, help="run folder of a run with the same learner "
@@ -876,7 +892,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m lfl_lib.study " + " ".join(shlex.quote(a) for a in args_list)
     try:
         window = parse_window(args.window) if args.window else None
-        cfg = make_config(args.env, args.seed, args.preset, window, args.learner_updates, args.estimator)
+        cfg = make_config(args.env, args.seed, args.preset, window, args.learner_updates, args.estimator,
+                          args.observer_init)
         res = run_study(cfg, args.out, args.run_dir, progress=not args.no_progress, command=command,
                         learner_from=args.learner_from)
     except ValueError as exc:

@@ -315,3 +315,16 @@ def test_an_old_layout_results_file_is_not_taken_as_done(smoke, tmp_path, capsys
     assert main(["--env", ENV, "--preset", "smoke", "--out", str(out), "--run-dir", str(tmp_path / "r")]) == 2
     assert "predates the scoring protocols" in capsys.readouterr().err
     assert _snapshot(out) == before and not (tmp_path / "r").exists()
+
+
+def test_observer_started_from_the_reward_policy(smoke, tmp_path, capsys):
+    res, run, _ = smoke
+    cfg = make_config(ENV, seed=0, preset="smoke", observer_init="reward-policy")
+    assert cfg.estimator == "paper" and cfg.to_dict()["observer_init"] == "reward-policy"
+    mu = run_study(cfg, out_dir=tmp_path / "o", run_dir=tmp_path / "r", progress=False, learner_from=run)
+    # the same recovered reward as the paper run; the observer starts as pi_phi itself
+    assert mu["recovery_losses"] == res["recovery_losses"]
+    assert_allclose(mu["action_std"]["observer"][0], res["diagnostics"]["reward_std"], atol=1e-4)
+    assert_allclose(mu["action_std"]["reward_policy"], res["diagnostics"]["reward_std"], atol=1e-4)
+    with pytest.raises(ValueError, match="observer_init must be one of 'clone', 'last-fit', 'reward-policy'"):
+        make_config(ENV, preset="smoke", observer_init="mu")
