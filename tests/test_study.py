@@ -239,12 +239,12 @@ def test_every_results_file_holds_the_three_protocols(smoke):
     assert "reward_policy_returns" in res["scores"]["mean-return"]
 
 
-def test_the_paper_code_score_is_the_last_reward_of_the_last_environments(tmp_path):
-    """Replay the learner's first update with a tap of our own: its queue ends with the recorded values."""
+def test_the_paper_code_score_is_the_last_reward_of_the_last_environments(smoke):
+    """Replay the smoke learner's first two updates with a tap of our own: its queue is the recorded value."""
     from lfl_lib.ppo import PPO
 
-    cfg = make_config(ENV, seed=0, preset="smoke", window=(1, 2), learner_updates=2)
-    res = run_study(cfg, out_dir=tmp_path / "o", run_dir=tmp_path / "r", progress=False)
+    res, _, _ = smoke
+    cfg = make_config(ENV, seed=0, preset="smoke")
     ppo = PPO(ENV, cfg.learner_ppo, seed=0)
     ppo.tap.capture_reward_terms(10)
     steps = []
@@ -256,7 +256,7 @@ def test_the_paper_code_score_is_the_last_reward_of_the_last_environments(tmp_pa
         return out
 
     ppo.tap.step = spy
-    ppo.train_update()
+    ppo.train_update(); ppo.train_update()  # update 2 is the first observed one
     ppo.close()
     got = res["scores"]["paper-code"]["learner_returns"][0]
     assert_allclose(got, list(ppo.tap.reward_terms), rtol=0, atol=0)
