@@ -391,7 +391,7 @@ class RolloutTap(gym.vector.VectorWrapper):
         self.reward_terms = collections.deque(maxlen=maxlen)
 
 
-#: Length of the released code's score queue: with 32 environments it holds environments
+#: The length of the released code's score queue; with 32 environments it holds environments
 #: 22-31 at the last step of an update.
 PAPER_CODE_QUEUE = 10
 
