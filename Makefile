@@ -13,7 +13,7 @@ all: test
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet -c constraints.txt -e '.[book,test]'
+	$(PIP) install --quiet -c constraints.txt -e '.[book,test,minari]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lfl_lib)" >/dev/null
 	@touch $@
 
@@ -87,8 +87,38 @@ bench-tabular: $(STAMP)
 # Table 2 at 100 runs, the ablations, the estimator study on held-out seeds.
 table2-data: $(STAMP)
 	$(BIN)/python -m lfl_lib.table2 table --runs 100
-	$(BIN)/python -m lfl_lib.table2 ablations --runs 10
-	$(BIN)/python -m lfl_lib.table2 study --runs 20
+	$(BIN)/python -m lfl_lib.table2_study ablations --runs 10
+	$(BIN)/python -m lfl_lib.table2_study study --runs 20
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m lfl_lib.table2_extended table --runs 100
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m lfl_lib.table2_extended criteria --runs 10 --first-seed 1000
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis
+
+# A grid of study runs as Ray tasks (lfl_lib.sweep; installs the sweep extra). Local Ray with one
+# run per core by default; ADDRESS=host:port joins a running cluster (see README). Resumable: the
+# same command again skips finished runs and resumes the others. Results land where make study
+# puts them. E.g. make sweep ENVS="Reacher-v5 Hopper-v5" SEEDS="0..4" ESTIMATORS="paper fix"
+.PHONY: sweep test-sweep
+ENVS       ?= Reacher-v5 Hopper-v5 HalfCheetah-v5 Ant-v5
+SEEDS      ?= 0 1 2
+ESTIMATORS ?= paper
+SWEEP_ARGS ?=
+sweep: $(STAMP)
+	$(PIP) install --quiet -c constraints.txt -e '.[sweep]'
+	OMP_NUM_THREADS=1 $(BIN)/python -m lfl_lib.sweep --env $(ENVS) --seed $(SEEDS) --estimator $(ESTIMATORS) \
+	  --preset $(PRESET) $(if $(ADDRESS),--address $(ADDRESS)) $(if $(WORKERS),--workers $(WORKERS)) $(SWEEP_ARGS)
+
+# The sweep's tests on a local Ray instance (a smoke sweep killed and resumed, a failing run): minutes.
+test-sweep: $(STAMP)
+	$(PIP) install --quiet -c constraints.txt -e '.[sweep]'
+	LFL_SWEEP_TESTS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests/test_sweep.py -q
+
+# Mutation score of the modules that carry the paper's mathematics (needs the mutation extra;
+# outside make test: about an hour on 2 cores). Writes book/data/mutation/<module>.json;
+# book/repro_mutation.ipynb shows them. make mutation MODULES="shaping inversion" for a subset.
+MODULES ?=
+.PHONY: mutation
+mutation: $(STAMP)
+	$(PIP) install --quiet -c constraints.txt -e '.[mutation]'
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python scripts/mutation.py $(MODULES)

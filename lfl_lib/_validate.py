@@ -95,3 +95,21 @@ def check_positive_int(n: int, name: str, minimum: int = 1) -> int:
     if n < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {n}")
     return int(n)
+
+
+def check_real(x: object, name: str, minimum: float | None = None, maximum: float | None = None,
+               strict_min: bool = False) -> float:
+    """Return ``x`` as a finite float, checking ``minimum <= x`` (``<`` if ``strict_min``) and ``x <= maximum``."""
+    if isinstance(x, bool):
+        raise ValueError(f"{name} must be a finite number; got {x!r}")
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a finite number; got {x!r}") from exc
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be a finite number; got {x!r}")
+    if minimum is not None and (v <= minimum if strict_min else v < minimum):
+        raise ValueError(f"{name} must be {'>' if strict_min else '>='} {minimum}; got {x!r}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name} must be <= {maximum}; got {x!r}")
+    return v

@@ -36,12 +36,14 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from ._validate import check_alpha, check_gamma, check_positive_int
+from ._validate import check_alpha, check_gamma, check_positive_int, check_real
+from .data import check_rollouts
 from .ppo import GaussianActor, Rollout
 
 __all__ = [
     "DeepLfLConfig", "Standardizer", "RewardModel", "SharedHeads", "recover_reward", "gaussian_kl",
-    "fit_gaussian_policies", "fit_chained_policy", "holdout_mask", "holdout_seed",
+    "fit_gaussian_policies", "fit_chained_policy", "holdout_mask", "holdout_seed", "as_config",
+    "live_mask", "divergence_targets", "consistency_targets", "kl_direction_targets", "consistency_residual",
 ]
 
 #: Held-out negative log-likelihoods are compared every this many Adam steps.
@@ -92,6 +94,16 @@ class DeepLfLConfig:
         consistency target is :math:`\\alpha \\ln \\hat\\pi_K`: an imitation reward.
     policy_batch : int
         Minibatch size of the chained fit (100, the released code's); unused when separate.
+    kl_weight : float or None
+        :math:`\\lambda \\ge 0` of the KL-regularized learner model (book chapter "What kind of
+        learner?"): the consistency targets become
+        :math:`(\\alpha_m+\\lambda)\\ln\\pi_{k+1}(a|s) - \\lambda\\ln\\pi_k(a|s)
+        + \\gamma(\\alpha_m+\\lambda)\\rho_k(s')`, for learners that take small steps (PPO's
+        clipped updates, trust regions). 0 (default) is the paper's SPI model, computed
+        exactly as before the option existed. None: :math:`\\lambda` is a non-negative
+        scalar (a softplus) fitted jointly with the reward and shapings by the consistency
+        loss; experimental: in the tabular case the same consistency estimate is dominated
+        by the noise of the estimated policies.
     """
 
     alpha_model: float = 0.7
@@ -108,14 +120,15 @@ class DeepLfLConfig:
     holdout: float = 0.0
     policy_fit: str = "separate"
     policy_batch: int = 100
+    kl_weight: float | None = 0.0
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha_model, "alpha_model")
         check_gamma(self.gamma)
         for name in ("policy_steps", "kl_steps", "reward_init_steps", "consistency_steps", "shared_units"):
             check_positive_int(getattr(self, name), name)
-        if self.entropy_bonus < 0 or not self.lr > 0:
-            raise ValueError("entropy_bonus must be >= 0 and lr > 0")
+        check_real(self.entropy_bonus, "entropy_bonus", minimum=0.0)
+        check_real(self.lr, "lr", minimum=0.0, strict_min=True)
         if self.log_std not in ("adam", "exact"):
             raise ValueError(f"log_std must be 'adam' or 'exact'; got {self.log_std!r}")
         if not 0.0 <= float(self.holdout) < 0.5:
@@ -126,6 +139,10 @@ class DeepLfLConfig:
         check_positive_int(self.policy_batch, "policy_batch")
         if self.policy_fit == "chained" and (self.holdout != 0.0 or self.log_std != "adam"):
             raise ValueError("policy_fit='chained' (the released code's fit) takes holdout=0 and log_std='adam' only")
+        if self.kl_weight is not None:
+            from .inversion import check_kl_weight
+
+            object.__setattr__(self, "kl_weight", check_kl_weight(self.kl_weight))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
 
     def to_dict(self) -> dict[str, Any]:
@@ -143,6 +160,8 @@ class DeepLfLConfig:
             del d["holdout"]
         if self.policy_fit == "separate":  # likewise for the released code's chained fit
             del d["policy_fit"], d["policy_batch"]
+        if self.kl_weight == 0.0:
+            del d["kl_weight"]
         return d
 
 
@@ -197,6 +216,68 @@ class SharedHeads(nn.Module):
 def gaussian_kl(p: GaussianActor, q: GaussianActor, s: torch.Tensor) -> torch.Tensor:
     """Closed-form :math:`KL(p(\\cdot|s) \\| q(\\cdot|s))` of two diagonal Gaussian policies; shape (n,)."""
     return torch.distributions.kl_divergence(p.dist(s), q.dist(s)).sum(-1)
+
+
+def live_mask(rollout: Rollout) -> torch.Tensor:
+    """1 where :math:`s'` is not terminal, 0 after a termination (truncations stay 1); shape (T,)."""
+    return _t(1.0 - rollout.terminations.astype(np.float64))
+
+
+def divergence_targets(
+    policies: Sequence[GaussianActor], norm: Callable[[torch.Tensor], torch.Tensor], states: Sequence[torch.Tensor],
+) -> list[torch.Tensor]:
+    r"""Targets of stage 2: :math:`KL(\hat\pi_k(\cdot|s) \| \hat\pi_{k+1}(\cdot|s))` at ``states[k]``, k = 0..K-2.
+
+    ``norm`` maps raw states to the policies' standardized inputs.
+    """
+    return [gaussian_kl(policies[k], policies[k + 1], norm(x)) for k, x in enumerate(states)]
+
+
+def consistency_targets(
+    policies: Sequence[GaussianActor], rho: Callable[[torch.Tensor], torch.Tensor],
+    norm: Callable[[torch.Tensor], torch.Tensor], S: Sequence[torch.Tensor], A: Sequence[torch.Tensor],
+    S2: Sequence[torch.Tensor], live: Sequence[torch.Tensor], alpha: float, gamma: float,
+) -> list[torch.Tensor]:
+    r"""The sampled targets of Eq. (5): :math:`r_k = \alpha \ln \hat\pi_{k+1}(a|s) + \alpha\gamma\rho_k(s')`.
+
+    One tensor per improvement k = 0..K-2, over the transitions :math:`(s, a, s')` of
+    :math:`D_{k+1}` (``S[k+1]``, ``A[k+1]``, ``S2[k+1]``). ``rho(s')`` has one column per
+    k; the divergence term is multiplied by ``live[k+1]`` (:func:`live_mask`), so it is
+    dropped where :math:`s'` is terminal. Theorem 2 with the estimated quantities.
+    """
+    return [
+        alpha * policies[k + 1].log_prob(norm(S[k + 1]), A[k + 1])
+        + alpha * gamma * live[k + 1] * rho(S2[k + 1])[:, k]
+        for k in range(len(policies) - 1)
+    ]
+
+
+def kl_direction_targets(
+    policies: Sequence[GaussianActor], rho: Callable[[torch.Tensor], torch.Tensor],
+    norm: Callable[[torch.Tensor], torch.Tensor], S: Sequence[torch.Tensor], A: Sequence[torch.Tensor],
+    S2: Sequence[torch.Tensor], live: Sequence[torch.Tensor], gamma: float,
+) -> list[torch.Tensor]:
+    r"""The direction :math:`b_k` of the KL-regularized targets :math:`a_k + \lambda b_k`.
+
+    :math:`b_k = \ln \hat\pi_{k+1}(a|s) - \ln \hat\pi_k(a|s) + \gamma\rho_k(s')` over the
+    transitions of :math:`D_{k+1}`, the divergence term dropped where :math:`s'` is terminal;
+    :math:`a_k` is :func:`consistency_targets`. The KL-regularized learner's identity
+    (book chapter "What kind of learner?") with the estimated quantities.
+    """
+    return [
+        policies[k + 1].log_prob(norm(S[k + 1]), A[k + 1]) - policies[k].log_prob(norm(S[k + 1]), A[k + 1])
+        + gamma * live[k + 1] * rho(S2[k + 1])[:, k]
+        for k in range(len(policies) - 1)
+    ]
+
+
+def consistency_residual(
+    target: torch.Tensor, reward: torch.Tensor, f_s: torch.Tensor, f_next: torch.Tensor, live: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    r"""The residual of Eq. (5): :math:`r_k - r_\phi(s, a) + f_k(s) - \gamma f_k(s')`, the last term dropped where s' is terminal."""
+    sh = f_s - gamma * live * f_next
+    return target - reward + sh
 
 
 def _t(x: NDArray[Any]) -> torch.Tensor:
@@ -276,6 +357,9 @@ def fit_gaussian_policies(
     """
     if not (len(models) == len(obs) == len(actions)):
         raise ValueError("models, obs and actions must have the same length")
+    steps = check_positive_int(steps, "steps", minimum=0)
+    lr = check_real(lr, "lr", minimum=0.0, strict_min=True)
+    entropy_bonus = check_real(entropy_bonus, "entropy_bonus", minimum=0.0)
     if log_std not in ("adam", "exact"):
         raise ValueError(f"log_std must be 'adam' or 'exact'; got {log_std!r}")
     n = len(models)
@@ -386,6 +470,24 @@ def fit_chained_policy(
     return {"nll": float(loss.detach())}
 
 
+def as_config(config: "DeepLfLConfig | dict[str, Any] | None", name: str = "config") -> "DeepLfLConfig":
+    """A :class:`DeepLfLConfig` from itself, a dict of its fields, or None (the defaults)."""
+    if config is None:
+        return DeepLfLConfig()
+    if isinstance(config, DeepLfLConfig):
+        return config
+    if isinstance(config, dict):
+        fields = set(DeepLfLConfig.__dataclass_fields__)
+        unknown = sorted(set(config) - fields)
+        if unknown:
+            raise ValueError(f"{name} has unknown keys {unknown}; DeepLfLConfig fields: {sorted(fields)}")
+        try:
+            return DeepLfLConfig(**config)
+        except TypeError as exc:
+            raise ValueError(f"{name}: {exc}") from exc
+    raise ValueError(f"{name} must be a DeepLfLConfig or a dict of its fields; got {type(config).__name__}")
+
+
 def recover_reward(
     rollouts: Sequence[Rollout],
     config: DeepLfLConfig | None = None,
@@ -398,9 +500,11 @@ def recover_reward(
 
     Parameters
     ----------
-    rollouts : sequence of Rollout
-        One rollout per observed policy, in the order of the learner's updates.
-    config : DeepLfLConfig, optional
+    rollouts : list of lfl_lib.data.Rollout
+        One :class:`lfl_lib.data.Rollout` per observed policy, in the order of the
+        learner's updates (at least two). A terminal next state is absorbing with value 0.
+    config : DeepLfLConfig or dict, optional
+        The settings (a dict of :class:`DeepLfLConfig` fields is accepted).
     seed : int
         Seeds the initialisation of every network.
     progress : callable, optional
@@ -417,21 +521,18 @@ def recover_reward(
     info : dict
         Final losses of each stage (``policy_nll``, ``kl_mse``, ``bc_nll``, ``consistency``).
     """
-    cfg = config or DeepLfLConfig()
-    if len(rollouts) < 2:
-        raise ValueError(f"rollouts must hold at least 2 observed policies (K >= 2); got {len(rollouts)}")
+    cfg = as_config(config)
+    rollouts = check_rollouts(rollouts, "rollouts")
+    seed = check_positive_int(seed, "seed", minimum=0)
     obs_dim = rollouts[0].observations.shape[1]
     act_dim = rollouts[0].actions.shape[1]
-    for i, r in enumerate(rollouts):
-        if r.observations.shape[1] != obs_dim or r.actions.shape[1] != act_dim:
-            raise ValueError(f"rollouts[{i}] has observation/action sizes different from rollouts[0]")
     K = len(rollouts)
     all_s = np.concatenate([np.concatenate([r.observations, r.next_observations]) for r in rollouts])
     mean, std = all_s.mean(0), all_s.std(0)
     S = [_t(r.observations) for r in rollouts]
     A = [_t(r.actions) for r in rollouts]
     S2 = [_t(r.next_observations) for r in rollouts]
-    live = [_t(1.0 - r.terminations.astype(np.float64)) for r in rollouts]
+    live = [live_mask(r) for r in rollouts]
     held = [holdout_mask(len(r.actions), cfg.holdout, holdout_seed(seed, k)) for k, r in enumerate(rollouts)]
     alpha, gamma, lam = cfg.alpha_model, cfg.gamma, cfg.entropy_bonus
     st: dict[str, Any] = dict(state or {})
@@ -480,7 +581,7 @@ def recover_reward(
     else:
         with torch.no_grad():
             Xk = [torch.cat([S[k], S2[k], S[k + 1], S2[k + 1]]) for k in range(K - 1)]
-            Yk = [gaussian_kl(policies[k], policies[k + 1], norm(x)) for k, x in enumerate(Xk)]
+            Yk = divergence_targets(policies, norm, Xk)
         opt = torch.optim.Adam(rho.parameters(), lr=cfg.lr)
         for i in range(cfg.kl_steps):
             loss = torch.stack([((rho(x)[:, k] - y) ** 2).mean() for k, (x, y) in enumerate(zip(Xk, Yk))]).sum()
@@ -511,22 +612,35 @@ def recover_reward(
         shaping.load_state_dict(st["shaping"])
     else:
         with torch.no_grad():
-            targets = [
-                alpha * policies[k + 1].log_prob(norm(S[k + 1]), A[k + 1])
-                + alpha * gamma * live[k + 1] * rho(S2[k + 1])[:, k]
-                for k in range(K - 1)
-            ]
-        opt = torch.optim.Adam(list(reward.parameters()) + list(shaping.parameters()), lr=cfg.lr)
+            targets = consistency_targets(policies, rho, norm, S, A, S2, live, alpha, gamma)
+        kl_params: list[torch.Tensor] = []
+        if cfg.kl_weight != 0.0:
+            # KL-regularized model: targets a_k + lambda b_k (book chapter "What kind of learner?")
+            with torch.no_grad():
+                kl_dir = kl_direction_targets(policies, rho, norm, S, A, S2, live, gamma)
+            if cfg.kl_weight is None:
+                kl_raw = torch.zeros((), requires_grad=True)  # lambda = softplus(kl_raw), ln 2 at the start
+                kl_params = [kl_raw]
+            else:
+                kl_fixed = torch.tensor(float(cfg.kl_weight), dtype=targets[0].dtype)
+
+        def kl_now() -> torch.Tensor:
+            return torch.nn.functional.softplus(kl_params[0]) if kl_params else kl_fixed
+
+        opt = torch.optim.Adam(list(reward.parameters()) + list(shaping.parameters()) + kl_params, lr=cfg.lr)
         for i in range(cfg.consistency_steps):
             terms = []
             for k in range(K - 1):
-                sh = shaping(S[k + 1])[:, k] - gamma * live[k + 1] * shaping(S2[k + 1])[:, k]
-                res = targets[k] - reward(S[k + 1], A[k + 1]) + sh
+                tk = targets[k] if cfg.kl_weight == 0.0 else targets[k] + kl_now() * kl_dir[k]
+                res = consistency_residual(tk, reward(S[k + 1], A[k + 1]), shaping(S[k + 1])[:, k],
+                                           shaping(S2[k + 1])[:, k], live[k + 1], gamma)
                 terms.append((res ** 2).mean())
             loss = torch.stack(terms).mean()
             opt.zero_grad(); loss.backward(); opt.step()
             tick("consistency", i + 1)
         info["consistency"] = float(loss.detach())
+        if cfg.kl_weight != 0.0:
+            info["kl_weight"] = float(kl_now().detach())
         st["reward"] = _copy(reward.state_dict())
         st["shaping"] = _copy(shaping.state_dict())
         save()

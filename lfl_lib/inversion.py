@@ -12,7 +12,7 @@ shaping; it is a linear least-squares problem solved here exactly.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -20,7 +20,16 @@ from numpy.typing import ArrayLike, NDArray
 from ._validate import as_float_array, check_alpha, check_policy, check_reward
 from .mdp import TabularMDP, check_mdp
 
-__all__ = ["kl_divergence", "invert_soft_improvement", "StateOnlyFit", "state_only_regression"]
+__all__ = [
+    "kl_divergence",
+    "invert_soft_improvement",
+    "StateOnlyFit",
+    "state_only_regression",
+    "check_kl_weight",
+    "invert_kl_improvement",
+    "value_iteration_fit",
+    "invert_value_iteration",
+]
 
 
 def kl_divergence(pi1: ArrayLike, pi2: ArrayLike) -> NDArray[np.float64]:
@@ -121,3 +130,179 @@ def state_only_regression(mdp: TabularMDP, r_sa: ArrayLike) -> StateOnlyFit:
     sol, _, rank, _ = np.linalg.lstsq(design, target, rcond=None)
     resid = target - design @ sol
     return StateOnlyFit(sol[:S], sol[S:], float(np.sqrt(np.mean(resid**2))), int(rank))
+
+
+# ----------------------------------------------------------------------------- other learner models
+
+
+def check_kl_weight(kl_weight: float, name: str = "kl_weight") -> float:
+    """Return ``kl_weight`` as a float after checking that it is finite and >= 0."""
+    try:
+        lam = float(kl_weight)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a finite number >= 0; got {kl_weight!r}") from exc
+    if not np.isfinite(lam) or lam < 0.0:
+        raise ValueError(f"{name} must be a finite number >= 0; got {kl_weight!r}")
+    return lam
+
+
+def invert_kl_improvement(
+    mdp: TabularMDP, pi1: ArrayLike, pi2: ArrayLike, alpha: float, kl_weight: float
+) -> NDArray[np.float64]:
+    """The reward that explains one KL-regularized soft policy improvement exactly.
+
+    The learner's step is
+    :math:`\\pi_2(a|s) \\propto \\pi_1(a|s)^{\\lambda/(\\alpha+\\lambda)}\\exp(Q^{\\pi_1}(s,a)/(\\alpha+\\lambda))`
+    (soft policy improvement with a penalty :math:`\\lambda\\,\\mathrm{KL}(\\pi\\|\\pi_1)`;
+    :math:`\\lambda = 0` is SPI, Eq. 3). The reward
+
+    .. math:: r(s,a) = (\\alpha+\\lambda)\\ln\\pi_2(a|s) - \\lambda\\ln\\pi_1(a|s)
+              + \\gamma(\\alpha+\\lambda) E_{s'}\\big[\\mathrm{KL}(\\pi_1(\\cdot|s')\\|\\pi_2(\\cdot|s'))\\big]
+
+    equals the learner's reward up to a shaping (the generalisation of Theorem 2 that
+    the book's chapter "What kind of learner?" proves). With ``kl_weight=0`` the result
+    is :func:`invert_soft_improvement` itself.
+
+    Parameters
+    ----------
+    mdp : TabularMDP
+        Only its dynamics and discount are used.
+    pi1, pi2 : array_like, shape (S, A)
+        Two consecutive policies, both > 0 everywhere when ``kl_weight > 0``
+        (``pi2`` > 0 always).
+    alpha : float
+        Entropy weight, > 0.
+    kl_weight : float
+        :math:`\\lambda \\ge 0`.
+
+    Returns
+    -------
+    ndarray, shape (S, A)
+    """
+    lam = check_kl_weight(kl_weight)
+    if lam == 0.0:
+        return invert_soft_improvement(mdp, pi1, pi2, alpha)
+    check_mdp(mdp)
+    alpha = check_alpha(alpha)
+    pi1 = check_policy(pi1, mdp.n_states, mdp.n_actions, "pi1")
+    pi2 = check_policy(pi2, mdp.n_states, mdp.n_actions, "pi2")
+    if np.any(pi1 <= 0) or np.any(pi2 <= 0):
+        raise ValueError("pi1 and pi2 must be > 0 everywhere when kl_weight > 0 (ln pi1 enters the reward)")
+    beta = alpha + lam
+    return beta * np.log(pi2) - lam * np.log(pi1) + beta * mdp.gamma * (mdp.P @ kl_divergence(pi1, pi2))
+
+
+def value_iteration_fit(
+    targets_k: NDArray[np.float64],
+    weights_k: NDArray[np.float64],
+    P: NDArray[np.float64],
+    gamma: float,
+    r0: float = 0.0,
+    ridge_r: float = 0.0,
+    ridge_v: float = 0.0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Eq. (5) with one potential per policy: the soft value iteration model, by least squares.
+
+    Minimises
+    :math:`\\sum_k \\sum_{s,a} w_k(s,a)\\big(t_k(s,a) - r(s,a) + V_k(s) - \\gamma\\sum_{s'}P(s'|s,a)V_{k-1}(s')\\big)^2
+    + \\mu\\|r - r_0\\|^2 + \\epsilon\\sum_k\\|V_k\\|^2`
+    over :math:`r` and the potentials :math:`V_0, \\dots, V_K`, where :math:`t_k = \\alpha\\ln\\pi_{k+1}`
+    for K consecutive value-iteration policies. The potential of equation k on the
+    current state is that of equation k + 1 on the next state: this is what makes the
+    model differ from K separate shapings. Solved by its normal equations (a dense system
+    of size S*A + (K+1)*S); with both ridges 0, by the minimum-norm least-squares solution.
+
+    Parameters
+    ----------
+    targets_k, weights_k : ndarray, shape (K, S, A)
+    P : ndarray, shape (S, A, S)
+    gamma : float
+    r0, ridge_r, ridge_v : float
+
+    Returns
+    -------
+    r : ndarray, shape (S, A)
+    V : ndarray, shape (K + 1, S)
+    """
+    K, S, A = targets_k.shape
+    SA = S * A
+    E = np.repeat(np.eye(S), A, axis=0)  # (SA, S)
+    gP = gamma * P.reshape(SA, S)
+    n = SA + (K + 1) * S
+    T = targets_k.reshape(K, SA)
+    W = weights_k.reshape(K, SA)
+    # residual_k = t_k - A_k x with A_k = [I on r, -E on V_k, +gamma P on V_{k-1}].
+    M = np.zeros((n, n))
+    b = np.zeros(n)
+
+    def sl(j: int) -> slice:  # the block of V_j
+        return slice(SA + j * S, SA + (j + 1) * S)
+
+    idx = np.arange(SA)
+    for k in range(1, K + 1):
+        w = W[k - 1]
+        t = T[k - 1]
+        WE = w[:, None] * E
+        WgP = w[:, None] * gP
+        M[idx, idx] += w
+        M[:SA, sl(k)] -= WE
+        M[sl(k), :SA] -= WE.T
+        M[:SA, sl(k - 1)] += WgP
+        M[sl(k - 1), :SA] += WgP.T
+        M[sl(k), sl(k)] += E.T @ WE
+        M[sl(k - 1), sl(k - 1)] += gP.T @ WgP
+        M[sl(k), sl(k - 1)] -= E.T @ WgP
+        M[sl(k - 1), sl(k)] -= WgP.T @ E
+        b[:SA] += w * t
+        b[sl(k)] -= E.T @ (w * t)
+        b[sl(k - 1)] += gP.T @ (w * t)
+    if ridge_r > 0 or ridge_v > 0:
+        M[idx, idx] += ridge_r
+        b[:SA] += ridge_r * r0
+        M[np.arange(SA, n), np.arange(SA, n)] += ridge_v
+        x = np.linalg.solve(M, b)
+    else:
+        x = np.linalg.lstsq(M, b, rcond=None)[0]
+    return x[:SA].reshape(S, A), x[SA:].reshape(K + 1, S)
+
+
+def invert_value_iteration(mdp: TabularMDP, policies: Sequence[ArrayLike], alpha: float) -> NDArray[np.float64]:
+    """The reward that explains consecutive soft value iteration policies exactly.
+
+    A soft value iteration learner (:func:`lfl_lib.learners.soft_value_iteration`) has
+    :math:`\\pi_{k+1} = \\mathrm{softmax}(Q_k/\\alpha)` with :math:`Q_k = r + \\gamma P V_{k-1}` and
+    :math:`V_k = \\alpha\\ln\\sum_a\\exp(Q_k/\\alpha)`, so that
+
+    .. math:: r(s,a) = \\alpha\\ln\\pi_{k+1}(a|s) + V_k(s) - \\gamma E_{s'}[V_{k-1}(s')]
+
+    for every k: a shaping whose potential changes from one step to the next. Eq. (5)
+    with one potential per policy (:func:`value_iteration_fit`) has an exact solution;
+    its reward equals the learner's up to a shaping (book chapter "What kind of learner?").
+
+    Parameters
+    ----------
+    mdp : TabularMDP
+        Only its dynamics and discount are used.
+    policies : sequence of array_like, each of shape (S, A)
+        Two or more consecutive value-iteration policies, each > 0 everywhere (each must
+        come from a backup: the uniform first policy of the book's SVI learner does not).
+    alpha : float
+        Entropy weight, > 0.
+
+    Returns
+    -------
+    ndarray, shape (S, A)
+    """
+    check_mdp(mdp)
+    alpha = check_alpha(alpha)
+    if isinstance(policies, np.ndarray) and policies.ndim == 3:
+        policies = list(policies)
+    if not isinstance(policies, (list, tuple)) or len(policies) < 2:
+        raise ValueError("policies must be a sequence of two or more (S, A) policies")
+    pols = [check_policy(p, mdp.n_states, mdp.n_actions, f"policies[{i}]") for i, p in enumerate(policies)]
+    for i, p in enumerate(pols):
+        if np.any(p <= 0):
+            raise ValueError(f"policies[{i}] must be > 0 everywhere (a value-iteration policy is a softmax)")
+    tk = alpha * np.log(np.array(pols))
+    r, _ = value_iteration_fit(tk, np.ones_like(tk), mdp.P, mdp.gamma)
+    return r

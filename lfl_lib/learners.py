@@ -20,7 +20,14 @@ from .improvement import soft_improvement
 from .trajectories import _cumulative_lists
 from .mdp import TabularMDP, soft_evaluate, soft_optimal, softmax_policy, uniform_policy
 
-__all__ = ["soft_policy_iteration", "soft_value_iteration", "q_learning", "random_improvements"]
+__all__ = [
+    "soft_policy_iteration",
+    "soft_value_iteration",
+    "q_learning",
+    "random_improvements",
+    "kl_soft_improvement",
+    "kl_soft_policy_iteration",
+]
 
 
 def soft_policy_iteration(
@@ -199,3 +206,84 @@ def random_improvements(
     uniform = uniform_policy(mdp.n_states, mdp.n_actions)
     t = np.sort(rng.random(n))[:n_obs]
     return [(1.0 - ti) * uniform + ti * pi_star for ti in t]
+
+
+def kl_soft_improvement(mdp: TabularMDP, pi: ArrayLike, alpha: float, kl_weight: float) -> NDArray[np.float64]:
+    """One KL-regularized soft policy improvement (the step of mirror-descent and trust-region learners).
+
+    :math:`\\pi_2 = \\arg\\max_{\\pi'} E_{a\\sim\\pi'}[Q^{\\pi}(s,a)] + \\alpha\\mathcal{H}(\\pi'(\\cdot|s))
+    - \\lambda\\,\\mathrm{KL}(\\pi'(\\cdot|s)\\|\\pi(\\cdot|s))` in every state, that is
+    :math:`\\pi_2(a|s) \\propto \\pi(a|s)^{\\lambda/(\\alpha+\\lambda)}\\exp(Q^{\\pi}(s,a)/(\\alpha+\\lambda))`,
+    with :math:`Q^\\pi` the soft action values at entropy weight :math:`\\alpha`. ``kl_weight=0`` is
+    SPI (Eq. 3); a larger :math:`\\lambda` takes a smaller step.
+
+    Parameters
+    ----------
+    mdp : TabularMDP
+    pi : array_like, shape (S, A)
+    alpha : float
+        Entropy weight, > 0.
+    kl_weight : float
+        :math:`\\lambda \\ge 0`.
+
+    Returns
+    -------
+    ndarray, shape (S, A)
+    """
+    from .inversion import check_kl_weight
+
+    lam = check_kl_weight(kl_weight)
+    alpha = check_alpha(alpha)
+    pi = check_policy(pi, mdp.n_states, mdp.n_actions)
+    Q, _ = soft_evaluate(mdp, pi, alpha)
+    if lam == 0.0:
+        return softmax_policy(Q, alpha)
+    with np.errstate(divide="ignore"):
+        logits = lam * np.log(pi) + Q
+    return softmax_policy(logits, alpha + lam) if np.all(pi > 0) else _masked_softmax(logits, alpha + lam)
+
+
+def _masked_softmax(logits: NDArray[np.float64], temperature: float) -> NDArray[np.float64]:
+    """Softmax of logits that may hold -inf (actions outside the previous policy's support)."""
+    z = logits / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def kl_soft_policy_iteration(
+    mdp: TabularMDP, alpha: float, kl_weight: float, n_improvements: int, pi0: ArrayLike | None = None
+) -> list[NDArray[np.float64]]:
+    """Repeated KL-regularized soft improvements (:func:`kl_soft_improvement`) from ``pi0``.
+
+    Parameters
+    ----------
+    mdp : TabularMDP
+    alpha : float
+        The learner's entropy weight, > 0.
+    kl_weight : float
+        :math:`\\lambda \\ge 0`; 0 gives :func:`soft_policy_iteration`.
+    n_improvements : int
+        K, >= 0.
+    pi0 : array_like, shape (S, A), optional
+        First policy; uniform by default.
+
+    Returns
+    -------
+    list of ndarray, each of shape (S, A)
+        K + 1 policies.
+    """
+    from .inversion import check_kl_weight
+
+    alpha = check_alpha(alpha)
+    lam = check_kl_weight(kl_weight)
+    K = check_positive_int(n_improvements, "n_improvements", minimum=0)
+    if pi0 is None:
+        pi = uniform_policy(mdp.n_states, mdp.n_actions)
+    else:
+        pi = check_policy(pi0, mdp.n_states, mdp.n_actions, "pi0").copy()
+    policies = [pi]
+    for _ in range(K):
+        pi = kl_soft_improvement(mdp, pi, alpha, lam)
+        policies.append(pi)
+    return policies

@@ -16,7 +16,8 @@ Array conventions: ``P[s, a, s']``, ``r[s, a]``, ``pi[s, a]``, ``Q[s, a]``, ``V[
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -50,7 +51,7 @@ __all__ = [
 
 @dataclass(frozen=True, eq=False)
 class TabularMDP:
-    """A finite MDP :math:`(S, A, P, r, \\gamma)` with a single start state.
+    """A finite MDP :math:`(S, A, P, r, \\gamma)` with a start state (or a start distribution).
 
     Parameters
     ----------
@@ -61,7 +62,16 @@ class TabularMDP:
     gamma : float
         Discount factor in [0, 1).
     start : int, default 0
-        Index of the start state; the score :math:`J(\\pi)` is the value of this state.
+        Index of the start state; the score :math:`J(\\pi)` is the value of this state
+        (unless ``start_distribution`` is given).
+    start_distribution : array_like, shape (S,), optional
+        (keyword-only) Probabilities of the start states; when given, :math:`J(\\pi) = \\sum_s
+        \\mu_0(s) V^\\pi(s)` and ``start`` must have positive probability.
+    terminal : array_like of bool, shape (S,), optional
+        (keyword-only) Terminal states. A terminal state is **absorbing with value 0**: every
+        ``P[t, a]`` must put probability 1 on ``t`` itself, its rewards are set to 0, and
+        no entropy is collected there, so that :math:`V^\\pi(t) = 0` for every policy,
+        as when an episode ends (:meth:`from_gymnasium` builds such MDPs).
 
     Raises
     ------
@@ -74,6 +84,8 @@ class TabularMDP:
     r: NDArray[np.float64]
     gamma: float
     start: int = 0
+    start_distribution: NDArray[np.float64] | None = field(default=None, kw_only=True)
+    terminal: NDArray[np.bool_] | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         P = as_float_array(self.P, "P", ndim=3)
@@ -94,6 +106,28 @@ class TabularMDP:
             raise ValueError(f"start must be in [0, {S - 1}]; got {self.start}")
         P = P.copy()
         r = r.copy()
+        if self.start_distribution is not None:
+            mu = as_float_array(self.start_distribution, "start_distribution", ndim=1)
+            if mu.shape != (S,) or np.any(mu < 0) or abs(mu.sum() - 1.0) > PROB_ATOL:
+                raise ValueError(f"start_distribution must be {S} non-negative probabilities summing to 1; "
+                                 f"got shape {mu.shape}, sum {mu.sum():.6g}")
+            if mu[int(self.start)] <= 0:
+                raise ValueError(f"start must have positive probability under start_distribution; got start={self.start}")
+            mu = mu.copy()
+            mu.setflags(write=False)
+            object.__setattr__(self, "start_distribution", mu)
+        if self.terminal is not None:
+            term = np.asarray(self.terminal)
+            if term.shape != (S,) or term.dtype.kind not in "bui" or not np.isin(term, (0, 1)).all():
+                raise ValueError(f"terminal must be a boolean mask of shape ({S},); got {term.dtype} of shape {term.shape}")
+            term = term.astype(bool)
+            idx = np.flatnonzero(term)
+            if np.any(P[idx, :, idx] != 1.0):
+                raise ValueError("terminal states must be absorbing: P[t, a, t] must be 1 for every terminal t "
+                                 "(TabularMDP.from_gymnasium builds them so)")
+            r[term] = 0.0
+            term.setflags(write=False)
+            object.__setattr__(self, "terminal", term)
         P.setflags(write=False)
         r.setflags(write=False)
         object.__setattr__(self, "P", P)
@@ -111,9 +145,102 @@ class TabularMDP:
         """Number of actions A."""
         return self.P.shape[1]
 
+    @property
+    def start_probs(self) -> NDArray[np.float64]:
+        """The start distribution :math:`\\mu_0`, shape (S,) (one-hot on ``start`` when none was given)."""
+        if self.start_distribution is not None:
+            return self.start_distribution
+        mu = np.zeros(self.n_states)
+        mu[self.start] = 1.0
+        return mu
+
     def with_reward(self, r: ArrayLike) -> "TabularMDP":
-        """The same dynamics, discount and start state with another reward ``r[s, a]``."""
-        return TabularMDP(self.P, r, self.gamma, self.start)
+        """The same dynamics, discount, start and terminal states with another reward ``r[s, a]``."""
+        return TabularMDP(self.P, r, self.gamma, self.start, start_distribution=self.start_distribution,
+                          terminal=self.terminal)
+
+    @classmethod
+    def from_gymnasium(cls, env: Any, gamma: float = 0.99, terminal: str = "absorbing") -> "TabularMDP":
+        """The MDP of a gymnasium toy-text environment that exposes its transition table.
+
+        Works with every environment whose unwrapped form has ``P[s][a]``, a list of
+        ``(probability, next_state, reward, terminated)`` (FrozenLake, CliffWalking, Taxi).
+        ``r[s, a]`` is the expected reward of the step; the start distribution is the
+        environment's ``initial_state_distrib`` (``start`` is its most likely state). A
+        state that some step enters with ``terminated=True`` is terminal, and becomes
+
+        - with ``terminal="absorbing"`` (the default, the task as gymnasium defines it):
+          **absorbing with value 0** (see the class: ``mdp.terminal`` marks it);
+        - with ``terminal="reset"``: a *reset cell* as in the paper's grid world, from
+          which every action leads to a start state drawn from the start distribution,
+          with reward 0 (a continuing task: ending an episode costs the time to come back).
+
+        Parameters
+        ----------
+        env : gymnasium.Env
+            A toy-text environment (wrappers are looked through).
+        gamma : float, default 0.99
+            Discount factor in [0, 1) (gymnasium environments do not define one).
+        terminal : {"absorbing", "reset"}, default "absorbing"
+
+        Raises
+        ------
+        ValueError
+            If ``env`` has no transition table, or a state is entered both with and
+            without termination.
+        """
+        if terminal not in ("absorbing", "reset"):
+            raise ValueError(f"terminal must be 'absorbing' or 'reset'; got {terminal!r}")
+        u = getattr(env, "unwrapped", env)
+        table = getattr(u, "P", None)
+        if not isinstance(table, dict) or not table:
+            raise ValueError(f"env must expose a transition table env.unwrapped.P (toy-text environments); "
+                             f"got {type(u).__name__}")
+        S = len(table)
+        A = len(table[0])
+        P = np.zeros((S, A, S))
+        r = np.zeros((S, A))
+        term = np.zeros(S, dtype=bool)
+        for s in range(S):
+            if len(table[s]) != A:
+                raise ValueError(f"env.unwrapped.P[{s}] has {len(table[s])} actions; P[0] has {A}")
+            for a in range(A):
+                for prob, s2, rew, done in table[s][a]:
+                    P[s, a, s2] += prob
+                    r[s, a] += prob * rew
+                    term[s2] |= bool(done) and prob > 0
+        mu = getattr(u, "initial_state_distrib", None)
+        if mu is None:
+            mu = np.zeros(S)
+            mu[int(getattr(u, "s", 0))] = 1.0
+        mu = np.asarray(mu, dtype=np.float64)
+        mu = mu / mu.sum()
+        # a terminal state must never be entered without termination from a state that play
+        # can reach (the table's moves out of terminal states are never played: replaced below)
+        live_in = np.zeros(S, dtype=bool)
+        seen = mu > 0
+        stack = list(np.flatnonzero(seen & ~term))
+        while stack:
+            s = stack.pop()
+            for a in range(A):
+                for prob, s2, _, done in table[s][a]:
+                    if prob > 0 and not done:
+                        live_in[s2] = True
+                        if not seen[s2] and not term[s2]:
+                            seen[s2] = True
+                            stack.append(s2)
+        mixed = np.flatnonzero(term & live_in)
+        if mixed.size:
+            raise ValueError(f"state {mixed[0]} is entered both with and without termination; "
+                             "it cannot be made an absorbing terminal state")
+        P[term] = 0.0
+        r[term] = 0.0
+        if terminal == "reset":
+            P[term] = mu
+            return cls(P, r, gamma, int(np.argmax(mu)), start_distribution=mu)
+        for t in np.flatnonzero(term):
+            P[t, :, t] = 1.0
+        return cls(P, r, gamma, int(np.argmax(mu)), start_distribution=mu, terminal=term)
 
     def expect_next(self, f: ArrayLike) -> NDArray[np.float64]:
         """:math:`E_{s'\\sim P(\\cdot|s, a)}[f(s')]` as an array of shape (S, A)."""
@@ -163,6 +290,21 @@ def _logsumexp_rows(z: NDArray[np.float64]) -> NDArray[np.float64]:
     return zmax + np.log(np.exp(z - zmax[:, None]).sum(axis=1))
 
 
+def _live_entropy(mdp: TabularMDP, pi: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per-state entropy, 0 at terminal states (no entropy is collected once an episode ended)."""
+    h = policy_entropy(pi)
+    if mdp.terminal is not None:
+        h = np.where(mdp.terminal, 0.0, h)
+    return h
+
+
+def _start_value(mdp: TabularMDP, V: NDArray[np.float64]) -> float:
+    """The value of the start state, or its expectation under the start distribution."""
+    if mdp.start_distribution is None:
+        return float(V[mdp.start])
+    return float(mdp.start_distribution @ V)
+
+
 def _evaluate_state_values(mdp: TabularMDP, pi: NDArray[np.float64], per_state: NDArray[np.float64]) -> NDArray[np.float64]:
     """Solve :math:`(I - \\gamma P_\\pi) V = c` for the per-state payoff ``c``."""
     P_pi = np.einsum("sa,sat->st", pi, mdp.P)
@@ -195,7 +337,7 @@ def soft_evaluate(
     check_mdp(mdp)
     alpha = check_alpha(alpha)
     pi = check_policy(pi, mdp.n_states, mdp.n_actions)
-    c = (pi * mdp.r).sum(axis=1) + alpha * policy_entropy(pi)
+    c = (pi * mdp.r).sum(axis=1) + alpha * _live_entropy(mdp, pi)
     V = _evaluate_state_values(mdp, pi, c)
     Q = mdp.r + mdp.gamma * (mdp.P @ V)
     return Q, V
@@ -206,7 +348,7 @@ def expected_return(mdp: TabularMDP, pi: ArrayLike) -> float:
     check_mdp(mdp)
     pi = check_policy(pi, mdp.n_states, mdp.n_actions)
     V = _evaluate_state_values(mdp, pi, (pi * mdp.r).sum(axis=1))
-    return float(V[mdp.start])
+    return _start_value(mdp, V)
 
 
 def discounted_entropy(mdp: TabularMDP, pi: ArrayLike, alpha: float) -> float:
@@ -217,8 +359,8 @@ def discounted_entropy(mdp: TabularMDP, pi: ArrayLike, alpha: float) -> float:
     check_mdp(mdp)
     alpha = check_alpha(alpha)
     pi = check_policy(pi, mdp.n_states, mdp.n_actions)
-    V = _evaluate_state_values(mdp, pi, alpha * policy_entropy(pi))
-    return float(V[mdp.start])
+    V = _evaluate_state_values(mdp, pi, alpha * _live_entropy(mdp, pi))
+    return _start_value(mdp, V)
 
 
 def soft_optimal(
@@ -265,6 +407,8 @@ def soft_optimal(
     for _ in range(max_iter):
         Q = mdp.r + mdp.gamma * (mdp.P @ V)
         V_new = alpha * _logsumexp_rows(Q / alpha)
+        if mdp.terminal is not None:
+            V_new[mdp.terminal] = 0.0
         done = np.max(np.abs(V_new - V)) < tol
         V = V_new
         if done:
@@ -276,9 +420,12 @@ def soft_optimal(
 
 
 def score(mdp: TabularMDP, pi: ArrayLike, alpha: float) -> float:
-    """:math:`J_{soft}(\\pi)`: the soft value of the start state (the score of Tables 1 and 2)."""
+    """:math:`J_{soft}(\\pi)`: the soft value of the start state (the score of Tables 1 and 2).
+
+    With a start distribution :math:`\\mu_0`, the expected soft value :math:`\\sum_s \\mu_0(s) V^\\pi(s)`.
+    """
     _, V = soft_evaluate(mdp, pi, alpha)
-    return float(V[mdp.start])
+    return _start_value(mdp, V)
 
 
 def random_mdp(

@@ -46,8 +46,10 @@ from gymnasium.wrappers import TimeLimit
 from gymnasium.wrappers.vector import NormalizeObservation, NormalizeReward
 from numpy.typing import NDArray
 from torch import nn
+from torch.nn import functional as F
 
 from ._validate import check_positive_int
+from .data import Rollout  # the observer's data type; re-exported here for older code
 
 __all__ = [
     "PPOConfig",
@@ -59,6 +61,9 @@ __all__ = [
     "PPO",
     "check_env_id",
     "gae_advantages",
+    "normalize_advantages",
+    "clipped_surrogate_loss",
+    "value_loss",
     "make_vector_env",
     "evaluate_policy",
     "evaluate_episodes",
@@ -146,6 +151,9 @@ class PPOConfig:
                 raise ValueError(f"{name} must be in [0, 1]; got {getattr(self, name)!r}")
         if self.ent_coef < 0 or self.vf_coef < 0:
             raise ValueError("ent_coef and vf_coef must be >= 0")
+        for name in ("clip_coef", "lr", "adam_eps", "max_grad_norm", "gamma", "gae_lambda", "ent_coef", "vf_coef"):
+            if not np.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number; got {getattr(self, name)!r}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
 
     def to_dict(self) -> dict[str, Any]:
@@ -212,40 +220,6 @@ class Critic(nn.Module):
 
 
 # ------------------------------------------------------------------ data passed around
-
-
-@dataclass(frozen=True)
-class Rollout:
-    """One environment's part of one PPO update, as an outside observer records it.
-
-    Attributes
-    ----------
-    observations, next_observations : ndarray, shape (T, obs_dim)
-        Raw (unnormalized) states s_t and s_{t+1}; at an episode end ``next_observations``
-        holds the true final state, not the reset state.
-    actions : ndarray, shape (T, act_dim)
-        Actions a_t as sampled from the Gaussian policy (the environment receives them
-        clipped to its action box).
-    terminations, truncations : ndarray of bool, shape (T,)
-        Whether s_{t+1} is terminal (absorbing), or the episode was cut by the time limit.
-    """
-
-    observations: NDArray[np.float64]
-    actions: NDArray[np.float64]
-    next_observations: NDArray[np.float64]
-    terminations: NDArray[np.bool_]
-    truncations: NDArray[np.bool_]
-
-    def __post_init__(self) -> None:
-        T = len(self.actions)
-        for name in ("observations", "next_observations", "terminations", "truncations"):
-            if len(getattr(self, name)) != T:
-                raise ValueError(f"Rollout.{name} must have {T} rows like actions; got {len(getattr(self, name))}")
-        if self.observations.shape != self.next_observations.shape:
-            raise ValueError("Rollout.observations and next_observations must have the same shape")
-
-    def to_arrays(self) -> dict[str, NDArray[Any]]:
-        return {k: getattr(self, k) for k in ("observations", "actions", "next_observations", "terminations", "truncations")}
 
 
 @dataclass
@@ -426,7 +400,8 @@ def make_vector_env(
 ) -> gym.vector.VectorEnv:
     """The learner's vector env: SyncVectorEnv -> RolloutTap -> NormalizeObservation -> NormalizeReward."""
     envs: gym.vector.VectorEnv = SyncVectorEnv(
-        [functools.partial(gym.make, env_id) for _ in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP
+        [functools.partial(gym.make, env_id) for _ in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP,
+        copy=False,  # no copy of the batched observations: RolloutTap copies what it keeps, the wrappers return new arrays
     )
     envs = RolloutTap(envs, reward_fn)
     if norm_obs:
@@ -452,6 +427,26 @@ def _find(envs: gym.vector.VectorEnv, cls: type) -> Any:
         if not hasattr(e, "env"):
             return None
         e = e.env
+
+
+def _layers(net: nn.Sequential) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
+    """A tanh MLP as a list of (weight, bias) for each Linear and ``None`` for each Tanh."""
+    out: list[tuple[torch.Tensor, torch.Tensor] | None] = []
+    for m in net:
+        if isinstance(m, nn.Linear):
+            out.append((m.weight.detach(), m.bias.detach()))
+        elif isinstance(m, nn.Tanh):
+            out.append(None)
+        else:
+            raise TypeError(f"_layers handles Linear and Tanh modules only; got {type(m).__name__}")
+    return out
+
+
+def _apply(layers: list[tuple[torch.Tensor, torch.Tensor] | None], x: torch.Tensor) -> torch.Tensor:
+    """What ``nn.Sequential`` computes, the same kernels without the per-module call overhead."""
+    for layer in layers:
+        x = torch.tanh(x) if layer is None else F.linear(x, layer[0], layer[1])
+    return x
 
 
 def _time_limit(env: gym.Env) -> TimeLimit | None:
@@ -556,6 +551,51 @@ def gae_advantages(
     return adv
 
 
+def normalize_advantages(adv: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    r"""Minibatch advantage normalization :math:`(\hat A - \mathrm{mean}) / (\mathrm{std} + \epsilon)`.
+
+    Parameters
+    ----------
+    adv : Tensor, shape (n,)
+        The minibatch's GAE advantages; ``std`` is the unbiased (n - 1) standard deviation.
+    eps : float
+        Keeps the division finite when every advantage is equal.
+    """
+    return (adv - adv.mean()) / (adv.std() + eps)
+
+
+def clipped_surrogate_loss(ratio: torch.Tensor, adv: torch.Tensor, clip: float) -> torch.Tensor:
+    r"""PPO's clipped surrogate as a loss: :math:`-E_t[\min(\rho_t \hat A_t, \mathrm{clip}(\rho_t, 1-\epsilon, 1+\epsilon) \hat A_t)]`.
+
+    The objective :math:`L^{CLIP}` of :cite:`schulman2017proximal` (Eq. 7 there), negated
+    and averaged over the batch. A sample whose ratio lies outside
+    :math:`[1-\epsilon, 1+\epsilon]` in the direction its advantage favours
+    (:math:`\rho_t > 1+\epsilon` with :math:`\hat A_t > 0`, or :math:`\rho_t < 1-\epsilon`
+    with :math:`\hat A_t < 0`) contributes a constant: its gradient is zero.
+
+    Parameters
+    ----------
+    ratio : Tensor, shape (n,)
+        :math:`\rho_t = \pi_\theta(a_t|s_t) / \pi_{old}(a_t|s_t)`.
+    adv : Tensor, shape (n,)
+        Advantages (normalized or not).
+    clip : float
+        The clip range :math:`\epsilon`.
+    """
+    return torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip)).mean()
+
+
+def value_loss(values: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
+    r"""The critic's loss :math:`\frac12 E_t[(V(s_t) - \hat R_t)^2]`, with :math:`\hat R_t = \hat A_t + V_{old}(s_t)`.
+
+    Parameters
+    ----------
+    values, returns : Tensor, shape (n,)
+        The critic's current values and the GAE return targets.
+    """
+    return 0.5 * ((values - returns) ** 2).mean()
+
+
 #: Called after each rollout: hook(update, rollout of environment 0, policy that collected it).
 Hook = Callable[[int, Rollout, PolicySnapshot], None]
 
@@ -636,6 +676,62 @@ class PPO:
         no.obs_rms.count = float(count)
         self._obs = self._normalize(self.tap.raw_obs)
 
+    # -- rollout collection
+    def _collect_rollout(self) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32],
+                                        NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], Rollout]:
+        """Step the vector env ``n_steps`` times with the current policy.
+
+        Returns the update's buffers (normalized observations, actions, their log-probabilities,
+        rewards with time-limit ends bootstrapped, episode-end flags, values with the value of
+        the state after the rollout as row ``n_steps``) and environment 0's :class:`Rollout`.
+
+        The arithmetic is that of the textbook loop (sample, evaluate the log-probability and
+        the critic, step): the networks are applied layer by layer (``F.linear``/``tanh``, the
+        operations their modules run, on the same per-step batches), under
+        :func:`torch.inference_mode`; the Gaussian log-probabilities, elementwise per sample,
+        are computed once for the whole rollout after the loop. Each step draws its noise from
+        ``self.gen`` exactly as before, so the random stream is unchanged.
+        """
+        cfg = self.config
+        T, N = cfg.n_steps, cfg.n_envs
+        obs_b = np.empty((T, N, self.obs_dim), np.float32)
+        act_b = np.empty((T, N, self.act_dim), np.float32)
+        mu_b = np.empty((T, N, self.act_dim), np.float32)
+        rew_b = np.empty((T, N), np.float64)
+        val_b = np.empty((T + 1, N), np.float64)
+        raw0 = np.empty((T, self.obs_dim)); rawn0 = np.empty((T, self.obs_dim))
+        term_b = np.empty((T, N), bool); trunc_b = np.empty((T, N), bool)
+        actor_net, critic_net = _layers(self.actor.mean), _layers(self.critic.v)
+        gen, tap, step, gamma = self.gen, self.tap, self.envs.step, cfg.gamma
+        log_std = self.actor.log_std.detach()
+        std = log_std.exp()
+        shape = (N, self.act_dim)
+        with torch.inference_mode():
+            for t in range(T):
+                obs_b[t] = self._obs
+                o = torch.from_numpy(obs_b[t])
+                mu = _apply(actor_net, o)
+                a = mu + std * torch.randn(shape, generator=gen)
+                val_b[t] = _apply(critic_net, o).numpy()[:, 0]
+                raw0[t] = tap.raw_obs[0]
+                a32 = a.numpy()
+                nobs, r, term, trunc, _ = step(a32.astype(np.float64))
+                act_b[t], mu_b[t] = a32, mu.numpy()
+                rew_b[t] = r
+                tr_only = trunc & ~term
+                if tr_only.any():  # bootstrap time-limit ends with V(true final state)
+                    fin = self._normalize(tap.raw_next_obs[tr_only])
+                    rew_b[t, tr_only] += gamma * _apply(critic_net, torch.from_numpy(fin)).numpy()[:, 0]
+                term_b[t], trunc_b[t] = term, trunc
+                rawn0[t] = tap.raw_next_obs[0]
+                self._obs = np.asarray(nobs, np.float32)
+            val_b[T] = _apply(critic_net, torch.from_numpy(self._obs)).numpy()[:, 0]
+            a_t, mu_t = torch.from_numpy(act_b), torch.from_numpy(mu_b)
+            logp_b = (-0.5 * ((a_t - mu_t) / std) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1).numpy()
+        done_b = (term_b | trunc_b).astype(np.float64)
+        rollout = Rollout(raw0, act_b[:, 0].astype(np.float64), rawn0, term_b[:, 0].copy(), trunc_b[:, 0].copy())
+        return obs_b, act_b, logp_b, rew_b, done_b, val_b, rollout
+
     # -- one update
     def train_update(self) -> dict[str, float]:
         """Collect one rollout of ``n_envs x n_steps`` steps and run the PPO optimisation."""
@@ -647,42 +743,9 @@ class PPO:
         for g in self.opt.param_groups:
             g["lr"] = lr_now
 
-        obs_b = np.zeros((T, N, self.obs_dim), np.float32)
-        act_b = np.zeros((T, N, self.act_dim), np.float32)
-        logp_b = np.zeros((T, N), np.float32)
-        rew_b = np.zeros((T, N), np.float64)
-        done_b = np.zeros((T, N), np.float64)
-        val_b = np.zeros((T + 1, N), np.float64)
-        raw0 = np.zeros((T, self.obs_dim)); rawn0 = np.zeros((T, self.obs_dim))
-        act0 = np.zeros((T, self.act_dim)); term0 = np.zeros(T, bool); trunc0 = np.zeros(T, bool)
-        actor, critic, gen = self.actor, self.critic, self.gen
-        log_std = actor.log_std.detach()
-        std = log_std.exp()
-        with torch.no_grad():
-            for t in range(T):
-                o = torch.from_numpy(self._obs)
-                mu = actor.mean(o)
-                a = mu + std * torch.randn(mu.shape, generator=gen)
-                logp = (-0.5 * ((a - mu) / std) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
-                val_b[t] = critic(o).numpy()
-                raw0[t] = self.tap.raw_obs[0]
-                a_np = a.numpy().astype(np.float64)
-                nobs, r, term, trunc, _ = self.envs.step(a_np)
-                obs_b[t], act_b[t], logp_b[t] = self._obs, a.numpy(), logp.numpy()
-                r = np.asarray(r, np.float64).copy()
-                tr_only = trunc & ~term
-                if np.any(tr_only):  # bootstrap time-limit ends with V(true final state)
-                    fin = self._normalize(self.tap.raw_next_obs[tr_only])
-                    r[tr_only] += cfg.gamma * critic(torch.from_numpy(fin)).numpy()
-                rew_b[t] = r
-                done_b[t] = term | trunc
-                rawn0[t] = self.tap.raw_next_obs[0]
-                act0[t] = a_np[0]; term0[t] = term[0]; trunc0[t] = trunc[0]
-                self._obs = np.asarray(nobs, np.float32)
-            val_b[T] = critic(torch.from_numpy(self._obs)).numpy()
-
+        obs_b, act_b, logp_b, rew_b, done_b, val_b, rollout = self._collect_rollout()
         t_rollout = time.perf_counter() - t_start
-        rollout = Rollout(raw0, act0, rawn0, term0, trunc0)
+        actor, critic, gen = self.actor, self.critic, self.gen
         if self.hook is not None:
             self.hook(self.update + 1, rollout, self.snapshot())
 
@@ -704,10 +767,9 @@ class PPO:
                 dist = actor.dist(b_obs[idx])
                 new_logp = dist.log_prob(b_act[idx]).sum(-1)
                 ratio = (new_logp - b_logp[idx]).exp()
-                adv_mb = b_adv[idx]
-                adv_mb = (adv_mb - adv_mb.mean()) / (adv_mb.std() + 1e-8)
-                pg_loss = torch.max(-adv_mb * ratio, -adv_mb * ratio.clamp(1 - clip_now, 1 + clip_now)).mean()
-                v_loss = 0.5 * ((critic(b_obs[idx]) - b_ret[idx]) ** 2).mean()
+                adv_mb = normalize_advantages(b_adv[idx])
+                pg_loss = clipped_surrogate_loss(ratio, adv_mb, clip_now)
+                v_loss = value_loss(critic(b_obs[idx]), b_ret[idx])
                 loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * actor.entropy()
                 self.opt.zero_grad()
                 loss.backward()

@@ -61,10 +61,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import gymnasium as gym
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import _safe_io
 from ._validate import check_positive_int
 from .deep_lfl import DeepLfLConfig, RewardModel, fit_gaussian_policies, holdout_mask, holdout_seed, recover_reward
 from .ppo import (PAPER_CODE_QUEUE, PPO, PPOConfig, PolicySnapshot, Rollout, check_env_id, evaluate_episodes,
@@ -181,10 +183,32 @@ def parse_window(text: str) -> tuple[int, ...]:
         if ".." in text:
             rng, _, step = text.partition(":")
             lo, hi = (int(x) for x in rng.split(".."))
-            return tuple(range(lo, hi + 1, int(step) if step else 1))
-        return tuple(int(x) for x in text.split(","))
-    except ValueError as exc:
+            if step and int(step) < 1:
+                raise ValueError("step")
+            win = tuple(range(lo, hi + 1, int(step) if step else 1))
+        else:
+            win = tuple(int(x) for x in text.split(","))
+    except (ValueError, TypeError, AttributeError) as exc:
         raise ValueError(f"window must look like '10..20', '10..30:5' or '10,15,20'; got {text!r}") from exc
+    if len(win) < 2 or any(b <= a for a, b in zip(win[:-1], win[1:])):
+        raise ValueError(f"window must give at least 2 strictly increasing updates "
+                         f"(e.g. '10..20', '10..30:5', '10,15,20'); got {text!r} = {list(win)}")
+    return win
+
+
+def _check_window(window: Any) -> tuple[int, ...]:
+    """``window`` as a tuple of at least 2 strictly increasing integers (a ValueError otherwise)."""
+    if isinstance(window, str):
+        return parse_window(window)
+    try:
+        win = tuple(window)
+    except TypeError as exc:
+        raise ValueError(f"window must be a sequence of update numbers; got {window!r}") from exc
+    if any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) for w in win):
+        raise ValueError(f"window must hold integers; got {list(win)}")
+    if len(win) < 2 or any(b <= a for a, b in zip(win[:-1], win[1:])):
+        raise ValueError(f"window must hold at least 2 strictly increasing updates; got {list(win)}")
+    return win
 
 
 def make_config(
@@ -199,13 +223,17 @@ def make_config(
     :data:`OBSERVER_INITS`) overrides the estimator's start of the observer.
     """
     check_env_id(env_id)
+    if "mujoco" not in str(gym.spec(env_id).entry_point):
+        # the checkpoints store MuJoCo's physics state: other environments cannot resume exactly
+        raise ValueError(f"env must be a MuJoCo environment (e.g. {', '.join(DEFAULT_WINDOWS)}); got {env_id!r}. "
+                         "For another Box environment, use lfl_lib.ppo.PPO and `python -m lfl_lib recover/observe`")
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(map(repr, ESTIMATORS))}; got {estimator!r}")
     if observer_init is not None and observer_init not in OBSERVER_INITS:
         raise ValueError(f"observer_init must be one of {', '.join(map(repr, OBSERVER_INITS))}; got {observer_init!r}")
     seed = check_positive_int(seed, "seed", minimum=0)
     if preset == "paper":
-        win = tuple(window) if window is not None else DEFAULT_WINDOWS.get(env_id)
+        win = _check_window(window) if window is not None else DEFAULT_WINDOWS.get(env_id)
         if win is None:
             raise ValueError(f"window is required for {env_id!r} (defaults exist for {', '.join(DEFAULT_WINDOWS)})")
         n_learn = learner_updates if learner_updates is not None else max(win)
@@ -215,7 +243,7 @@ def make_config(
         lfl = DeepLfLConfig()
         n_obs, bc = 30, 3000
     elif preset == "smoke":
-        win = tuple(window) if window is not None else SMOKE_WINDOW
+        win = _check_window(window) if window is not None else SMOKE_WINDOW
         n_learn = learner_updates if learner_updates is not None else max(win)
         learner = PPOConfig(n_envs=4, n_steps=256, n_epochs=4, n_minibatches=4, anneal_updates=10)
         observer = PPOConfig(n_envs=4, n_steps=256, n_epochs=4, n_minibatches=4, anneal_updates=3)
@@ -283,9 +311,8 @@ def normalize_scores(scores: Any, first: float, last: float) -> Any:
 
 
 def _atomic_torch(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    # numpy arrays stored as tagged tensors: the file loads under torch.load's weights_only=True
+    _safe_io.save(obj, path)
 
 
 def _atomic_json(obj: Any, path: Path) -> None:
@@ -299,11 +326,11 @@ def _atomic_json(obj: Any, path: Path) -> None:
 def _load(path: Path, keys: Sequence[str]) -> dict[str, Any]:
     """Load a checkpoint, turning any failure into a clear ValueError."""
     try:
-        obj = torch.load(path, weights_only=False)
+        obj = _safe_io.load(path)  # torch.load(weights_only=True): no arbitrary unpickling
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
         raise ValueError(
-            f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}); "
-            "delete it to redo that stage"
+            f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}; a checkpoint written by an "
+            "older lfl_lib needed full unpickling); delete it to redo that stage"
         ) from exc
     if not isinstance(obj, dict) or any(k not in obj for k in keys):
         raise ValueError(f"checkpoint {path} is corrupt: expected the keys {list(keys)}; delete it to redo that stage")
@@ -573,18 +600,10 @@ def _recovery(run: _Run, observed: list[dict[str, Any]]) -> tuple[RewardModel, d
 
 
 def _behaviour_clone(ppo: PPO, rollout: Rollout, steps: int, lfl: DeepLfLConfig, held_out: Any = None) -> float:
-    """Fit the observer's actor to the last observed rollout by maximum likelihood.
+    """The observer's start: :func:`lfl_lib.observer.behaviour_clone` (kept under this name for older code)."""
+    from .observer import behaviour_clone
 
-    The fit is :func:`lfl_lib.deep_lfl.fit_gaussian_policies` with the learning rate, entropy
-    bonus and log-std mode of ``lfl``; ``held_out`` (a bool mask) enables early stopping.
-    """
-    s = rollout.observations
-    ppo.set_obs_stats(s.mean(0), s.var(0), len(s))
-    x = torch.as_tensor(ppo._normalize(s))
-    a = torch.as_tensor(rollout.actions, dtype=torch.float32)
-    fit = fit_gaussian_policies([ppo.actor], [x], [a], steps, lfl.lr, lfl.entropy_bonus,
-                                None if held_out is None else [held_out], lfl.log_std)
-    return fit["nll"]
+    return behaviour_clone(ppo, rollout, steps, lfl, held_out)
 
 
 def _start_from(ppo: PPO, reward: RewardModel, actor_state: dict[str, torch.Tensor], n_states: int) -> None:

@@ -10,8 +10,10 @@ learner (Q-learning, random improvements), its second the observed trajectories.
 Command line (results with provenance under ``book/data/tabular/``)::
 
     python -m lfl_lib.table2 table --runs 100          # Table 2 at 100 runs
-    python -m lfl_lib.table2 ablations --runs 10       # trajectory length, alpha_model, K
-    python -m lfl_lib.table2 study --runs 20           # estimator choices on held-out seeds
+
+The studies built on these runs (estimator choice on held-out seeds, ablations) live in
+:mod:`lfl_lib.table2_study`, and the extended Table 2 of chapter 8 in
+:mod:`lfl_lib.table2_extended`; both import this module, which imports neither.
 """
 
 from __future__ import annotations
@@ -32,13 +34,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .gridworld import ALPHA, ALPHA_MODEL, make_gridworld
-from .learners import q_learning, random_improvements, soft_policy_iteration, soft_value_iteration
+from .learners import (kl_soft_policy_iteration, q_learning, random_improvements, soft_policy_iteration,
+                       soft_value_iteration)
 from .mdp import TabularMDP, discounted_entropy, expected_return, score
 from .tabular_lfl import observer_score, recover_reward
 from .trajectories import Trajectory, sample_trajectories
 
 __all__ = [
     "LEARNERS",
+    "KL_LEARNERS",
+    "EXTENDED_LEARNERS",
     "PAPER_TABLE2",
     "REPORTED_SEEDS",
     "HELD_OUT_SEEDS",
@@ -52,6 +57,13 @@ __all__ = [
 
 #: Learner name -> K, the number of observed improvements in Table 2.
 LEARNERS: dict[str, int] = {"SPI": 3, "SVI": 20, "Q-learning": 50, "random": 10}
+#: KL-regularized SPI learners of the extended Table 2 (book chapter "What kind of learner?"):
+#: name -> kl_weight lambda. Their K (in :data:`EXTENDED_LEARNERS`) is the one whose exact last policy
+#: scores nearest the SPI learner's 4.18 (lambda = 1: K = 4 scores 4.69, K = 3 3.55; lambda = 3: K = 7, 4.16).
+KL_LEARNERS: dict[str, float] = {"KL-1": 1.0, "KL-3": 3.0}
+#: The four learners of Table 2 and the two KL-regularized ones: name -> K. A run's seed index is the
+#: position in this dict, so the first four draw exactly what they draw in Table 2.
+EXTENDED_LEARNERS: dict[str, int] = {**LEARNERS, "KL-1": 4, "KL-3": 7}
 #: The paper's Table 2: (learner mean, learner std or None, observer mean, observer std).
 PAPER_TABLE2: dict[str, tuple[float, float | None, float, float]] = {
     "SPI": (4.18, None, 4.68, 0.24),
@@ -72,9 +84,11 @@ def learner_policies(name: str, mdp: TabularMDP, rng: np.random.Generator, alpha
     For the random learner, K + 1 = 10 policies are observed out of 15 (so K = 9
     improvements between them; the paper's column K counts the 10 observed policies).
     """
-    if name not in LEARNERS:
-        raise ValueError(f"name must be one of {sorted(LEARNERS)}; got {name!r}")
-    K = LEARNERS[name] if K is None else K
+    if name not in EXTENDED_LEARNERS:
+        raise ValueError(f"name must be one of {sorted(EXTENDED_LEARNERS)}; got {name!r}")
+    K = EXTENDED_LEARNERS[name] if K is None else K
+    if name in KL_LEARNERS:
+        return kl_soft_policy_iteration(mdp, alpha, KL_LEARNERS[name], K)
     if name == "SPI":
         return soft_policy_iteration(mdp, alpha, K)
     if name == "SVI":
@@ -101,10 +115,10 @@ class RunResult:
 def observed_run(name: str, seed: int, n_pairs: int = 1000, K: int | None = None,
                  mdp: TabularMDP | None = None) -> tuple[list[NDArray[np.float64]], list[Trajectory]]:
     """The learner's observed policies and the observer's trajectories of one run (see the module's seeds)."""
-    if name not in LEARNERS:
-        raise ValueError(f"name must be one of {sorted(LEARNERS)}; got {name!r}")
+    if name not in EXTENDED_LEARNERS:
+        raise ValueError(f"name must be one of {sorted(EXTENDED_LEARNERS)}; got {name!r}")
     mdp = make_gridworld() if mdp is None else mdp
-    learner_ss, data_ss = np.random.SeedSequence([int(seed), list(LEARNERS).index(name)]).spawn(2)
+    learner_ss, data_ss = np.random.SeedSequence([int(seed), list(EXTENDED_LEARNERS).index(name)]).spawn(2)
     policies = learner_policies(name, mdp, np.random.default_rng(learner_ss), K=K)
     return policies, sample_trajectories(mdp, policies, n_pairs, np.random.default_rng(data_ss))
 
@@ -152,7 +166,7 @@ def summarize(results: Sequence[RunResult]) -> dict[str, dict[str, float]]:
 #: The modules a Table 2 computation runs; provenance records whether any differs from the commit.
 PIPELINE_FILES = tuple(f"lfl_lib/{m}.py" for m in (
     "_validate", "mdp", "gridworld", "improvement", "inversion", "learners", "trajectories",
-    "tabular_lfl", "table2", "table2_study"))
+    "tabular_lfl", "table2", "table2_study", "table2_extended"))
 
 
 def provenance(argv: Sequence[str], wall_s: float) -> dict[str, Any]:
@@ -198,26 +212,15 @@ def _results_json(results: Sequence[RunResult]) -> list[dict[str, Any]]:
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m lfl_lib.table2", description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["table", "ablations", "study"])
+    parser.add_argument("what", choices=["table"])
     parser.add_argument("--runs", type=int, default=100, help="number of seeds")
     parser.add_argument("--out", type=Path, default=Path("book/data/tabular"))
     args = parser.parse_args(argv)
     start = time.time()
-    if args.what == "table":
-        seeds = list(REPORTED_SEEDS)[: args.runs]
-        results = run_many(list(LEARNERS), seeds, progress=True)
-        data = {"seeds": [seeds[0], seeds[-1]], "summary": summarize(results), "runs": _results_json(results)}
-        name = f"table2_{args.runs}runs.json"
-    elif args.what == "ablations":
-        from .table2_study import ablations
-
-        data = ablations(args.runs)
-        name = "ablations.json"
-    else:
-        from .table2_study import study
-
-        data = study(args.runs)
-        name = "estimator_study.json"
+    seeds = list(REPORTED_SEEDS)[: args.runs]
+    results = run_many(list(LEARNERS), seeds, progress=True)
+    data = {"seeds": [seeds[0], seeds[-1]], "summary": summarize(results), "runs": _results_json(results)}
+    name = f"table2_{args.runs}runs.json"
     data["provenance"] = provenance(argv, time.time() - start)
     write_json_atomic(args.out / name, data)
     print(f"wrote {args.out / name} in {time.time() - start:.1f} s")

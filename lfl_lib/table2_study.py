@@ -1,7 +1,12 @@
 """Studies behind chapter 5: estimator choices on held-out seeds, and ablations.
 
-Run through ``python -m lfl_lib.table2 study`` and ``python -m lfl_lib.table2 ablations``
-(see :mod:`lfl_lib.table2`); each returns a JSON-ready dict.
+Command line (results with provenance under ``book/data/tabular/``)::
+
+    python -m lfl_lib.table2_study study --runs 20       # estimator choices on held-out seeds
+    python -m lfl_lib.table2_study ablations --runs 10   # trajectory length, alpha_model, K
+
+This module imports :mod:`lfl_lib.table2` (its runs, seeds and provenance); the
+Table 2 module does not import this one.
 
 - :func:`study` scores every estimator of :data:`CANDIDATES` on the seeds of
   :data:`lfl_lib.table2.HELD_OUT_SEEDS`, which the reported tables never use; the
@@ -13,23 +18,38 @@ Run through ``python -m lfl_lib.table2 study`` and ``python -m lfl_lib.table2 ab
 
 from __future__ import annotations
 
+import argparse
 import sys
-from typing import Any
+import time
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 
 from .gridworld import ALPHA, make_gridworld
 from .learners import soft_policy_iteration
 from .tabular_lfl import consistency_fit, observer_score, targets
-from .table2 import HELD_OUT_SEEDS, LEARNERS, REPORTED_SEEDS, run_many, summarize
+from .table2 import (HELD_OUT_SEEDS, LEARNERS, REPORTED_SEEDS, observed_run, provenance, run_many, summarize,
+                     write_json_atomic)
+from .mdp import score
 
-__all__ = ["CANDIDATES", "study", "ablations", "exact_policy_observer"]
+__all__ = ["PAPER_RECIPE", "CANDIDATES", "study", "ablations", "exact_policy_observer", "best_learner_scores"]
+
+#: The grid-world recipe of the authors' released code, where the paper is silent or differs:
+#: policies by 10 full-batch Adam steps (rate 0.5) on the likelihood with an entropy bonus
+#: lambda = 0.01, every pair in Eq. (5), and Eq. (5) by 200 full-batch Adam steps at rate 1
+#: from zero.
+PAPER_RECIPE: dict[str, Any] = {"policy_estimator": "entropy_ml_adam", "entropy_weight": 0.01,
+                                "policy_steps": 10, "policy_lr": 0.5, "weights": "all",
+                                "solver": "adam", "n_steps": 200, "lr": 1.0}
 
 #: Estimators compared on held-out seeds: name -> options of recover_reward.
 CANDIDATES: dict[str, dict[str, Any]] = {
-    # The paper's tabular recipe as the authors' code runs it: 10 Adam steps (rate 0.5)
-    # of the entropy-regularized likelihood with lambda = 0.01, every pair in the loss.
-    "adam10-all": {"policy_estimator": "entropy_ml_adam", "weights": "all"},
+    # The paper's tabular policy estimate as the authors' code runs it: 10 Adam steps (rate 0.5)
+    # of the entropy-regularized likelihood with lambda = 0.01, every pair in the loss, exact solve.
+    "adam10-all": {"policy_estimator": "entropy_ml_adam", "entropy_weight": 0.01, "weights": "all"},
+    # The whole released recipe, Eq. (5) by 200 Adam steps at rate 1 included.
+    "paper-recipe": PAPER_RECIPE,
     # Count-based estimates with a Dirichlet prior, only the visited states in the loss,
     # pairs outside the loss pessimistic.
     "dirichlet-states": {"policy_estimator": "dirichlet", "policy_prior": 0.5,
@@ -86,3 +106,42 @@ def ablations(runs: int = 10) -> dict[str, Any]:
         name: {str(k): summarize(run_many([name], seeds, K=k))[name] for k in ks[name]}
         for name in _progress(list(ks), "K")}}
     return out
+
+
+def best_learner_scores(name: str, seeds: Sequence[int]) -> list[tuple[float, float]]:
+    """(J of the best observed policy, J of the last) of learner ``name`` for each seed.
+
+    The paper's Table 2 caption scores a learner by its *best* policy; the authors' code and
+    :func:`lfl_lib.table2.run_once` by its last. The policies are those of
+    :func:`lfl_lib.table2.observed_run`.
+    """
+    mdp = make_gridworld()
+    out = []
+    for seed in seeds:
+        pols, _ = observed_run(name, seed, mdp=mdp)
+        Js = [score(mdp, p, ALPHA) for p in pols]
+        out.append((max(Js), Js[-1]))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line: ``study`` or ``ablations``, written as JSON with provenance."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m lfl_lib.table2_study", description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", choices=["study", "ablations"])
+    parser.add_argument("--runs", type=int, default=None, help="number of seeds (study: 20, ablations: 10)")
+    parser.add_argument("--out", type=Path, default=Path("book/data/tabular"))
+    args = parser.parse_args(argv)
+    start = time.time()
+    if args.what == "study":
+        data, name = study(args.runs or 20), "estimator_study.json"
+    else:
+        data, name = ablations(args.runs or 10), "ablations.json"
+    data["provenance"] = provenance(argv, time.time() - start)
+    data["provenance"]["command"] = "python -m lfl_lib.table2_study " + " ".join(argv)
+    write_json_atomic(args.out / name, data)
+    print(f"wrote {args.out / name} in {time.time() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

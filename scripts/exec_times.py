@@ -92,8 +92,15 @@ def git_commit() -> str:
         return "unknown"
 
 
+#: Words after which a full stop is an abbreviation, not the end of a sentence ("Fig. 4", "Eq. (5)").
+ABBREVIATIONS = ("Fig", "Figs", "Eq", "Eqs", "Sec", "Ch", "ch", "cf", "e.g", "i.e", "vs", "No", "Tab")
+
+
 def short_caption(caption: str) -> str:
-    """The caption up to its first top-level comma, colon or full stop (outside math, code, parentheses)."""
+    """The caption up to its first top-level comma, colon or full stop (outside math, code, parentheses).
+
+    A full stop right after one of :data:`ABBREVIATIONS` does not end the caption.
+    """
     text = " ".join(caption.split())
     depth, in_math, in_code = 0, False, False
     for i, ch in enumerate(text):
@@ -107,6 +114,8 @@ def short_caption(caption: str) -> str:
             elif ch in ")]":
                 depth -= 1
             elif ch in ".,:;" and depth == 0 and (i + 1 == len(text) or text[i + 1] == " "):
+                if ch == "." and text[:i].split(" ")[-1] in ABBREVIATIONS:
+                    continue
                 return text[:i]
     return text
 

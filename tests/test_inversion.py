@@ -179,3 +179,13 @@ def test_state_only_regression_reports_residual_for_action_dependent_rewards(gri
 def test_state_only_regression_rejects_bad_input(small_mdp, r_sa, match):
     with pytest.raises(ValueError, match=match):
         state_only_regression(small_mdp, r_sa)
+
+
+def test_kl_divergence_checks_pi2_as_it_checks_pi1():
+    # the messages name the argument and say what was expected (mutation testing found these unchecked)
+    with pytest.raises(ValueError, match=r"^pi2 must have 2 dimensions"):
+        kl_divergence(np.array([[0.5, 0.5]]), np.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match=r"^pi2 must have 2 dimensions"):
+        kl_divergence(np.array([[0.5, 0.5]]), np.full((1, 1, 2), 0.5))
+    with pytest.raises(ValueError, match=r"^pi2 must be > 0 wherever pi1 > 0 \(otherwise the KL divergence is infinite\)$"):
+        kl_divergence(np.array([[0.5, 0.5]]), np.array([[1.0, 0.0]]))

@@ -104,3 +104,25 @@ def test_table2_runner_is_deterministic_and_complete():
     assert summary["SPI"]["runs"] == 1 and summary["SPI"]["observer_J_std"] == 0.0
     with pytest.raises(ValueError, match="name must be one of"):
         run_once("PPO", seed=0)
+
+
+def test_table2_does_not_import_its_study_module():
+    """The Table 2 module and the study module import in one direction only (study -> table2)."""
+    import ast
+    import inspect
+
+    import lfl_lib.table2 as t2
+
+    tree = ast.parse(inspect.getsource(t2))
+    modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert "table2_study" not in modules
+
+
+def test_best_learner_score_is_at_least_the_last():
+    """SPI improves monotonically, so its best observed policy is its last (Table 2's caption says best)."""
+    from lfl_lib.table2_study import best_learner_scores
+
+    (best, last), = best_learner_scores("SPI", [0])
+    np.testing.assert_allclose(best, last, rtol=0, atol=1e-12)
+    (best_q, last_q), = best_learner_scores("Q-learning", [0])
+    assert best_q >= last_q

@@ -1,0 +1,72 @@
+"""Checkpoint files that load under ``torch.load(path)`` with its default ``weights_only=True``.
+
+``torch.save`` pickles anything; ``torch.load`` refuses, by default, every object that is
+not a tensor or a plain Python container/number/string. NumPy arrays and scalars are
+the only other things the library saves, so :func:`to_safe` replaces each array by a
+tagged dict ``{"__ndarray__": tensor}`` (the tensor holds the same values and dtype) and
+each NumPy scalar by a Python number; :func:`from_safe` undoes it. Nothing in a file
+written by :func:`save` needs unpickling of arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+_TAG = "__ndarray__"
+
+
+def to_safe(obj: Any) -> Any:
+    """``obj`` with every NumPy array and scalar replaced by a weights_only-loadable form."""
+    if isinstance(obj, np.ndarray):
+        if obj.dtype == object:
+            raise ValueError("cannot store an object array in a weights_only checkpoint")
+        return {_TAG: torch.from_numpy(np.array(obj, copy=True))}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {k: to_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [to_safe(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(to_safe(v) for v in obj)
+    return obj
+
+
+def from_safe(obj: Any) -> Any:
+    """Inverse of :func:`to_safe`."""
+    if isinstance(obj, dict):
+        if len(obj) == 1 and _TAG in obj:
+            return obj[_TAG].numpy().copy()
+        return {k: from_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [from_safe(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(from_safe(v) for v in obj)
+    return obj
+
+
+def save(obj: Any, path: str | Path) -> None:
+    """``torch.save(to_safe(obj))`` atomically: a temporary file in the same folder, then renamed."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    _umask = os.umask(0)
+    os.umask(_umask)
+    os.chmod(tmp, 0o666 & ~_umask)  # mkstemp makes the file private; give it the usual mode
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(to_safe(obj), f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | Path) -> Any:
+    """``from_safe(torch.load(path, weights_only=True))``."""
+    return from_safe(torch.load(path, weights_only=True))

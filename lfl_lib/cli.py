@@ -1,0 +1,414 @@
+"""``python -m lfl_lib``: Algorithm 1 on your own learner's logs, and the observer it trains.
+
+Two commands::
+
+    python -m lfl_lib recover --rollouts D1.npz D2.npz ... [--out DIR]
+    python -m lfl_lib observe --reward DIR --env ENV_ID [--start DK.npz] [--out DIR]
+
+``recover`` reads one ``.npz`` file per observed policy, in the order of the learning
+(arrays ``observations``, ``actions``, ``next_observations``, ``terminations``,
+``truncations``; see :mod:`lfl_lib.data`), and writes ``reward.pt`` (continuous:
+:func:`lfl_lib.observer.save_reward`) or ``reward.npz`` (``--tabular``: the array ``r``
+of shape (S, A)) with ``recover_report.json`` (losses, fitted standard deviations, the
+data's shapes, the settings, versions, command, wall time). ``observe`` trains and scores
+an observer on that reward (continuous: PPO, :func:`lfl_lib.observer.train_observer`;
+tabular: the optimal soft policy, played in the environment) and writes
+``observe_report.json`` (and ``policy.pt`` for PPO).
+
+Output folders default to the current working directory. Long stages show progress
+bars and checkpoint; Ctrl-C stops with exit status 130 and the same command resumes.
+Files are written atomically, and bad input is reported (exit status 2) before anything
+is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["main"]
+
+INTERRUPTED = "interrupted; run the same command again to resume"
+
+#: Step counts of Algorithm 1's four stages for ``--preset``.
+RECOVER_PRESETS: dict[str, dict[str, int]] = {
+    "paper": {},  # DeepLfLConfig's defaults (Section 6.3)
+    "fast": {"policy_steps": 300, "kl_steps": 50, "reward_init_steps": 300, "consistency_steps": 300},
+}
+
+
+def _atomic_json(obj: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    _umask = os.umask(0)
+    os.umask(_umask)
+    os.chmod(tmp, 0o666 & ~_umask)  # mkstemp makes the file private; give it the usual mode
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("lfl_lib", "numpy", "torch", "gymnasium", "mujoco"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            v = kind(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}; got {text!r}") from exc
+        if not np.isfinite(v) or v <= 0:
+            raise argparse.ArgumentTypeError(f"expected a finite number > 0; got {text!r}")
+        return v
+    return parse
+
+
+def _out_dir(arg: str | None) -> Path:
+    out = Path(arg) if arg else Path.cwd()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} exists and is not a folder")
+    if not out.parent.exists():
+        raise ValueError(f"--out {str(out)!r}: its parent folder does not exist")
+    return out
+
+
+class _Folder:
+    """Creates the output folder on first use; removes it again if it stayed empty after a failure."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.created = False
+
+    def make(self) -> Path:
+        if not self.path.exists():
+            self.path.mkdir()
+            self.created = True
+        return self.path
+
+    def cleanup(self) -> None:
+        if self.created and self.path.is_dir() and not any(self.path.iterdir()):
+            self.path.rmdir()
+
+
+# ------------------------------------------------------------------ recover
+
+
+def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str) -> dict[str, Any]:
+    from . import _safe_io
+    from .deep_lfl import DeepLfLConfig, recover_reward
+    from .observer import save_reward
+    from .study import ESTIMATORS
+
+    from .data import check_rollouts, load_rollout
+
+    rollouts = check_rollouts([load_rollout(p) for p in args.rollouts], "--rollouts")
+    settings = {**RECOVER_PRESETS[args.preset], **ESTIMATORS[args.estimator]}
+    if args.steps is not None:
+        settings.update({k: args.steps for k in ("policy_steps", "kl_steps", "reward_init_steps", "consistency_steps")})
+    if args.alpha_model is not None:
+        settings["alpha_model"] = args.alpha_model
+    if args.gamma is not None:
+        settings["gamma"] = args.gamma
+    cfg = DeepLfLConfig(**settings)
+    shapes = {str(p): {k: list(v.shape) for k, v in r.to_arrays().items()} for p, r in zip(args.rollouts, rollouts)}
+    key = {"config": cfg.to_dict(), "seed": args.seed, "rollouts": [str(p) for p in args.rollouts],
+           "sizes": [len(r) for r in rollouts]}
+    out = folder.path
+    report_path, ck = out / "recover_report.json", out / "recover_checkpoint.pt"
+    if report_path.exists() and (out / "reward.pt").exists():
+        old = json.loads(report_path.read_text())
+        if old.get("key") == key:
+            print(f"already done: {out / 'reward.pt'}")
+            return old
+        raise ValueError(f"--out {str(out)!r} already holds a reward recovered from other data or settings; "
+                         "choose another --out")
+    state: dict[str, Any] = {}
+    if ck.exists():
+        saved = _safe_io.load(ck)
+        if saved.get("key") != key:
+            raise ValueError(f"{ck} is the checkpoint of another recovery; remove it or choose another --out")
+        state = saved["state"]
+    from tqdm import tqdm
+
+    sizes = {"policies": cfg.policy_steps, "divergences": cfg.kl_steps, "reward init": cfg.reward_init_steps,
+             "consistency": cfg.consistency_steps}
+    offsets = dict(zip(sizes, np.cumsum([0, *sizes.values()])[:-1]))
+    done_keys = {"policies": "policies", "divergences": "rho", "reward init": "reward_init", "consistency": "reward"}
+    bar = tqdm(total=sum(sizes.values()), initial=sum(n for s, n in sizes.items() if done_keys[s] in state),
+               desc="recover", disable=args.no_progress, dynamic_ncols=True)
+    last: dict[str, Any] = dict(state)
+
+    def tick(stage: str, n: int) -> None:
+        bar.n = int(offsets[stage] + n)
+        if n % 50 == 0 or n == sizes[stage]:
+            bar.set_postfix(stage=stage)
+            bar.refresh()
+
+    def checkpoint(st: dict[str, Any]) -> None:
+        last.clear()
+        last.update(st)
+        _safe_io.save({"key": key, "state": st}, folder.make() / ck.name)
+
+    t0 = time.perf_counter()
+    reward, info = recover_reward(rollouts, cfg, seed=args.seed, progress=tick, state=state, checkpoint=checkpoint)
+    bar.close()
+
+    def sig(sd: dict[str, Any], k: str) -> list[float]:
+        return [round(float(x), 5) for x in sd[k].exp()]
+
+    report = {
+        "command": command,
+        "key": key,
+        "kind": "continuous",
+        "rollouts": shapes,
+        "settings": cfg.to_dict(),
+        "seed": args.seed,
+        "losses": {k: float(v) for k, v in info.items()},
+        "fitted_policy_std": [sig(sd, "log_std") for sd in last["policies"]],
+        "reward_std": sig(last["reward"], "policy.log_std"),
+        "versions": _versions(),
+        "wall_time_s": round(time.perf_counter() - t0, 1),
+    }
+    save_reward(reward, folder.make() / "reward.pt", {"settings": cfg.to_dict(), "rollouts": list(shapes)})
+    _atomic_json(report, out / "recover_report.json")
+    ck.unlink(missing_ok=True)
+    return report
+
+
+def _tabular_model(args: argparse.Namespace) -> tuple[int, int, Any, Any]:
+    """(S, A, P or None, mdp or None) from --env or --n-states/--n-actions."""
+    if args.env:
+        import gymnasium as gym
+
+        from .mdp import TabularMDP
+
+        try:
+            env = gym.make(args.env)
+        except Exception as exc:  # noqa: BLE001
+            raise ValueError(f"--env {args.env!r} is not a gymnasium environment ({type(exc).__name__}: {exc})") from exc
+        mdp = TabularMDP.from_gymnasium(env, gamma=args.gamma if args.gamma is not None else 0.99,
+                                        terminal=args.terminal)
+        env.close()
+        return mdp.n_states, mdp.n_actions, mdp.P, mdp
+    if args.n_states is None or args.n_actions is None:
+        raise ValueError("--tabular needs --env ENV_ID (a toy-text environment) or both --n-states and --n-actions")
+    return args.n_states, args.n_actions, None, None
+
+
+def _recover_tabular(args: argparse.Namespace, folder: _Folder, command: str) -> dict[str, Any]:
+    from .data import load_episodes
+    from .tabular_lfl import fit_lfl
+
+    data = [load_episodes(p) for p in args.rollouts]
+    if len(data) < 2:
+        raise ValueError(f"--rollouts must name at least 2 files, one per observed policy; got {len(data)}")
+    S, A, P, mdp = _tabular_model(args)
+    gamma = args.gamma if args.gamma is not None else 0.99
+    alpha_model = args.alpha_model if args.alpha_model is not None else 1.0
+    t0 = time.perf_counter()
+    res = fit_lfl(data, S, A, gamma, alpha_model, P=P)
+    report = {
+        "command": command,
+        "kind": "tabular",
+        "rollouts": {str(p): {"episodes": len(eps), "transitions": int(sum(len(e) for e in eps))}
+                     for p, eps in zip(args.rollouts, data)},
+        "settings": {"n_states": S, "n_actions": A, "gamma": gamma, "alpha_model": alpha_model,
+                     "env": args.env, "terminal": args.terminal if args.env else None,
+                     "transitions": "known (from --env)" if P is not None else "estimated"},
+        "reward_range": [float(res.r.min()), float(res.r.max())],
+        "versions": _versions(),
+        "wall_time_s": round(time.perf_counter() - t0, 3),
+    }
+    out = folder.make()
+    from .data import _atomic_npz
+
+    _atomic_npz({"r": res.r}, out / "reward.npz")
+    _atomic_json(report, out / "recover_report.json")
+    return report
+
+
+# ------------------------------------------------------------------ observe
+
+
+def _observe_tabular(args: argparse.Namespace, folder: _Folder, command: str) -> dict[str, Any]:
+    import gymnasium as gym
+
+    from .mdp import TabularMDP
+    from .tabular_lfl import observer_policy, play_policy
+
+    rpath = Path(args.reward)
+    rfile = rpath / "reward.npz" if rpath.is_dir() else rpath
+    with np.load(rfile, allow_pickle=False) as z:
+        r_hat = z["r"]
+    rep_file = rfile.parent / "recover_report.json"
+    terminal = json.loads(rep_file.read_text())["settings"].get("terminal") if rep_file.exists() else None
+    env = gym.make(args.env)
+    mdp = TabularMDP.from_gymnasium(env, gamma=0.99, terminal=terminal or "absorbing")
+    if r_hat.shape != (mdp.n_states, mdp.n_actions):
+        raise ValueError(f"--reward has shape {r_hat.shape}; {args.env} has (S, A) = ({mdp.n_states}, {mdp.n_actions})")
+    pi = observer_policy(mdp, r_hat, args.alpha)
+    returns = play_policy(env, pi, args.eval_episodes, seed=args.seed, greedy=args.greedy)
+    report = {"command": command, "kind": "tabular", "env": args.env, "alpha": args.alpha, "greedy": args.greedy,
+              "episodes": args.eval_episodes, "mean_return": float(returns.mean()), "versions": _versions()}
+    out = folder.make()
+    _atomic_json(report, out / "observe_report.json")
+    from .data import _atomic_npz
+
+    _atomic_npz({"pi": pi}, out / "policy.npz")
+    return report
+
+
+def _observe_continuous(args: argparse.Namespace, folder: _Folder, command: str) -> dict[str, Any]:
+    from . import _safe_io
+    from .data import load_rollout
+    from .observer import load_reward, train_observer
+    from .ppo import PPOConfig, check_env_id
+
+    reward = load_reward(args.reward)
+    check_env_id(args.env)
+    start = load_rollout(args.start) if args.start else None
+    if args.preset == "paper":
+        ppo_cfg = PPOConfig(anneal_updates=max(args.updates, 1))
+    else:
+        ppo_cfg = PPOConfig(n_envs=4, n_steps=512, n_epochs=10, n_minibatches=8, anneal_updates=max(args.updates, 1))
+    out = folder.make()
+    t0 = time.perf_counter()
+    res = train_observer(args.env, reward, start=start, updates=args.updates, ppo_config=ppo_cfg,
+                         bc_steps=args.bc_steps, seed=args.seed, eval_episodes=args.eval_episodes,
+                         checkpoint=out / "observe_checkpoint.pt", progress=not args.no_progress)
+    report = {
+        "command": command,
+        "kind": "continuous",
+        "env": args.env,
+        "updates": args.updates,
+        "ppo": ppo_cfg.to_dict(),
+        "start": "behaviour cloning of " + str(args.start) if args.start else "fresh actor",
+        "evaluation": {"episodes": args.eval_episodes, "policy": "deterministic mean action",
+                       "score": "mean undiscounted true return"},
+        "scores": res.scores,
+        "returns": res.returns,
+        "versions": _versions(),
+        "wall_time_s": round(time.perf_counter() - t0, 1),
+    }
+    _safe_io.save(res.policy.to_dict(), out / "policy.pt")
+    _atomic_json(report, out / "observe_report.json")
+    (out / "observe_checkpoint.pt").unlink(missing_ok=True)
+    return report
+
+
+# ------------------------------------------------------------------ main
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m lfl_lib", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("recover", help="recover a reward from one .npz file per observed policy",
+                       description="Algorithm 1 on one .npz file per observed policy, in the order of the learning.")
+    r.add_argument("--rollouts", nargs="+", required=True, metavar="D.npz",
+                   help="one file per observed policy, in order (at least 2)")
+    r.add_argument("--out", default=None, help="output folder (default: the current working directory)")
+    r.add_argument("--tabular", action="store_true", help="integer states and actions (tabular Algorithm 1)")
+    r.add_argument("--env", default=None, help="tabular: a toy-text env id whose transition table is used as P")
+    r.add_argument("--terminal", choices=["absorbing", "reset"], default="absorbing",
+                   help="tabular with --env: terminal states absorbing with value 0, or reset cells (default absorbing)")
+    r.add_argument("--n-states", type=int, default=None, help="tabular without --env")
+    r.add_argument("--n-actions", type=int, default=None, help="tabular without --env")
+    r.add_argument("--alpha-model", type=_positive(float), default=None,
+                   help="entropy weight of the modelled learner (default 0.7 continuous, 1.0 tabular)")
+    r.add_argument("--gamma", type=float, default=None, help="discount (default 0.99)")
+    r.add_argument("--preset", choices=list(RECOVER_PRESETS), default="paper",
+                   help="continuous: step counts of the four stages (paper: 1000/100/3000/1000; fast: 300/50/300/300)")
+    r.add_argument("--steps", type=int, default=None,
+                   help="continuous: the same step count for all four stages (overrides --preset; for quick tries)")
+    r.add_argument("--estimator", choices=["paper", "fix"], default="paper",
+                   help="continuous: the paper's fits, or chapter 6's fix (exact log-std, 20%% held out)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    r.add_argument("--no-progress", action="store_true")
+    o = sub.add_parser("observe", help="train and score an observer on a recovered reward",
+                       description="Train an observer on a recovered reward and score it on the true reward.")
+    o.add_argument("--reward", required=True, help="folder (or file) written by recover")
+    o.add_argument("--env", required=True, help="gymnasium id of the learner's environment")
+    o.add_argument("--out", default=None, help="output folder (default: the current working directory)")
+    o.add_argument("--start", default=None, metavar="DK.npz",
+                   help="continuous: start by behaviour cloning of this rollout (the last observed one)")
+    o.add_argument("--updates", type=int, default=30, help="continuous: PPO updates (default 30, the paper's)")
+    o.add_argument("--preset", choices=["paper", "small"], default="paper",
+                   help="continuous PPO size: paper (32 envs x 2048 steps) or small (4 x 512)")
+    o.add_argument("--bc-steps", type=int, default=3000, help="continuous: behaviour-cloning steps (default 3000)")
+    o.add_argument("--alpha", type=_positive(float), default=0.01, help="tabular: the observer's entropy weight")
+    o.add_argument("--greedy", action="store_true", help="tabular: play argmax of the observer's policy")
+    o.add_argument("--eval-episodes", type=int, default=10, help="episodes of the score (default 10)")
+    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    o.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 done, 2 bad input, 130 interrupted)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(args_list)
+    command = "python -m lfl_lib " + " ".join(shlex.quote(a) for a in args_list)
+    folder: _Folder | None = None
+    try:
+        for name in ("seed",):
+            if getattr(args, name) < 0:
+                raise ValueError(f"--{name} must be >= 0; got {getattr(args, name)}")
+        if args.cmd == "observe":
+            if args.updates < 0 or args.bc_steps < 1 or args.eval_episodes < 1:
+                raise ValueError("--updates must be >= 0, --bc-steps and --eval-episodes >= 1")
+        if args.cmd == "recover" and args.gamma is not None and not 0 <= args.gamma < 1:
+            raise ValueError(f"--gamma must be in [0, 1); got {args.gamma}")
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1; got {args.threads}")
+        folder = _Folder(_out_dir(args.out))
+        if not getattr(args, "tabular", False):
+            import torch
+
+            torch.set_num_threads(args.threads)
+        if args.cmd == "recover":
+            rep = (_recover_tabular if args.tabular else _recover_continuous)(args, folder, command)
+            print(f"reward written to {folder.path}; losses: {rep.get('losses', rep.get('reward_range'))}")
+        else:
+            rpath = Path(args.reward)
+            if not rpath.exists():
+                raise ValueError(f"--reward {args.reward!r} does not exist")
+            tabular = (rpath / "reward.npz").exists() if rpath.is_dir() else rpath.suffix == ".npz"
+            rep = (_observe_tabular if tabular else _observe_continuous)(args, folder, command)
+            score = rep.get("mean_return", rep.get("scores", [None])[-1])
+            print(f"observer on {args.env}: mean true return {score:.3f}; report in {folder.path}")
+    except KeyboardInterrupt:
+        if folder is not None:
+            folder.cleanup()
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
+    except ValueError as exc:
+        if folder is not None:
+            folder.cleanup()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,313 @@
+"""What the observer does with a recovered reward (continuous case, Section 6.2).
+
+- :func:`save_reward` / :func:`load_reward`: the reward :math:`r_\\phi(s, a)` of
+  :func:`lfl_lib.deep_lfl.recover_reward` as a file of its own (tensors, numbers and
+  strings only: it loads under ``torch.load``'s default ``weights_only=True``, on any
+  machine, without lfl_lib's pickled classes);
+- :class:`RecoveredReward`: a gymnasium wrapper that replaces an environment's reward by
+  the recovered one (the true reward is kept in ``info["true_reward"]``), so that any RL
+  library can train on it;
+- :func:`behaviour_clone`: the observer's start of Section 6.3, its actor fitted by
+  maximum likelihood to the last observed rollout;
+- :func:`train_observer`: the observer of the paper, a :class:`lfl_lib.ppo.PPO` agent
+  started by behaviour cloning and trained on the recovered reward, scored on the true
+  reward after every update, with checkpoints that resume.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from . import _safe_io
+from ._validate import check_positive_int
+from .data import Rollout
+from .deep_lfl import DeepLfLConfig, RewardModel, as_config, fit_gaussian_policies
+from .ppo import PPO, PPOConfig, PolicySnapshot, check_env_id, evaluate_policy
+
+__all__ = [
+    "REWARD_FORMAT",
+    "save_reward",
+    "load_reward",
+    "RecoveredReward",
+    "behaviour_clone",
+    "ObserverResult",
+    "train_observer",
+]
+
+#: Tag stored in every reward file.
+REWARD_FORMAT = "lfl_lib.reward/1"
+
+
+def save_reward(reward: RewardModel, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+    """Write the recovered reward to ``path`` (a ``.pt`` file), atomically.
+
+    The file holds a dict of plain values: ``format``, ``obs_dim``, ``act_dim``,
+    ``hidden``, ``state_dict`` (tensors: the standardization and the network) and
+    ``metadata`` (as JSON text). ``torch.load(path)`` reads it with its default
+    ``weights_only=True``; :func:`load_reward` rebuilds the :class:`~lfl_lib.deep_lfl.RewardModel`.
+    """
+    if not isinstance(reward, RewardModel):
+        raise ValueError(f"reward must be a lfl_lib.deep_lfl.RewardModel; got {type(reward).__name__}")
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(f"path: folder {str(path.parent)!r} does not exist")
+    hidden = [m.out_features for m in reward.policy.mean if isinstance(m, torch.nn.Linear)][:-1]
+    obj = {
+        "format": REWARD_FORMAT,
+        "obs_dim": int(reward.norm.mean.numel()),
+        "act_dim": int(reward.policy.log_std.numel()),
+        "hidden": hidden,
+        "state_dict": {k: v.detach().clone() for k, v in reward.state_dict().items()},
+        "metadata": json.dumps(metadata or {}, sort_keys=True),
+    }
+    _safe_io.save(obj, path)
+    return path
+
+
+def load_reward(path: str | Path) -> RewardModel:
+    """Read a reward written by :func:`save_reward` (or the ``reward.pt`` of a folder).
+
+    Raises
+    ------
+    ValueError
+        A missing file, or a file that is not a reward file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "reward.pt"
+    if not path.is_file():
+        raise ValueError(f"reward file {str(path)!r} does not exist")
+    try:
+        obj = torch.load(path, weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"reward file {str(path)!r} is unreadable ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(obj, dict) or obj.get("format") != REWARD_FORMAT:
+        raise ValueError(f"{str(path)!r} is not a reward file of lfl_lib (format {REWARD_FORMAT!r})")
+    sd = obj["state_dict"]
+    reward = RewardModel(int(obj["obs_dim"]), int(obj["act_dim"]), np.zeros(obj["obs_dim"]), np.ones(obj["obs_dim"]),
+                         tuple(int(h) for h in obj["hidden"]))
+    reward.load_state_dict(sd)
+    reward.requires_grad_(False)
+    return reward
+
+
+def reward_metadata(path: str | Path) -> dict[str, Any]:
+    """The metadata dict stored by :func:`save_reward`."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "reward.pt"
+    return json.loads(torch.load(path, weights_only=True)["metadata"])
+
+
+class RecoveredReward(gym.Wrapper):
+    """Replace an environment's reward by a recovered reward :math:`r_\\phi(s, a)`.
+
+    At each step the reward is ``reward_fn(s, a)`` with ``s`` the observation before the
+    step and ``a`` the action passed to ``step``; the environment's own reward is
+    kept in ``info["true_reward"]``. Works with any RL library that trains on a
+    gymnasium environment (single, non-vector; flat Box observations and actions).
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+    reward : lfl_lib.deep_lfl.RewardModel, path, or callable
+        A :class:`~lfl_lib.deep_lfl.RewardModel`, a file or folder written by
+        :func:`save_reward`, or any ``reward_fn(obs_batch, action_batch) -> rewards``.
+    """
+
+    def __init__(self, env: gym.Env, reward: RewardModel | str | Path | Callable[..., Any]) -> None:
+        super().__init__(env)
+        if isinstance(reward, (str, Path)):
+            reward = load_reward(reward)
+        if isinstance(reward, RewardModel):
+            obs_dim = int(np.prod(env.observation_space.shape or (0,)))
+            if obs_dim != int(reward.norm.mean.numel()):
+                raise ValueError(f"reward was recovered for obs_dim {int(reward.norm.mean.numel())}; "
+                                 f"env has {env.observation_space}")
+            fn = reward.reward_fn
+        elif callable(reward):
+            fn = reward
+        else:
+            raise ValueError(f"reward must be a RewardModel, a reward file or a callable; got {type(reward).__name__}")
+        self.reward_fn = fn
+        self._obs: NDArray[np.float64] | None = None
+
+    def reset(self, **kwargs: Any):  # type: ignore[override]
+        obs, info = self.env.reset(**kwargs)
+        self._obs = np.asarray(obs, dtype=np.float64).reshape(1, -1)
+        return obs, info
+
+    def step(self, action: Any):  # type: ignore[override]
+        if self._obs is None:
+            raise RuntimeError("call reset() before step()")
+        a = np.asarray(action, dtype=np.float64).reshape(1, -1)
+        r = float(np.asarray(self.reward_fn(self._obs, a)).reshape(-1)[0])
+        obs, true_r, term, trunc, info = self.env.step(action)
+        info = dict(info)
+        info["true_reward"] = true_r
+        self._obs = np.asarray(obs, dtype=np.float64).reshape(1, -1)
+        return obs, r, term, trunc, info
+
+
+def behaviour_clone(
+    ppo: PPO, rollout: Rollout, steps: int = 3000, config: DeepLfLConfig | dict[str, Any] | None = None,
+    held_out: NDArray[np.bool_] | None = None,
+) -> float:
+    """The observer's start (Section 6.3): fit ``ppo``'s actor to ``rollout`` by maximum likelihood.
+
+    The agent's observation normalization is set to the mean and variance of the
+    rollout's states, then :func:`lfl_lib.deep_lfl.fit_gaussian_policies` fits the actor
+    with the learning rate, entropy bonus and log-std mode of ``config``
+    (:class:`~lfl_lib.deep_lfl.DeepLfLConfig`, the paper's by default) for ``steps``
+    full-batch Adam steps.
+
+    Parameters
+    ----------
+    ppo : lfl_lib.ppo.PPO
+        The observer (made with ``config.norm_obs=True``); its actor is fitted in place.
+    rollout : lfl_lib.data.Rollout
+        Usually the learner's last observed rollout.
+    steps : int
+    config : lfl_lib.deep_lfl.DeepLfLConfig or dict, optional
+    held_out : bool array of shape (T,), optional
+        Transitions kept out of the fit for early stopping.
+
+    Returns
+    -------
+    float
+        The final negative log-likelihood (with the entropy bonus).
+    """
+    if not isinstance(ppo, PPO):
+        raise ValueError(f"ppo must be a lfl_lib.ppo.PPO; got {type(ppo).__name__}")
+    if not isinstance(rollout, Rollout):
+        raise ValueError(f"rollout must be a lfl_lib.data.Rollout; got {type(rollout).__name__}")
+    if (rollout.obs_dim, rollout.act_dim) != (ppo.obs_dim, ppo.act_dim):
+        raise ValueError(f"rollout has obs_dim, act_dim = {rollout.obs_dim}, {rollout.act_dim}; "
+                         f"the agent's environment has {ppo.obs_dim}, {ppo.act_dim}")
+    steps = check_positive_int(steps, "steps")
+    cfg = as_config(config)
+    if held_out is not None:
+        held_out = np.asarray(held_out)
+        if held_out.shape != (len(rollout),) or held_out.dtype != bool:
+            raise ValueError(f"held_out must be a bool array of shape ({len(rollout)},)")
+    s = rollout.observations
+    ppo.set_obs_stats(s.mean(0), s.var(0), len(s))
+    x = torch.as_tensor(ppo._normalize(s))
+    a = torch.as_tensor(rollout.actions, dtype=torch.float32)
+    fit = fit_gaussian_policies([ppo.actor], [x], [a], steps, cfg.lr, cfg.entropy_bonus,
+                                None if held_out is None else [held_out], cfg.log_std)
+    return fit["nll"]
+
+
+@dataclass
+class ObserverResult:
+    """What :func:`train_observer` returns."""
+
+    returns: list[list[float]]
+    """True returns of the evaluation episodes, after behaviour cloning (entry 0) and after each update."""
+    policy: PolicySnapshot
+    """The observer's final policy."""
+
+    @property
+    def scores(self) -> list[float]:
+        """Mean true return per entry of :attr:`returns`."""
+        return [float(np.mean(r)) for r in self.returns]
+
+
+def train_observer(
+    env_id: str,
+    reward: RewardModel | str | Path,
+    *,
+    start: Rollout | None = None,
+    updates: int = 30,
+    ppo_config: PPOConfig | None = None,
+    bc_steps: int = 3000,
+    bc_config: DeepLfLConfig | dict[str, Any] | None = None,
+    seed: int = 0,
+    eval_episodes: int = 10,
+    eval_seed: int = 1_000_000,
+    checkpoint: str | Path | None = None,
+    progress: bool = False,
+) -> ObserverResult:
+    """Train the observer of Section 6.2: PPO on the recovered reward, scored on the true one.
+
+    Parameters
+    ----------
+    env_id : str
+        The learner's environment (a registered gymnasium id with Box spaces).
+    reward : lfl_lib.deep_lfl.RewardModel or path
+        The recovered reward, or a file/folder written by :func:`save_reward`.
+    start : lfl_lib.data.Rollout, optional
+        The learner's last observed rollout: the observer starts by behaviour cloning
+        of it (:func:`behaviour_clone`, ``bc_steps`` steps with ``bc_config``); without
+        it the observer starts from a fresh PPO actor.
+    updates : int
+        PPO updates on the recovered reward (the paper: 30).
+    ppo_config : lfl_lib.ppo.PPOConfig, optional
+        The paper's hyperparameters by default (its decay set to ``updates``).
+    seed : int
+    eval_episodes, eval_seed : int
+        Scoring: mean undiscounted true return of ``eval_episodes`` episodes with the
+        deterministic mean action, episode i reset with seed ``eval_seed + i``.
+    checkpoint : path, optional
+        A file written (atomically) after behaviour cloning and after every update; a
+        run started again with the same file resumes from it.
+    progress : bool
+        Show a progress bar.
+    """
+    env_id = check_env_id(env_id)
+    if isinstance(reward, (str, Path)):
+        reward = load_reward(reward)
+    if not isinstance(reward, RewardModel):
+        raise ValueError(f"reward must be a RewardModel or a reward file; got {type(reward).__name__}")
+    updates = check_positive_int(updates, "updates", minimum=0)
+    bc_steps = check_positive_int(bc_steps, "bc_steps")
+    seed = check_positive_int(seed, "seed", minimum=0)
+    eval_episodes = check_positive_int(eval_episodes, "eval_episodes")
+    if start is not None and not isinstance(start, Rollout):
+        raise ValueError(f"start must be a lfl_lib.data.Rollout (the last observed rollout); got {type(start).__name__}")
+    if ppo_config is None:
+        ppo_config = PPOConfig(anneal_updates=max(updates, 1))
+    if not isinstance(ppo_config, PPOConfig):
+        raise ValueError(f"ppo_config must be a lfl_lib.ppo.PPOConfig; got {type(ppo_config).__name__}")
+    bc_cfg = as_config(bc_config, "bc_config")
+    from tqdm import tqdm
+
+    torch.manual_seed(seed)
+    ppo = PPO(env_id, ppo_config, seed=seed, reward_fn=reward.reward_fn)
+    obs_dim = int(reward.norm.mean.numel())
+    if ppo.obs_dim != obs_dim:
+        ppo.close()
+        raise ValueError(f"reward was recovered for obs_dim {obs_dim}; {env_id} has {ppo.obs_dim}")
+    ck = Path(checkpoint) if checkpoint is not None else None
+    try:
+        if ck is not None and ck.exists():
+            saved = _safe_io.load(ck)
+            ppo.load_state_dict(saved["ppo"])
+            returns: list[list[float]] = saved["returns"]
+        else:
+            if start is not None:
+                behaviour_clone(ppo, start, bc_steps, bc_cfg)
+            returns = [[float(x) for x in evaluate_policy(env_id, ppo.snapshot(), eval_episodes, eval_seed)]]
+            if ck is not None:
+                _safe_io.save({"ppo": ppo.state_dict(), "returns": returns}, ck)
+        bar = tqdm(total=updates, initial=ppo.update, desc="observer", disable=not progress, dynamic_ncols=True)
+        while ppo.update < updates:
+            ppo.train_update()
+            returns.append([float(x) for x in evaluate_policy(env_id, ppo.snapshot(), eval_episodes, eval_seed)])
+            if ck is not None:
+                _safe_io.save({"ppo": ppo.state_dict(), "returns": returns}, ck)
+            bar.set_postfix(score=f"{np.mean(returns[-1]):.1f}")
+            bar.update(1)
+        bar.close()
+        return ObserverResult(returns, ppo.snapshot())
+    finally:
+        ppo.close()

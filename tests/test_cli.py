@@ -1,0 +1,237 @@
+"""Reward out and observer trained: lfl_lib.observer, the command line, and bad input at the entry points."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+
+from lfl_lib import _safe_io
+from lfl_lib.cli import INTERRUPTED, main
+from lfl_lib.data import Episode, Rollout, save_episodes
+from lfl_lib.deep_lfl import DeepLfLConfig, recover_reward
+from lfl_lib.observer import RecoveredReward, load_reward, save_reward
+from lfl_lib.ppo import PPOConfig
+
+TINY = dict(policy_steps=3, kl_steps=3, reward_init_steps=3, consistency_steps=3)
+
+
+def _rollouts(n: int = 3, T: int = 40, obs_dim: int = 4, act_dim: int = 1, seed: int = 0) -> list[Rollout]:
+    rng = np.random.default_rng(seed)
+    return [Rollout(rng.normal(size=(T, obs_dim)), rng.normal(size=(T, act_dim)) * (1 - 0.2 * k),
+                    rng.normal(size=(T, obs_dim)), np.arange(T) % 10 == 9) for k in range(n)]
+
+
+@pytest.fixture(scope="module")
+def reward():
+    torch.set_num_threads(1)
+    return recover_reward(_rollouts(), TINY)[0]
+
+
+# ------------------------------------------------------------------ bad input, continuous
+
+
+def test_deep_recover_reward_validates_its_input():
+    ros = _rollouts()
+    with pytest.raises(ValueError, match="got a single Rollout"):
+        recover_reward(ros[0], TINY)
+    with pytest.raises(ValueError, match="at least 2"):
+        recover_reward(ros[:1], TINY)
+    with pytest.raises(ValueError, match=r"config has unknown keys \['steps'\]"):
+        recover_reward(ros, {"steps": 3})
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        recover_reward(ros, {**TINY, "lr": float("nan")})
+    with pytest.raises(ValueError, match="entropy_bonus must be a finite number"):
+        DeepLfLConfig(entropy_bonus=float("nan"))
+    with pytest.raises(ValueError, match="config must be a DeepLfLConfig or a dict"):
+        recover_reward(ros, [1, 2])
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        recover_reward(ros, TINY, seed=-1)
+    with pytest.raises(ValueError, match="ent_coef must be a finite number"):
+        PPOConfig(ent_coef=float("nan"))
+
+
+def test_reward_file_is_portable_and_wrapper_replaces_reward(tmp_path, reward):
+    path = save_reward(reward, tmp_path / "reward.pt", {"note": "x"})
+    obj = torch.load(path)  # the default weights_only=True
+    assert obj["format"] == "lfl_lib.reward/1" and obj["obs_dim"] == 4 and obj["act_dim"] == 1
+    back = load_reward(tmp_path)  # a folder works too
+    rng = np.random.default_rng(3)
+    s, a = rng.normal(size=(5, 4)), rng.normal(size=(5, 1))
+    assert_allclose(back.reward_fn(s, a), reward.reward_fn(s, a), rtol=0, atol=0)
+    env = RecoveredReward(gym.make("InvertedPendulum-v5"), path)
+    obs, _ = env.reset(seed=0)
+    act = np.array([0.3], dtype=np.float32)
+    _, r, _, _, info = env.step(act)
+    assert_allclose(r, reward.reward_fn(obs[None].astype(np.float64), act[None].astype(np.float64))[0], rtol=1e-6)
+    assert info["true_reward"] == 1.0
+    with pytest.raises(ValueError, match="obs_dim 4"):
+        RecoveredReward(gym.make("Pendulum-v1"), back)
+    with pytest.raises(ValueError, match="not a reward file"):
+        torch.save({"a": 1}, tmp_path / "other.pt")
+        load_reward(tmp_path / "other.pt")
+
+
+def test_safe_checkpoint_round_trip(tmp_path):
+    from lfl_lib.ppo import PPO
+
+    cfg = PPOConfig(n_envs=2, n_steps=8, n_epochs=1, n_minibatches=2)
+    ppo = PPO("InvertedPendulum-v5", cfg, seed=0)
+    ppo.train_update()
+    _safe_io.save({"ppo": ppo.state_dict()}, tmp_path / "ck.pt")
+    torch.load(tmp_path / "ck.pt")  # loads under weights_only=True
+    ppo2 = PPO("InvertedPendulum-v5", cfg, seed=5)
+    ppo2.load_state_dict(_safe_io.load(tmp_path / "ck.pt")["ppo"])
+    a, b = ppo.train_update(), ppo2.train_update()
+    assert a["policy_loss"] == b["policy_loss"]
+    ppo.close()
+    ppo2.close()
+
+
+def test_study_refuses_bad_input_before_writing(tmp_path):
+    from lfl_lib.study import main as study_main
+    from lfl_lib.study import make_config, parse_window
+
+    with pytest.raises(ValueError, match="window must give at least 2 strictly increasing"):
+        parse_window("5..2")
+    with pytest.raises(ValueError, match="window must look like"):
+        parse_window("a..b")
+    with pytest.raises(ValueError, match="must be a MuJoCo environment"):
+        make_config("Pendulum-v1", preset="smoke")
+    with pytest.raises(ValueError, match="window must hold at least 2 strictly increasing"):
+        make_config("Hopper-v5", preset="smoke", window=[3, 3])
+    run = tmp_path / "run"
+    assert study_main(["--env", "Pendulum-v1", "--preset", "smoke", "--run-dir", str(run), "--no-progress"]) == 2
+    assert study_main(["--env", "Hopper-v5", "--window", "5..2", "--run-dir", str(run), "--no-progress"]) == 2
+    assert not run.exists()
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def _write(tmp_path, rollouts):
+    paths = []
+    for k, r in enumerate(rollouts):
+        paths.append(str(r.save(tmp_path / f"D{k + 1}.npz")))
+    return paths
+
+
+def test_cli_recover_then_observe(tmp_path, capsys):
+    paths = _write(tmp_path, _rollouts())
+    out = tmp_path / "rec"
+    argv = ["recover", "--rollouts", *paths, "--out", str(out), "--steps", "3", "--no-progress"]
+    assert main(argv) == 0
+    rep = json.loads((out / "recover_report.json").read_text())
+    assert set(rep["losses"]) == {"policy_nll", "kl_mse", "bc_nll", "consistency"}
+    assert len(rep["fitted_policy_std"]) == 3 and rep["rollouts"][paths[0]]["observations"] == [40, 4]
+    assert {"torch", "numpy", "python"} <= set(rep["versions"])
+    assert not (out / "recover_checkpoint.pt").exists()
+    torch.load(out / "reward.pt")
+    assert main(argv) == 0 and "already done" in capsys.readouterr().out  # the same command again
+    assert main(["recover", "--rollouts", *paths[:2], "--out", str(out), "--steps", "3", "--no-progress"]) == 2
+    obs = tmp_path / "obs"
+    assert main(["observe", "--reward", str(out), "--env", "InvertedPendulum-v5", "--start", paths[-1],
+                 "--out", str(obs), "--updates", "1", "--preset", "small", "--bc-steps", "3",
+                 "--eval-episodes", "2", "--no-progress"]) == 0
+    rep = json.loads((obs / "observe_report.json").read_text())
+    assert len(rep["scores"]) == 2 and len(rep["returns"][0]) == 2
+    torch.load(obs / "policy.pt")
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["recover", "--rollouts", "D1.npz"], "at least 2"),
+        (["recover", "--rollouts", "missing.npz", "D1.npz"], "does not exist"),
+        (["recover", "--rollouts", "NAN", "D1.npz"], "actions must be finite"),
+        (["recover", "--rollouts", "D1.npz", "D2.npz", "--gamma", "1.5"], "gamma must be in"),
+        (["observe", "--reward", "nothing", "--env", "InvertedPendulum-v5"], "does not exist"),
+        (["observe", "--reward", "REWARD", "--env", "Pendulum-v1"], "obs_dim 4"),
+        (["observe", "--reward", "REWARD", "--env", "NoSuchEnv-v0"], "registered gymnasium"),
+    ],
+)
+def test_cli_bad_input_writes_nothing(tmp_path, capsys, reward, argv, match):
+    _write(tmp_path, _rollouts(2))
+    bad = _rollouts(1)[0].to_arrays()
+    bad["actions"] = np.full_like(bad["actions"], np.nan)
+    np.savez(tmp_path / "NAN.npz", **bad)
+    save_reward(reward, tmp_path / "reward_file.pt")
+    argv = [str(tmp_path / "NAN.npz") if a == "NAN" else str(tmp_path / "reward_file.pt") if a == "REWARD"
+            else str(tmp_path / a) if a.endswith(".npz") else a for a in argv]
+    out = tmp_path / "out"
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 2
+    assert match in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_ctrl_c_exits_130_and_resumes(tmp_path, capsys, monkeypatch):
+    import lfl_lib.deep_lfl as deep
+
+    paths = _write(tmp_path, _rollouts())
+    out = tmp_path / "rec"
+    real = deep.recover_reward
+
+    def interrupted(*args, checkpoint=None, **kw):  # Ctrl-C after the first stage's checkpoint
+        def ck(st):
+            checkpoint(st)
+            raise KeyboardInterrupt
+        return real(*args, checkpoint=ck, **kw)
+
+    monkeypatch.setattr(deep, "recover_reward", interrupted)
+    argv = ["recover", "--rollouts", *paths, "--out", str(out), "--steps", "3", "--no-progress"]
+    assert main(argv) == 130
+    assert INTERRUPTED in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["recover_checkpoint.pt"]  # nothing half-written
+    monkeypatch.setattr(deep, "recover_reward", real)
+    assert main(argv) == 0
+    assert (out / "reward.pt").exists() and not (out / "recover_checkpoint.pt").exists()
+
+
+def test_cli_tabular(tmp_path):
+    rng = np.random.default_rng(0)
+    env = gym.make("FrozenLake-v1")
+    paths = []
+    for k in range(2):
+        eps = []
+        for _ in range(5):
+            s, _ = env.reset(seed=int(rng.integers(1000)))
+            st, ac, done = [s], [], False
+            while not done:
+                a = int(rng.integers(4))
+                s, _, te, tr, _ = env.step(a)
+                st.append(s)
+                ac.append(a)
+                done = te or tr
+            eps.append(Episode(st, ac, te, tr and not te))
+        paths.append(str(save_episodes(eps, tmp_path / f"P{k}.npz")))
+    out = tmp_path / "tab"
+    assert main(["recover", "--tabular", "--rollouts", *paths, "--env", "FrozenLake-v1", "--out", str(out)]) == 0
+    with np.load(out / "reward.npz") as z:
+        assert z["r"].shape == (16, 4)
+    assert main(["observe", "--reward", str(out), "--env", "FrozenLake-v1", "--out", str(out),
+                 "--eval-episodes", "20"]) == 0
+    rep = json.loads((out / "observe_report.json").read_text())
+    assert 0.0 <= rep["mean_return"] <= 1.0
+    assert main(["recover", "--tabular", "--rollouts", *paths, "--out", str(tmp_path / "x")]) == 2
+
+
+def test_help_says_where_output_goes():
+    for cmd in ("recover", "observe"):
+        out = subprocess.run([sys.executable, "-m", "lfl_lib", cmd, "--help"], capture_output=True, text=True,
+                             check=True).stdout
+        assert "default: the current working directory" in out
+
+
+def test_import_is_light_and_exposes_the_entry_points():
+    code = ("import sys, lfl_lib; assert 'torch' not in sys.modules, 'torch imported'; "
+            "from lfl_lib import Rollout, Episode, TabularMDP, recover_tabular_reward, observer_policy; "
+            "assert 'torch' not in sys.modules; from lfl_lib import recover_reward, train_observer, save_reward; "
+            "print(recover_reward.__module__, train_observer.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["lfl_lib.deep_lfl", "lfl_lib.observer"]

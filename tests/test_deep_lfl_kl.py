@@ -1,0 +1,59 @@
+"""The KL-regularized learner model in lfl_lib.deep_lfl (DeepLfLConfig(kl_weight=...))."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+
+torch.set_num_threads(1)
+
+from test_deep_lfl import FAST, _rollout  # noqa: E402
+from lfl_lib.deep_lfl import DeepLfLConfig, recover_reward  # noqa: E402
+
+# reward_fn on fixed inputs with REF, seed 4, computed by the code before the kl_weight
+# option existed (bitwise equal, parameters included, on the machine where the option was
+# written; compared here to float32 precision so that another CPU's rounding does not fail)
+REF = dataclasses.replace(FAST, policy_steps=100, kl_steps=20, reward_init_steps=100, consistency_steps=50)
+PAPER_PATH_REFERENCE = [-2.6510658264160156, -4.605924606323242, -7.875148773193359, -2.6296236515045166,
+                        -2.5226190090179443, -5.764218330383301, -5.364139080047607, -2.124755620956421]
+
+
+def _data():
+    rng = np.random.default_rng(5)
+    rolls = [_rollout(rng, g, sd, n=128) for g, sd in [(-1.0, 1.0), (0.5, 0.7), (2.0, 0.3)]]
+    s = np.random.default_rng(6).normal(size=(8, 3))
+    a = np.random.default_rng(7).normal(size=(8, 2))
+    return rolls, s, a
+
+
+def test_default_is_the_paper_path():
+    rolls, s, a = _data()
+    reward, info = recover_reward(rolls, REF, seed=4)
+    assert_allclose(reward.reward_fn(s, a), PAPER_PATH_REFERENCE, rtol=1e-4)
+    assert "kl_weight" not in info
+    assert "kl_weight" not in DeepLfLConfig().to_dict()  # paper configurations are stored as before
+
+
+@pytest.mark.parametrize("kl_weight", [2.0, None])
+def test_kl_option_runs_end_to_end(kl_weight):
+    rolls, s, a = _data()
+    cfg = dataclasses.replace(REF, consistency_steps=100, kl_weight=kl_weight)
+    reward, info = recover_reward(rolls, cfg, seed=4)
+    assert np.all(np.isfinite(reward.reward_fn(s, a)))
+    assert info["kl_weight"] >= 0
+    if kl_weight is not None:
+        assert info["kl_weight"] == pytest.approx(kl_weight)
+    assert cfg.to_dict()["kl_weight"] == kl_weight
+    # the learner moves towards a = 2 s[:2]: the reward still prefers it to the first policy's actions
+    x = np.random.default_rng(8).normal(size=(200, 3))
+    assert np.mean(reward.reward_fn(x, 2.0 * x[:, :2]) > reward.reward_fn(x, -1.0 * x[:, :2])) > 0.9
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), "big"])
+def test_kl_weight_is_checked(bad):
+    with pytest.raises(ValueError, match="kl_weight must be a finite number >= 0"):
+        DeepLfLConfig(kl_weight=bad)
