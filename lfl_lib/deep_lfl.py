@@ -42,7 +42,7 @@ from .ppo import GaussianActor, Rollout
 
 __all__ = [
     "DeepLfLConfig", "Standardizer", "RewardModel", "SharedHeads", "recover_reward", "gaussian_kl",
-    "fit_gaussian_policies", "holdout_mask", "holdout_seed", "as_config",
+    "fit_gaussian_policies", "fit_chained_policy", "holdout_mask", "holdout_seed", "as_config",
     "live_mask", "divergence_targets", "consistency_targets", "kl_direction_targets", "consistency_residual",
 ]
 
@@ -84,6 +84,16 @@ class DeepLfLConfig:
         log-likelihood, checked every ``CHECK_EVERY`` steps (early stopping). 0 (the
         paper) fits on everything for the full step count. The held-out transitions are
         still used by stages 2 and 4.
+    policy_fit : {"separate", "chained"}
+        ``"separate"`` (the paper's text): stage 1 fits one network per rollout.
+        ``"chained"`` (what the authors' released code computes): one network and one
+        Adam optimizer are fitted to the rollouts in turn, ``policy_steps`` steps each on
+        minibatches of ``policy_batch`` pairs, and every stored fit is that network's
+        final state, so all fitted policies equal the last one (the released code stores
+        views of the live parameters). The divergence targets are then exactly 0 and the
+        consistency target is :math:`\\alpha \\ln \\hat\\pi_K`: an imitation reward.
+    policy_batch : int
+        Minibatch size of the chained fit (100, the released code's); unused when separate.
     kl_weight : float or None
         :math:`\\lambda \\ge 0` of the KL-regularized learner model (book chapter "What kind of
         learner?"): the consistency targets become
@@ -108,6 +118,8 @@ class DeepLfLConfig:
     shared_units: int = 128
     log_std: str = "adam"
     holdout: float = 0.0
+    policy_fit: str = "separate"
+    policy_batch: int = 100
     kl_weight: float | None = 0.0
 
     def __post_init__(self) -> None:
@@ -122,6 +134,11 @@ class DeepLfLConfig:
         if not 0.0 <= float(self.holdout) < 0.5:
             raise ValueError(f"holdout must be a fraction in [0, 0.5); got {self.holdout!r}")
         object.__setattr__(self, "holdout", float(self.holdout))
+        if self.policy_fit not in ("separate", "chained"):
+            raise ValueError(f"policy_fit must be 'separate' or 'chained'; got {self.policy_fit!r}")
+        check_positive_int(self.policy_batch, "policy_batch")
+        if self.policy_fit == "chained" and (self.holdout != 0.0 or self.log_std != "adam"):
+            raise ValueError("policy_fit='chained' (the released code's fit) takes holdout=0 and log_std='adam' only")
         if self.kl_weight is not None:
             from .inversion import check_kl_weight
 
@@ -141,6 +158,8 @@ class DeepLfLConfig:
             del d["log_std"]
         if self.holdout == 0.0:
             del d["holdout"]
+        if self.policy_fit == "separate":  # likewise for the released code's chained fit
+            del d["policy_fit"], d["policy_batch"]
         if self.kl_weight == 0.0:
             del d["kl_weight"]
         return d
@@ -399,6 +418,58 @@ def fit_gaussian_policies(
     return out
 
 
+def fit_chained_policy(
+    model: GaussianActor,
+    obs: Sequence[torch.Tensor],
+    actions: Sequence[torch.Tensor],
+    steps: int,
+    lr: float,
+    entropy_bonus: float,
+    batch: int,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, float]:
+    """The released code's policy fits: one network fitted to the datasets in turn.
+
+    One Adam optimizer minimises :math:`-\\big(\\frac1b\\sum \\ln\\pi(a|s) + \\lambda\\mathcal
+    H(\\pi)\\big)` on minibatches of ``batch`` pairs drawn uniformly (with replacement,
+    ``torch.Generator`` seeded ``seed``) from dataset 1 for ``steps`` steps, then from
+    dataset 2, and so on; the optimizer's moments carry over. What the released code stores
+    for each dataset is a view of this network's parameters, so every "fitted policy" is
+    the final state, i.e. a fit of the last dataset started from the fits before it.
+
+    Parameters
+    ----------
+    model : GaussianActor
+        Fitted in place.
+    obs, actions : sequence of Tensor
+        The (already standardized) states and the actions of each dataset, in order.
+    steps, lr, entropy_bonus, batch, seed
+        Adam steps per dataset, learning rate, entropy weight lambda, minibatch size, seed.
+    progress : callable, optional
+        ``progress(n)`` with n rising to ``steps`` over the whole chain.
+
+    Returns
+    -------
+    dict
+        ``nll``: the loss of the last minibatch.
+    """
+    if len(obs) != len(actions) or not obs:
+        raise ValueError("obs and actions must be non-empty sequences of the same length")
+    gen = torch.Generator().manual_seed(int(seed))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    K = len(obs)
+    loss = torch.zeros(())
+    for k, (x, y) in enumerate(zip(obs, actions)):
+        for i in range(steps):
+            idx = torch.randint(len(x), (batch,), generator=gen)
+            loss = -(model.log_prob(x[idx], y[idx]).mean() + entropy_bonus * model.entropy())
+            opt.zero_grad(); loss.backward(); opt.step()
+            if progress is not None:
+                progress((k * steps + i + 1) // K)
+    return {"nll": float(loss.detach())}
+
+
 def as_config(config: "DeepLfLConfig | dict[str, Any] | None", name: str = "config") -> "DeepLfLConfig":
     """A :class:`DeepLfLConfig` from itself, a dict of its fields, or None (the defaults)."""
     if config is None:
@@ -487,8 +558,14 @@ def recover_reward(
     else:
         with torch.no_grad():
             NS = [norm(s) for s in S]
-        fit = fit_gaussian_policies(policies, NS, A, cfg.policy_steps, cfg.lr, lam, held, cfg.log_std,
-                                    lambda n: tick("policies", n))
+        if cfg.policy_fit == "chained":  # the released code: all K fits end equal to the last
+            fit = fit_chained_policy(policies[-1], NS, A, cfg.policy_steps, cfg.lr, lam, cfg.policy_batch, seed,
+                                     lambda n: tick("policies", n))
+            for p in policies[:-1]:
+                p.load_state_dict(policies[-1].state_dict())
+        else:
+            fit = fit_gaussian_policies(policies, NS, A, cfg.policy_steps, cfg.lr, lam, held, cfg.log_std,
+                                        lambda n: tick("policies", n))
         info["policy_nll"] = fit["nll"]
         if "stop_step" in fit:
             info["policy_stop_step"] = fit["stop_step"]

@@ -28,6 +28,7 @@ limit) is bootstrapped with the critic's value of the true final observation.
 
 from __future__ import annotations
 
+import collections
 import copy
 import functools
 import pickle
@@ -66,6 +67,8 @@ __all__ = [
     "make_vector_env",
     "evaluate_policy",
     "evaluate_episodes",
+    "PAPER_CODE_QUEUE",
+    "info_reward_terms",
 ]
 
 def _mujoco_warning(msg: str) -> None:
@@ -307,6 +310,9 @@ class RolloutTap(gym.vector.VectorWrapper):
         self.raw_next_obs: NDArray[np.float64] | None = None
         self.running_return = np.zeros(env.num_envs)
         self.episode_returns: list[float] = []
+        #: the released code's score queue (see :meth:`capture_reward_terms`); None: off
+        self.reward_terms: collections.deque[float] | None = None
+        self._ctrl_weight = 0.0
 
     def reset(self, **kwargs: Any):  # type: ignore[override]
         obs, info = self.env.reset(**kwargs)
@@ -316,10 +322,16 @@ class RolloutTap(gym.vector.VectorWrapper):
 
     def step(self, actions: NDArray[np.float64]):  # type: ignore[override]
         actions = np.asarray(actions, dtype=np.float64)
-        obs, reward, term, trunc, info = self.env.step(np.clip(actions, self.low, self.high))
+        clipped = np.clip(actions, self.low, self.high)
+        obs, reward, term, trunc, info = self.env.step(clipped)
         obs64 = np.asarray(obs, dtype=np.float64)
         nxt = obs64.copy()
         done = term | trunc
+        if self.reward_terms is not None:
+            terms = info_reward_terms(info, done, self.num_envs)
+            # the control cost on the sampled, unclipped action, as the released code's envs computed it
+            terms += self._ctrl_weight * ((clipped ** 2).sum(-1) - (actions ** 2).sum(-1))
+            self.reward_terms.extend(terms.tolist())
         if np.any(done):
             final = info.pop("final_obs")
             info.pop("_final_obs", None)
@@ -334,6 +346,52 @@ class RolloutTap(gym.vector.VectorWrapper):
         self.raw_next_obs = nxt
         self.raw_obs = obs64.copy()
         return obs, reward, term, trunc, info
+
+
+    def capture_reward_terms(self, maxlen: int) -> None:
+        """Start the released code's score queue (the ``paper-code`` protocol of :mod:`lfl_lib.study`).
+
+        After every step, the sum of the step's info entries whose key contains ``"reward"``
+        is appended for each environment in turn (environment 0 first) to a queue of the last
+        ``maxlen`` values; for an environment whose episode ended at that step the entries of
+        the step (``final_info``), not of the reset. The control-cost entry is recomputed on
+        the sampled, unclipped action (the released code's environments received it
+        unclipped; gymnasium's MuJoCo tasks weight the squared action by ``_ctrl_cost_weight``
+        or, on Reacher, ``_reward_control_weight``). Observing changes no random draw and no
+        number of the run.
+        """
+        u = self.env.envs[0].unwrapped if hasattr(self.env, "envs") else None
+        self._ctrl_weight = float(getattr(u, "_ctrl_cost_weight", getattr(u, "_reward_control_weight", 0.0)))
+        self.reward_terms = collections.deque(maxlen=maxlen)
+
+
+#: The length of the released code's score queue; with 32 environments it holds environments
+#: 22-31 at the last step of an update.
+PAPER_CODE_QUEUE = 10
+
+
+def info_reward_terms(info: dict[str, Any], done: NDArray[np.bool_], n_envs: int) -> NDArray[np.float64]:
+    """Per environment, the sum of a vector step's info entries whose key contains ``"reward"``.
+
+    ``info`` is a :class:`~gymnasium.vector.SyncVectorEnv` info dict in ``SAME_STEP`` mode:
+    where ``done`` is True the step's own entries are in ``info["final_info"]`` (the
+    top-level ones then belong to the reset). Keys starting with ``"_"`` (presence masks)
+    are skipped. Returns zeros for an environment whose info reports no reward entry
+    (gym v2's Hopper did not; gymnasium v5's four MuJoCo tasks report the terms that sum
+    to the reward).
+    """
+    def total(d: dict[str, Any]) -> NDArray[np.float64]:
+        out = np.zeros(n_envs)
+        for k, v in d.items():
+            if "reward" in k and not k.startswith("_"):
+                mask = d.get(f"_{k}", np.ones(n_envs, bool))
+                out += np.where(mask, np.asarray(v, dtype=np.float64), 0.0)
+        return out
+
+    terms = total(info)
+    if np.any(done) and "final_info" in info:
+        terms = np.where(done, total(info["final_info"]), terms)
+    return terms
 
 
 def make_vector_env(

@@ -21,10 +21,30 @@ exactly instead of by Adam, and 20 % of each rollout held out for early stopping
 ``--learner-from RUN_DIR`` takes the learner of an earlier run with the same learner instead
 of training it again.
 
-Evaluation protocol: 10 episodes per policy with the deterministic mean action, episode
-i started from the reset with seed ``eval_seed + i`` (the same start states for every
-policy); the score is the mean undiscounted true return. Scores are normalized as in
-the paper: 0 = the first observed learner policy, 1 = the last observed one.
+``--estimator released-code`` computes what the authors' released code computes: the
+policy fits chained on one network, so that every fit equals the last
+(:func:`lfl_lib.deep_lfl.fit_chained_policy`), 3000 steps per rollout on minibatches of
+100 pairs; the observer starts from that last fitted policy and is trained on the reward
+network's log-probability alone, without reward normalization. It is there to show what
+produced the paper's numbers, not as a method.
+
+Scoring protocols (:data:`PROTOCOLS`); every results file holds all three under
+``scores[PROTOCOL]``, for every observed learner policy and every observer policy:
+
+- ``"mean-return"``: 10 episodes with the deterministic mean action, episode i started
+  from the reset with seed ``eval_seed + i``; the mean undiscounted true return;
+- ``"sampled-return"``: the same episodes with actions sampled from the policy's Gaussian
+  (noise from ``numpy.random.default_rng(eval_seed)``);
+- ``"paper-code"``: the released code's score, taken from the training rollouts
+  themselves: the mean of the last 10 values of a queue that receives, after every step
+  and for each environment in turn, the sum of the step's info entries whose key contains
+  "reward" (control cost on the sampled, unclipped action); with 32 environments, the
+  instantaneous reward of environments 22-31 at the last step of the update
+  (:meth:`lfl_lib.ppo.RolloutTap.capture_reward_terms`). Under gymnasium v5 these entries
+  sum to the step's reward on all four tasks (gym v2's Hopper reported none: 0).
+
+Scores are normalized as in the paper: 0 = the first observed learner policy, 1 = the
+last observed one, separately under each protocol.
 """
 
 from __future__ import annotations
@@ -49,11 +69,12 @@ from tqdm import tqdm
 from . import _safe_io
 from ._validate import check_positive_int
 from .deep_lfl import DeepLfLConfig, RewardModel, fit_gaussian_policies, holdout_mask, holdout_seed, recover_reward
-from .ppo import PPO, PPOConfig, PolicySnapshot, Rollout, check_env_id, evaluate_policy
+from .ppo import (PAPER_CODE_QUEUE, PPO, PPOConfig, PolicySnapshot, Rollout, check_env_id, evaluate_episodes,
+                  evaluate_policy)
 
 __all__ = [
-    "DEFAULT_WINDOWS", "ESTIMATORS", "StudyConfig", "make_config", "parse_window", "run_study", "normalize_scores",
-    "main",
+    "DEFAULT_WINDOWS", "ESTIMATORS", "OBSERVER_INITS", "PROTOCOLS", "StudyConfig", "make_config", "parse_window", "run_study",
+    "normalize_scores", "protocol_scores", "main",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -70,11 +91,19 @@ SMOKE_WINDOW = (2, 3, 4)
 #: The estimators of the study, by name: the settings of Algorithm 1's maximum-likelihood
 #: fits (:class:`~lfl_lib.deep_lfl.DeepLfLConfig` fields) that each one uses. ``"paper"``
 #: keeps the paper's (the defaults); ``"fix"`` is the variant of chapter 6, Section 6.4: the
-#: log-std set exactly, 20 % of each rollout held out for early stopping.
+#: log-std set exactly, 20 % of each rollout held out for early stopping; ``"released-code"``
+#: is what the authors' released code computes (chained fits; see the module docstring).
 ESTIMATORS: dict[str, dict[str, Any]] = {
-    "paper": {"log_std": "adam", "holdout": 0.0},
-    "fix": {"log_std": "exact", "holdout": 0.2},
+    "paper": {"log_std": "adam", "holdout": 0.0, "policy_fit": "separate"},
+    "fix": {"log_std": "exact", "holdout": 0.2, "policy_fit": "separate"},
+    "released-code": {"log_std": "adam", "holdout": 0.0, "policy_fit": "chained"},
 }
+
+#: How the observer's actor starts (see :class:`StudyConfig`).
+OBSERVER_INITS: tuple[str, ...] = ("clone", "last-fit", "reward-policy")
+
+#: The scoring protocols of every results file (see the module docstring).
+PROTOCOLS: tuple[str, ...] = ("paper-code", "sampled-return", "mean-return")
 
 
 @dataclass(frozen=True)
@@ -98,6 +127,11 @@ class StudyConfig:
         Adam steps of the observer's behaviour cloning of the last observed rollout.
     eval_episodes, eval_seed : int
         Evaluation protocol (see the module docstring).
+    observer_init : {"clone", "last-fit", "reward-policy"}
+        The observer's actor before its first update: a behaviour clone of the last observed
+        rollout (the paper), the last policy of Algorithm 1's stage 1 (the released code), or
+        the recovered reward's own Gaussian :math:`\\pi_\\phi` (mean :math:`\\mu_\\phi`, its sigma), a
+        candidate of chapter 6 that has not been run.
     """
 
     env_id: str
@@ -113,6 +147,7 @@ class StudyConfig:
     eval_episodes: int = 10
     eval_seed: int = 1_000_000
     observer_seed_offset: int = 10_000
+    observer_init: str = "clone"
 
     @property
     def estimator(self) -> str:
@@ -137,6 +172,8 @@ class StudyConfig:
             "eval_episodes": self.eval_episodes,
             "eval_seed": self.eval_seed,
             "observer_seed_offset": self.observer_seed_offset,
+            # left out at the paper's value, so that older configurations still match
+            **({} if self.observer_init == "clone" else {"observer_init": self.observer_init}),
         }
 
 
@@ -176,12 +213,14 @@ def _check_window(window: Any) -> tuple[int, ...]:
 
 def make_config(
     env_id: str, seed: int = 0, preset: str = "paper", window: Sequence[int] | None = None,
-    learner_updates: int | None = None, estimator: str = "paper",
+    learner_updates: int | None = None, estimator: str = "paper", observer_init: str | None = None,
 ) -> StudyConfig:
     """The configuration of a run; raises ValueError on an unknown env id, preset, estimator or bad window.
 
     ``estimator`` (a key of :data:`ESTIMATORS`) changes only Algorithm 1's fits and the
-    observer's behaviour cloning; the learner of a run is the same under either.
+    observer's start (and, for ``"released-code"``, the observer's reward normalization);
+    the learner of a run is the same under every estimator. ``observer_init`` (a name in
+    :data:`OBSERVER_INITS`) overrides the estimator's start of the observer.
     """
     check_env_id(env_id)
     if "mujoco" not in str(gym.spec(env_id).entry_point):
@@ -190,6 +229,8 @@ def make_config(
                          "For another Box environment, use lfl_lib.ppo.PPO and `python -m lfl_lib recover/observe`")
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(map(repr, ESTIMATORS))}; got {estimator!r}")
+    if observer_init is not None and observer_init not in OBSERVER_INITS:
+        raise ValueError(f"observer_init must be one of {', '.join(map(repr, OBSERVER_INITS))}; got {observer_init!r}")
     seed = check_positive_int(seed, "seed", minimum=0)
     if preset == "paper":
         win = _check_window(window) if window is not None else DEFAULT_WINDOWS.get(env_id)
@@ -218,7 +259,45 @@ def make_config(
             f"window must lie within the learner's updates 1..{n_learn}; got {win[0]}..{win[-1]}"
         )
     lfl = DeepLfLConfig(**{**lfl.to_dict(), **ESTIMATORS[estimator]})
-    return StudyConfig(env_id, seed, preset, tuple(int(w) for w in win), n_learn, n_obs, learner, observer, lfl, bc)
+    init = "clone"
+    if estimator == "released-code":
+        # the released code: 3000 steps per chained fit; observer from the last fit, raw reward
+        if preset == "paper":
+            lfl = DeepLfLConfig(**{**lfl.to_dict(), "policy_steps": 3000})
+        observer = PPOConfig(**{**observer.to_dict(), "norm_reward": False})
+        init = "last-fit"
+    init = observer_init if observer_init is not None else init
+    return StudyConfig(env_id, seed, preset, tuple(int(w) for w in win), n_learn, n_obs, learner, observer, lfl, bc,
+                       observer_init=init)
+
+
+def protocol_scores(results: dict[str, Any], protocol: str) -> dict[str, Any]:
+    """The scores of a results file under ``protocol`` (a name in :data:`PROTOCOLS`).
+
+    Files written before the protocols existed hold the ``"mean-return"`` scores alone (in
+    their ``learner`` and ``observer`` entries); they are returned in the same layout.
+
+    Raises
+    ------
+    ValueError
+        If ``protocol`` is not in :data:`PROTOCOLS`, or the file does not hold it.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(map(repr, PROTOCOLS))}; got {protocol!r}")
+    if "scores" in results:
+        return results["scores"][protocol]
+    if protocol != "mean-return":
+        raise ValueError(f"protocol {protocol!r}: this results file predates the scoring protocols "
+                         "(it holds 'mean-return' only); rerun it")
+    return {
+        "learner_returns": results["learner"]["returns"],
+        "learner_score": results["learner"]["score"],
+        "learner_normalized": results["learner"]["normalized"],
+        "observer_returns": results["observer"]["returns"],
+        "observer_score": results["observer"]["score"],
+        "observer_normalized": results["observer"]["normalized"],
+        "final_observer_normalized": results["final_observer_normalized"],
+    }
 
 
 def normalize_scores(scores: Any, first: float, last: float) -> Any:
@@ -330,6 +409,9 @@ def _prepare(cfg: StudyConfig, run_dir: Path, results: Path) -> tuple[bool, dict
                 f"(differs in: {', '.join(_diff(old.get('config', {}), want))}); "
                 "choose another --out or remove that file"
             )
+        if "scores" not in old:
+            raise ValueError(f"results file {results} predates the scoring protocols (no 'scores'); "
+                             "move it away to rerun this configuration")
         return True, {}
     conf = run_dir / "config.json"
     timings: dict[str, float] = {}
@@ -416,17 +498,23 @@ def _learner(run: _Run) -> None:
                           obs_dir / f"update_{update:03d}.pt")
 
     ppo = PPO(cfg.env_id, cfg.learner_ppo, seed=cfg.seed, hook=hook)
+    ppo.tap.capture_reward_terms(PAPER_CODE_QUEUE)
     ck = run.path("learner.pt")
+    paper_code: dict[int, list[float]] = {}
     if ck.exists():
+        saved = _load(ck, ["ppo"])
         try:
-            ppo.load_state_dict(_load(ck, ["ppo"])["ppo"])
+            ppo.load_state_dict(saved["ppo"])
         except (KeyError, TypeError, RuntimeError) as exc:
             raise ValueError(f"checkpoint {ck} is corrupt ({type(exc).__name__}); delete it to redo the learner") from exc
+        paper_code = {int(k): v for k, v in saved.get("paper_code", {}).items()}
     bar = run.bar(cfg.learner_updates, "learner", ppo.update)
     t0 = time.perf_counter()
     while ppo.update < cfg.learner_updates:
         stats = ppo.train_update()
-        _atomic_torch({"ppo": ppo.state_dict()}, ck)
+        if ppo.update in window:  # the released code's score of this update's rollout
+            paper_code[ppo.update] = [float(x) for x in ppo.tap.reward_terms]
+        _atomic_torch({"ppo": ppo.state_dict(), "paper_code": paper_code}, ck)
         t0 = run.add_time("learner", t0)
         bar.set_postfix(ret=f"{stats['train_return']:.1f}")
         bar.update(1)
@@ -435,26 +523,52 @@ def _learner(run: _Run) -> None:
     missing = [u for u in cfg.window if not (obs_dir / f"update_{u:03d}.pt").exists()]
     if missing:
         raise ValueError(f"observed rollouts for updates {missing} are missing from {obs_dir}; delete {ck} to redo the learner")
+    if any(u not in paper_code for u in cfg.window):
+        raise ValueError(f"checkpoint {ck} holds no paper-code scores (written before the scoring protocols); "
+                         "delete it to redo the learner")
+
+
+def _learner_paper_code(run: _Run) -> list[list[float]]:
+    """The paper-code values (the queue at the end of the rollout) of each observed update."""
+    saved = _load(run.path("learner.pt"), ["ppo"]).get("paper_code", {})
+    return [list(saved[u]) for u in run.cfg.window]
 
 
 def _observed(run: _Run) -> list[dict[str, Any]]:
     return [_load(run.path("observed") / f"update_{u:03d}.pt", ["update", "rollout", "policy"]) for u in run.cfg.window]
 
 
-def _learner_eval(run: _Run, observed: list[dict[str, Any]]) -> list[list[float]]:
+def _sampled_returns(cfg: StudyConfig, policy: PolicySnapshot) -> list[float]:
+    """The ``sampled-return`` protocol: the evaluation episodes with sampled actions."""
+    ends = evaluate_episodes(cfg.env_id, policy, cfg.eval_episodes, cfg.eval_seed, stochastic=True)
+    return [float(x) for x in ends["returns"]]
+
+
+def _sigma(policy: PolicySnapshot) -> list[float]:
+    return [round(float(x), 4) for x in policy.actor_state["log_std"].exp()]
+
+
+def _learner_eval(run: _Run, observed: list[dict[str, Any]]) -> tuple[list[list[float]], list[list[float]]]:
+    """Mean-action and sampled-action returns of each observed learner policy (resumable)."""
     cfg = run.cfg
     path = run.path("learner_eval.json")
-    done: list[list[float]] = _read_json(path, "learner evaluation")["returns"] if path.exists() else []
-    bar = run.bar(len(observed), "learner eval", len(done))
+    stored = _read_json(path, "learner evaluation") if path.exists() else {}
+    done: list[list[float]] = stored.get("returns", [])
+    sampled: list[list[float]] = stored.get("sampled", [])
+    bar = run.bar(len(observed), "learner eval", min(len(done), len(sampled)))
     t0 = time.perf_counter()
-    for item in observed[len(done):]:
-        ret = evaluate_policy(cfg.env_id, PolicySnapshot.from_dict(item["policy"]), cfg.eval_episodes, cfg.eval_seed)
-        done.append([float(x) for x in ret])
-        _atomic_json({"returns": done}, path)
+    for i, item in enumerate(observed):
+        if i < len(done) and i < len(sampled):
+            continue
+        pol = PolicySnapshot.from_dict(item["policy"])
+        if i >= len(done):
+            done.append([float(x) for x in evaluate_policy(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed)])
+        sampled.append(_sampled_returns(cfg, pol))
+        _atomic_json({"returns": done, "sampled": sampled}, path)
         t0 = run.add_time("learner_eval", t0)
         bar.update(1)
     bar.close()
-    return done
+    return done, sampled
 
 
 def _recovery(run: _Run, observed: list[dict[str, Any]]) -> tuple[RewardModel, dict[str, Any]]:
@@ -492,37 +606,91 @@ def _behaviour_clone(ppo: PPO, rollout: Rollout, steps: int, lfl: DeepLfLConfig,
     return behaviour_clone(ppo, rollout, steps, lfl, held_out)
 
 
-def _observer(run: _Run, reward: RewardModel, last: Rollout) -> list[list[float]]:
+def _start_from(ppo: PPO, reward: RewardModel, actor_state: dict[str, torch.Tensor], n_states: int) -> None:
+    """Start the observer's actor from a Gaussian of Algorithm 1 (the last stage-1 fit, or pi_phi).
+
+    The observer's observation statistics are set to the standardization that Algorithm 1's
+    networks used (the mean and standard deviation of all observed states), so that the
+    actor acts exactly as that Gaussian.
+    """
+    ppo.actor.load_state_dict(actor_state)
+    std = reward.norm.std.numpy().astype(np.float64)
+    ppo.set_obs_stats(reward.norm.mean.numpy().astype(np.float64), std ** 2 - 1e-8 * (std > 1e-3), n_states)
+
+
+def _observer(run: _Run, reward: RewardModel, observed: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Train the observer; return its ``returns``, ``sampled`` returns, ``paper_code`` values and ``sigma``."""
     cfg = run.cfg
+    last = Rollout(**observed[-1]["rollout"])
     ck = run.path("observer.pt")
+    keys = ["ppo", "returns", "sampled", "paper_code", "sigma"]
     torch.manual_seed(cfg.seed + cfg.observer_seed_offset)
     ppo = PPO(cfg.env_id, cfg.observer_ppo, seed=cfg.seed + cfg.observer_seed_offset, reward_fn=reward.reward_fn)
+    ppo.tap.capture_reward_terms(PAPER_CODE_QUEUE)
     t0 = time.perf_counter()
+
+    def score(rec: dict[str, list[Any]]) -> None:
+        pol = ppo.snapshot()
+        rec["returns"].append([float(x) for x in evaluate_policy(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed)])
+        rec["sampled"].append(_sampled_returns(cfg, pol))
+        rec["sigma"].append(_sigma(pol))
+
     if ck.exists():
         saved = _load(ck, ["ppo", "returns"])
+        if any(k not in saved for k in keys):
+            raise ValueError(f"checkpoint {ck} predates the scoring protocols; delete it to redo the observer")
         try:
             ppo.load_state_dict(saved["ppo"])
         except (KeyError, TypeError, RuntimeError) as exc:
             raise ValueError(f"checkpoint {ck} is corrupt ({type(exc).__name__}); delete it to redo the observer") from exc
-        returns: list[list[float]] = saved["returns"]
+        rec: dict[str, list[Any]] = {k: saved[k] for k in keys[1:]}
     else:
-        # the same held-out transitions as stage 3 of the recovery (the last rollout's)
-        held = holdout_mask(len(last.actions), cfg.lfl.holdout, holdout_seed(cfg.seed, len(cfg.window) - 1))
-        _behaviour_clone(ppo, last, cfg.bc_steps, cfg.lfl, held)
-        returns = [[float(x) for x in evaluate_policy(cfg.env_id, ppo.snapshot(), cfg.eval_episodes, cfg.eval_seed)]]
-        _atomic_torch({"ppo": ppo.state_dict(), "returns": returns}, ck)
+        n_states = sum(2 * len(o["rollout"]["actions"]) for o in observed)
+        if cfg.observer_init == "last-fit":  # the released code
+            _start_from(ppo, reward, _load(run.path("recovery.pt"), ["lfl"])["lfl"]["policies"][-1], n_states)
+        elif cfg.observer_init == "reward-policy":  # pi_phi itself
+            _start_from(ppo, reward, reward.policy.state_dict(), n_states)
+        else:
+            # the same held-out transitions as stage 3 of the recovery (the last rollout's)
+            held = holdout_mask(len(last.actions), cfg.lfl.holdout, holdout_seed(cfg.seed, len(cfg.window) - 1))
+            _behaviour_clone(ppo, last, cfg.bc_steps, cfg.lfl, held)
+        rec = {"returns": [], "sampled": [], "paper_code": [], "sigma": []}
+        score(rec)
+        _atomic_torch({"ppo": ppo.state_dict(), **rec}, ck)
         t0 = run.add_time("observer", t0)
     bar = run.bar(cfg.observer_updates, "observer", ppo.update)
     while ppo.update < cfg.observer_updates:
         ppo.train_update()
-        returns.append([float(x) for x in evaluate_policy(cfg.env_id, ppo.snapshot(), cfg.eval_episodes, cfg.eval_seed)])
-        _atomic_torch({"ppo": ppo.state_dict(), "returns": returns}, ck)
+        rec["paper_code"].append([float(x) for x in ppo.tap.reward_terms])  # the rollout of this update
+        score(rec)
+        _atomic_torch({"ppo": ppo.state_dict(), **rec}, ck)
         t0 = run.add_time("observer", t0)
-        bar.set_postfix(score=f"{np.mean(returns[-1]):.1f}")
+        bar.set_postfix(score=f"{np.mean(rec['returns'][-1]):.1f}")
         bar.update(1)
     bar.close()
     ppo.close()
-    return returns
+    return rec
+
+
+def _reward_policy_eval(run: _Run, reward: RewardModel) -> dict[str, Any]:
+    """mu_phi as a policy: the recovered reward's own Gaussian, under both return protocols."""
+    path = run.path("reward_policy_eval.json")
+    if path.exists():
+        return _read_json(path, "reward policy evaluation")
+    cfg = run.cfg
+    t0 = time.perf_counter()
+    std = reward.norm.std.numpy().astype(np.float64)
+    state = {k: v.detach().clone() for k, v in reward.policy.state_dict().items()}
+    pol = PolicySnapshot(state, reward.norm.mean.numpy().astype(np.float64), std ** 2 - 1e-8 * (std > 1e-3),
+                         cfg.lfl.hidden)
+    out = {
+        "returns": [float(x) for x in evaluate_policy(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed)],
+        "sampled": _sampled_returns(cfg, pol),
+        "sigma": _sigma(pol),
+    }
+    _atomic_json(out, path)
+    run.add_time("reward_policy_eval", t0)
+    return out
 
 
 def _diagnostics(observed: list[dict[str, Any]], lfl_state: dict[str, Any]) -> dict[str, Any]:
@@ -571,6 +739,9 @@ def run_study(
         is corrupt. These checks happen before anything is written.
     """
     suffix = "" if cfg.estimator == "paper" else f"_{cfg.estimator}"
+    if cfg.observer_init != make_config(cfg.env_id, cfg.seed, cfg.preset, cfg.window, cfg.learner_updates,
+                                        cfg.estimator).observer_init:
+        suffix += f"_obs-{cfg.observer_init}"
     default_out = ("book/data/mujoco" if cfg.preset == "paper" else "runs/mujoco/results-smoke") + suffix
     out = Path(out_dir) if out_dir is not None else REPO_ROOT / default_out
     rdir = Path(run_dir) if run_dir is not None else (
@@ -599,12 +770,14 @@ def run_study(
             _copy_learner(source, run)
         _learner(run)
         observed = _observed(run)
-        learner_returns = _learner_eval(run, observed)
+        learner_returns, learner_sampled = _learner_eval(run, observed)
+        learner_paper = _learner_paper_code(run)
         reward, info = _recovery(run, observed)
-        last = Rollout(**observed[-1]["rollout"])
-        observer_returns = _observer(run, reward, last)
+        obs_rec = _observer(run, reward, observed)
+        mu_phi = _reward_policy_eval(run, reward)
     finally:
         torch.set_num_threads(threads)
+    observer_returns = obs_rec["returns"]
 
     lmean = [float(np.mean(r)) for r in learner_returns]
     omean = [float(np.mean(r)) for r in observer_returns]
@@ -648,12 +821,68 @@ def run_study(
         "diagnostics": _diagnostics(observed, _load(run.path("recovery.pt"), ["lfl"])["lfl"]),
     }
     res["final_observer_normalized"] = res["observer"]["normalized"][-1]
+    res["scores"] = _protocol_scores(cfg, learner_returns, learner_sampled, learner_paper, obs_rec, mu_phi)
+    res["action_std"] = {
+        "learner": [_sigma(PolicySnapshot.from_dict(o["policy"])) for o in observed],
+        "observer": obs_rec["sigma"],
+        "reward_policy": mu_phi["sigma"],
+    }
+    if cfg.estimator == "released-code":
+        res["label"] = ("what the authors' released code computes (chained policy fits, all equal to the last; "
+                        "observer from the last fit on the raw log-probability reward): what produced the paper's "
+                        "numbers, not a method")
     source = _learner_from_note(rdir)
     if source is not None:
         res["learner_from"] = source
     out.mkdir(parents=True, exist_ok=True)
     _atomic_json(res, results)
     return res
+
+
+def _protocol_scores(
+    cfg: StudyConfig, learner_mean: list[list[float]], learner_sampled: list[list[float]],
+    learner_paper: list[list[float]], obs: dict[str, list[Any]], mu_phi: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """``scores[PROTOCOL]`` of a results file, each normalized on its own learner scores."""
+    n_obs = cfg.observer_updates
+    sources = {
+        "paper-code": (learner_paper, obs["paper_code"], None, list(range(n_obs)),
+                       f"released code: mean of the last {PAPER_CODE_QUEUE} values of the per-step, per-environment "
+                       "sum of info reward terms (sampled, unclipped actions) at the last step of each training "
+                       "rollout; observer entry k is the rollout collected by its policy after k updates"),
+        "sampled-return": (learner_sampled, obs["sampled"], mu_phi["sampled"], list(range(n_obs + 1)),
+                           f"mean undiscounted true return of {cfg.eval_episodes} episodes with sampled actions, "
+                           f"reset seeds {cfg.eval_seed} + i"),
+        "mean-return": (learner_mean, obs["returns"], mu_phi["returns"], list(range(n_obs + 1)),
+                        f"mean undiscounted true return of {cfg.eval_episodes} episodes with the mean action, "
+                        f"reset seeds {cfg.eval_seed} + i"),
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for name, (lrn, obv, mu, pols, what) in sources.items():
+        lm = [float(np.mean(v)) for v in lrn]
+        om = [float(np.mean(v)) for v in obv]
+        try:
+            lnorm = [float(x) for x in normalize_scores(lm, lm[0], lm[-1])]
+            onorm = [float(x) for x in normalize_scores(om, lm[0], lm[-1])]
+        except ValueError:  # the first and last learner scores are equal: no normalization
+            lnorm, onorm = [], []
+        entry: dict[str, Any] = {
+            "definition": what,
+            "learner_returns": lrn,
+            "learner_score": lm,
+            "learner_normalized": lnorm,
+            "observer_policy": pols,
+            "observer_returns": obv,
+            "observer_score": om,
+            "observer_normalized": onorm,
+            "final_observer_normalized": onorm[-1] if onorm else None,
+        }
+        if mu is not None:
+            entry["reward_policy_returns"] = mu
+            entry["reward_policy_normalized"] = (
+                float(normalize_scores(np.mean(mu), lm[0], lm[-1])) if lnorm else None)
+        out[name] = entry
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -664,8 +893,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--preset", choices=["paper", "smoke"], default="paper")
     p.add_argument("--estimator", choices=list(ESTIMATORS), default="paper",
-                   help="Algorithm 1's fits: the paper's settings, or the fix of chapter 6 (exact log-std, "
-                   "20%% held out for early stopping)")
+                   help="Algorithm 1's fits: the paper's settings, the fix of chapter 6 (exact log-std, "
+                   "20%% held out for early stopping), or what the authors' released code computes")
+    p.add_argument("--observer-init", choices=list(OBSERVER_INITS), default=None,
+                   help="the observer's start (default: the estimator's; 'reward-policy' starts from pi_phi)")
+    p.add_argument("--protocol", choices=list(PROTOCOLS), default="mean-return",
+                   help="the scoring protocol of the summary line (the results file holds all three)")
     p.add_argument("--learner-from", default=None, help="run folder of a run with the same learner "
                    "(e.g. the paper-estimator run): copy its learner instead of training it again")
     p.add_argument("--window", default=None, help="observed updates: '10..20', '10..30:5' or '10,15,20' "
@@ -678,13 +911,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m lfl_lib.study " + " ".join(shlex.quote(a) for a in args_list)
     try:
         window = parse_window(args.window) if args.window else None
-        cfg = make_config(args.env, args.seed, args.preset, window, args.learner_updates, args.estimator)
+        cfg = make_config(args.env, args.seed, args.preset, window, args.learner_updates, args.estimator,
+                          args.observer_init)
         res = run_study(cfg, args.out, args.run_dir, progress=not args.no_progress, command=command,
                         learner_from=args.learner_from)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{cfg.env_id} seed {cfg.seed}: final observer score {res['final_observer_normalized']:.3f} "
+    final = protocol_scores(res, args.protocol)["final_observer_normalized"]
+    shown = "undefined (equal learner scores)" if final is None else f"{final:.3f}"
+    print(f"{cfg.env_id} seed {cfg.seed}: final observer score {shown} under {args.protocol} "
           f"(normalized; learner first/last observed = 0/1), wall time {res['wall_time_s']:.0f} s")
     return 0
 

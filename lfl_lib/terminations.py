@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 
 from .deep_lfl import RewardModel
 from .ppo import PPO, PolicySnapshot, Rollout, evaluate_episodes
-from .study import ESTIMATORS, REPO_ROOT, _atomic_json, _git_commit, _load, _read_json, make_config
+from .study import ESTIMATORS, OBSERVER_INITS, REPO_ROOT, _atomic_json, _git_commit, _load, _read_json, make_config
 
 __all__ = ["termination_report", "main"]
 
@@ -80,7 +80,7 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
         raise ValueError(f"run_dir {rdir} is not a run folder (no config.json)")
     stored = _read_json(rdir / "config.json", "run configuration")
     configs = [make_config(stored["env_id"], stored["seed"], stored["preset"], stored["window"],
-                           stored["learner_updates"], name) for name in ESTIMATORS]
+                           stored["learner_updates"], name, init) for name in ESTIMATORS for init in OBSERVER_INITS]
     matching = [c for c in configs if c.to_dict() == stored]
     if not matching:
         raise ValueError(f"run_dir {rdir} holds a configuration that make_config does not produce")

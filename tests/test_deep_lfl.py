@@ -184,6 +184,36 @@ def test_the_fixed_recovery_sees_the_learner_narrowing():
     assert_allclose(np.exp(states[2]["reward_init"]["policy.log_std"].numpy()), 0.1, rtol=0.15)
 
 
+# ------------------------------------------------------------------ the released code's chained fits (issue 14)
+
+
+def test_chained_fits_all_end_equal_to_the_last():
+    rng = np.random.default_rng(0)
+    rollouts = [_rollout(rng, g, s) for g, s in ((0.0, 1.0), (0.5, 0.6), (1.0, 0.3))]
+    cfg = DeepLfLConfig(policy_steps=200, kl_steps=30, reward_init_steps=100, consistency_steps=50, lr=1e-2,
+                        policy_fit="chained", policy_batch=100)
+    assert cfg.to_dict()["policy_fit"] == "chained" and "policy_fit" not in FAST.to_dict()
+    states = []
+    recover_reward(rollouts, cfg, seed=0, checkpoint=lambda st: states.append(st))
+    fits = states[-1]["policies"]
+    for sd in fits[:-1]:
+        for key in sd:
+            assert torch.equal(sd[key], fits[-1][key]), key
+    # the fits equal the last: every divergence target is 0, so the regressed rho is ~0
+    assert states[-1]["info"]["kl_mse"] < 1e-3
+    # the one network ends near the last learner (sigma 0.3), far from the first (sigma 1)
+    assert_allclose(fits[-1]["log_std"].exp().numpy(), [0.3, 0.3], rtol=0.25)
+
+
+def test_chained_fit_options_are_checked():
+    with pytest.raises(ValueError, match="policy_fit must be"):
+        DeepLfLConfig(policy_fit="shared")
+    with pytest.raises(ValueError, match="policy_batch"):
+        DeepLfLConfig(policy_fit="chained", policy_batch=0)
+    with pytest.raises(ValueError, match="chained.*holdout=0"):
+        DeepLfLConfig(policy_fit="chained", holdout=0.2)
+
+
 # ------------------------------------------------------------------ against the linear-quadratic closed form
 
 from lfl_lib import deep_lfl, lq  # noqa: E402

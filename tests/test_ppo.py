@@ -134,3 +134,42 @@ def test_evaluation_is_deterministic_and_counts_whole_episodes():
     assert_array_equal(r1, r2)
     # Reacher's reward is -distance - control cost per step, over 50-step episodes
     assert np.all(r1 < 0) and np.all(r1 > -50 * 1.5)
+
+
+# ------------------------------------------------------------------ the released code's score (issue 14)
+
+
+def test_info_reward_terms_sum_to_the_reward_with_the_unclipped_control_cost():
+    from lfl_lib.ppo import RolloutTap, _find, make_vector_env
+
+    envs = make_vector_env("Hopper-v5", 3, norm_obs=False, norm_reward=False)
+    tap = _find(envs, RolloutTap)
+    tap.capture_reward_terms(10)
+    envs.reset(seed=0)
+    rng = np.random.default_rng(0)
+    ended = 0
+    try:
+        for _ in range(120):
+            a = 1.5 * rng.normal(size=(3, 3))  # partly outside the action box [-1, 1]
+            _, r, term, trunc, _ = envs.step(a)
+            ended += int(np.sum(term | trunc))
+            # gymnasium v5 Hopper: reward_forward + reward_ctrl + reward_survive = reward, with the
+            # control cost (weight 1e-3) of the clipped action; the queue has the unclipped one's
+            want = r + 1e-3 * ((np.clip(a, -1, 1) ** 2).sum(-1) - (a ** 2).sum(-1))
+            assert_allclose(list(tap.reward_terms)[-3:], want, rtol=0, atol=1e-12)
+    finally:
+        envs.close()
+    assert ended > 0  # the step's own terms (final_info) were used at episode ends
+    assert len(tap.reward_terms) == 10
+
+
+def test_capturing_the_score_changes_no_number_of_the_learner():
+    a, b = PPO("Reacher-v5", TINY, seed=3), PPO("Reacher-v5", TINY, seed=3)
+    b.tap.capture_reward_terms(10)
+    try:
+        a.train_update(); b.train_update()
+        for (k, x), y in zip(a.actor.state_dict().items(), b.actor.state_dict().values()):
+            assert torch.equal(x, y), k
+        assert a.tap.reward_terms is None and len(b.tap.reward_terms) == 10
+    finally:
+        a.close(); b.close()

@@ -199,3 +199,132 @@ def test_learner_from_another_learner_is_refused(smoke, tmp_path, capsys):
     assert main(args + ["--learner-from", str(tmp_path)]) == 2
     assert "is not a run folder" in capsys.readouterr().err
     assert _snapshot(run) == before and not any(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------ scoring protocols, released-code estimator (issue 14)
+
+from lfl_lib.study import PROTOCOLS, protocol_scores  # noqa: E402
+
+KEYS = ("learner_returns", "learner_normalized", "observer_returns", "observer_normalized", "final_observer_normalized")
+
+
+def test_every_results_file_holds_the_three_protocols(smoke):
+    res, _, _ = smoke
+    cfg = res["config"]
+    assert set(res["scores"]) == set(PROTOCOLS)
+    for name in PROTOCOLS:
+        sc = res["scores"][name]
+        assert all(k in sc for k in KEYS)
+        lm = [np.mean(v) for v in sc["learner_returns"]]
+        om = [np.mean(v) for v in sc["observer_returns"]]
+        assert_allclose(sc["learner_normalized"][0], 0.0, atol=1e-12)
+        assert_allclose(sc["learner_normalized"][-1], 1.0, atol=1e-12)
+        assert_allclose(sc["observer_normalized"], (np.array(om) - lm[0]) / (lm[-1] - lm[0]), rtol=1e-12)
+        assert sc["final_observer_normalized"] == sc["observer_normalized"][-1]
+    # mean-return is the protocol of the older entries, unchanged
+    assert res["scores"]["mean-return"]["observer_returns"] == res["observer"]["returns"]
+    assert res["scores"]["mean-return"]["final_observer_normalized"] == res["final_observer_normalized"]
+    # sampled-return: the same number of episodes, other returns than with the mean action
+    samp = res["scores"]["sampled-return"]
+    assert all(len(r) == cfg["eval_episodes"] for r in samp["learner_returns"] + samp["observer_returns"])
+    assert samp["learner_returns"] != res["learner"]["returns"]
+    # paper-code: the queue of 10 values per training rollout; the observer's rollouts are its updates
+    pc = res["scores"]["paper-code"]
+    assert all(len(v) == 10 for v in pc["learner_returns"] + pc["observer_returns"])
+    assert len(pc["observer_returns"]) == cfg["observer_updates"]
+    assert pc["observer_policy"] == list(range(cfg["observer_updates"]))
+    # sigma of every scored policy: the learner's from its snapshot, the observer's after each update
+    assert res["action_std"]["learner"] == res["diagnostics"]["learner_action_std"]
+    assert len(res["action_std"]["observer"]) == cfg["observer_updates"] + 1
+    assert "reward_policy_returns" in res["scores"]["mean-return"]
+
+
+def test_the_paper_code_score_is_the_last_reward_of_the_last_environments(smoke):
+    """Replay the smoke learner's first two updates with a tap of our own: its queue is the recorded value."""
+    from lfl_lib.ppo import PPO
+
+    res, _, _ = smoke
+    cfg = make_config(ENV, seed=0, preset="smoke")
+    ppo = PPO(ENV, cfg.learner_ppo, seed=0)
+    ppo.tap.capture_reward_terms(10)
+    steps = []
+    orig = ppo.tap.step
+
+    def spy(actions):  # the true reward and the sampled action of every step
+        out = orig(actions)
+        steps.append((np.asarray(out[1], float).copy(), np.asarray(actions, float).copy()))
+        return out
+
+    ppo.tap.step = spy
+    ppo.train_update(); ppo.train_update()  # update 2 is the first observed one
+    ppo.close()
+    got = res["scores"]["paper-code"]["learner_returns"][0]
+    assert_allclose(got, list(ppo.tap.reward_terms), rtol=0, atol=0)
+    # 4 environments: the queue ends with the last step's 4 values, preceded by the step before's;
+    # Reacher's reward with the control cost (weight 1) of the unclipped action in place of the clipped one
+    for (r, a), vals in ((steps[-1], got[-4:]), (steps[-2], got[-8:-4])):
+        want = r + (np.clip(a, -1, 1) ** 2).sum(-1) - (a ** 2).sum(-1)
+        assert_allclose(vals, want, rtol=0, atol=1e-12)
+
+
+def test_released_code_estimator(smoke, tmp_path):
+    res, run, _ = smoke
+    cfg = make_config(ENV, seed=0, preset="smoke", estimator="released-code")
+    assert cfg.estimator == "released-code" and cfg.observer_init == "last-fit"
+    assert cfg.lfl.policy_fit == "chained" and not cfg.observer_ppo.norm_reward
+    assert make_config(ENV, estimator="released-code").lfl.policy_steps == 3000  # the released code's steps
+    rc = run_study(cfg, out_dir=tmp_path / "o", run_dir=tmp_path / "r", progress=False, learner_from=run)
+    assert rc["learner"] == res["learner"] and "what produced the paper's numbers" in rc["label"]
+    assert rc["scores"]["paper-code"]["learner_returns"] == res["scores"]["paper-code"]["learner_returns"]
+    fitted = rc["diagnostics"]["fitted_policy_std"]
+    assert all(f == fitted[-1] for f in fitted)  # all fits equal the last
+    # the observer starts as the last fitted policy
+    assert_allclose(rc["action_std"]["observer"][0], fitted[-1], atol=1e-4)
+    assert "--estimator released-code" in rc["command"]
+
+
+def test_old_results_files_stay_readable():
+    old = json.loads((ROOT / "book" / "data" / "mujoco" / "Reacher-v5_seed0.json").read_text())
+    if "scores" in old:
+        pytest.skip("the committed file has been rerun with the protocols")
+    sc = protocol_scores(old, "mean-return")
+    assert sc["final_observer_normalized"] == old["final_observer_normalized"]
+    with pytest.raises(ValueError, match="protocol 'paper-code': this results file predates"):
+        protocol_scores(old, "paper-code")
+
+
+def test_unknown_protocol_and_estimator_are_refused(smoke, tmp_path, capsys):
+    res, _, _ = smoke
+    with pytest.raises(ValueError, match="protocol must be one of 'paper-code', 'sampled-return', 'mean-return'"):
+        protocol_scores(res, "best")
+    args = ["--env", ENV, "--preset", "smoke", "--out", str(tmp_path / "o"), "--run-dir", str(tmp_path / "r")]
+    for opt in ("--protocol", "--estimator"):
+        with pytest.raises(SystemExit) as exc:
+            main(args + [opt, "best"])
+        assert exc.value.code == 2 and f"argument {opt}: invalid choice: 'best'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_an_old_layout_results_file_is_not_taken_as_done(smoke, tmp_path, capsys):
+    res, _, _ = smoke
+    out = tmp_path / "o"
+    out.mkdir()
+    old = {k: v for k, v in res.items() if k != "scores"}
+    (out / f"{ENV}_seed0.json").write_text(json.dumps(old))
+    before = _snapshot(out)
+    assert main(["--env", ENV, "--preset", "smoke", "--out", str(out), "--run-dir", str(tmp_path / "r")]) == 2
+    assert "predates the scoring protocols" in capsys.readouterr().err
+    assert _snapshot(out) == before and not (tmp_path / "r").exists()
+
+
+def test_observer_started_from_the_reward_policy(smoke, tmp_path, capsys):
+    res, run, _ = smoke
+    cfg = make_config(ENV, seed=0, preset="smoke", observer_init="reward-policy")
+    assert cfg.estimator == "paper" and cfg.to_dict()["observer_init"] == "reward-policy"
+    mu = run_study(cfg, out_dir=tmp_path / "o", run_dir=tmp_path / "r", progress=False, learner_from=run)
+    # the same recovered reward as the paper run; the observer starts as pi_phi itself
+    assert mu["recovery_losses"] == res["recovery_losses"]
+    assert_allclose(mu["action_std"]["observer"][0], res["diagnostics"]["reward_std"], atol=1e-4)
+    assert_allclose(mu["action_std"]["reward_policy"], res["diagnostics"]["reward_std"], atol=1e-4)
+    with pytest.raises(ValueError, match="observer_init must be one of 'clone', 'last-fit', 'reward-policy'"):
+        make_config(ENV, preset="smoke", observer_init="mu")

@@ -101,10 +101,10 @@ def test_folders_are_where_the_study_puts_a_run(tmp_path, monkeypatch):
     for preset, est in (("smoke", "paper"), ("smoke", "fix"), ("paper", "paper"), ("paper", "fix")):
         cfg = make_config("Reacher-v5", 3, preset, estimator=est)
         out, run = study_folders("Reacher-v5", 3, preset, est)
-        # a complete results file where the sweep expects it: run_study returns it without running
+        # a complete results file (with the scores of issue 14) where the sweep expects it: returned without running
         path = tmp_path / out / "Reacher-v5_seed3.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"config": cfg.to_dict(), "marker": preset + est}))
+        path.write_text(json.dumps({"config": cfg.to_dict(), "scores": {}, "marker": preset + est}))
         assert run_study(cfg, progress=False)["marker"] == preset + est
         path.unlink()
         # a run folder of another configuration where the sweep expects the checkpoints: refused, named
