@@ -31,7 +31,7 @@ from .ppo import GaussianActor, Rollout
 
 __all__ = [
     "LQProblem", "LinearGaussianPolicy", "LQEnv", "reward_matrix", "log_policy_reward_matrix",
-    "quadratic_reward", "soft_evaluate", "q_matrix", "soft_improve", "soft_value_of_q", "soft_optimal",
+    "quadratic_reward", "soft_evaluate", "q_matrix", "soft_improve", "kl_soft_improve", "soft_value_of_q", "soft_optimal",
     "spi_learner", "gaussian_kl", "inversion_target", "values", "rollout", "to_actor", "from_actor",
 ]
 
@@ -304,6 +304,31 @@ def soft_improve(problem: LQProblem, policy: LinearGaussianPolicy, M: Array | No
     With :math:`Q^\\pi = -z^\\top H z`: :math:`\\pi' = N(-H_{aa}^{-1} H_{ax} x,\\ \\frac\\alpha2 H_{aa}^{-1})`.
     """
     return _policy_of_q(problem, q_matrix(problem, soft_evaluate(problem, policy, M), M))
+
+
+def kl_soft_improve(problem: LQProblem, policy: LinearGaussianPolicy, kl_weight: float,
+                    M: Array | None = None) -> LinearGaussianPolicy:
+    r"""KL-regularized soft improvement: :math:`\pi'(a|s) \propto \pi(a|s)^{\lambda/(\alpha+\lambda)}
+    \exp(Q^\pi(s, a)/(\alpha+\lambda))`, with :math:`\lambda` = ``kl_weight`` >= 0.
+
+    The step of the KL-regularized learner (book chapter "What kind of learner?"); ``kl_weight=0``
+    is :func:`soft_improve`. With :math:`Q^\pi = -z^\top H z` and :math:`a - Gx = Dz`,
+    :math:`D = [-G, I]`, the log-density is :math:`-z^\top H' z/(\alpha+\lambda)` up to terms in s,
+    :math:`H' = H + \frac\lambda2 D^\top\Sigma^{-1}D`: so
+    :math:`\pi' = N(-H'^{-1}_{aa} H'_{ax} x,\ \frac{\alpha+\lambda}2 H'^{-1}_{aa})`.
+    """
+    lam = float(kl_weight)
+    if not (np.isfinite(lam) and lam >= 0):
+        raise ValueError(f"kl_weight must be a finite number >= 0; got {kl_weight!r}")
+    H = q_matrix(problem, soft_evaluate(problem, policy, M), M)
+    m = problem.m
+    D = np.hstack([-policy.G, np.eye(m)])
+    Hk = H + 0.5 * lam * D.T @ np.linalg.inv(policy.cov) @ D
+    d = problem.n + 1
+    Haa, Hax = Hk[d:, d:], Hk[d:, :d]
+    Hinv = np.linalg.inv(Haa)
+    G = -Hinv @ Hax
+    return LinearGaussianPolicy(G[:, :-1], G[:, -1], 0.5 * (problem.alpha + lam) * Hinv)
 
 
 def soft_value_of_q(problem: LQProblem, H: Array) -> Array:

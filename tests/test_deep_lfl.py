@@ -358,3 +358,62 @@ def test_consistency_targets_pair_each_improvement_with_its_own_policies():
         kl = divergence_targets(actors, norm, [t("next_observations")[1], t("next_observations")[2]])
     for k in range(2):
         assert_allclose(kl[k].numpy(), lq.gaussian_kl(pis[k], pis[k + 1], rolls[k + 1].next_observations), rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ the KL-regularized learner model, closed form
+
+
+def _fit_potential(x, x_next, y, gamma):
+    """Least-squares P (symmetric) with y ~ -V(s) + gamma V(s'), V(s) = -x^T P x; returns the residual."""
+    aug = lambda s: np.hstack([s, np.ones((len(s), 1))])
+    X, X2 = aug(x), aug(x_next)
+    iu = np.triu_indices(X.shape[1])
+    feat = lambda Z: np.stack([Z[:, i] * Z[:, j] * (1.0 if i == j else 2.0) for i, j in zip(*iu)], axis=1)
+    F = feat(X) - gamma * feat(X2)  # -V(s) + gamma V(s') = x^T P x - gamma x'^T P x'
+    coef, *_ = np.linalg.lstsq(F, y, rcond=None)
+    return y - F @ coef
+
+
+def test_kl_soft_improve_is_the_geometric_mixture_and_spi_at_zero_weight():
+    pi1 = LQ_PI1
+    assert_allclose(lq.kl_soft_improve(LQ, pi1, 0.0).G, lq.soft_improve(LQ, pi1).G, rtol=1e-12)
+    lam = 2.0
+    pi2 = lq.kl_soft_improve(LQ, pi1, lam)
+    H = lq.q_matrix(LQ, lq.soft_evaluate(LQ, pi1))
+    s = np.array([[0.3, -0.2]] * 5)
+    a = np.linspace(-1.0, 1.0, 5)[:, None]
+    z = np.hstack([s, np.ones((5, 1)), a])
+    Q = -np.einsum("ti,ij,tj->t", z, H, z)
+    # ln pi2 - [lam/(alpha+lam) ln pi1 + Q/(alpha+lam)] does not depend on the action
+    gap = pi2.log_prob(s, a) - (lam / (LQ.alpha + lam) * pi1.log_prob(s, a) + Q / (LQ.alpha + lam))
+    assert_allclose(gap, gap[0], atol=1e-10)
+    with pytest.raises(ValueError, match="kl_weight"):
+        lq.kl_soft_improve(LQ, pi1, -1.0)
+
+
+def test_kl_regularized_targets_are_the_reward_up_to_a_shaping_in_closed_form():
+    # pi2 = KL-regularized step of pi1 (lambda = 2): a_k + lambda b_k of deep_lfl with the exact policies and
+    # divergences equals r(s, a) - V(s) + gamma V(s') for one quadratic V (W = 0: per sample); the SPI
+    # targets a_k alone (the KL weight dropped) do not
+    lam = 2.0
+    pi1 = LQ_PI1
+    pi2 = lq.kl_soft_improve(LQ, pi1, lam)
+    rng = np.random.default_rng(0)
+    rolls = [lq.rollout(LQ, p, 256, rng) for p in (pi1, pi2)]
+    allS = np.concatenate([np.concatenate([r.observations, r.next_observations]) for r in rolls])
+    norm = Standardizer(allS.mean(0), allS.std(0))
+    actors = [lq.to_actor(p, norm.mean.double().numpy(), norm.std.double().numpy()) for p in (pi1, pi2)]
+    tens = lambda key: [torch.as_tensor(getattr(r, key), dtype=torch.float32) for r in rolls]
+    S, A, S2 = tens("observations"), tens("actions"), tens("next_observations")
+    kl = lambda s: torch.as_tensor(lq.gaussian_kl(pi1, pi2, s.double().numpy())[:, None], dtype=torch.float32)
+    live = [live_mask(r) for r in rolls]
+    with torch.no_grad():
+        (a_k,) = consistency_targets(actors, kl, norm, S, A, S2, live, LQ.alpha, LQ.gamma)
+        (b_k,) = deep_lfl.kl_direction_targets(actors, kl, norm, S, A, S2, live, LQ.gamma)
+    r = rolls[1]
+    true_r = LQ.reward(r.observations, r.actions)
+    scale = np.abs(true_r).max()
+    res_kl = _fit_potential(r.observations, r.next_observations, (a_k + lam * b_k).double().numpy() - true_r, LQ.gamma)
+    res_spi = _fit_potential(r.observations, r.next_observations, a_k.double().numpy() - true_r, LQ.gamma)
+    assert np.abs(res_kl).max() < 1e-4 * scale, np.abs(res_kl).max() / scale  # float32 targets
+    assert np.abs(res_spi).max() > 1e-2 * scale, np.abs(res_spi).max() / scale
