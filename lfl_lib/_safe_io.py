@@ -10,13 +10,13 @@ written by :func:`save` needs unpickling of arbitrary objects.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from ._atomic import atomic_write
 
 _TAG = "__ndarray__"
 
@@ -53,18 +53,7 @@ def from_safe(obj: Any) -> Any:
 
 def save(obj: Any, path: str | Path) -> None:
     """``torch.save(to_safe(obj))`` atomically: a temporary file in the same folder, then renamed."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    _umask = os.umask(0)
-    os.umask(_umask)
-    os.chmod(tmp, 0o666 & ~_umask)  # mkstemp makes the file private; give it the usual mode
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(to_safe(obj), f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(to_safe(obj), f))
 
 
 def load(path: str | Path) -> Any:

@@ -24,14 +24,14 @@ This module needs numpy only (no torch, no gymnasium).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from ._atomic import atomic_write
 
 __all__ = [
     "Rollout",
@@ -241,17 +241,7 @@ class Rollout:
 
 
 def _atomic_npz(arrays: Mapping[str, NDArray[Any]], path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    _umask = os.umask(0)
-    os.umask(_umask)
-    os.chmod(tmp, 0o666 & ~_umask)  # mkstemp makes the file private; give it the usual mode
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def save_rollout(rollout: Rollout, path: str | Path) -> Path:
