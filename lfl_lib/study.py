@@ -214,13 +214,18 @@ def _check_window(window: Any) -> tuple[int, ...]:
 def make_config(
     env_id: str, seed: int = 0, preset: str = "paper", window: Sequence[int] | None = None,
     learner_updates: int | None = None, estimator: str = "paper", observer_init: str | None = None,
+    kl_weight: float | None = 0.0,
 ) -> StudyConfig:
     """The configuration of a run; raises ValueError on an unknown env id, preset, estimator or bad window.
 
     ``estimator`` (a key of :data:`ESTIMATORS`) changes only Algorithm 1's fits and the
     observer's start (and, for ``"released-code"``, the observer's reward normalization);
     the learner of a run is the same under every estimator. ``observer_init`` (a name in
-    :data:`OBSERVER_INITS`) overrides the estimator's start of the observer.
+    :data:`OBSERVER_INITS`) overrides the estimator's start of the observer. ``kl_weight``
+    is :class:`~lfl_lib.deep_lfl.DeepLfLConfig`'s: 0 the paper's SPI model, a value
+    :math:`\\lambda > 0` the KL-regularized learner model, None :math:`\\lambda` fitted with the
+    reward (a candidate of chapter 6; not with ``"released-code"``, whose fits make the KL
+    term vanish).
     """
     check_env_id(env_id)
     if "mujoco" not in str(gym.spec(env_id).entry_point):
@@ -258,7 +263,10 @@ def make_config(
         raise ValueError(
             f"window must lie within the learner's updates 1..{n_learn}; got {win[0]}..{win[-1]}"
         )
-    lfl = DeepLfLConfig(**{**lfl.to_dict(), **ESTIMATORS[estimator]})
+    if kl_weight != 0.0 and estimator == "released-code":
+        raise ValueError("kl_weight must be 0 with estimator 'released-code' (its chained fits are all equal, "
+                         f"so the KL term is 0); got {kl_weight!r}")
+    lfl = DeepLfLConfig(**{**lfl.to_dict(), **ESTIMATORS[estimator], "kl_weight": kl_weight})
     init = "clone"
     if estimator == "released-code":
         # the released code: 3000 steps per chained fit; observer from the last fit, raw reward
@@ -742,6 +750,8 @@ def run_study(
     if cfg.observer_init != make_config(cfg.env_id, cfg.seed, cfg.preset, cfg.window, cfg.learner_updates,
                                         cfg.estimator).observer_init:
         suffix += f"_obs-{cfg.observer_init}"
+    if cfg.lfl.kl_weight != 0.0:
+        suffix += "_kl-fit" if cfg.lfl.kl_weight is None else f"_kl-{cfg.lfl.kl_weight:g}"
     default_out = ("book/data/mujoco" if cfg.preset == "paper" else "runs/mujoco/results-smoke") + suffix
     out = Path(out_dir) if out_dir is not None else REPO_ROOT / default_out
     rdir = Path(run_dir) if run_dir is not None else (
@@ -885,6 +895,19 @@ def _protocol_scores(
     return out
 
 
+def _parse_kl_weight(text: str) -> float | None:
+    """``--kl-weight``: 'fit' (None) or a non-negative number."""
+    if text.strip().lower() == "fit":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"--kl-weight must be a number >= 0 or 'fit'; got {text!r}") from None
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"--kl-weight must be a number >= 0 or 'fit'; got {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; returns the exit status (2 on bad input)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -897,6 +920,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "20%% held out for early stopping), or what the authors' released code computes")
     p.add_argument("--observer-init", choices=list(OBSERVER_INITS), default=None,
                    help="the observer's start (default: the estimator's; 'reward-policy' starts from pi_phi)")
+    p.add_argument("--kl-weight", default="0", metavar="LAMBDA|fit",
+                   help="learner model of the consistency targets: 0 the paper's SPI model (default), "
+                   "a number > 0 the KL-regularized model with that lambda, 'fit' lambda fitted with the reward")
     p.add_argument("--protocol", choices=list(PROTOCOLS), default="mean-return",
                    help="the scoring protocol of the summary line (the results file holds all three)")
     p.add_argument("--learner-from", default=None, help="run folder of a run with the same learner "
@@ -911,8 +937,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m lfl_lib.study " + " ".join(shlex.quote(a) for a in args_list)
     try:
         window = parse_window(args.window) if args.window else None
+        kl_weight = _parse_kl_weight(args.kl_weight)
         cfg = make_config(args.env, args.seed, args.preset, window, args.learner_updates, args.estimator,
-                          args.observer_init)
+                          args.observer_init, kl_weight)
         res = run_study(cfg, args.out, args.run_dir, progress=not args.no_progress, command=command,
                         learner_from=args.learner_from)
     except ValueError as exc:

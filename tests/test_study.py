@@ -328,3 +328,24 @@ def test_observer_started_from_the_reward_policy(smoke, tmp_path, capsys):
     assert_allclose(mu["action_std"]["reward_policy"], res["diagnostics"]["reward_std"], atol=1e-4)
     with pytest.raises(ValueError, match="observer_init must be one of 'clone', 'last-fit', 'reward-policy'"):
         make_config(ENV, preset="smoke", observer_init="mu")
+
+
+def test_kl_learner_model_candidate(smoke, tmp_path, capsys):
+    res, run, _ = smoke
+    cfg = make_config(ENV, seed=0, preset="smoke", kl_weight=None)
+    assert cfg.estimator == "paper" and cfg.to_dict()["lfl"]["kl_weight"] is None
+    # the paper's configuration is unchanged by the option's existence
+    assert "kl_weight" not in make_config(ENV, seed=0, preset="smoke").to_dict()["lfl"]
+    kl = run_study(cfg, out_dir=tmp_path / "o", run_dir=tmp_path / "r", progress=False, learner_from=run)
+    # the same learner and stage-1 fits as the paper run; lambda fitted (softplus: > 0) moves the reward
+    assert kl["learner"] == res["learner"]
+    assert kl["recovery_losses"]["policy_nll"] == res["recovery_losses"]["policy_nll"]
+    assert kl["recovery_losses"]["kl_weight"] > 0
+    assert kl["recovery_losses"]["consistency"] != res["recovery_losses"]["consistency"]
+    with pytest.raises(ValueError, match="kl_weight must be 0 with estimator 'released-code'"):
+        make_config(ENV, preset="smoke", estimator="released-code", kl_weight=1.0)
+    args = ["--env", ENV, "--preset", "smoke", "--out", str(tmp_path / "o2"), "--run-dir", str(tmp_path / "r2")]
+    for bad in ("-1", "nan", "lots"):
+        assert main(args + ["--kl-weight", bad]) == 2
+        assert f"--kl-weight must be a number >= 0 or 'fit'; got '{bad}'" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists() and not (tmp_path / "r2").exists()
