@@ -73,7 +73,8 @@ from .ppo import (PAPER_CODE_QUEUE, PPO, PPOConfig, PolicySnapshot, Rollout, che
                   evaluate_policy)
 
 __all__ = [
-    "DEFAULT_WINDOWS", "ESTIMATORS", "OBSERVER_INITS", "PROTOCOLS", "StudyConfig", "make_config", "parse_window", "run_study",
+    "DEFAULT_WINDOWS", "ESTIMATORS", "OBSERVER_INITS", "PROTOCOLS", "StudyConfig", "learner_rises", "make_config",
+    "parse_window", "run_study", "select_candidate",
     "normalize_scores", "protocol_scores", "main",
 ]
 
@@ -306,6 +307,75 @@ def protocol_scores(results: dict[str, Any], protocol: str) -> dict[str, Any]:
         "observer_normalized": results["observer"]["normalized"],
         "final_observer_normalized": results["final_observer_normalized"],
     }
+
+
+def learner_rises(results: dict[str, Any], protocol: str) -> bool:
+    """True when the last observed learner policy scores above the first under ``protocol``.
+
+    The paper's normalization (0 = first, 1 = last) reads "above 1" as "better than the
+    learner" only then; chapter 6 leaves a run out of a protocol's mean otherwise.
+    """
+    score = protocol_scores(results, protocol)["learner_score"]
+    return bool(score[-1] > score[0])
+
+
+def select_candidate(
+    candidates: dict[str, Sequence[dict[str, Any]]],
+    protocols: Sequence[str] = ("mean-return", "sampled-return"), tie: float = 0.01,
+) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The held-out choice of chapter 6 (``book/data/mujoco_heldout/README.md``), made before the runs.
+
+    For each candidate, the mean final normalized observer score over its runs under each
+    of ``protocols`` (a run whose learner did not rise under a protocol is left out of
+    that protocol's mean); its criterion is the smallest of these means, and the candidate
+    with the largest criterion is chosen, a tie (within ``tie``) going to the candidate
+    listed first.
+
+    Parameters
+    ----------
+    candidates : dict
+        Candidate name -> its results dicts (one per held-out seed), in order of preference.
+    protocols : sequence of str
+        Names in :data:`PROTOCOLS`.
+    tie : float
+        Criterion values closer than this count as equal.
+
+    Returns
+    -------
+    chosen : str
+    table : dict
+        Per candidate: ``means`` (protocol -> mean or None), ``n`` (protocol -> runs kept)
+        and ``criterion`` (None when a protocol kept no run: such a candidate cannot win).
+
+    Raises
+    ------
+    ValueError
+        If there is no candidate, a candidate has no run, a protocol is unknown, or no
+        candidate has a criterion.
+    """
+    if not candidates:
+        raise ValueError("candidates must hold at least one candidate; got none")
+    for p in protocols:
+        if p not in PROTOCOLS:
+            raise ValueError(f"protocols must be names in {', '.join(map(repr, PROTOCOLS))}; got {p!r}")
+    table: dict[str, dict[str, Any]] = {}
+    for name, runs in candidates.items():
+        if not runs:
+            raise ValueError(f"candidates[{name!r}] must hold at least one results dict; got none")
+        means: dict[str, float | None] = {}
+        n: dict[str, int] = {}
+        for p in protocols:
+            kept = [protocol_scores(r, p)["final_observer_normalized"] for r in runs if learner_rises(r, p)]
+            n[p] = len(kept)
+            means[p] = float(np.mean(kept)) if kept else None
+        crit = None if any(v is None for v in means.values()) else min(means.values())  # type: ignore[type-var]
+        table[name] = {"means": means, "n": n, "criterion": crit}
+    scored = [(name, row["criterion"]) for name, row in table.items() if row["criterion"] is not None]
+    if not scored:
+        raise ValueError("no candidate has a run whose learner rose under every protocol: nothing to choose")
+    best = max(c for _, c in scored)
+    chosen = next(name for name, c in scored if c >= best - tie)
+    return chosen, table
 
 
 def normalize_scores(scores: Any, first: float, last: float) -> Any:

@@ -16,7 +16,7 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from lfl_lib.study import DEFAULT_WINDOWS, main, make_config, parse_window, run_study
+from lfl_lib.study import DEFAULT_WINDOWS, main, make_config, parse_window, run_study, select_candidate
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = "Reacher-v5"
@@ -349,3 +349,43 @@ def test_kl_learner_model_candidate(smoke, tmp_path, capsys):
         assert main(args + ["--kl-weight", bad]) == 2
         assert f"--kl-weight must be a number >= 0 or 'fit'; got '{bad}'" in capsys.readouterr().err
     assert not (tmp_path / "o2").exists() and not (tmp_path / "r2").exists()
+
+
+def _fake(finals: dict[str, float], rises: bool = True) -> dict:
+    """A results dict with the scores layout only: one final normalized value per protocol."""
+    learner = [0.0, 1.0] if rises else [1.0, 0.0]
+    return {"scores": {p: {"learner_score": learner, "final_observer_normalized": finals.get(p, 0.0)}
+                       for p in ("paper-code", "sampled-return", "mean-return")}}
+
+
+def test_select_candidate_takes_the_best_worse_protocol():
+    a = [_fake({"mean-return": 1.5, "sampled-return": 0.2}), _fake({"mean-return": 1.5, "sampled-return": 0.4})]
+    b = [_fake({"mean-return": 0.6, "sampled-return": 0.8}), _fake({"mean-return": 0.8, "sampled-return": 0.9})]
+    chosen, table = select_candidate({"a": a, "b": b})
+    # a's worse protocol averages 0.3, b's 0.7: b is chosen although a has the best single mean
+    assert chosen == "b"
+    assert_allclose(table["a"]["criterion"], 0.3, rtol=1e-12)
+    assert_allclose(table["b"]["means"]["mean-return"], 0.7, rtol=1e-12)
+    assert table["b"]["n"] == {"mean-return": 2, "sampled-return": 2}
+    # within the tie margin the first listed wins, whichever is larger
+    c = [_fake({"mean-return": 0.705, "sampled-return": 0.705})]
+    assert select_candidate({"b": b, "c": c})[0] == "b"
+    assert select_candidate({"c": c, "b": b})[0] == "c"
+    assert select_candidate({"b": b, "c": c}, tie=0.0)[0] == "c"
+
+
+def test_select_candidate_leaves_out_runs_whose_learner_fell():
+    good = _fake({"mean-return": 0.5, "sampled-return": 0.5})
+    fell = _fake({"mean-return": 9.0, "sampled-return": 9.0}, rises=False)
+    chosen, table = select_candidate({"x": [good, fell], "y": [fell]})
+    assert chosen == "x" and table["x"]["n"]["mean-return"] == 1
+    assert_allclose(table["x"]["criterion"], 0.5, rtol=1e-12)
+    assert table["y"]["criterion"] is None and table["y"]["means"]["sampled-return"] is None
+    with pytest.raises(ValueError, match="no candidate has a run whose learner rose"):
+        select_candidate({"y": [fell]})
+    with pytest.raises(ValueError, match=r"candidates\['z'\] must hold at least one results dict"):
+        select_candidate({"z": []})
+    with pytest.raises(ValueError, match="protocols must be names in"):
+        select_candidate({"x": [good]}, protocols=("best",))
+    with pytest.raises(ValueError, match="candidates must hold at least one candidate"):
+        select_candidate({})
