@@ -31,15 +31,24 @@ def _kl_potential(mdp, pi, alpha, lam):
     return beta * logsumexp(Q / beta + (lam / beta) * np.log(pi), axis=1)
 
 
-@pytest.mark.parametrize("lam", [0.0, 1.3])
-def test_spi_and_kl_predictions_reproduce_an_exact_learner(lam):
+@pytest.mark.parametrize("lam", [0.0, 0.6, 1.3])
+@pytest.mark.parametrize("big", [0.0, 5000.0])
+def test_spi_and_kl_predictions_reproduce_an_exact_learner(lam, big):
     """With the true reward and the exact shapings f_k = -Z_k, both kinds of prediction give the learner's steps.
 
     The KL learner's step satisfies t_k = r + f_k - gamma P f_k with t_k its targets
-    (:func:`kl_targets`) and f_k = -Z_k (book chapter "What kind of learner?").
+    (:func:`kl_targets`) and f_k = -Z_k (book chapter "What kind of learner?"). With
+    ``big`` > 0 state 0's rewards are thousands above the others: the softmax must be
+    taken row by row, stably (the dynamics then ignore the action, so that the policies stay soft).
     """
+    from lfl_lib.mdp import TabularMDP
+
     rng = np.random.default_rng(3)
     mdp = random_mdp(5, 3, rng, gamma=0.8)
+    if big:
+        r = mdp.r.copy()
+        r[0] += big
+        mdp = TabularMDP(np.repeat(mdp.P[:, :1], 3, axis=1), r, 0.8)
     alpha = 0.7
     pis = [random_positive_policy(rng, 5, 3)]
     for _ in range(2):
@@ -47,12 +56,27 @@ def test_spi_and_kl_predictions_reproduce_an_exact_learner(lam):
     f = np.array([-_kl_potential(mdp, pi, alpha, lam) for pi in pis[:-1]])
     tk = kl_targets(pis, mdp.P, mdp.gamma, alpha, lam)
     shaping = f[:, :, None] - mdp.gamma * np.einsum("sat,kt->ksa", mdp.P, f)
-    assert_allclose(tk, mdp.r[None] + shaping, **EXACT)  # the premise: f_k are the exact shapings
+    # the premise: f_k are the exact shapings (to rounding of potentials of order big / (1 - gamma))
+    assert_allclose(tk, mdp.r[None] + shaping, rtol=0, atol=1e-8 if big else 1e-10)
     res = LfLResult(mdp.r, pis, tk, np.full(tk.shape, 1.0 / 15), f, mdp.P, "kl" if lam else "spi", lam)
     for kind in ("forward", "equation"):
         pred = predict_next_policies(res, mdp.gamma, alpha, kind)
         assert len(pred) == 2
-        assert_allclose(pred, pis[1:], **EXACT)
+        assert_allclose(pred, pis[1:], rtol=0, atol=1e-8 if big else 1e-10)
+    assert_array_equal(predict_next_policies(res, mdp.gamma, alpha), predict_next_policies(res, mdp.gamma, alpha, "forward"))
+
+
+def test_forward_spi_prediction_from_a_policy_with_zero_probabilities():
+    """An action of probability 0 contributes 0 ln 0 = 0 to the entropy of the evaluated policy."""
+    from lfl_lib.improvement import soft_improvement
+
+    rng = np.random.default_rng(5)
+    mdp = random_mdp(4, 3, rng, gamma=0.8)
+    pi = random_positive_policy(rng, 4, 3)
+    pi[1] = [0.0, 0.4, 0.6]
+    pi[2] = [0.0, 0.0, 1.0]
+    res = LfLResult(mdp.r, [pi, pi], np.zeros((1, 4, 3)), np.full((1, 4, 3), 1 / 12), np.zeros((1, 4)), mdp.P)
+    assert_allclose(predict_next_policies(res, mdp.gamma, 0.5)[0], soft_improvement(mdp, pi, 0.5), **EXACT)
 
 
 def test_svi_predictions_reproduce_soft_value_iteration():
