@@ -17,7 +17,17 @@ from scipy.special import logsumexp
 from conftest import random_positive_policy
 from lfl_lib.learners import kl_soft_improvement
 from lfl_lib.mdp import random_mdp, soft_evaluate
-from lfl_lib.tabular_lfl import LfLResult, kl_targets, predict_next_policies
+from lfl_lib.tabular_lfl import (
+    LfLResult,
+    consistency_fit,
+    estimate_policies,
+    fit_lfl,
+    kl_targets,
+    predict_next_policies,
+    select_learner_model,
+    targets,
+)
+from lfl_lib.trajectories import Trajectory
 
 # the predictions are a linear solve and a softmax on well-conditioned problems (gamma = 0.8):
 # they agree with the independent computations to ~1e-13; 1e-10 leaves margin
@@ -116,20 +126,18 @@ def _torch_adam_estimate(counts, lam, n_steps, lr):
     return torch.softmax(theta.detach(), dim=1).numpy()
 
 
-@pytest.mark.parametrize("n_steps, lr", [(1, 0.5), (10, 0.5), (25, 0.2)])
-def test_entropy_ml_adam_is_adam_on_the_papers_objective(n_steps, lr):
-    from lfl_lib.trajectories import Trajectory
-    from lfl_lib.tabular_lfl import estimate_policies
-
+@pytest.mark.parametrize("n_steps, lr, lam", [(1, 0.5, 0.3), (10, 0.5, 0.3), (25, 0.2, 0.3), (1000, 1.0, 1e-3)])
+def test_entropy_ml_adam_is_adam_on_the_papers_objective(n_steps, lr, lam):
+    """Also far from uniform (lambda = 1e-3, 1000 steps of rate 1: logits in the hundreds, softmax taken stably)."""
     trajs = [Trajectory(states=[0, 1, 0, 1, 2, 0], actions=[0, 2, 0, 1, 1]),
              Trajectory(states=[2, 2, 1, 0, 0], actions=[1, 0, 2, 2])]
     counts = [np.zeros((4, 3)), np.zeros((4, 3))]
     for c, tr in zip(counts, trajs):
         np.add.at(c, (tr.states[:-1], tr.actions), 1.0)
-    got = estimate_policies(trajs, 4, 3, "entropy_ml_adam", entropy_weight=0.3, n_steps=n_steps, lr=lr)
+    got = estimate_policies(trajs, 4, 3, "entropy_ml_adam", entropy_weight=lam, n_steps=n_steps, lr=lr)
     assert len(got) == 2
     for c, pi in zip(counts, got):
-        assert_allclose(pi, _torch_adam_estimate(c, 0.3, n_steps, lr), rtol=0, atol=1e-12)
+        assert_allclose(pi, _torch_adam_estimate(c, lam, n_steps, lr), rtol=0, atol=1e-9)
     assert_allclose(got[0][3], 1 / 3, rtol=0, atol=1e-15)  # state 3 is never visited: uniform
 
 
@@ -150,15 +158,6 @@ def test_consistency_loss_is_the_weighted_squared_residual_of_eq5():
 
 
 # ----------------------------------------------------------------------------- fit_lfl on a small handmade data set
-
-from lfl_lib.tabular_lfl import (  # noqa: E402
-    consistency_fit,
-    estimate_policies,
-    fit_lfl,
-    select_learner_model,
-    targets,
-)
-from lfl_lib.trajectories import Trajectory  # noqa: E402
 
 #: three policies' runs on 3 states and 2 actions; (2, 1) is never played, state 2 only by the second policy
 RUNS = [Trajectory(states=[0, 0, 1, 0, 1, 1], actions=[0, 1, 0, 1, 1]),
@@ -589,3 +588,114 @@ def test_play_policy_samples_from_the_policy_with_its_seed():
     half.action_space = None
     with pytest.raises(ValueError, match=r"^env must be a gymnasium environment"):
         play_policy(half, pi)
+
+
+def test_equation_prediction_from_a_policy_with_zero_probabilities():
+    """kind="equation" with pi_k = pi_{k+1} = pi, zero shapings and the SPI model: softmax(r / alpha_m), zeros or not."""
+    rng = np.random.default_rng(6)
+    mdp = random_mdp(4, 3, rng, gamma=0.8)
+    pi = random_positive_policy(rng, 4, 3)
+    pi[1] = [0.0, 0.4, 0.6]
+    res = LfLResult(mdp.r, [pi, pi], np.zeros((1, 4, 3)), np.full((1, 4, 3), 1 / 12), np.zeros((1, 4)), mdp.P)
+    want = np.exp(mdp.r / 0.5 - logsumexp(mdp.r / 0.5, axis=1, keepdims=True))
+    assert_allclose(predict_next_policies(res, mdp.gamma, 0.5, "equation")[0], want, **EXACT)
+
+
+def test_select_learner_model_with_a_given_weight_and_kl_only():
+    sel = select_learner_model(RUNS, 3, 2, GAMMA, ALPHA_M, candidates=("kl",), kl_weight=1.1)
+    want = _held_out_log_likelihoods(RUNS, ("kl",), 1.1)
+    assert list(sel.log_likelihood) == ["kl:1.1"]
+    assert_allclose(sel.log_likelihood["kl:1.1"], want["kl:1.1"], rtol=1e-10)
+    assert sel.model == "kl" and sel.kl_weight == 1.1
+    auto = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, learner_model="auto", kl_weight=1.1)  # auto takes a weight too
+    assert set(auto.selection.log_likelihood) == {"spi", "kl:1.1"}
+
+
+@pytest.fixture(scope="module")
+def kl_runs():
+    """A KL learner (lambda = 6) on a random 3-state MDP: 4 policies, 300 pairs each; auto picks "kl" on it."""
+    from lfl_lib.learners import kl_soft_policy_iteration
+    from lfl_lib.trajectories import sample_trajectories
+
+    mdp = random_mdp(3, 2, np.random.default_rng(0), gamma=0.8, reward_scale=3.0)
+    return sample_trajectories(mdp, kl_soft_policy_iteration(mdp, 0.7, 6.0, 3), 300, np.random.default_rng(0))
+
+
+def test_auto_passes_the_model_its_weight_and_the_options_on(kl_runs):
+    P = np.full((3, 2, 3), 1 / 3)
+    opts = dict(solver="adam", n_steps=5, lr=0.2, P=P)
+    auto = fit_lfl(kl_runs, 3, 2, GAMMA, ALPHA_M, learner_model="auto", **opts)
+    sel = select_learner_model(kl_runs, 3, 2, GAMMA, ALPHA_M, **opts)
+    assert auto.selection == sel and sel.model == "kl" and sel.kl_weight > 0
+    ref = fit_lfl(kl_runs, 3, 2, GAMMA, ALPHA_M, learner_model="kl", kl_weight=sel.kl_weight, **opts)
+    assert auto.learner_model == "kl" and auto.kl_weight == sel.kl_weight
+    assert_array_equal(auto.r, ref.r)
+    assert_array_equal(auto.P_hat, P)
+    # the adam options reach the held-out fits: other options, other likelihoods
+    other = select_learner_model(kl_runs, 3, 2, GAMMA, ALPHA_M, **{**opts, "n_steps": 6})
+    assert other.log_likelihood != sel.log_likelihood
+    other = select_learner_model(kl_runs, 3, 2, GAMMA, ALPHA_M, **{**opts, "lr": 0.3})
+    assert other.log_likelihood != sel.log_likelihood
+
+
+def test_select_learner_model_at_a_weight_of_one():
+    # lambda = 1 exactly
+    sel = select_learner_model(RUNS, 3, 2, GAMMA, ALPHA_M, candidates=("kl",), kl_weight=1.0)
+    assert_allclose(sel.log_likelihood["kl:1"], _held_out_log_likelihoods(RUNS, ("kl",), 1.0)["kl:1"], rtol=1e-10)
+
+
+def test_select_learner_model_needs_three_trajectories_for_svi():
+    with pytest.raises(ValueError, match=r"^trajectories must hold at least 3 Trajectory objects; got 2$"):
+        select_learner_model(RUNS[:2], 3, 2, GAMMA, ALPHA_M, candidates=("svi",))
+
+
+def test_svi_equation_and_fit_use_the_documented_potentials_and_ridges():
+    from lfl_lib.inversion import value_iteration_fit
+
+    rng = np.random.default_rng(7)
+    mdp = random_mdp(3, 2, rng, gamma=0.8)
+    V = rng.standard_normal((3, 3))  # potentials that no forward iteration produced
+    pis = [random_positive_policy(rng, 3, 2) for _ in range(3)]
+    res = LfLResult(mdp.r, pis, np.zeros((2, 3, 2)), np.full((2, 3, 2), 1 / 6), V, mdp.P, "svi", 0.0)
+    want = [np.exp((mdp.r + 0.8 * mdp.P @ V[k]) / 0.5 - logsumexp((mdp.r + 0.8 * mdp.P @ V[k]) / 0.5, axis=1,
+                                                                   keepdims=True)) for k in range(2)]
+    assert_allclose(predict_next_policies(res, 0.8, 0.5, "equation"), want, **EXACT)
+    svi = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, learner_model="svi", unseen="zero")
+    r, f = value_iteration_fit(svi.targets, svi.weights, svi.P_hat, GAMMA, r0=0.0, ridge_r=1e-6, ridge_v=1e-8)
+    assert_array_equal(svi.r, r)
+    assert_array_equal(svi.shapings, f)
+
+
+def test_options_reach_the_estimates_and_the_weights_stay_per_improvement():
+    from lfl_lib.data import Episode
+
+    adam = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, policy_estimator="entropy_ml_adam", policy_lr=0.2, policy_steps=4)
+    assert_array_equal(np.array(adam.policies),
+                       np.array(estimate_policies(RUNS, 3, 2, "entropy_ml_adam", n_steps=4, lr=0.2)))
+    groups = [[Episode([0, 0, 2], [1, 0], terminated=True), Episode([0, 1, 0], [0, 1], truncated=True)],
+              [Episode([0, 2], [0], terminated=True), Episode([1, 0, 0], [1, 0], truncated=True)],
+              [Episode([1, 0, 1, 2], [0, 1, 1], terminated=True)]]
+    res = fit_lfl(groups, 3, 2, GAMMA, ALPHA_M, weights="pairs", weight_floor=0.1)
+    assert_allclose(res.weights.sum(axis=(1, 2)), [1.0, 1.0], rtol=1e-15)  # each improvement's weights sum to 1
+
+
+def test_a_known_model_makes_terminal_only_the_absorbing_states_that_end_episodes():
+    from lfl_lib.data import Episode
+
+    groups = [[Episode([0, 0, 2], [1, 0], terminated=True)], [Episode([0, 1, 2], [0, 1], terminated=True)]]
+    P = np.zeros((4, 2, 4))
+    P[:2, :, :3] = 1 / 3
+    P[2, :, 2] = 1.0
+    P[3, :, 3] = 1.0  # absorbing too, but no episode ends there
+    res = fit_lfl(groups, 4, 2, GAMMA, ALPHA_M, P=P)
+    assert_array_equal(res.P_hat[:, :, 2], 0.0)
+    assert_array_equal(res.P_hat[:, :, 3], P[:, :, 3])
+
+
+def test_play_policy_defaults():
+    from lfl_lib.tabular_lfl import play_policy
+
+    pi = np.array([[0.2, 0.0, 0.8], [0.5, 0.25, 0.25]])
+    env = _TwoStepEnv()
+    assert_array_equal(play_policy(env, pi), play_policy(_TwoStepEnv(), pi, n_episodes=100, seed=0, greedy=False))
+    assert len(env.resets) == 100 and env.resets[0] == 0
