@@ -30,8 +30,11 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
     "shaping": ("lfl_lib/shaping.py", ["tests/test_shaping.py"], None),
     "improvement": ("lfl_lib/improvement.py", ["tests/test_improvement.py"], None),
     "inversion": ("lfl_lib/inversion.py", ["tests/test_inversion.py"], None),
-    "mdp": ("lfl_lib/mdp.py", ["tests/test_mdp.py", "tests/test_check_mdp.py", "tests/test_data.py"], None),
-    "tabular_lfl": ("lfl_lib/tabular_lfl.py", ["tests/test_tabular_lfl.py"], None),
+    "mdp": ("lfl_lib/mdp.py", ["tests/test_mdp.py", "tests/test_check_mdp.py", "tests/test_data.py",
+                               "tests/test_mdp_mutants.py"], None),
+    "tabular_lfl": ("lfl_lib/tabular_lfl.py", ["tests/test_tabular_lfl.py", "tests/test_learner_models.py", "tests/test_data.py",
+                                               "tests/test_tabular_lfl_mutants.py"],
+                    None),
     "deep_lfl_targets": ("lfl_lib/deep_lfl.py", ["tests/test_deep_lfl.py"],
                          ["lfl_lib.deep_lfl.x_gaussian_kl__mutmut_*", "lfl_lib.deep_lfl.x_live_mask__mutmut_*",
                           "lfl_lib.deep_lfl.x_divergence_targets__mutmut_*",
@@ -44,9 +47,13 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
                   "lfl_lib.ppo.x_value_loss__mutmut_*", "lfl_lib.ppo.x_gae_advantages__mutmut_*"]),
 }
 
+#: committed data files that some of the mapped tests read (copied into the scratch copy and into mutmut's)
+TEST_DATA = ["book/data/tabular"]
+
 PYPROJECT = """[tool.mutmut]
 source_paths = ["lfl_lib"]
 only_mutate = [{source!r}]
+also_copy = {data!r}
 pytest_add_cli_args = ["-x", "-q", "-p", "no:cacheprovider"]
 pytest_add_cli_args_test_selection = {tests!r}
 use_git_change_detection = false
@@ -82,7 +89,9 @@ def run_module(name: str) -> dict:
         work = Path(tmp)
         shutil.copytree(ROOT / "lfl_lib", work / "lfl_lib", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-        (work / "pyproject.toml").write_text(PYPROJECT.format(source=source, tests=tests))
+        for d in TEST_DATA:
+            shutil.copytree(ROOT / d, work / d)
+        (work / "pyproject.toml").write_text(PYPROJECT.format(source=source, tests=tests, data=TEST_DATA))
         env = dict(os.environ, OMP_NUM_THREADS="1")
         # launched with -c, not -m: sys.path[0] is then '', which follows mutmut into mutants/,
         # so the tests import the mutated copy (with -m it would stay on the unmutated one)
