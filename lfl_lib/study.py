@@ -132,7 +132,7 @@ class StudyConfig:
         The observer's actor before its first update: a behaviour clone of the last observed
         rollout (the paper), the last policy of Algorithm 1's stage 1 (the released code), or
         the recovered reward's own Gaussian :math:`\\pi_\\phi` (mean :math:`\\mu_\\phi`, its sigma), a
-        candidate of chapter 6 that has not been run.
+        candidate of chapter 6 (run on its held-out seeds).
     """
 
     env_id: str
