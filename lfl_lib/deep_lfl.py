@@ -104,6 +104,16 @@ class DeepLfLConfig:
         scalar (a softplus) fitted jointly with the reward and shapings by the consistency
         loss; experimental: in the tabular case the same consistency estimate is dominated
         by the noise of the estimated policies.
+    terminal : {"absorbing", "bootstrap"}
+        How a terminated transition enters Eq. (5). ``"absorbing"`` (default, the paper's
+        reading): :math:`s'` is absorbing with value 0 and its terms are dropped.
+        ``"bootstrap"``: :math:`s'` is kept as an ordinary state (its divergence and
+        shaping terms stay), as at a time-limit end. Then a constant added to every target
+        is absorbed exactly by the shapings (:math:`f_k \\mathrel{+}= c/(1-\\gamma)`), so the
+        reward's level, which Eq. (5) cannot pin down where it depends on the learner
+        model's log-density level (the units of the actions), no longer matters; pair it
+        with an observer whose PPO bootstraps terminations
+        (:class:`lfl_lib.ppo.PPOConfig` ``bootstrap_terminations``).
     """
 
     alpha_model: float = 0.7
@@ -121,6 +131,7 @@ class DeepLfLConfig:
     policy_fit: str = "separate"
     policy_batch: int = 100
     kl_weight: float | None = 0.0
+    terminal: str = "absorbing"
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha_model, "alpha_model")
@@ -139,6 +150,8 @@ class DeepLfLConfig:
         check_positive_int(self.policy_batch, "policy_batch")
         if self.policy_fit == "chained" and (self.holdout != 0.0 or self.log_std != "adam"):
             raise ValueError("policy_fit='chained' (the released code's fit) takes holdout=0 and log_std='adam' only")
+        if self.terminal not in ("absorbing", "bootstrap"):
+            raise ValueError(f"terminal must be 'absorbing' or 'bootstrap'; got {self.terminal!r}")
         if self.kl_weight is not None:
             from .inversion import check_kl_weight
 
@@ -148,9 +161,10 @@ class DeepLfLConfig:
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict.
 
-        The two options that the paper does not have (``log_std``, ``holdout``) are
-        left out while they hold the paper's values, so a paper configuration is stored
-        exactly as it was before they existed (and older results files still match).
+        The options that the paper does not have (``log_std``, ``holdout``,
+        ``policy_fit``, ``kl_weight``, ``terminal``) are left out while they hold the
+        paper's values, so a paper configuration is stored exactly as it was before they
+        existed (and older results files still match).
         """
         d = asdict(self)
         d["hidden"] = list(self.hidden)
@@ -162,6 +176,8 @@ class DeepLfLConfig:
             del d["policy_fit"], d["policy_batch"]
         if self.kl_weight == 0.0:
             del d["kl_weight"]
+        if self.terminal == "absorbing":
+            del d["terminal"]
         return d
 
 
@@ -532,7 +548,8 @@ def recover_reward(
     S = [_t(r.observations) for r in rollouts]
     A = [_t(r.actions) for r in rollouts]
     S2 = [_t(r.next_observations) for r in rollouts]
-    live = [live_mask(r) for r in rollouts]
+    # "bootstrap": a terminated s' is an ordinary state (its terms stay), as at a truncation
+    live = [live_mask(r) if cfg.terminal == "absorbing" else torch.ones(len(r.actions)) for r in rollouts]
     held = [holdout_mask(len(r.actions), cfg.holdout, holdout_seed(seed, k)) for k, r in enumerate(rollouts)]
     alpha, gamma, lam = cfg.alpha_model, cfg.gamma, cfg.entropy_bonus
     st: dict[str, Any] = dict(state or {})

@@ -24,6 +24,7 @@ in place of the environment's reward before normalization.
 
 Terminal transitions: a termination ends the return (no bootstrap); a truncation (time
 limit) is bootstrapped with the critic's value of the true final observation.
+``PPOConfig(bootstrap_terminations=True)`` bootstraps terminations the same way.
 """
 
 from __future__ import annotations
@@ -114,6 +115,13 @@ class PPOConfig:
     anneal_updates : int
         Horizon of the linear decay: at update ``u`` (1-based) the factor is
         ``1 - (u - 1) / anneal_updates``.
+    bootstrap_terminations : bool
+        False (default): a termination ends the return, the absorbing state has value 0.
+        True: a termination is bootstrapped like a time-limit end, with the critic's value
+        of the true final state, so that adding a constant to the reward changes every
+        value by the same amount and no action's advantage (chapter 6's
+        ``terminal="bootstrap"`` candidate for an observer whose reward level is not
+        identified).
     norm_obs, norm_reward : bool
         Use gymnasium's running observation and reward normalization.
     """
@@ -134,6 +142,7 @@ class PPOConfig:
     anneal_updates: int = 100
     norm_obs: bool = True
     norm_reward: bool = True
+    bootstrap_terminations: bool = False
 
     def __post_init__(self) -> None:
         for name in ("n_envs", "n_steps", "n_epochs", "n_minibatches", "anneal_updates"):
@@ -154,12 +163,21 @@ class PPOConfig:
         for name in ("clip_coef", "lr", "adam_eps", "max_grad_norm", "gamma", "gae_lambda", "ent_coef", "vf_coef"):
             if not np.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be a finite number; got {getattr(self, name)!r}")
+        if not isinstance(self.bootstrap_terminations, (bool, np.bool_)):
+            raise ValueError(f"bootstrap_terminations must be True or False; got {self.bootstrap_terminations!r}")
+        object.__setattr__(self, "bootstrap_terminations", bool(self.bootstrap_terminations))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
 
     def to_dict(self) -> dict[str, Any]:
-        """The configuration as a JSON-ready dict."""
+        """The configuration as a JSON-ready dict.
+
+        ``bootstrap_terminations`` is left out while False, so that configurations stored
+        before the option existed still match.
+        """
         d = asdict(self)
         d["hidden"] = list(self.hidden)
+        if not self.bootstrap_terminations:
+            del d["bootstrap_terminations"]
         return d
 
 
@@ -703,6 +721,7 @@ class PPO:
         term_b = np.empty((T, N), bool); trunc_b = np.empty((T, N), bool)
         actor_net, critic_net = _layers(self.actor.mean), _layers(self.critic.v)
         gen, tap, step, gamma = self.gen, self.tap, self.envs.step, cfg.gamma
+        boot_term = cfg.bootstrap_terminations
         log_std = self.actor.log_std.detach()
         std = log_std.exp()
         shape = (N, self.act_dim)
@@ -718,8 +737,8 @@ class PPO:
                 nobs, r, term, trunc, _ = step(a32.astype(np.float64))
                 act_b[t], mu_b[t] = a32, mu.numpy()
                 rew_b[t] = r
-                tr_only = trunc & ~term
-                if tr_only.any():  # bootstrap time-limit ends with V(true final state)
+                tr_only = (trunc | term) if boot_term else (trunc & ~term)
+                if tr_only.any():  # bootstrap time-limit ends (and terminations if asked) with V(true final state)
                     fin = self._normalize(tap.raw_next_obs[tr_only])
                     rew_b[t, tr_only] += gamma * _apply(critic_net, torch.from_numpy(fin)).numpy()[:, 0]
                 term_b[t], trunc_b[t] = term, trunc

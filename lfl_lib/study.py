@@ -215,7 +215,7 @@ def _check_window(window: Any) -> tuple[int, ...]:
 def make_config(
     env_id: str, seed: int = 0, preset: str = "paper", window: Sequence[int] | None = None,
     learner_updates: int | None = None, estimator: str = "paper", observer_init: str | None = None,
-    kl_weight: float | None = 0.0,
+    kl_weight: float | None = 0.0, terminal: str = "absorbing",
 ) -> StudyConfig:
     """The configuration of a run; raises ValueError on an unknown env id, preset, estimator or bad window.
 
@@ -226,7 +226,12 @@ def make_config(
     is :class:`~lfl_lib.deep_lfl.DeepLfLConfig`'s: 0 the paper's SPI model, a value
     :math:`\\lambda > 0` the KL-regularized learner model, None :math:`\\lambda` fitted with the
     reward (a candidate of chapter 6; not with ``"released-code"``, whose fits make the KL
-    term vanish).
+    term vanish). ``terminal``: ``"absorbing"`` (the paper's reading) or ``"bootstrap"``,
+    where a termination is an ordinary state both in Eq. (5)
+    (:class:`~lfl_lib.deep_lfl.DeepLfLConfig` ``terminal``) and in the observer's PPO
+    (:class:`~lfl_lib.ppo.PPOConfig` ``bootstrap_terminations``), so that the observer no
+    longer depends on the recovered reward's level (a candidate of chapter 6). The learner
+    is unchanged.
     """
     check_env_id(env_id)
     if "mujoco" not in str(gym.spec(env_id).entry_point):
@@ -267,7 +272,11 @@ def make_config(
     if kl_weight != 0.0 and estimator == "released-code":
         raise ValueError("kl_weight must be 0 with estimator 'released-code' (its chained fits are all equal, "
                          f"so the KL term is 0); got {kl_weight!r}")
-    lfl = DeepLfLConfig(**{**lfl.to_dict(), **ESTIMATORS[estimator], "kl_weight": kl_weight})
+    if terminal not in ("absorbing", "bootstrap"):
+        raise ValueError(f"terminal must be 'absorbing' or 'bootstrap'; got {terminal!r}")
+    lfl = DeepLfLConfig(**{**lfl.to_dict(), **ESTIMATORS[estimator], "kl_weight": kl_weight, "terminal": terminal})
+    if terminal == "bootstrap":
+        observer = PPOConfig(**{**observer.to_dict(), "bootstrap_terminations": True})
     init = "clone"
     if estimator == "released-code":
         # the released code: 3000 steps per chained fit; observer from the last fit, raw reward
@@ -822,6 +831,8 @@ def run_study(
         suffix += f"_obs-{cfg.observer_init}"
     if cfg.lfl.kl_weight != 0.0:
         suffix += "_kl-fit" if cfg.lfl.kl_weight is None else f"_kl-{cfg.lfl.kl_weight:g}"
+    if cfg.lfl.terminal != "absorbing":
+        suffix += f"_terminal-{cfg.lfl.terminal}"
     default_out = ("book/data/mujoco" if cfg.preset == "paper" else "runs/mujoco/results-smoke") + suffix
     out = Path(out_dir) if out_dir is not None else REPO_ROOT / default_out
     rdir = Path(run_dir) if run_dir is not None else (
@@ -993,6 +1004,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--kl-weight", default="0", metavar="LAMBDA|fit",
                    help="learner model of the consistency targets: 0 the paper's SPI model (default), "
                    "a number > 0 the KL-regularized model with that lambda, 'fit' lambda fitted with the reward")
+    p.add_argument("--terminal", choices=["absorbing", "bootstrap"], default="absorbing",
+                   help="a termination in Eq. (5) and in the observer's PPO: absorbing with value 0 (default, "
+                   "the paper's reading) or bootstrapped like a time-limit end, so that the reward's level "
+                   "does not matter")
     p.add_argument("--protocol", choices=list(PROTOCOLS), default="mean-return",
                    help="the scoring protocol of the summary line (the results file holds all three)")
     p.add_argument("--learner-from", default=None, help="run folder of a run with the same learner "
@@ -1009,7 +1024,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         window = parse_window(args.window) if args.window else None
         kl_weight = _parse_kl_weight(args.kl_weight)
         cfg = make_config(args.env, args.seed, args.preset, window, args.learner_updates, args.estimator,
-                          args.observer_init, kl_weight)
+                          args.observer_init, kl_weight, args.terminal)
         res = run_study(cfg, args.out, args.run_dir, progress=not args.no_progress, command=command,
                         learner_from=args.learner_from)
     except ValueError as exc:

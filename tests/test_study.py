@@ -16,7 +16,8 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from lfl_lib.study import DEFAULT_WINDOWS, main, make_config, parse_window, run_study, select_candidate
+from lfl_lib.study import (DEFAULT_WINDOWS, LEARNER_KEYS, main, make_config, parse_window, run_study,
+                            select_candidate)
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = "Reacher-v5"
@@ -348,6 +349,29 @@ def test_kl_learner_model_candidate(smoke, tmp_path, capsys):
     for bad in ("-1", "nan", "lots"):
         assert main(args + ["--kl-weight", bad]) == 2
         assert f"--kl-weight must be a number >= 0 or 'fit'; got '{bad}'" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists() and not (tmp_path / "r2").exists()
+
+
+
+def test_terminal_bootstrap_candidate(smoke, tmp_path, capsys):
+    res, run, _ = smoke
+    cfg = make_config(ENV, seed=0, preset="smoke", terminal="bootstrap")
+    d, paper = cfg.to_dict(), make_config(ENV, seed=0, preset="smoke").to_dict()
+    assert cfg.estimator == "paper"
+    assert d["lfl"]["terminal"] == "bootstrap" and d["observer_ppo"]["bootstrap_terminations"] is True
+    # the learner is the paper run's (it can be shared), and the paper's configuration is unchanged
+    assert all(d[k] == paper[k] for k in LEARNER_KEYS)
+    assert "terminal" not in paper["lfl"] and "bootstrap_terminations" not in paper["observer_ppo"]
+    # Reacher never terminates: the candidate computes exactly what the paper run computed
+    boot = run_study(cfg, out_dir=tmp_path / "o", run_dir=tmp_path / "r", progress=False, learner_from=run)
+    assert boot["recovery_losses"] == res["recovery_losses"]
+    assert boot["scores"] == res["scores"]
+    with pytest.raises(ValueError, match="terminal must be 'absorbing' or 'bootstrap'; got 'reset'"):
+        make_config(ENV, preset="smoke", terminal="reset")
+    args = ["--env", ENV, "--preset", "smoke", "--out", str(tmp_path / "o2"), "--run-dir", str(tmp_path / "r2")]
+    with pytest.raises(SystemExit) as exc:
+        main(args + ["--terminal", "reset"])
+    assert exc.value.code == 2 and "--terminal" in capsys.readouterr().err
     assert not (tmp_path / "o2").exists() and not (tmp_path / "r2").exists()
 
 
