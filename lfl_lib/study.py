@@ -74,8 +74,8 @@ from .ppo import (PAPER_CODE_QUEUE, PPO, PPOConfig, PolicySnapshot, Rollout, che
 
 __all__ = [
     "DEFAULT_WINDOWS", "ESTIMATORS", "OBSERVER_INITS", "PROTOCOLS", "StudyConfig", "learner_rises", "make_config",
-    "parse_window", "run_study", "select_candidate",
-    "normalize_scores", "protocol_scores", "main",
+    "parse_window", "run_study", "select_candidate", "HELDOUT_ENV", "HELDOUT_SEEDS", "HELDOUT_CANDIDATES",
+    "heldout_runs", "heldout_choice", "normalize_scores", "protocol_scores", "main",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -386,6 +386,52 @@ def select_candidate(
     chosen = next(name for name, c in scored if c >= best - tie)
     return chosen, table
 
+
+
+#: Chapter 6's held-out protocol (``book/data/mujoco_heldout/README.md``): the environment,
+#: the seeds and the candidates' results folders, in the README's order (ties go to the first).
+HELDOUT_ENV: str = "Hopper-v5"
+HELDOUT_SEEDS: tuple[int, ...] = (100, 101, 102)
+HELDOUT_CANDIDATES: tuple[str, ...] = (
+    "paper", "paper_obs-reward-policy", "paper_kl-fit", "paper_kl-fit_terminal-bootstrap",
+)
+
+
+def heldout_runs(folder: str | Path) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """The held-out results under ``folder``: (candidate -> its results dicts, missing runs).
+
+    Each candidate's list holds the seeds of :data:`HELDOUT_SEEDS` whose file exists, in
+    that order; ``missing`` names the others as ``"CANDIDATE seed S"``.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"folder must be the held-out results folder (e.g. book/data/mujoco_heldout); "
+                         f"{root} is not a directory")
+    runs: dict[str, list[dict[str, Any]]] = {}
+    missing: list[str] = []
+    for cand in HELDOUT_CANDIDATES:
+        runs[cand] = []
+        for seed in HELDOUT_SEEDS:
+            path = root / cand / f"{HELDOUT_ENV}_seed{seed}.json"
+            if path.exists():
+                runs[cand].append(_read_json(path, "held-out results file"))
+            else:
+                missing.append(f"{cand} seed {seed}")
+    return runs, missing
+
+
+def heldout_choice(folder: str | Path) -> tuple[str, dict[str, dict[str, Any]]]:
+    """Chapter 6's choice: :func:`select_candidate` on every run of :func:`heldout_runs`.
+
+    Raises
+    ------
+    ValueError
+        If a held-out run is missing (the choice is made on all of them or not at all).
+    """
+    runs, missing = heldout_runs(folder)
+    if missing:
+        raise ValueError(f"no choice yet: held-out runs missing under {folder}: {', '.join(missing)}")
+    return select_candidate(runs)
 
 def normalize_scores(scores: Any, first: float, last: float) -> Any:
     """The paper's normalization: 0 = first observed learner policy, 1 = last observed."""

@@ -16,7 +16,8 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from lfl_lib.study import (DEFAULT_WINDOWS, LEARNER_KEYS, main, make_config, parse_window, run_study,
+from lfl_lib.study import (DEFAULT_WINDOWS, HELDOUT_CANDIDATES, HELDOUT_ENV, HELDOUT_SEEDS, LEARNER_KEYS,
+                            heldout_choice, heldout_runs, main, make_config, parse_window, run_study,
                             select_candidate)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -413,3 +414,25 @@ def test_select_candidate_leaves_out_runs_whose_learner_fell():
         select_candidate({"x": [good]}, protocols=("best",))
     with pytest.raises(ValueError, match="candidates must hold at least one candidate"):
         select_candidate({})
+
+
+def test_heldout_choice_reads_the_folder_and_refuses_an_incomplete_one(tmp_path):
+    finals = {"paper": 0.2, "paper_obs-reward-policy": -0.5, "paper_kl-fit": 0.6, "paper_kl-fit_terminal-bootstrap": 0.3}
+    assert list(finals) == list(HELDOUT_CANDIDATES)  # the README's order
+    for cand, v in finals.items():
+        (tmp_path / cand).mkdir()
+        for i, seed in enumerate(HELDOUT_SEEDS):
+            res = _fake({"mean-return": v + 0.1 * i, "sampled-return": v + 0.2})
+            (tmp_path / cand / f"{HELDOUT_ENV}_seed{seed}.json").write_text(json.dumps(res))
+    chosen, table = heldout_choice(tmp_path)
+    assert chosen == "paper_kl-fit"
+    assert table["paper_kl-fit"]["criterion"] == pytest.approx(0.7)  # mean of 0.6, 0.7, 0.8; sampled 0.8
+    runs, missing = heldout_runs(tmp_path)
+    assert missing == [] and [len(v) for v in runs.values()] == [3, 3, 3, 3]
+    (tmp_path / "paper_kl-fit" / f"{HELDOUT_ENV}_seed101.json").unlink()
+    runs, missing = heldout_runs(tmp_path)
+    assert missing == ["paper_kl-fit seed 101"] and len(runs["paper_kl-fit"]) == 2
+    with pytest.raises(ValueError, match="no choice yet: held-out runs missing under .*: paper_kl-fit seed 101"):
+        heldout_choice(tmp_path)
+    with pytest.raises(ValueError, match="folder must be the held-out results folder"):
+        heldout_runs(tmp_path / "nowhere")
