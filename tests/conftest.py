@@ -105,3 +105,14 @@ def grid_optimal(grid):
 def small_mdp() -> TabularMDP:
     """A fixed 3-state, 2-action stochastic MDP used by the bad-input tests."""
     return random_mdp(3, 2, np.random.default_rng(0), gamma=0.9)
+
+
+def random_consistency_problem(seed: int, n_states: int, n_actions: int = 2, n_targets: int = 2,
+                               gamma: float = 0.8) -> tuple[TabularMDP, np.ndarray, np.ndarray]:
+    """A random MDP with random Eq. (5) targets t_k and weights w_k (each w_k sums to 1)."""
+    rng = np.random.default_rng(seed)
+    mdp = random_mdp(n_states, n_actions, rng, gamma=gamma)
+    t = rng.standard_normal((n_targets, n_states, n_actions))
+    w = rng.random((n_targets, n_states, n_actions))
+    w /= w.sum(axis=(1, 2), keepdims=True)
+    return mdp, t, w

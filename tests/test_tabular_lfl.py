@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from conftest import seeds
+from conftest import random_consistency_problem, seeds
 from lfl_lib.gridworld import ALPHA, ALPHA_MODEL
 from lfl_lib.learners import soft_policy_iteration
 from lfl_lib.mdp import random_mdp, score, soft_optimal
@@ -59,11 +59,7 @@ def test_exact_policies_recover_a_reward_whose_optimal_policy_is_optimal(grid, K
 
 def test_exact_and_adam_solvers_agree_on_a_small_problem():
     """Both minimise the same convex loss: same optimal value, same planned policy."""
-    rng = np.random.default_rng(0)
-    mdp = random_mdp(4, 2, rng, gamma=0.8)
-    tk = rng.standard_normal((2, 4, 2))
-    w = rng.random((2, 4, 2))
-    w /= w.sum(axis=(1, 2), keepdims=True)
+    mdp, tk, w = random_consistency_problem(0, 4)
     r_ex, f_ex = consistency_fit(tk, w, mdp.P, mdp.gamma, solver="exact")
     r_ad, f_ad = consistency_fit(tk, w, mdp.P, mdp.gamma, solver="adam", n_steps=4000, lr=0.02)
     B = np.repeat(np.eye(4), 2, axis=0) - mdp.gamma * mdp.P.reshape(8, 4)

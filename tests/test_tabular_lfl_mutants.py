@@ -14,7 +14,7 @@ import torch  # the reference Adam (imported once, not in every test)
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 
-from conftest import random_positive_policy
+from conftest import random_consistency_problem, random_positive_policy
 from lfl_lib.learners import kl_soft_improvement
 from lfl_lib.mdp import random_mdp, soft_evaluate
 from lfl_lib.tabular_lfl import (
@@ -419,11 +419,7 @@ def test_select_learner_model_needs_two_pairs_per_trajectory_and_no_more():
 
 def test_adam_consistency_fit_is_adam_on_the_eq5_loss():
     """solver="adam": torch's Adam on sum_k w (t - r - f_k + gamma P f_k)^2 + mu (r - r0)^2 + eps |f|^2."""
-    rng = np.random.default_rng(9)
-    mdp = random_mdp(3, 2, rng, gamma=0.8)
-    t = rng.standard_normal((2, 3, 2))
-    w = rng.random((2, 3, 2))
-    w /= w.sum(axis=(1, 2), keepdims=True)
+    mdp, t, w = random_consistency_problem(9, 3)
     mu, eps, r0 = 0.3, 0.2, -0.4  # large ridges, so that a wrong ridge term shows
     r_t = torch.zeros((3, 2), dtype=torch.float64, requires_grad=True)
     f_t = torch.zeros((2, 3), dtype=torch.float64, requires_grad=True)
