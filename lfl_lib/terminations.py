@@ -79,8 +79,13 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
     if not (rdir / "config.json").exists():
         raise ValueError(f"run_dir {rdir} is not a run folder (no config.json)")
     stored = _read_json(rdir / "config.json", "run configuration")
-    configs = [make_config(stored["env_id"], stored["seed"], stored["preset"], stored["window"],
-                           stored["learner_updates"], name, init) for name in ESTIMATORS for init in OBSERVER_INITS]
+    configs = []
+    for name in ESTIMATORS:
+        for init in OBSERVER_INITS:
+            for kl in ((0.0,) if name == "released-code" else (0.0, None)):  # the study's candidates
+                for terminal in ("absorbing", "bootstrap"):
+                    configs.append(make_config(stored["env_id"], stored["seed"], stored["preset"], stored["window"],
+                                               stored["learner_updates"], name, init, kl, terminal))
     matching = [c for c in configs if c.to_dict() == stored]
     if not matching:
         raise ValueError(f"run_dir {rdir} holds a configuration that make_config does not produce")
@@ -119,6 +124,9 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
         "env_id": cfg.env_id,
         "seed": cfg.seed,
         "estimator": cfg.estimator,
+        "kl_weight": cfg.lfl.kl_weight,
+        "terminal": cfg.lfl.terminal,
+        "observer_init": cfg.observer_init,
         "run_dir": _relative(rdir),
         "observed_updates": [cfg.window[0], cfg.window[-1]],
         **ends,
@@ -159,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }, out)
     for r in runs:
         lo, la = r["observer_final"], r["learner_last"]
-        print(f"{r['env_id']} seed {r['seed']} ({r['estimator']}): learner length {la['mean_length']:.0f} "
+        print(f"{r['env_id']} seed {r['seed']} ({r['estimator']}, terminal {r['terminal']}): learner length {la['mean_length']:.0f} "
               f"({la['share_terminated']:.0%} terminated), observer length {lo['mean_length']:.0f} "
               f"({lo['share_terminated']:.0%} terminated), mean r_phi {r['recovered_reward_on_last_rollout']['mean']:.2f}")
     return 0
