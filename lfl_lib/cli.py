@@ -121,6 +121,10 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
         settings["alpha_model"] = args.alpha_model
     if args.gamma is not None:
         settings["gamma"] = args.gamma
+    if args.terminal == "reset":
+        raise ValueError("--terminal 'reset' is for --tabular with --env; a continuous recovery takes "
+                         "'absorbing' (default) or 'bootstrap'")
+    settings["terminal"] = args.terminal
     cfg = DeepLfLConfig(**settings)
     shapes = {str(p): {k: list(v.shape) for k, v in r.to_arrays().items()} for p, r in zip(args.rollouts, rollouts)}
     key = {"config": cfg.to_dict(), "seed": args.seed, "rollouts": [str(p) for p in args.rollouts],
@@ -211,6 +215,9 @@ def _recover_tabular(args: argparse.Namespace, folder: _Folder, command: str) ->
     from .data import load_episodes
     from .tabular_lfl import fit_lfl
 
+    if args.terminal == "bootstrap":
+        raise ValueError("--terminal 'bootstrap' is for a continuous recovery; --tabular takes 'absorbing' "
+                         "(default) or 'reset'")
     data = [load_episodes(p) for p in args.rollouts]
     if len(data) < 2:
         raise ValueError(f"--rollouts must name at least 2 files, one per observed policy; got {len(data)}")
@@ -273,16 +280,23 @@ def _observe_tabular(args: argparse.Namespace, folder: _Folder, command: str) ->
 def _observe_continuous(args: argparse.Namespace, folder: _Folder, command: str) -> dict[str, Any]:
     from . import _safe_io
     from .data import load_rollout
-    from .observer import load_reward, train_observer
+    from .observer import load_reward, reward_settings, train_observer
     from .ppo import PPOConfig, check_env_id
 
     reward = load_reward(args.reward)
     check_env_id(args.env)
     start = load_rollout(args.start) if args.start else None
+    if args.terminal == "reset":
+        raise ValueError("--terminal 'reset' is for a tabular reward; a continuous observer takes 'absorbing' "
+                         "or 'bootstrap'")
+    # by default, terminations are treated as the recovery treated them (its settings travel in reward.pt)
+    terminal = args.terminal or reward_settings(args.reward).get("terminal", "absorbing")
+    boot = {"bootstrap_terminations": terminal == "bootstrap"}
     if args.preset == "paper":
-        ppo_cfg = PPOConfig(anneal_updates=max(args.updates, 1))
+        ppo_cfg = PPOConfig(anneal_updates=max(args.updates, 1), **boot)
     else:
-        ppo_cfg = PPOConfig(n_envs=4, n_steps=512, n_epochs=10, n_minibatches=8, anneal_updates=max(args.updates, 1))
+        ppo_cfg = PPOConfig(n_envs=4, n_steps=512, n_epochs=10, n_minibatches=8, anneal_updates=max(args.updates, 1),
+                            **boot)
     out = folder.make()
     t0 = time.perf_counter()
     res = train_observer(args.env, reward, start=start, updates=args.updates, ppo_config=ppo_cfg,
@@ -293,6 +307,7 @@ def _observe_continuous(args: argparse.Namespace, folder: _Folder, command: str)
         "kind": "continuous",
         "env": args.env,
         "updates": args.updates,
+        "terminal": terminal,
         "ppo": ppo_cfg.to_dict(),
         "start": "behaviour cloning of " + str(args.start) if args.start else "fresh actor",
         "evaluation": {"episodes": args.eval_episodes, "policy": "deterministic mean action",
@@ -321,8 +336,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, help="output folder (default: the current working directory)")
     r.add_argument("--tabular", action="store_true", help="integer states and actions (tabular Algorithm 1)")
     r.add_argument("--env", default=None, help="tabular: a toy-text env id whose transition table is used as P")
-    r.add_argument("--terminal", choices=["absorbing", "reset"], default="absorbing",
-                   help="tabular with --env: terminal states absorbing with value 0, or reset cells (default absorbing)")
+    r.add_argument("--terminal", choices=["absorbing", "reset", "bootstrap"], default="absorbing",
+                   help="a termination: absorbing with value 0 (default); tabular with --env: 'reset' cells; "
+                   "continuous: 'bootstrap', an ordinary state, so that the reward's level is a shaping (chapter 6)")
     r.add_argument("--n-states", type=int, default=None, help="tabular without --env")
     r.add_argument("--n-actions", type=int, default=None, help="tabular without --env")
     r.add_argument("--alpha-model", type=_positive(float), default=None,
@@ -347,6 +363,9 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--updates", type=int, default=30, help="continuous: PPO updates (default 30, the paper's)")
     o.add_argument("--preset", choices=["paper", "small"], default="paper",
                    help="continuous PPO size: paper (32 envs x 2048 steps) or small (4 x 512)")
+    o.add_argument("--terminal", choices=["absorbing", "bootstrap"], default=None,
+                   help="continuous: a termination ends the observer's return ('absorbing') or is bootstrapped like "
+                   "a time limit ('bootstrap'); default: as the recovery treated it")
     o.add_argument("--bc-steps", type=int, default=3000, help="continuous: behaviour-cloning steps (default 3000)")
     o.add_argument("--alpha", type=_positive(float), default=0.01, help="tabular: the observer's entropy weight")
     o.add_argument("--greedy", action="store_true", help="tabular: play argmax of the observer's policy")

@@ -36,6 +36,7 @@ __all__ = [
     "REWARD_FORMAT",
     "save_reward",
     "load_reward",
+    "reward_settings",
     "RecoveredReward",
     "behaviour_clone",
     "ObserverResult",
@@ -70,6 +71,23 @@ def save_reward(reward: RewardModel, path: str | Path, metadata: dict[str, Any] 
     }
     _safe_io.save(obj, path)
     return path
+
+
+def reward_settings(path: str | Path) -> dict[str, Any]:
+    """The recovery settings stored in a reward file (``metadata["settings"]``; {} if none).
+
+    Raises
+    ------
+    ValueError
+        A missing file, or a file that is not a reward file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "reward.pt"
+    load_reward(path)  # the same checks, the same messages
+    meta = json.loads(torch.load(path, weights_only=True)["metadata"])
+    settings = meta.get("settings", {}) if isinstance(meta, dict) else {}
+    return dict(settings) if isinstance(settings, dict) else {}
 
 
 def load_reward(path: str | Path) -> RewardModel:

@@ -144,6 +144,29 @@ def test_cli_recover_then_observe(tmp_path, capsys):
     torch.load(obs / "policy.pt")
 
 
+
+def test_cli_terminal_bootstrap_travels_from_recover_to_observe(tmp_path):
+    """recover --terminal bootstrap stores the setting in reward.pt; observe treats terminations the same way."""
+    paths = _write(tmp_path, _rollouts())
+    out = tmp_path / "rec"
+    assert main(["recover", "--rollouts", *paths, "--out", str(out), "--steps", "3", "--terminal", "bootstrap",
+                 "--no-progress"]) == 0
+    assert json.loads((out / "recover_report.json").read_text())["settings"]["terminal"] == "bootstrap"
+    observe = ["observe", "--reward", str(out), "--env", "InvertedPendulum-v5", "--updates", "1", "--preset",
+               "small", "--eval-episodes", "2", "--no-progress"]
+    for extra, want in (([], "bootstrap"), (["--terminal", "absorbing"], "absorbing")):
+        obs = tmp_path / f"obs_{want}"
+        assert main([*observe, *extra, "--out", str(obs)]) == 0
+        rep = json.loads((obs / "observe_report.json").read_text())
+        assert rep["terminal"] == want
+        assert rep["ppo"].get("bootstrap_terminations", False) is (want == "bootstrap")
+    # a reward recovered the paper's way (no setting stored) is observed the paper's way
+    plain = tmp_path / "plain"
+    assert main(["recover", "--rollouts", *paths, "--out", str(plain), "--steps", "3", "--no-progress"]) == 0
+    assert main(["observe", "--reward", str(plain), "--env", "InvertedPendulum-v5", "--updates", "1", "--preset",
+                 "small", "--eval-episodes", "2", "--no-progress", "--out", str(tmp_path / "obs_plain")]) == 0
+    assert json.loads((tmp_path / "obs_plain" / "observe_report.json").read_text())["terminal"] == "absorbing"
+
 @pytest.mark.parametrize(
     "argv, match",
     [
@@ -151,6 +174,9 @@ def test_cli_recover_then_observe(tmp_path, capsys):
         (["recover", "--rollouts", "missing.npz", "D1.npz"], "does not exist"),
         (["recover", "--rollouts", "NAN", "D1.npz"], "actions must be finite"),
         (["recover", "--rollouts", "D1.npz", "D2.npz", "--gamma", "1.5"], "gamma must be in"),
+        (["recover", "--rollouts", "D1.npz", "D2.npz", "--terminal", "reset"], "--terminal 'reset' is for --tabular"),
+        (["recover", "--tabular", "--rollouts", "D1.npz", "D2.npz", "--terminal", "bootstrap"],
+         "--terminal 'bootstrap' is for a continuous recovery"),
         (["observe", "--reward", "nothing", "--env", "InvertedPendulum-v5"], "does not exist"),
         (["observe", "--reward", "REWARD", "--env", "Pendulum-v1"], "obs_dim 4"),
         (["observe", "--reward", "REWARD", "--env", "NoSuchEnv-v0"], "registered gymnasium"),
