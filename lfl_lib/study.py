@@ -388,10 +388,11 @@ def select_candidate(
 
 
 
-#: Chapter 6's held-out protocol (``book/data/mujoco_heldout/README.md``): the environment,
-#: the seeds and the candidates' results folders, in the README's order (ties go to the first).
+#: The environment of chapter 6's held-out protocol (``book/data/mujoco_heldout/README.md``).
 HELDOUT_ENV: str = "Hopper-v5"
+#: The held-out seeds (never reported).
 HELDOUT_SEEDS: tuple[int, ...] = (100, 101, 102)
+#: The candidates' results folders, in the README's order (a tie goes to the first).
 HELDOUT_CANDIDATES: tuple[str, ...] = (
     "paper", "paper_obs-reward-policy", "paper_kl-fit", "paper_kl-fit_terminal-bootstrap",
 )
