@@ -73,6 +73,22 @@ def save_reward(reward: RewardModel, path: str | Path, metadata: dict[str, Any] 
     return path
 
 
+def _read_reward_file(path: str | Path) -> dict[str, Any]:
+    """The checked contents of a reward file (or of a folder's ``reward.pt``); ValueError if it is not one."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "reward.pt"
+    if not path.is_file():
+        raise ValueError(f"reward file {str(path)!r} does not exist")
+    try:
+        obj = torch.load(path, weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"reward file {str(path)!r} is unreadable ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(obj, dict) or obj.get("format") != REWARD_FORMAT:
+        raise ValueError(f"{str(path)!r} is not a reward file of lfl_lib (format {REWARD_FORMAT!r})")
+    return obj
+
+
 def reward_settings(path: str | Path) -> dict[str, Any]:
     """The recovery settings stored in a reward file (``metadata["settings"]``; {} if none).
 
@@ -81,11 +97,7 @@ def reward_settings(path: str | Path) -> dict[str, Any]:
     ValueError
         A missing file, or a file that is not a reward file.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "reward.pt"
-    load_reward(path)  # the same checks, the same messages
-    meta = json.loads(torch.load(path, weights_only=True)["metadata"])
+    meta = json.loads(_read_reward_file(path)["metadata"])
     settings = meta.get("settings", {}) if isinstance(meta, dict) else {}
     return dict(settings) if isinstance(settings, dict) else {}
 
@@ -98,17 +110,7 @@ def load_reward(path: str | Path) -> RewardModel:
     ValueError
         A missing file, or a file that is not a reward file.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "reward.pt"
-    if not path.is_file():
-        raise ValueError(f"reward file {str(path)!r} does not exist")
-    try:
-        obj = torch.load(path, weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"reward file {str(path)!r} is unreadable ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(obj, dict) or obj.get("format") != REWARD_FORMAT:
-        raise ValueError(f"{str(path)!r} is not a reward file of lfl_lib (format {REWARD_FORMAT!r})")
+    obj = _read_reward_file(path)
     sd = obj["state_dict"]
     reward = RewardModel(int(obj["obs_dim"]), int(obj["act_dim"]), np.zeros(obj["obs_dim"]), np.ones(obj["obs_dim"]),
                          tuple(int(h) for h in obj["hidden"]))
