@@ -75,7 +75,7 @@ from .ppo import (PAPER_CODE_QUEUE, PPO, PPOConfig, PolicySnapshot, Rollout, che
 __all__ = [
     "DEFAULT_WINDOWS", "ESTIMATORS", "OBSERVER_INITS", "PROTOCOLS", "StudyConfig", "learner_rises", "make_config",
     "parse_window", "run_study", "select_candidate", "HELDOUT_ENV", "HELDOUT_SEEDS", "HELDOUT_CANDIDATES",
-    "heldout_runs", "heldout_choice", "normalize_scores", "protocol_scores", "main",
+    "heldout_runs", "heldout_choice", "variant_name", "normalize_scores", "protocol_scores", "main",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -433,6 +433,29 @@ def heldout_choice(folder: str | Path) -> tuple[str, dict[str, dict[str, Any]]]:
     if missing:
         raise ValueError(f"no choice yet: held-out runs missing under {folder}: {', '.join(missing)}")
     return select_candidate(runs)
+
+def variant_name(cfg: StudyConfig) -> str:
+    """The name of a run's estimator and observer: the estimator, then each option off its default.
+
+    The options, in this order: ``_obs-INIT`` (an observer start other than the estimator's),
+    ``_kl-fit`` or ``_kl-LAMBDA`` (the KL-regularized learner model) and ``_terminal-bootstrap``.
+    So ``"paper"``, ``"released-code"`` or ``"paper_kl-fit_terminal-bootstrap"``: the results
+    folders of chapter 6 (:data:`HELDOUT_CANDIDATES`) and the suffix of :func:`run_study`'s
+    default folders.
+    """
+    if not isinstance(cfg, StudyConfig):
+        raise ValueError(f"cfg must be a StudyConfig (from make_config); got {type(cfg).__name__}")
+    name = cfg.estimator
+    default_init = make_config(cfg.env_id, cfg.seed, cfg.preset, cfg.window, cfg.learner_updates,
+                               cfg.estimator).observer_init
+    if cfg.observer_init != default_init:
+        name += f"_obs-{cfg.observer_init}"
+    if cfg.lfl.kl_weight != 0.0:
+        name += "_kl-fit" if cfg.lfl.kl_weight is None else f"_kl-{cfg.lfl.kl_weight:g}"
+    if cfg.lfl.terminal != "absorbing":
+        name += f"_terminal-{cfg.lfl.terminal}"
+    return name
+
 
 def normalize_scores(scores: Any, first: float, last: float) -> Any:
     """The paper's normalization: 0 = first observed learner policy, 1 = last observed."""
@@ -872,14 +895,8 @@ def run_study(
         If the run folder or the results file holds another configuration, or a checkpoint
         is corrupt. These checks happen before anything is written.
     """
-    suffix = "" if cfg.estimator == "paper" else f"_{cfg.estimator}"
-    if cfg.observer_init != make_config(cfg.env_id, cfg.seed, cfg.preset, cfg.window, cfg.learner_updates,
-                                        cfg.estimator).observer_init:
-        suffix += f"_obs-{cfg.observer_init}"
-    if cfg.lfl.kl_weight != 0.0:
-        suffix += "_kl-fit" if cfg.lfl.kl_weight is None else f"_kl-{cfg.lfl.kl_weight:g}"
-    if cfg.lfl.terminal != "absorbing":
-        suffix += f"_terminal-{cfg.lfl.terminal}"
+    name = variant_name(cfg)
+    suffix = name[len("paper"):] if cfg.estimator == "paper" else f"_{name}"
     default_out = ("book/data/mujoco" if cfg.preset == "paper" else "runs/mujoco/results-smoke") + suffix
     out = Path(out_dir) if out_dir is not None else REPO_ROOT / default_out
     rdir = Path(run_dir) if run_dir is not None else (

@@ -18,7 +18,7 @@ from numpy.testing import assert_allclose
 
 from lfl_lib.study import (DEFAULT_WINDOWS, HELDOUT_CANDIDATES, HELDOUT_ENV, HELDOUT_SEEDS, LEARNER_KEYS,
                             heldout_choice, heldout_runs, main, make_config, parse_window, run_study,
-                            select_candidate)
+                            select_candidate, variant_name)
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = "Reacher-v5"
@@ -436,3 +436,23 @@ def test_heldout_choice_reads_the_folder_and_refuses_an_incomplete_one(tmp_path)
         heldout_choice(tmp_path)
     with pytest.raises(ValueError, match="folder must be the held-out results folder"):
         heldout_runs(tmp_path / "nowhere")
+
+
+def test_variant_name_names_every_option_off_its_default():
+    name = lambda **kw: variant_name(make_config("Hopper-v5", **kw))
+    assert name() == "paper"
+    assert name(estimator="released-code") == "released-code"
+    assert name(estimator="fix") == "fix"
+    assert name(observer_init="reward-policy") == "paper_obs-reward-policy"
+    assert name(estimator="released-code", observer_init="clone") == "released-code_obs-clone"  # its own: last-fit
+    assert name(estimator="released-code", observer_init="last-fit") == "released-code"
+    assert name(observer_init=make_config("Hopper-v5").observer_init) == "paper"  # the default named: no suffix
+    assert name(kl_weight=None) == "paper_kl-fit"
+    assert name(kl_weight=0.5) == "paper_kl-0.5"
+    assert name(kl_weight=None, terminal="bootstrap") == "paper_kl-fit_terminal-bootstrap"
+    assert name(terminal="bootstrap", observer_init="reward-policy") == "paper_obs-reward-policy_terminal-bootstrap"
+    # every held-out candidate is a variant name
+    cands = [name(), name(observer_init="reward-policy"), name(kl_weight=None), name(kl_weight=None, terminal="bootstrap")]
+    assert cands == list(HELDOUT_CANDIDATES)
+    with pytest.raises(ValueError, match="cfg must be a StudyConfig"):
+        variant_name({"estimator": "paper"})
