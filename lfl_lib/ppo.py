@@ -811,6 +811,49 @@ class PPO:
             "update_s": time.perf_counter() - t_start,
         }
 
+    def train_critic(self) -> dict[str, float]:
+        """Collect one rollout with the actor frozen and train the critic alone on it.
+
+        The critic's targets are those of :meth:`train_update` (GAE(:math:`\\lambda`) returns on
+        the rollout, with the same bootstraps), and its optimisation the same epochs and
+        minibatches of the value loss, at the learning rate of the next update. The actor, the
+        update counter and the decay schedules do not move; the observation and reward
+        statistics are updated by the rollout as in any update. Chapter 6 uses it to warm the
+        observer's critic up on the recovered reward before its first PPO update.
+
+        Returns
+        -------
+        dict
+            ``value_loss`` of the last minibatch and ``explained_variance`` of the rollout's
+            targets by the critic before training.
+        """
+        cfg = self.config
+        T, N = cfg.n_steps, cfg.n_envs
+        frac = max(1.0 - self.update / cfg.anneal_updates, 0.0)
+        for g in self.opt.param_groups:
+            g["lr"] = cfg.lr * frac
+        obs_b, _, _, rew_b, done_b, val_b, _ = self._collect_rollout()
+        adv = gae_advantages(rew_b, val_b, done_b, cfg.gamma, cfg.gae_lambda)
+        ret = adv + val_b[:T]
+        var = float(np.var(ret))
+        explained = float(1.0 - np.var(ret - val_b[:T]) / var) if var > 0 else float("nan")
+        b_obs = torch.from_numpy(obs_b.reshape(T * N, -1))
+        b_ret = torch.from_numpy(ret.reshape(-1).astype(np.float32))
+        params = list(self.critic.parameters())
+        mb = T * N // cfg.n_minibatches
+        v_l = 0.0
+        for _ in range(cfg.n_epochs):
+            perm = torch.randperm(T * N, generator=self.gen)
+            for start in range(0, T * N, mb):
+                idx = perm[start:start + mb]
+                v_loss = value_loss(self.critic(b_obs[idx]), b_ret[idx])
+                self.opt.zero_grad(set_to_none=True)  # the actor's gradients stay None: Adam skips it
+                (cfg.vf_coef * v_loss).backward()
+                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                self.opt.step()
+                v_l = float(v_loss.detach())
+        return {"value_loss": v_l, "explained_variance": explained}
+
     # -- checkpoints
     def state_dict(self) -> dict[str, Any]:
         """The whole training state (networks, optimizer, RNG, environments)."""

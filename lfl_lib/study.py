@@ -133,6 +133,12 @@ class StudyConfig:
         rollout (the paper), the last policy of Algorithm 1's stage 1 (the released code), or
         the recovered reward's own Gaussian :math:`\\pi_\\phi` (mean :math:`\\mu_\\phi`, its sigma), a
         candidate of chapter 6 (run on its held-out seeds).
+    critic_warmup : int
+        Rounds of :meth:`~lfl_lib.ppo.PPO.train_critic` (a rollout with the actor frozen, the
+        critic alone trained on :math:`r_\\phi`) between the observer's start and its first PPO
+        update; 0 (the paper) for none. A candidate of chapter 6: with a critic that still
+        outputs about 0, a reward whose level is negative makes the states just before a fall
+        look best to the first update.
     """
 
     env_id: str
@@ -149,6 +155,7 @@ class StudyConfig:
     eval_seed: int = 1_000_000
     observer_seed_offset: int = 10_000
     observer_init: str = "clone"
+    critic_warmup: int = 0
 
     @property
     def estimator(self) -> str:
@@ -175,6 +182,7 @@ class StudyConfig:
             "observer_seed_offset": self.observer_seed_offset,
             # left out at the paper's value, so that older configurations still match
             **({} if self.observer_init == "clone" else {"observer_init": self.observer_init}),
+            **({} if self.critic_warmup == 0 else {"critic_warmup": self.critic_warmup}),
         }
 
 
@@ -215,7 +223,7 @@ def _check_window(window: Any) -> tuple[int, ...]:
 def make_config(
     env_id: str, seed: int = 0, preset: str = "paper", window: Sequence[int] | None = None,
     learner_updates: int | None = None, estimator: str = "paper", observer_init: str | None = None,
-    kl_weight: float | None = 0.0, terminal: str = "absorbing",
+    kl_weight: float | None = 0.0, terminal: str = "absorbing", critic_warmup: int = 0,
 ) -> StudyConfig:
     """The configuration of a run; raises ValueError on an unknown env id, preset, estimator or bad window.
 
@@ -230,8 +238,9 @@ def make_config(
     where a termination is an ordinary state both in Eq. (5)
     (:class:`~lfl_lib.deep_lfl.DeepLfLConfig` ``terminal``) and in the observer's PPO
     (:class:`~lfl_lib.ppo.PPOConfig` ``bootstrap_terminations``), so that the observer no
-    longer depends on the recovered reward's level (a candidate of chapter 6). The learner
-    is unchanged.
+    longer depends on the recovered reward's level (a candidate of chapter 6).
+    ``critic_warmup``: rounds of critic-only training before the observer's first PPO update
+    (:class:`StudyConfig`; a candidate of chapter 6). The learner is unchanged.
     """
     check_env_id(env_id)
     if "mujoco" not in str(gym.spec(env_id).entry_point):
@@ -243,6 +252,7 @@ def make_config(
     if observer_init is not None and observer_init not in OBSERVER_INITS:
         raise ValueError(f"observer_init must be one of {', '.join(map(repr, OBSERVER_INITS))}; got {observer_init!r}")
     seed = check_positive_int(seed, "seed", minimum=0)
+    critic_warmup = check_positive_int(critic_warmup, "critic_warmup", minimum=0)
     if preset == "paper":
         win = _check_window(window) if window is not None else DEFAULT_WINDOWS.get(env_id)
         if win is None:
@@ -286,7 +296,7 @@ def make_config(
         init = "last-fit"
     init = observer_init if observer_init is not None else init
     return StudyConfig(env_id, seed, preset, tuple(int(w) for w in win), n_learn, n_obs, learner, observer, lfl, bc,
-                       observer_init=init)
+                       observer_init=init, critic_warmup=critic_warmup)
 
 
 def protocol_scores(results: dict[str, Any], protocol: str) -> dict[str, Any]:
@@ -438,7 +448,8 @@ def variant_name(cfg: StudyConfig) -> str:
     """The name of a run's estimator and observer: the estimator, then each option off its default.
 
     The options, in this order: ``_obs-INIT`` (an observer start other than the estimator's),
-    ``_kl-fit`` or ``_kl-LAMBDA`` (the KL-regularized learner model) and ``_terminal-bootstrap``.
+    ``_kl-fit`` or ``_kl-LAMBDA`` (the KL-regularized learner model), ``_terminal-bootstrap`` and
+    ``_warmup-N`` (N rounds of critic warm-up).
     So ``"paper"``, ``"released-code"`` or ``"paper_kl-fit_terminal-bootstrap"``: the results
     folders of chapter 6 (:data:`HELDOUT_CANDIDATES`) and the suffix of :func:`run_study`'s
     default folders.
@@ -454,6 +465,8 @@ def variant_name(cfg: StudyConfig) -> str:
         name += "_kl-fit" if cfg.lfl.kl_weight is None else f"_kl-{cfg.lfl.kl_weight:g}"
     if cfg.lfl.terminal != "absorbing":
         name += f"_terminal-{cfg.lfl.terminal}"
+    if cfg.critic_warmup:
+        name += f"_warmup-{cfg.critic_warmup}"
     return name
 
 
@@ -801,6 +814,8 @@ def _observer(run: _Run, reward: RewardModel, observed: list[dict[str, Any]]) ->
         except (KeyError, TypeError, RuntimeError) as exc:
             raise ValueError(f"checkpoint {ck} is corrupt ({type(exc).__name__}); delete it to redo the observer") from exc
         rec: dict[str, list[Any]] = {k: saved[k] for k in keys[1:]}
+        if cfg.critic_warmup:
+            rec["warmup"] = saved.get("warmup", [])
     else:
         n_states = sum(2 * len(o["rollout"]["actions"]) for o in observed)
         if cfg.observer_init == "last-fit":  # the released code
@@ -812,7 +827,14 @@ def _observer(run: _Run, reward: RewardModel, observed: list[dict[str, Any]]) ->
             held = holdout_mask(len(last.actions), cfg.lfl.holdout, holdout_seed(cfg.seed, len(cfg.window) - 1))
             _behaviour_clone(ppo, last, cfg.bc_steps, cfg.lfl, held)
         rec = {"returns": [], "sampled": [], "paper_code": [], "sigma": []}
+        if cfg.critic_warmup:
+            rec["warmup"] = []
         score(rec)
+        _atomic_torch({"ppo": ppo.state_dict(), **rec}, ck)
+        t0 = run.add_time("observer", t0)
+    # the critic's warm-up (the actor frozen): the start's score above stays the start's
+    while ppo.update == 0 and len(rec.get("warmup", [])) < cfg.critic_warmup:
+        rec["warmup"].append(ppo.train_critic())
         _atomic_torch({"ppo": ppo.state_dict(), **rec}, ck)
         t0 = run.add_time("observer", t0)
     bar = run.bar(cfg.observer_updates, "observer", ppo.update)
@@ -967,10 +989,13 @@ def run_study(
         },
         "observer": {
             "updates": list(range(cfg.observer_updates + 1)),
-            "env_steps": [(cfg.window[-1] - 1) * steps + k * ostep for k in range(cfg.observer_updates + 1)],
+            # the warm-up's rollouts (critic_warmup of them) come before the first update
+            "env_steps": [(cfg.window[-1] - 1) * steps + (k + (cfg.critic_warmup if k else 0)) * ostep
+                          for k in range(cfg.observer_updates + 1)],
             "returns": observer_returns,
             "score": omean,
             "normalized": [float(x) for x in normalize_scores(omean, first, lastscore)],
+            **({"critic_warmup": obs_rec["warmup"]} if cfg.critic_warmup else {}),
         },
         "recovery_losses": {k: float(v) for k, v in info.items()},
         "diagnostics": _diagnostics(observed, _load(run.path("recovery.pt"), ["lfl"])["lfl"]),
@@ -1072,6 +1097,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="a termination in Eq. (5) and in the observer's PPO: absorbing with value 0 (default, "
                    "the paper's reading) or bootstrapped like a time-limit end, so that the reward's level "
                    "does not matter")
+    p.add_argument("--critic-warmup", type=int, default=0, metavar="N",
+                   help="rounds of critic-only training on the recovered reward (a rollout each, the actor "
+                   "frozen) before the observer's first PPO update (default 0, the paper)")
     p.add_argument("--protocol", choices=list(PROTOCOLS), default="mean-return",
                    help="the scoring protocol of the summary line (the results file holds all three)")
     p.add_argument("--learner-from", default=None, help="run folder of a run with the same learner "
@@ -1088,7 +1116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         window = parse_window(args.window) if args.window else None
         kl_weight = _parse_kl_weight(args.kl_weight)
         cfg = make_config(args.env, args.seed, args.preset, window, args.learner_updates, args.estimator,
-                          args.observer_init, kl_weight, args.terminal)
+                          args.observer_init, kl_weight, args.terminal, args.critic_warmup)
         res = run_study(cfg, args.out, args.run_dir, progress=not args.no_progress, command=command,
                         learner_from=args.learner_from)
     except ValueError as exc:

@@ -85,7 +85,8 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
             for kl in ((0.0,) if name == "released-code" else (0.0, None)):  # the study's candidates
                 for terminal in ("absorbing", "bootstrap"):
                     configs.append(make_config(stored["env_id"], stored["seed"], stored["preset"], stored["window"],
-                                               stored["learner_updates"], name, init, kl, terminal))
+                                               stored["learner_updates"], name, init, kl, terminal,
+                                               int(stored.get("critic_warmup", 0))))
     matching = [c for c in configs if c.to_dict() == stored]
     if not matching:
         raise ValueError(f"run_dir {rdir} holds a configuration that make_config does not produce")
@@ -127,6 +128,7 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
         "kl_weight": cfg.lfl.kl_weight,
         "terminal": cfg.lfl.terminal,
         "observer_init": cfg.observer_init,
+        "critic_warmup": cfg.critic_warmup,
         "run_dir": _relative(rdir),
         "observed_updates": [cfg.window[0], cfg.window[-1]],
         **ends,

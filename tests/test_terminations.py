@@ -75,13 +75,14 @@ def test_bad_run_folders(hopper_smoke, tmp_path, capsys):
     assert not out.exists()
 
 
-def test_report_of_the_kl_and_terminal_bootstrap_candidate(hopper_smoke, tmp_path):
-    """Chapter 6's fourth candidate: its run folder is recognized and replayed exactly."""
+@pytest.mark.parametrize("warmup", [0, 1])
+def test_report_of_the_kl_and_terminal_bootstrap_candidates(hopper_smoke, tmp_path, warmup):
+    """Chapter 6's fourth and fifth candidates: their run folders are recognized and replayed exactly."""
     _, run = hopper_smoke
-    cfg = make_config(ENV, seed=0, preset="smoke", kl_weight=None, terminal="bootstrap")
+    cfg = make_config(ENV, seed=0, preset="smoke", kl_weight=None, terminal="bootstrap", critic_warmup=warmup)
     res = run_study(cfg, out_dir=tmp_path / "out", run_dir=tmp_path / "run", progress=False, learner_from=run)
     rep = termination_report(tmp_path / "run")
-    assert (rep["estimator"], rep["kl_weight"], rep["terminal"], rep["observer_init"]) == ("paper", None, "bootstrap",
-                                                                                           "clone")
+    assert (rep["estimator"], rep["kl_weight"], rep["terminal"], rep["observer_init"], rep["critic_warmup"]) == (
+        "paper", None, "bootstrap", "clone", warmup)
     assert_allclose(rep["observer_final"]["returns"], res["observer"]["returns"][-1], rtol=0, atol=0)
     assert termination_report(run)["terminal"] == "absorbing"
