@@ -405,6 +405,7 @@ HELDOUT_SEEDS: tuple[int, ...] = (100, 101, 102)
 #: The candidates' results folders, in the README's order (a tie goes to the first).
 HELDOUT_CANDIDATES: tuple[str, ...] = (
     "paper", "paper_obs-reward-policy", "paper_kl-fit", "paper_kl-fit_terminal-bootstrap",
+    "paper_kl-fit_terminal-bootstrap_warmup-6",
 )
 
 
