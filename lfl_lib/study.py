@@ -136,9 +136,10 @@ class StudyConfig:
     critic_warmup : int
         Rounds of :meth:`~lfl_lib.ppo.PPO.train_critic` (a rollout with the actor frozen, the
         critic alone trained on :math:`r_\\phi`) between the observer's start and its first PPO
-        update; 0 (the paper) for none. A candidate of chapter 6: with a critic that still
-        outputs about 0, a reward whose level is negative makes the states just before a fall
-        look best to the first update.
+        update; 0 (the paper) for none. A candidate of chapter 6, built on this reading: with
+        a critic that still outputs about 0, a reward whose level is negative makes the states
+        just before a fall look best to the first update. Chapter 6 measures that the warm-up
+        does not keep that update from going wrong on Hopper, so this is not the main cause.
     """
 
     env_id: str
