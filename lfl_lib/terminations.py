@@ -16,7 +16,10 @@ about, from the run folder of a finished :mod:`lfl_lib.study` run:
 
 ``python -m lfl_lib.terminations RUN_DIR [RUN_DIR ...] --out FILE`` writes one JSON
 file (atomically) with one record per run folder, the command, the git commit and the
-wall time.
+wall time. With ``--merge`` the records of an existing ``FILE`` are kept, except those of
+the run folders given again, which are replaced; the earlier commands are kept under
+``earlier`` (each with its git commit, wall time and run folders), so that a file can grow
+as runs finish, without the run folders of earlier runs.
 """
 
 from __future__ import annotations
@@ -137,6 +140,29 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
     }
 
 
+PROTOCOL = "deterministic mean action clipped to the action box; episode i reset with eval_seed + i"
+
+
+def _earlier_records(out: Path, run_dirs: Sequence[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The records of an existing ``--out`` file that ``run_dirs`` do not replace, and its commands.
+
+    Raises ``ValueError`` when ``out`` exists but is not a file this module wrote.
+    """
+    if not out.exists():
+        return [], []
+    try:
+        old = json.loads(out.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--merge: {out} is not JSON ({exc})") from None
+    if not isinstance(old, dict) or not isinstance(old.get("runs"), list) or old.get("protocol") != PROTOCOL:
+        raise ValueError(f"--merge: {out} is not a file of python -m lfl_lib.terminations (no runs of its protocol)")
+    again = {_relative(Path(d)) for d in run_dirs}
+    kept = [r for r in old["runs"] if r.get("run_dir") not in again]
+    header = {k: old[k] for k in ("command", "git_commit", "wall_time_s") if k in old}
+    header["run_dirs"] = [r.get("run_dir") for r in old["runs"]]
+    return kept, [*old.get("earlier", []), header]
+
+
 def _relative(p: Path) -> str:
     try:
         return str(p.resolve().relative_to(REPO_ROOT))
@@ -150,23 +176,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lfl_lib.terminations", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dirs", nargs="+", help="run folders of finished study runs")
     p.add_argument("--out", required=True, help="JSON file to write (atomically)")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the records of an existing --out file (those of the run folders given are replaced)")
     args = p.parse_args(args_list)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
+    out = Path(args.out)
     try:
+        kept, earlier = _earlier_records(out, args.run_dirs) if args.merge else ([], [])
         runs = [termination_report(d) for d in args.run_dirs]
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_json({
+    data: dict[str, Any] = {
         "command": "python -m lfl_lib.terminations " + " ".join(shlex.quote(a) for a in args_list),
         "git_commit": _git_commit(),
         "wall_time_s": round(time.perf_counter() - t0, 1),
-        "protocol": "deterministic mean action clipped to the action box; episode i reset with eval_seed + i",
-        "runs": runs,
-    }, out)
+        "protocol": PROTOCOL,
+        "runs": kept + runs,
+    }
+    if earlier:
+        data["earlier"] = earlier
+    _atomic_json(data, out)
     for r in runs:
         lo, la = r["observer_final"], r["learner_last"]
         print(f"{r['env_id']} seed {r['seed']} ({r['estimator']}, terminal {r['terminal']}): learner length {la['mean_length']:.0f} "

@@ -86,3 +86,35 @@ def test_report_of_the_kl_and_terminal_bootstrap_candidates(hopper_smoke, tmp_pa
         "paper", None, "bootstrap", "clone", warmup)
     assert_allclose(rep["observer_final"]["returns"], res["observer"]["returns"][-1], rtol=0, atol=0)
     assert termination_report(run)["terminal"] == "absorbing"
+
+
+def test_merge_keeps_earlier_records_and_replaces_the_same_run(hopper_smoke, tmp_path, capsys):
+    _, run = hopper_smoke
+    out = tmp_path / "t.json"
+    assert main([str(run), "--out", str(out)]) == 0
+    first = json.loads(out.read_text())
+    # a record of a run folder that no longer exists stays when another run is merged in
+    ghost = {**first["runs"][0], "run_dir": "runs/mujoco/gone_seed9", "seed": 9}
+    out.write_text(json.dumps({**first, "runs": [ghost, *first["runs"]]}))
+    assert main([str(run), "--out", str(out), "--merge"]) == 0
+    merged = json.loads(out.read_text())
+    assert [r["run_dir"] for r in merged["runs"]] == ["runs/mujoco/gone_seed9", first["runs"][0]["run_dir"]]
+    assert merged["runs"][1]["learner_last"]["returns"] == first["runs"][0]["learner_last"]["returns"]
+    assert merged["earlier"] == [{"command": first["command"], "git_commit": first["git_commit"],
+                                  "wall_time_s": first["wall_time_s"],
+                                  "run_dirs": ["runs/mujoco/gone_seed9", first["runs"][0]["run_dir"]]}]
+    assert "--merge" in merged["command"]
+    # without --merge the file is replaced by the runs given
+    assert main([str(run), "--out", str(out)]) == 0
+    assert len(json.loads(out.read_text())["runs"]) == 1 and "earlier" not in json.loads(out.read_text())
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("content", ["not json", json.dumps({"runs": "x"}), json.dumps([1, 2])])
+def test_merge_refuses_a_file_it_did_not_write(hopper_smoke, tmp_path, capsys, content):
+    _, run = hopper_smoke
+    out = tmp_path / "t.json"
+    out.write_text(content)
+    assert main([str(run), "--out", str(out), "--merge"]) == 2
+    assert "--merge" in capsys.readouterr().err
+    assert out.read_text() == content
