@@ -17,7 +17,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import as_float_array, check_alpha, check_policy, check_reward
+from ._validate import (as_float_array, check_alpha, check_gamma, check_policy, check_positive_int, check_real,
+                        check_reward)
 from .mdp import TabularMDP, check_mdp
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "invert_kl_improvement",
     "value_iteration_fit",
     "invert_value_iteration",
+    "AbsorbingFit",
+    "absorbing_state_fit",
 ]
 
 
@@ -306,3 +309,123 @@ def invert_value_iteration(mdp: TabularMDP, policies: Sequence[ArrayLike], alpha
     tk = alpha * np.log(np.array(pols))
     r, _ = value_iteration_fit(tk, np.ones_like(tk), mdp.P, mdp.gamma)
     return r
+
+
+# ----------------------------------------------------------------------------- an absorbing state with its own reward
+
+
+class AbsorbingFit(NamedTuple):
+    """Result of :func:`absorbing_state_fit`."""
+
+    reward: NDArray[np.float64]
+    """Fitted :math:`r(s, a)`, shape (S, A); NaN on the pairs that no transition visits."""
+    absorbing_reward: float
+    """Fitted reward of the absorbing state (the minimum-norm solution's value)."""
+    identified: bool
+    """Whether Eq. (5) fixes the absorbing reward relative to the mean visited reward."""
+    loss: float
+    """Sum of squared residuals at the minimum."""
+
+
+def absorbing_state_fit(
+    rollouts: Sequence[tuple[ArrayLike, ArrayLike, ArrayLike, ArrayLike]],
+    n_states: int,
+    n_actions: int,
+    gamma: float,
+    absorbing_target: float | None = None,
+) -> AbsorbingFit:
+    """Eq. (5) on tabular transitions, with a termination as an absorbing state with a free reward.
+
+    The treatment of terminations of DAC (Kostrikov et al., 2018) applied to the consistency
+    loss: a terminated transition goes to one absorbing state :math:`s_\\varnothing`
+    that has its own shaping value :math:`f_k(s_\\varnothing)` per rollout and its own reward
+    :math:`r_\\varnothing`. The loss
+
+    .. math:: \\sum_k \\sum_{(s,a,s',t) \\in D_k} \\big(t - r(s,a) - f_k(s) + \\gamma f_k(s')\\big)^2
+              + \\sum_k \\big(t_\\varnothing - r_\\varnothing - (1-\\gamma) f_k(s_\\varnothing)\\big)^2
+
+    is minimized by one least-squares solve; the second sum, one self-transition of the
+    absorbing state per rollout with target :math:`t_\\varnothing`, is there only when
+    ``absorbing_target`` is given. A common constant added to every reward (and
+    :math:`-c/(1-\\gamma)` to every shaping) never changes the loss, so what can be fixed is
+    :math:`r_\\varnothing` *relative* to the visited rewards; ``identified`` says whether it is.
+
+    Parameters
+    ----------
+    rollouts : sequence of (states, actions, next_states, targets)
+        One tuple of equal-length 1-D arrays per rollout :math:`D_k`; ``next_states`` equal
+        to ``n_states`` marks a termination (the absorbing state); ``targets`` are
+        :math:`\\alpha\\ln\\hat\\pi_{k+1}(a|s) + \\alpha\\gamma\\rho_k(s')` or any other.
+    n_states, n_actions : int
+        Sizes of the live state and action sets.
+    gamma : float
+        Discount in [0, 1).
+    absorbing_target : float, optional
+        Target :math:`t_\\varnothing` of the absorbing state's self-transition (the learner
+        takes no action there, so any value is a convention); None for no such equation.
+
+    Returns
+    -------
+    AbsorbingFit
+
+    Raises
+    ------
+    ValueError
+        When ``rollouts`` is empty, an array has another length or an index is out of range.
+    """
+    S = check_positive_int(n_states, "n_states")
+    A = check_positive_int(n_actions, "n_actions")
+    gamma = check_gamma(gamma)
+    if len(rollouts) == 0:
+        raise ValueError("rollouts must hold at least one (states, actions, next_states, targets) tuple")
+    if absorbing_target is not None:
+        absorbing_target = check_real(absorbing_target, "absorbing_target")
+    parsed = []
+    for k, roll in enumerate(rollouts):
+        if len(roll) != 4:
+            raise ValueError(f"rollouts[{k}] must be (states, actions, next_states, targets), got {len(roll)} items")
+        s, a, sp = (np.asarray(x) for x in roll[:3])
+        t = as_float_array(roll[3], f"rollouts[{k}] targets", ndim=1)
+        if not (s.shape == a.shape == sp.shape == t.shape) or s.ndim != 1:
+            raise ValueError(f"rollouts[{k}]: states, actions, next_states and targets must be 1-D of one length")
+        for name, x, hi in (("states", s, S - 1), ("actions", a, A - 1), ("next_states", sp, S)):
+            if x.size and (not np.issubdtype(x.dtype, np.integer) or x.min() < 0 or x.max() > hi):
+                raise ValueError(f"rollouts[{k}] {name} must be integers in [0, {hi}]")
+        parsed.append((s, a, sp, t))
+    K = len(parsed)
+    visited = np.unique(np.concatenate([s * A + a for s, a, _, _ in parsed]))
+    col = {int(p): i for i, p in enumerate(visited)}
+    n_r = visited.size
+    n = n_r + 1 + K * (S + 1)  # visited rewards, r_abs, then f_k over the live states and s_abs
+
+    def f(k: int, state: NDArray[np.int64] | int) -> NDArray[np.int64] | int:
+        return n_r + 1 + k * (S + 1) + state
+
+    rows, y = [], []
+    for k, (s, a, sp, t) in enumerate(parsed):
+        M = np.zeros((s.size, n))
+        i = np.arange(s.size)
+        M[i, [col[int(p)] for p in s * A + a]] += 1.0
+        M[i, f(k, s)] += 1.0
+        M[i, f(k, sp)] -= gamma
+        rows.append(M)
+        y.append(t)
+        if absorbing_target is not None:
+            row = np.zeros((1, n))
+            row[0, n_r] = 1.0
+            row[0, f(k, S)] = 1.0 - gamma
+            rows.append(row)
+            y.append(np.array([absorbing_target]))
+    design, target = np.vstack(rows), np.concatenate(y)
+    sol = np.linalg.lstsq(design, target, rcond=None)[0]
+    resid = target - design @ sol
+    # r_abs - mean(visited r) is fixed iff its coefficient vector is orthogonal to the null space
+    _, sv, vt = np.linalg.svd(design)
+    rank = int(np.sum(sv > sv.max() * max(design.shape) * np.finfo(float).eps))
+    e = np.zeros(n)
+    e[n_r] = 1.0
+    e[:n_r] = -1.0 / n_r
+    identified = bool(np.linalg.norm(vt[rank:] @ e) < 1e-8)
+    reward = np.full(S * A, np.nan)
+    reward[visited] = sol[:n_r]
+    return AbsorbingFit(reward.reshape(S, A), float(sol[n_r]), identified, float(resid @ resid))
