@@ -352,8 +352,9 @@ def absorbing_state_fit(
 
     Parameters
     ----------
-    rollouts : sequence of (states, actions, next_states, targets)
-        One tuple of equal-length 1-D arrays per rollout :math:`D_k`; ``next_states`` equal
+    rollouts : sequence of tuple
+        One tuple ``(states, actions, next_states, targets)`` of equal-length 1-D arrays per
+        rollout :math:`D_k`; ``next_states`` equal
         to ``n_states`` marks a termination (the absorbing state); ``targets`` are
         :math:`\\alpha\\ln\\hat\\pi_{k+1}(a|s) + \\alpha\\gamma\\rho_k(s')` or any other.
     n_states, n_actions : int
