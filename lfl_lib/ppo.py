@@ -331,6 +331,9 @@ class RolloutTap(gym.vector.VectorWrapper):
         #: the released code's score queue (see :meth:`capture_reward_terms`); None: off
         self.reward_terms: collections.deque[float] | None = None
         self._ctrl_weight = 0.0
+        #: added to the next step's reward (then cleared) before the normalizing wrappers see
+        #: it: :class:`PPO`'s anchor term; None for nothing
+        self.reward_offset: NDArray[np.float64] | None = None
 
     def reset(self, **kwargs: Any):  # type: ignore[override]
         obs, info = self.env.reset(**kwargs)
@@ -361,6 +364,9 @@ class RolloutTap(gym.vector.VectorWrapper):
             self.running_return[i] = 0.0
         if self.reward_fn is not None:
             reward = np.asarray(self.reward_fn(self.raw_obs, actions), dtype=np.float64).reshape(self.num_envs)
+        if self.reward_offset is not None:
+            reward = np.asarray(reward, dtype=np.float64) + self.reward_offset
+            self.reward_offset = None
         self.raw_next_obs = nxt
         self.raw_obs = obs64.copy()
         return obs, reward, term, trunc, info
@@ -666,6 +672,9 @@ class PPO:
         obs, _ = self.envs.reset(seed=self.seed)
         self._obs = np.asarray(obs, dtype=np.float32)
         self.update = 0  # completed updates
+        self.anchor: PolicySnapshot | None = None
+        self.anchor_weight = 0.0
+        self.anchor_kl: list[float] = []  # per update: the rollout's mean of ln pi(a|s) - ln pi_0(a|s)
 
     # -- helpers
     def _obs_stats(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -693,6 +702,38 @@ class PPO:
         no.obs_rms.var = np.asarray(var, dtype=np.float64).copy()
         no.obs_rms.count = float(count)
         self._obs = self._normalize(self.tap.raw_obs)
+
+    def set_anchor(self, policy: PolicySnapshot | None, weight: float = 0.0) -> None:
+        r"""Anchor the policy to ``policy`` (:math:`\pi_0`) with a KL penalty of weight ``weight``.
+
+        Every step's reward becomes :math:`r(s,a) - w\,(\ln\pi(a|s) - \ln\pi_0(a|s))`, with
+        :math:`a \sim \pi` the sampled action and :math:`\pi` the policy collecting the rollout,
+        added before the reward normalization. Its expectation over :math:`a` is
+        :math:`r^\pi(s) - w\,\mathrm{KL}(\pi(\cdot|s)\,\|\,\pi_0(\cdot|s))`, so PPO then
+        maximises the return of the KL-regularized MDP with reference :math:`\pi_0`, whose
+        optimum is :math:`\pi^*(a|s) \propto \pi_0(a|s)\exp(Q^*(s,a)/w)` (the step of the
+        KL-regularized learner model of the book's chapter "What kind of learner?", taken to
+        its fixed point). ``policy=None`` removes the anchor.
+
+        Parameters
+        ----------
+        policy : PolicySnapshot or None
+            The reference policy, with its own observation normalization (kept fixed).
+        weight : float
+            :math:`w > 0`, in the reward's units.
+        """
+        if policy is None:
+            self.anchor, self.anchor_weight = None, 0.0
+            return
+        if not isinstance(policy, PolicySnapshot):
+            raise TypeError(f"policy must be a PolicySnapshot or None; got {type(policy).__name__}")
+        if len(policy.obs_mean) != self.obs_dim or len(policy.actor_state["log_std"]) != self.act_dim:
+            raise ValueError(f"policy must act on {self.obs_dim} observations and {self.act_dim} actions; got "
+                             f"{len(policy.obs_mean)} and {len(policy.actor_state['log_std'])}")
+        w = float(weight)
+        if not (np.isfinite(w) and w > 0):
+            raise ValueError(f"weight must be a finite number > 0; got {weight!r}")
+        self.anchor, self.anchor_weight = policy, w
 
     # -- rollout collection
     def _collect_rollout(self) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32],
@@ -725,6 +766,11 @@ class PPO:
         log_std = self.actor.log_std.detach()
         std = log_std.exp()
         shape = (N, self.act_dim)
+        anchor = self.anchor
+        if anchor is not None:
+            anchor_net, anchor_log_std = _layers(anchor.actor().mean), anchor.actor().log_std.detach()
+            anchor_std, w_anchor = anchor_log_std.exp(), self.anchor_weight
+            kl_sum = 0.0
         with torch.inference_mode():
             for t in range(T):
                 obs_b[t] = self._obs
@@ -733,6 +779,12 @@ class PPO:
                 a = mu + std * torch.randn(shape, generator=gen)
                 val_b[t] = _apply(critic_net, o).numpy()[:, 0]
                 raw0[t] = tap.raw_obs[0]
+                if anchor is not None:  # ln pi(a|s) - ln pi_0(a|s), pi_0 on its own normalization
+                    mu0 = _apply(anchor_net, anchor.normalize(tap.raw_obs))
+                    diff = ((-0.5 * ((a - mu) / std) ** 2 - log_std)
+                            - (-0.5 * ((a - mu0) / anchor_std) ** 2 - anchor_log_std)).sum(-1).double().numpy()
+                    tap.reward_offset = -w_anchor * diff
+                    kl_sum += float(diff.mean())
                 a32 = a.numpy()
                 nobs, r, term, trunc, _ = step(a32.astype(np.float64))
                 act_b[t], mu_b[t] = a32, mu.numpy()
@@ -747,6 +799,8 @@ class PPO:
             val_b[T] = _apply(critic_net, torch.from_numpy(self._obs)).numpy()[:, 0]
             a_t, mu_t = torch.from_numpy(act_b), torch.from_numpy(mu_b)
             logp_b = (-0.5 * ((a_t - mu_t) / std) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1).numpy()
+        if anchor is not None:
+            self.anchor_kl.append(kl_sum / T)
         done_b = (term_b | trunc_b).astype(np.float64)
         rollout = Rollout(raw0, act_b[:, 0].astype(np.float64), rawn0, term_b[:, 0].copy(), trunc_b[:, 0].copy())
         return obs_b, act_b, logp_b, rew_b, done_b, val_b, rollout
@@ -868,6 +922,9 @@ class PPO:
             "gen": self.gen.get_state(),
             "obs": self._obs.copy(),
             "envs": _env_state(self.envs),
+            # only when anchored, so that checkpoints written before the anchor existed still load
+            **({} if self.anchor is None else {"anchor": self.anchor.to_dict(), "anchor_weight": self.anchor_weight,
+                                               "anchor_kl": list(self.anchor_kl)}),
         })
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -881,6 +938,12 @@ class PPO:
         self._obs = np.asarray(state["obs"], np.float32).copy()
         _set_env_state(self.envs, state["envs"])
         self.update = int(state["update"])
+        if "anchor" in state:
+            self.set_anchor(PolicySnapshot.from_dict(state["anchor"]), state["anchor_weight"])
+            self.anchor_kl = [float(x) for x in state["anchor_kl"]]
+        else:
+            self.set_anchor(None)
+            self.anchor_kl = []
 
     def close(self) -> None:
         self.envs.close()

@@ -73,7 +73,7 @@ from .ppo import (PAPER_CODE_QUEUE, PPO, PPOConfig, PolicySnapshot, Rollout, che
                   evaluate_policy)
 
 __all__ = [
-    "DEFAULT_WINDOWS", "ESTIMATORS", "OBSERVER_INITS", "PROTOCOLS", "StudyConfig", "learner_rises", "make_config",
+    "DEFAULT_WINDOWS", "ESTIMATORS", "OBSERVER_ANCHORS", "OBSERVER_INITS", "PROTOCOLS", "StudyConfig", "learner_rises", "make_config",
     "parse_window", "run_study", "select_candidate", "HELDOUT_ENV", "HELDOUT_SEEDS", "HELDOUT_CANDIDATES",
     "heldout_runs", "heldout_choice", "variant_name", "normalize_scores", "protocol_scores", "main",
 ]
@@ -102,6 +102,8 @@ ESTIMATORS: dict[str, dict[str, Any]] = {
 
 #: How the observer's actor starts (see :class:`StudyConfig`).
 OBSERVER_INITS: tuple[str, ...] = ("clone", "last-fit", "reward-policy")
+#: The observer's anchors (:class:`StudyConfig` ``observer_anchor``).
+OBSERVER_ANCHORS: tuple[str, ...] = ("none", "kl")
 
 #: The scoring protocols of every results file (see the module docstring).
 PROTOCOLS: tuple[str, ...] = ("paper-code", "sampled-return", "mean-return")
@@ -140,6 +142,13 @@ class StudyConfig:
         a critic that still outputs about 0, a reward whose level is negative makes the states
         just before a fall look best to the first update. Chapter 6 measures that the warm-up
         does not keep that update from going wrong on Hopper, so this is not the main cause.
+    observer_anchor : {"none", "kl"}
+        ``"kl"``: the observer's PPO is anchored to its start policy :math:`\\pi_0` by a KL
+        penalty (:meth:`~lfl_lib.ppo.PPO.set_anchor`) whose weight is the KL-regularized
+        learner model's :math:`\\lambda` (the fitted one with ``kl_weight=None``): the observer
+        then solves the MDP of :math:`r_\\phi - \\lambda\\,\\mathrm{KL}(\\pi\\,\\|\\,\\pi_0)`, the
+        fixed point of the learner model's own step from the last observed policy. A
+        candidate of chapter 6; ``"none"`` (the paper) for no anchor.
     """
 
     env_id: str
@@ -157,6 +166,7 @@ class StudyConfig:
     observer_seed_offset: int = 10_000
     observer_init: str = "clone"
     critic_warmup: int = 0
+    observer_anchor: str = "none"
 
     @property
     def estimator(self) -> str:
@@ -184,6 +194,7 @@ class StudyConfig:
             # left out at the paper's value, so that older configurations still match
             **({} if self.observer_init == "clone" else {"observer_init": self.observer_init}),
             **({} if self.critic_warmup == 0 else {"critic_warmup": self.critic_warmup}),
+            **({} if self.observer_anchor == "none" else {"observer_anchor": self.observer_anchor}),
         }
 
 
@@ -225,6 +236,7 @@ def make_config(
     env_id: str, seed: int = 0, preset: str = "paper", window: Sequence[int] | None = None,
     learner_updates: int | None = None, estimator: str = "paper", observer_init: str | None = None,
     kl_weight: float | None = 0.0, terminal: str = "absorbing", critic_warmup: int = 0,
+    observer_anchor: str = "none",
 ) -> StudyConfig:
     """The configuration of a run; raises ValueError on an unknown env id, preset, estimator or bad window.
 
@@ -241,7 +253,9 @@ def make_config(
     (:class:`~lfl_lib.ppo.PPOConfig` ``bootstrap_terminations``), so that the observer no
     longer depends on the recovered reward's level (a candidate of chapter 6).
     ``critic_warmup``: rounds of critic-only training before the observer's first PPO update
-    (:class:`StudyConfig`; a candidate of chapter 6). The learner is unchanged.
+    (:class:`StudyConfig`; a candidate of chapter 6). ``observer_anchor``: ``"none"`` or
+    ``"kl"`` (:class:`StudyConfig`; needs the KL-regularized model, ``kl_weight`` not 0, whose
+    :math:`\\lambda` is the anchor's weight). The learner is unchanged.
     """
     check_env_id(env_id)
     if "mujoco" not in str(gym.spec(env_id).entry_point):
@@ -285,6 +299,12 @@ def make_config(
                          f"so the KL term is 0); got {kl_weight!r}")
     if terminal not in ("absorbing", "bootstrap"):
         raise ValueError(f"terminal must be 'absorbing' or 'bootstrap'; got {terminal!r}")
+    if observer_anchor not in OBSERVER_ANCHORS:
+        raise ValueError(f"observer_anchor must be one of {', '.join(map(repr, OBSERVER_ANCHORS))}; "
+                         f"got {observer_anchor!r}")
+    if observer_anchor == "kl" and kl_weight == 0.0:
+        raise ValueError("observer_anchor 'kl' takes its weight from the KL-regularized learner model: "
+                         "kl_weight must be 'fit' (None) or a number > 0; got 0")
     lfl = DeepLfLConfig(**{**lfl.to_dict(), **ESTIMATORS[estimator], "kl_weight": kl_weight, "terminal": terminal})
     if terminal == "bootstrap":
         observer = PPOConfig(**{**observer.to_dict(), "bootstrap_terminations": True})
@@ -297,7 +317,7 @@ def make_config(
         init = "last-fit"
     init = observer_init if observer_init is not None else init
     return StudyConfig(env_id, seed, preset, tuple(int(w) for w in win), n_learn, n_obs, learner, observer, lfl, bc,
-                       observer_init=init, critic_warmup=critic_warmup)
+                       observer_init=init, critic_warmup=critic_warmup, observer_anchor=observer_anchor)
 
 
 def protocol_scores(results: dict[str, Any], protocol: str) -> dict[str, Any]:
@@ -450,8 +470,8 @@ def variant_name(cfg: StudyConfig) -> str:
     """The name of a run's estimator and observer: the estimator, then each option off its default.
 
     The options, in this order: ``_obs-INIT`` (an observer start other than the estimator's),
-    ``_kl-fit`` or ``_kl-LAMBDA`` (the KL-regularized learner model), ``_terminal-bootstrap`` and
-    ``_warmup-N`` (N rounds of critic warm-up).
+    ``_kl-fit`` or ``_kl-LAMBDA`` (the KL-regularized learner model), ``_terminal-bootstrap``,
+    ``_warmup-N`` (N rounds of critic warm-up) and ``_anchor-kl`` (the observer's KL anchor).
     So ``"paper"``, ``"released-code"`` or ``"paper_kl-fit_terminal-bootstrap"``: the results
     folders of chapter 6 (:data:`HELDOUT_CANDIDATES`) and the suffix of :func:`run_study`'s
     default folders.
@@ -469,6 +489,8 @@ def variant_name(cfg: StudyConfig) -> str:
         name += f"_terminal-{cfg.lfl.terminal}"
     if cfg.critic_warmup:
         name += f"_warmup-{cfg.critic_warmup}"
+    if cfg.observer_anchor != "none":
+        name += f"_anchor-{cfg.observer_anchor}"
     return name
 
 
@@ -790,8 +812,14 @@ def _start_from(ppo: PPO, reward: RewardModel, actor_state: dict[str, torch.Tens
     ppo.set_obs_stats(reward.norm.mean.numpy().astype(np.float64), std ** 2 - 1e-8 * (std > 1e-3), n_states)
 
 
-def _observer(run: _Run, reward: RewardModel, observed: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Train the observer; return its ``returns``, ``sampled`` returns, ``paper_code`` values and ``sigma``."""
+def _observer(run: _Run, reward: RewardModel, observed: list[dict[str, Any]],
+              kl_weight: float | None = None) -> dict[str, list[Any]]:
+    """Train the observer; return its ``returns``, ``sampled`` returns, ``paper_code`` values and ``sigma``.
+
+    With ``cfg.observer_anchor == "kl"``, ``kl_weight`` is the KL model's fitted lambda (the
+    anchor's weight when ``cfg.lfl.kl_weight`` is None) and the record gains ``anchor_kl``,
+    the mean of ln pi - ln pi_0 over each update's rollout.
+    """
     cfg = run.cfg
     last = Rollout(**observed[-1]["rollout"])
     ck = run.path("observer.pt")
@@ -828,6 +856,11 @@ def _observer(run: _Run, reward: RewardModel, observed: list[dict[str, Any]]) ->
             # the same held-out transitions as stage 3 of the recovery (the last rollout's)
             held = holdout_mask(len(last.actions), cfg.lfl.holdout, holdout_seed(cfg.seed, len(cfg.window) - 1))
             _behaviour_clone(ppo, last, cfg.bc_steps, cfg.lfl, held)
+        if cfg.observer_anchor == "kl":
+            weight = cfg.lfl.kl_weight if cfg.lfl.kl_weight is not None else kl_weight
+            if weight is None:
+                raise ValueError("observer_anchor 'kl' needs the fitted kl_weight of the recovery")
+            ppo.set_anchor(ppo.snapshot(), weight)  # pi_0: the start, with the start's normalization
         rec = {"returns": [], "sampled": [], "paper_code": [], "sigma": []}
         if cfg.critic_warmup:
             rec["warmup"] = []
@@ -849,6 +882,9 @@ def _observer(run: _Run, reward: RewardModel, observed: list[dict[str, Any]]) ->
         bar.set_postfix(score=f"{np.mean(rec['returns'][-1]):.1f}")
         bar.update(1)
     bar.close()
+    if ppo.anchor is not None:
+        rec["anchor_kl"] = list(ppo.anchor_kl)
+        rec["anchor_weight"] = ppo.anchor_weight
     ppo.close()
     return rec
 
@@ -952,7 +988,7 @@ def run_study(
         learner_returns, learner_sampled = _learner_eval(run, observed)
         learner_paper = _learner_paper_code(run)
         reward, info = _recovery(run, observed)
-        obs_rec = _observer(run, reward, observed)
+        obs_rec = _observer(run, reward, observed, info.get("kl_weight"))
         mu_phi = _reward_policy_eval(run, reward)
     finally:
         torch.set_num_threads(threads)
@@ -998,6 +1034,8 @@ def run_study(
             "score": omean,
             "normalized": [float(x) for x in normalize_scores(omean, first, lastscore)],
             **({"critic_warmup": obs_rec["warmup"]} if cfg.critic_warmup else {}),
+            **({"anchor_weight": obs_rec["anchor_weight"], "anchor_kl": obs_rec["anchor_kl"]}
+               if "anchor_kl" in obs_rec else {}),
         },
         "recovery_losses": {k: float(v) for k, v in info.items()},
         "diagnostics": _diagnostics(observed, _load(run.path("recovery.pt"), ["lfl"])["lfl"]),
@@ -1102,6 +1140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--critic-warmup", type=int, default=0, metavar="N",
                    help="rounds of critic-only training on the recovered reward (a rollout each, the actor "
                    "frozen) before the observer's first PPO update (default 0, the paper)")
+    p.add_argument("--observer-anchor", choices=list(OBSERVER_ANCHORS), default="none",
+                   help="'kl': a KL penalty to the observer's start policy, weighted by the KL model's "
+                   "lambda (needs --kl-weight); default 'none', the paper")
     p.add_argument("--protocol", choices=list(PROTOCOLS), default="mean-return",
                    help="the scoring protocol of the summary line (the results file holds all three)")
     p.add_argument("--learner-from", default=None, help="run folder of a run with the same learner "
@@ -1118,7 +1159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         window = parse_window(args.window) if args.window else None
         kl_weight = _parse_kl_weight(args.kl_weight)
         cfg = make_config(args.env, args.seed, args.preset, window, args.learner_updates, args.estimator,
-                          args.observer_init, kl_weight, args.terminal, args.critic_warmup)
+                          args.observer_init, kl_weight, args.terminal, args.critic_warmup, args.observer_anchor)
         res = run_study(cfg, args.out, args.run_dir, progress=not args.no_progress, command=command,
                         learner_from=args.learner_from)
     except ValueError as exc:
