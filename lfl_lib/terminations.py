@@ -83,13 +83,16 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
         raise ValueError(f"run_dir {rdir} is not a run folder (no config.json)")
     stored = _read_json(rdir / "config.json", "run configuration")
     configs = []
+    anchor = stored.get("observer_anchor", "none")
     for name in ESTIMATORS:
         for init in OBSERVER_INITS:
             for kl in ((0.0,) if name == "released-code" else (0.0, None)):  # the study's candidates
+                if anchor != "none" and kl == 0.0:
+                    continue  # an anchor takes its weight from the KL model
                 for terminal in ("absorbing", "bootstrap"):
                     configs.append(make_config(stored["env_id"], stored["seed"], stored["preset"], stored["window"],
                                                stored["learner_updates"], name, init, kl, terminal,
-                                               int(stored.get("critic_warmup", 0))))
+                                               int(stored.get("critic_warmup", 0)), anchor))
     matching = [c for c in configs if c.to_dict() == stored]
     if not matching:
         raise ValueError(f"run_dir {rdir} holds a configuration that make_config does not produce")
@@ -132,6 +135,7 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
         "terminal": cfg.lfl.terminal,
         "observer_init": cfg.observer_init,
         "critic_warmup": cfg.critic_warmup,
+        "observer_anchor": cfg.observer_anchor,
         "run_dir": _relative(rdir),
         "observed_updates": [cfg.window[0], cfg.window[-1]],
         **ends,
