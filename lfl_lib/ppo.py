@@ -735,6 +735,26 @@ class PPO:
             raise ValueError(f"weight must be a finite number > 0; got {weight!r}")
         self.anchor, self.anchor_weight = policy, w
 
+    def freeze_obs_stats(self, frozen: bool = True) -> None:
+        """Stop (or restart) the running observation normalization's updates.
+
+        While frozen, the actor and the critic see every state through the statistics in force
+        now, so that a policy fitted under them (the observer's behaviour clone, chapter 6) stays
+        the same policy on raw states. Saved and restored by :meth:`state_dict`.
+        """
+        no = _find(self.envs, NormalizeObservation)
+        if no is None:
+            raise ValueError("freeze_obs_stats needs config.norm_obs=True")
+        if not isinstance(frozen, (bool, np.bool_)):
+            raise ValueError(f"frozen must be True or False; got {frozen!r}")
+        no.update_running_mean = not bool(frozen)
+
+    @property
+    def obs_stats_frozen(self) -> bool:
+        """True while :meth:`freeze_obs_stats` holds the observation statistics fixed."""
+        no = _find(self.envs, NormalizeObservation)
+        return no is not None and not no.update_running_mean
+
     # -- rollout collection
     def _collect_rollout(self) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32],
                                         NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], Rollout]:
@@ -922,6 +942,7 @@ class PPO:
             "gen": self.gen.get_state(),
             "obs": self._obs.copy(),
             "envs": _env_state(self.envs),
+            **({"obs_stats_frozen": True} if self.obs_stats_frozen else {}),
             # only when anchored, so that checkpoints written before the anchor existed still load
             **({} if self.anchor is None else {"anchor": self.anchor.to_dict(), "anchor_weight": self.anchor_weight,
                                                "anchor_kl": list(self.anchor_kl)}),
@@ -938,6 +959,8 @@ class PPO:
         self._obs = np.asarray(state["obs"], np.float32).copy()
         _set_env_state(self.envs, state["envs"])
         self.update = int(state["update"])
+        if self.config.norm_obs:
+            self.freeze_obs_stats(bool(state.get("obs_stats_frozen", False)))
         if "anchor" in state:
             self.set_anchor(PolicySnapshot.from_dict(state["anchor"]), state["anchor_weight"])
             self.anchor_kl = [float(x) for x in state["anchor_kl"]]

@@ -73,7 +73,7 @@ from .ppo import (PAPER_CODE_QUEUE, PPO, PPOConfig, PolicySnapshot, Rollout, che
                   evaluate_policy)
 
 __all__ = [
-    "DEFAULT_WINDOWS", "ESTIMATORS", "OBSERVER_ANCHORS", "OBSERVER_INITS", "PROTOCOLS", "StudyConfig", "learner_rises", "make_config",
+    "DEFAULT_WINDOWS", "ESTIMATORS", "OBSERVER_ANCHORS", "OBSERVER_INITS", "OBSERVER_OBS_STATS", "PROTOCOLS", "StudyConfig", "learner_rises", "make_config",
     "parse_window", "run_study", "select_candidate", "HELDOUT_ENV", "HELDOUT_SEEDS", "HELDOUT_CANDIDATES",
     "heldout_runs", "heldout_choice", "variant_name", "normalize_scores", "protocol_scores", "main",
 ]
@@ -104,6 +104,8 @@ ESTIMATORS: dict[str, dict[str, Any]] = {
 OBSERVER_INITS: tuple[str, ...] = ("clone", "last-fit", "reward-policy")
 #: The observer's anchors (:class:`StudyConfig` ``observer_anchor``).
 OBSERVER_ANCHORS: tuple[str, ...] = ("none", "kl")
+#: The observer's observation statistics after its start (:class:`StudyConfig` ``observer_obs_stats``).
+OBSERVER_OBS_STATS: tuple[str, ...] = ("running", "frozen")
 
 #: The scoring protocols of every results file (see the module docstring).
 PROTOCOLS: tuple[str, ...] = ("paper-code", "sampled-return", "mean-return")
@@ -149,6 +151,12 @@ class StudyConfig:
         then solves the MDP of :math:`r_\\phi - \\lambda\\,\\mathrm{KL}(\\pi\\,\\|\\,\\pi_0)`, the
         fixed point of the learner model's own step from the last observed policy. A
         candidate of chapter 6; ``"none"`` (the paper) for no anchor.
+    observer_obs_stats : {"running", "frozen"}
+        ``"running"`` (the paper's PPO): the observer's observation normalization keeps
+        updating on its own rollouts after its start. ``"frozen"``: it stays at the statistics
+        its start was fitted under (:meth:`~lfl_lib.ppo.PPO.freeze_obs_stats`), so that the
+        start is the same policy on raw states throughout. A candidate of chapter 6, after the
+        diagnosis that the running statistics alone move the clone far from itself.
     """
 
     env_id: str
@@ -167,6 +175,7 @@ class StudyConfig:
     observer_init: str = "clone"
     critic_warmup: int = 0
     observer_anchor: str = "none"
+    observer_obs_stats: str = "running"
 
     @property
     def estimator(self) -> str:
@@ -195,6 +204,7 @@ class StudyConfig:
             **({} if self.observer_init == "clone" else {"observer_init": self.observer_init}),
             **({} if self.critic_warmup == 0 else {"critic_warmup": self.critic_warmup}),
             **({} if self.observer_anchor == "none" else {"observer_anchor": self.observer_anchor}),
+            **({} if self.observer_obs_stats == "running" else {"observer_obs_stats": self.observer_obs_stats}),
         }
 
 
@@ -236,7 +246,7 @@ def make_config(
     env_id: str, seed: int = 0, preset: str = "paper", window: Sequence[int] | None = None,
     learner_updates: int | None = None, estimator: str = "paper", observer_init: str | None = None,
     kl_weight: float | None = 0.0, terminal: str = "absorbing", critic_warmup: int = 0,
-    observer_anchor: str = "none",
+    observer_anchor: str = "none", observer_obs_stats: str = "running",
 ) -> StudyConfig:
     """The configuration of a run; raises ValueError on an unknown env id, preset, estimator or bad window.
 
@@ -255,7 +265,8 @@ def make_config(
     ``critic_warmup``: rounds of critic-only training before the observer's first PPO update
     (:class:`StudyConfig`; a candidate of chapter 6). ``observer_anchor``: ``"none"`` or
     ``"kl"`` (:class:`StudyConfig`; needs the KL-regularized model, ``kl_weight`` not 0, whose
-    :math:`\\lambda` is the anchor's weight). The learner is unchanged.
+    :math:`\\lambda` is the anchor's weight). ``observer_obs_stats``: ``"running"`` or ``"frozen"``
+    (:class:`StudyConfig`). The learner is unchanged.
     """
     check_env_id(env_id)
     if "mujoco" not in str(gym.spec(env_id).entry_point):
@@ -302,6 +313,9 @@ def make_config(
     if observer_anchor not in OBSERVER_ANCHORS:
         raise ValueError(f"observer_anchor must be one of {', '.join(map(repr, OBSERVER_ANCHORS))}; "
                          f"got {observer_anchor!r}")
+    if observer_obs_stats not in OBSERVER_OBS_STATS:
+        raise ValueError(f"observer_obs_stats must be one of {', '.join(map(repr, OBSERVER_OBS_STATS))}; "
+                         f"got {observer_obs_stats!r}")
     if observer_anchor == "kl" and kl_weight == 0.0:
         raise ValueError("observer_anchor 'kl' takes its weight from the KL-regularized learner model: "
                          "kl_weight must be 'fit' (None) or a number > 0; got 0")
@@ -317,7 +331,8 @@ def make_config(
         init = "last-fit"
     init = observer_init if observer_init is not None else init
     return StudyConfig(env_id, seed, preset, tuple(int(w) for w in win), n_learn, n_obs, learner, observer, lfl, bc,
-                       observer_init=init, critic_warmup=critic_warmup, observer_anchor=observer_anchor)
+                       observer_init=init, critic_warmup=critic_warmup, observer_anchor=observer_anchor,
+                       observer_obs_stats=observer_obs_stats)
 
 
 def protocol_scores(results: dict[str, Any], protocol: str) -> dict[str, Any]:
@@ -471,7 +486,8 @@ def variant_name(cfg: StudyConfig) -> str:
 
     The options, in this order: ``_obs-INIT`` (an observer start other than the estimator's),
     ``_kl-fit`` or ``_kl-LAMBDA`` (the KL-regularized learner model), ``_terminal-bootstrap``,
-    ``_warmup-N`` (N rounds of critic warm-up) and ``_anchor-kl`` (the observer's KL anchor).
+    ``_warmup-N`` (N rounds of critic warm-up), ``_anchor-kl`` (the observer's KL anchor) and
+    ``_frozen-stats`` (the observer's observation statistics frozen at its start).
     So ``"paper"``, ``"released-code"`` or ``"paper_kl-fit_terminal-bootstrap"``: the results
     folders of chapter 6 (:data:`HELDOUT_CANDIDATES`) and the suffix of :func:`run_study`'s
     default folders.
@@ -491,6 +507,8 @@ def variant_name(cfg: StudyConfig) -> str:
         name += f"_warmup-{cfg.critic_warmup}"
     if cfg.observer_anchor != "none":
         name += f"_anchor-{cfg.observer_anchor}"
+    if cfg.observer_obs_stats != "running":
+        name += f"_{cfg.observer_obs_stats}-stats"
     return name
 
 
@@ -861,6 +879,8 @@ def _observer(run: _Run, reward: RewardModel, observed: list[dict[str, Any]],
             if weight is None:
                 raise ValueError("observer_anchor 'kl' needs the fitted kl_weight of the recovery")
             ppo.set_anchor(ppo.snapshot(), weight)  # pi_0: the start, with the start's normalization
+        if cfg.observer_obs_stats == "frozen":
+            ppo.freeze_obs_stats()  # the start stays the same policy on raw states
         rec = {"returns": [], "sampled": [], "paper_code": [], "sigma": []}
         if cfg.critic_warmup:
             rec["warmup"] = []
@@ -1143,6 +1163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--observer-anchor", choices=list(OBSERVER_ANCHORS), default="none",
                    help="'kl': a KL penalty to the observer's start policy, weighted by the KL model's "
                    "lambda (needs --kl-weight); default 'none', the paper")
+    p.add_argument("--observer-obs-stats", choices=list(OBSERVER_OBS_STATS), default="running",
+                   help="the observer's observation normalization after its start: 'running' (default, the "
+                   "paper's PPO) or 'frozen' at the statistics its start was fitted under")
     p.add_argument("--protocol", choices=list(PROTOCOLS), default="mean-return",
                    help="the scoring protocol of the summary line (the results file holds all three)")
     p.add_argument("--learner-from", default=None, help="run folder of a run with the same learner "
@@ -1159,7 +1182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         window = parse_window(args.window) if args.window else None
         kl_weight = _parse_kl_weight(args.kl_weight)
         cfg = make_config(args.env, args.seed, args.preset, window, args.learner_updates, args.estimator,
-                          args.observer_init, kl_weight, args.terminal, args.critic_warmup, args.observer_anchor)
+                          args.observer_init, kl_weight, args.terminal, args.critic_warmup, args.observer_anchor,
+                          args.observer_obs_stats)
         res = run_study(cfg, args.out, args.run_dir, progress=not args.no_progress, command=command,
                         learner_from=args.learner_from)
     except ValueError as exc:

@@ -92,7 +92,8 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
                 for terminal in ("absorbing", "bootstrap"):
                     configs.append(make_config(stored["env_id"], stored["seed"], stored["preset"], stored["window"],
                                                stored["learner_updates"], name, init, kl, terminal,
-                                               int(stored.get("critic_warmup", 0)), anchor))
+                                               int(stored.get("critic_warmup", 0)), anchor,
+                                               stored.get("observer_obs_stats", "running")))
     matching = [c for c in configs if c.to_dict() == stored]
     if not matching:
         raise ValueError(f"run_dir {rdir} holds a configuration that make_config does not produce")
@@ -136,6 +137,7 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
         "observer_init": cfg.observer_init,
         "critic_warmup": cfg.critic_warmup,
         "observer_anchor": cfg.observer_anchor,
+        "observer_obs_stats": cfg.observer_obs_stats,
         "run_dir": _relative(rdir),
         "observed_updates": [cfg.window[0], cfg.window[-1]],
         **ends,
