@@ -818,6 +818,16 @@ def _behaviour_clone(ppo: PPO, rollout: Rollout, steps: int, lfl: DeepLfLConfig,
     return behaviour_clone(ppo, rollout, steps, lfl, held_out)
 
 
+def _clone_start(cfg: StudyConfig, ppo: PPO, last: Rollout) -> None:
+    """The observer's start (the paper's): a behaviour clone of the last observed rollout.
+
+    The held-out transitions are those of stage 3 of the recovery (the last rollout's). Also
+    used by :mod:`lfl_lib.terminations` to rebuild the start of a finished run.
+    """
+    held = holdout_mask(len(last.actions), cfg.lfl.holdout, holdout_seed(cfg.seed, len(cfg.window) - 1))
+    _behaviour_clone(ppo, last, cfg.bc_steps, cfg.lfl, held)
+
+
 def _start_from(ppo: PPO, reward: RewardModel, actor_state: dict[str, torch.Tensor], n_states: int) -> None:
     """Start the observer's actor from a Gaussian of Algorithm 1 (the last stage-1 fit, or pi_phi).
 
@@ -871,9 +881,7 @@ def _observer(run: _Run, reward: RewardModel, observed: list[dict[str, Any]],
         elif cfg.observer_init == "reward-policy":  # pi_phi itself
             _start_from(ppo, reward, reward.policy.state_dict(), n_states)
         else:
-            # the same held-out transitions as stage 3 of the recovery (the last rollout's)
-            held = holdout_mask(len(last.actions), cfg.lfl.holdout, holdout_seed(cfg.seed, len(cfg.window) - 1))
-            _behaviour_clone(ppo, last, cfg.bc_steps, cfg.lfl, held)
+            _clone_start(cfg, ppo, last)
         if cfg.observer_anchor == "kl":
             weight = cfg.lfl.kl_weight if cfg.lfl.kl_weight is not None else kl_weight
             if weight is None:

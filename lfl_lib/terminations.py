@@ -12,7 +12,10 @@ about, from the run folder of a finished :mod:`lfl_lib.study` run:
   acts while it trains (the ``stochastic`` entry);
 - the recovered reward :math:`r_\\phi(s, a)` on the transitions of the last observed
   rollout: its mean, and the discounted sum :math:`r/(1-\\gamma)` that an agent would
-  forgo by terminating, if the reward stayed at that mean.
+  forgo by terminating, if the reward stayed at that mean;
+- for an observer started from a behaviour clone, what its running observation statistics
+  do to that start (``start_drift``): the clone's weights read through the observer's final
+  statistics, scored and compared with the clone by KL.
 
 ``python -m lfl_lib.terminations RUN_DIR [RUN_DIR ...] --out FILE`` writes one JSON
 file (atomically) with one record per run folder, the command, the git commit and the
@@ -112,6 +115,7 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
         raise ValueError(f"run_dir {rdir}: the observer has not finished ({saved['ppo']['update']} updates)")
 
     rollout = Rollout(**last["rollout"])
+    start = _start_drift(cfg, rollout, lfl, saved) if cfg.observer_init == "clone" else None
     obs_dim, act_dim = rollout.observations.shape[1], rollout.actions.shape[1]
     reward = RewardModel(obs_dim, act_dim, np.zeros(obs_dim), np.ones(obs_dim), cfg.lfl.hidden)
     reward.load_state_dict(lfl["reward"])
@@ -143,6 +147,48 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
         **ends,
         "stochastic": sampled,
         "recovered_reward_on_last_rollout": _reward_stats(reward, rollout, cfg.lfl.gamma),
+        **({} if start is None else {"start_drift": start}),
+    }
+
+
+def _kl(p: PolicySnapshot, q: PolicySnapshot, states: NDArray[np.float64]) -> float:
+    """Mean over ``states`` of KL(p(.|s) || q(.|s)), each policy reading raw states its own way."""
+    with torch.no_grad():
+        dp, dq = p.actor().dist(p.normalize(states)), q.actor().dist(q.normalize(states))
+        return float(torch.distributions.kl_divergence(dp, dq).sum(-1).mean())
+
+
+def _start_drift(cfg: Any, rollout: Rollout, lfl: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
+    """What the observer's running observation statistics do to its start (chapter 6).
+
+    Rebuilds the behaviour clone exactly as the run made it (checked: its evaluation equals
+    the start's stored one), then reads the clone's *weights* through the observer's final
+    observation statistics: the policy the observer would act with had PPO never changed a
+    weight. Returns that policy's mean-action episodes (the study's protocol), its KL from
+    the clone, and the final observer's KL from the clone, both averaged over the states of
+    the last observed rollout.
+    """
+    from .study import _clone_start
+
+    obs_dim, act_dim = rollout.observations.shape[1], rollout.actions.shape[1]
+    reward = RewardModel(obs_dim, act_dim, np.zeros(obs_dim), np.ones(obs_dim), cfg.lfl.hidden)
+    reward.load_state_dict(lfl["reward"])
+    torch.manual_seed(cfg.seed + cfg.observer_seed_offset)
+    ppo = PPO(cfg.env_id, cfg.observer_ppo, seed=cfg.seed + cfg.observer_seed_offset, reward_fn=reward.reward_fn)
+    try:
+        _clone_start(cfg, ppo, rollout)
+        clone = ppo.snapshot()
+        ppo.load_state_dict(saved["ppo"])
+        final = ppo.snapshot()
+    finally:
+        ppo.close()
+    moved = PolicySnapshot(clone.actor_state, final.obs_mean, final.obs_var, clone.hidden)
+    again = evaluate_episodes(cfg.env_id, clone, cfg.eval_episodes, cfg.eval_seed)
+    return {
+        "clone_reproduced": bool(np.array_equal(np.asarray(again["returns"]), np.asarray(saved["returns"][0]))),
+        "clone_weights_final_stats": _summary(evaluate_episodes(cfg.env_id, moved, cfg.eval_episodes, cfg.eval_seed)),
+        "kl_clone_weights_final_stats": _kl(moved, clone, rollout.observations),
+        "kl_final_observer": _kl(final, clone, rollout.observations),
     }
 
 

@@ -89,6 +89,16 @@ def test_report_of_the_kl_and_terminal_bootstrap_candidates(hopper_smoke, tmp_pa
                                                                    stats)
     assert_allclose(rep["observer_final"]["returns"], res["observer"]["returns"][-1], rtol=0, atol=0)
     assert termination_report(run)["terminal"] == "absorbing"
+    # the start rebuilt exactly; with frozen statistics the clone's weights read through the final
+    # statistics are the clone itself (KL 0, its returns the start's), with running ones they are not
+    drift = rep["start_drift"]
+    assert drift["clone_reproduced"] is True
+    if stats == "frozen":
+        assert drift["kl_clone_weights_final_stats"] == 0.0
+        assert_allclose(drift["clone_weights_final_stats"]["returns"], res["observer"]["returns"][0], rtol=0, atol=0)
+    else:
+        assert drift["kl_clone_weights_final_stats"] > 0.0
+    assert drift["kl_final_observer"] >= 0.0
 
 
 def test_merge_keeps_earlier_records_and_replaces_the_same_run(hopper_smoke, tmp_path, capsys):
