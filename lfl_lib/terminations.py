@@ -186,6 +186,7 @@ def _start_drift(cfg: Any, rollout: Rollout, lfl: dict[str, Any], saved: dict[st
     again = evaluate_episodes(cfg.env_id, clone, cfg.eval_episodes, cfg.eval_seed)
     return {
         "clone_reproduced": bool(np.array_equal(np.asarray(again["returns"]), np.asarray(saved["returns"][0]))),
+        "clone_returns": [float(x) for x in again["returns"]],
         "clone_weights_final_stats": _summary(evaluate_episodes(cfg.env_id, moved, cfg.eval_episodes, cfg.eval_seed)),
         "kl_clone_weights_final_stats": _kl(moved, clone, rollout.observations),
         "kl_final_observer": _kl(final, clone, rollout.observations),
