@@ -301,13 +301,15 @@ def _observe_continuous(args: argparse.Namespace, folder: _Folder, command: str)
     t0 = time.perf_counter()
     res = train_observer(args.env, reward, start=start, updates=args.updates, ppo_config=ppo_cfg,
                          bc_steps=args.bc_steps, seed=args.seed, eval_episodes=args.eval_episodes,
-                         checkpoint=out / "observe_checkpoint.pt", progress=not args.no_progress)
+                         checkpoint=out / "observe_checkpoint.pt", progress=not args.no_progress,
+                         freeze_obs_stats=args.obs_stats == "frozen")
     report = {
         "command": command,
         "kind": "continuous",
         "env": args.env,
         "updates": args.updates,
         "terminal": terminal,
+        "obs_stats": args.obs_stats,
         "ppo": ppo_cfg.to_dict(),
         "start": "behaviour cloning of " + str(args.start) if args.start else "fresh actor",
         "evaluation": {"episodes": args.eval_episodes, "policy": "deterministic mean action",
@@ -366,6 +368,9 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--terminal", choices=["absorbing", "bootstrap"], default=None,
                    help="continuous: a termination ends the observer's return ('absorbing') or is bootstrapped like "
                    "a time limit ('bootstrap'); default: as the recovery treated it")
+    o.add_argument("--obs-stats", choices=["running", "frozen"], default="running",
+                   help="continuous: the observation normalization after the start: 'running' (default, the "
+                   "paper's PPO) or 'frozen' at the statistics the start was fitted under (chapter 6)")
     o.add_argument("--bc-steps", type=int, default=3000, help="continuous: behaviour-cloning steps (default 3000)")
     o.add_argument("--alpha", type=_positive(float), default=0.01, help="tabular: the observer's entropy weight")
     o.add_argument("--greedy", action="store_true", help="tabular: play argmax of the observer's policy")

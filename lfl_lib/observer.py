@@ -256,6 +256,7 @@ def train_observer(
     eval_seed: int = 1_000_000,
     checkpoint: str | Path | None = None,
     progress: bool = False,
+    freeze_obs_stats: bool = False,
 ) -> ObserverResult:
     """Train the observer of Section 6.2: PPO on the recovered reward, scored on the true one.
 
@@ -282,8 +283,15 @@ def train_observer(
         run started again with the same file resumes from it.
     progress : bool
         Show a progress bar.
+    freeze_obs_stats : bool
+        Hold the observation normalization at the statistics the start was fitted under
+        (:meth:`lfl_lib.ppo.PPO.freeze_obs_stats`) instead of updating them on the observer's
+        own states (False, the paper's PPO). Chapter 6 measures that running statistics
+        alone turn the cloned start into another policy, and that freezing them keeps it.
     """
     env_id = check_env_id(env_id)
+    if not isinstance(freeze_obs_stats, (bool, np.bool_)):
+        raise ValueError(f"freeze_obs_stats must be True or False; got {freeze_obs_stats!r}")
     if isinstance(reward, (str, Path)):
         reward = load_reward(reward)
     if not isinstance(reward, RewardModel):
@@ -316,6 +324,8 @@ def train_observer(
         else:
             if start is not None:
                 behaviour_clone(ppo, start, bc_steps, bc_cfg)
+            if freeze_obs_stats:
+                ppo.freeze_obs_stats()
             returns = [[float(x) for x in evaluate_policy(env_id, ppo.snapshot(), eval_episodes, eval_seed)]]
             if ck is not None:
                 _safe_io.save({"ppo": ppo.state_dict(), "returns": returns}, ck)

@@ -167,6 +167,34 @@ def test_cli_terminal_bootstrap_travels_from_recover_to_observe(tmp_path):
                  "small", "--eval-episodes", "2", "--no-progress", "--out", str(tmp_path / "obs_plain")]) == 0
     assert json.loads((tmp_path / "obs_plain" / "observe_report.json").read_text())["terminal"] == "absorbing"
 
+
+def test_cli_observe_with_frozen_observation_statistics(tmp_path):
+    """observe --obs-stats frozen keeps the clone's statistics: the first score is the clone's, the
+    policy's normalization at the end is the start rollout's mean and variance."""
+    from lfl_lib.data import load_rollout
+
+    paths = _write(tmp_path, _rollouts())
+    rec = tmp_path / "rec"
+    assert main(["recover", "--rollouts", *paths, "--out", str(rec), "--steps", "3", "--no-progress"]) == 0
+    common = ["observe", "--reward", str(rec), "--env", "InvertedPendulum-v5", "--start", paths[-1], "--updates", "2",
+              "--preset", "small", "--bc-steps", "3", "--eval-episodes", "2", "--no-progress"]
+    reps = {}
+    for mode in ("running", "frozen"):
+        assert main([*common, "--obs-stats", mode, "--out", str(tmp_path / mode)]) == 0
+        reps[mode] = json.loads((tmp_path / mode / "observe_report.json").read_text())
+        assert reps[mode]["obs_stats"] == mode
+    assert reps["running"]["returns"][0] == reps["frozen"]["returns"][0]  # the same clone, scored before PPO
+    states = load_rollout(paths[-1]).observations
+    from lfl_lib import _safe_io
+
+    frozen, running = (_safe_io.load(tmp_path / m / "policy.pt") for m in ("frozen", "running"))
+    np.testing.assert_allclose(np.asarray(frozen["obs_mean"]), states.mean(0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(frozen["obs_var"]), states.var(0), rtol=1e-12, atol=1e-12)
+    assert not np.allclose(np.asarray(running["obs_mean"]), states.mean(0))
+    with pytest.raises(SystemExit):
+        main([*common, "--obs-stats", "fixed", "--out", str(tmp_path / "bad")])
+    assert not (tmp_path / "bad").exists()
+
 @pytest.mark.parametrize(
     "argv, match",
     [
