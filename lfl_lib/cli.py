@@ -75,6 +75,19 @@ def _positive(kind: type) -> Any:
     return parse
 
 
+def _kl_weight(text: str) -> float | None:
+    """``--kl-weight``: ``fit`` (None, the weight fitted from the data) or a finite number >= 0."""
+    if text == "fit":
+        return None
+    try:
+        v = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected 'fit' or a number >= 0; got {text!r}") from exc
+    if not np.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"expected 'fit' or a finite number >= 0; got {text!r}")
+    return v
+
+
 def _out_dir(arg: str | None) -> Path:
     out = Path(arg) if arg else Path.cwd()
     if out.exists() and not out.is_dir():
@@ -125,6 +138,8 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
         raise ValueError("--terminal 'reset' is for --tabular with --env; a continuous recovery takes "
                          "'absorbing' (default) or 'bootstrap'")
     settings["terminal"] = args.terminal
+    if args.kl_weight != 0.0:
+        settings["kl_weight"] = args.kl_weight
     cfg = DeepLfLConfig(**settings)
     shapes = {str(p): {k: list(v.shape) for k, v in r.to_arrays().items()} for p, r in zip(args.rollouts, rollouts)}
     key = {"config": cfg.to_dict(), "seed": args.seed, "rollouts": [str(p) for p in args.rollouts],
@@ -215,6 +230,9 @@ def _recover_tabular(args: argparse.Namespace, folder: _Folder, command: str) ->
     from .data import load_episodes
     from .tabular_lfl import fit_lfl
 
+    if args.kl_weight != 0.0:
+        raise ValueError(f"--kl-weight is for a continuous recovery (--tabular models soft policy iteration); "
+                         f"got {args.kl_weight if args.kl_weight is not None else 'fit'}")
     if args.terminal == "bootstrap":
         raise ValueError("--terminal 'bootstrap' is for a continuous recovery; --tabular takes 'absorbing' "
                          "(default) or 'reset'")
@@ -352,6 +370,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="continuous: the same step count for all four stages (overrides --preset; for quick tries)")
     r.add_argument("--estimator", choices=["paper", "fix"], default="paper",
                    help="continuous: the paper's fits, or chapter 6's fix (exact log-std, 20%% held out)")
+    r.add_argument("--kl-weight", type=_kl_weight, default=0.0, metavar="{fit,LAMBDA}",
+                   help="continuous: the learner model's KL penalty lambda (default 0, soft policy iteration as in "
+                   "the paper); 'fit' estimates it from the data, the choice of chapter 6")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     r.add_argument("--no-progress", action="store_true")

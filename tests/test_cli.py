@@ -195,6 +195,31 @@ def test_cli_observe_with_frozen_observation_statistics(tmp_path):
         main([*common, "--obs-stats", "fixed", "--out", str(tmp_path / "bad")])
     assert not (tmp_path / "bad").exists()
 
+def test_cli_recover_kl_weight(tmp_path, capsys):
+    """recover --kl-weight: 'fit' fits lambda (reported in the losses), a number is used as given, and the
+    setting is stored in the report and in reward.pt; the default is the paper's model (no KL term)."""
+    from lfl_lib.observer import reward_settings
+
+    paths = _write(tmp_path, _rollouts())
+    base = ["recover", "--rollouts", *paths, "--steps", "3", "--no-progress"]
+    for arg, stored in (("fit", None), ("0.25", 0.25)):
+        out = tmp_path / f"rec_{arg}"
+        assert main([*base, "--kl-weight", arg, "--out", str(out)]) == 0
+        rep = json.loads((out / "recover_report.json").read_text())
+        assert rep["settings"]["kl_weight"] == stored and reward_settings(out)["kl_weight"] == stored
+        assert np.isfinite(rep["losses"]["kl_weight"]) and rep["losses"]["kl_weight"] >= 0
+        if stored is not None:
+            assert_allclose(rep["losses"]["kl_weight"], stored, rtol=1e-6)  # a given weight is not fitted
+    assert main([*base, "--out", str(tmp_path / "rec_default")]) == 0
+    rep = json.loads((tmp_path / "rec_default" / "recover_report.json").read_text())
+    assert "kl_weight" not in rep["settings"] and "kl_weight" not in rep["losses"]
+    for bad in ("-1", "nan", "fitted"):
+        with pytest.raises(SystemExit):
+            main([*base, "--kl-weight", bad, "--out", str(tmp_path / "bad")])
+        assert "--kl-weight" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
 @pytest.mark.parametrize(
     "argv, match",
     [
@@ -205,6 +230,8 @@ def test_cli_observe_with_frozen_observation_statistics(tmp_path):
         (["recover", "--rollouts", "D1.npz", "D2.npz", "--terminal", "reset"], "--terminal 'reset' is for --tabular"),
         (["recover", "--tabular", "--rollouts", "D1.npz", "D2.npz", "--terminal", "bootstrap"],
          "--terminal 'bootstrap' is for a continuous recovery"),
+        (["recover", "--tabular", "--rollouts", "D1.npz", "D2.npz", "--kl-weight", "fit"],
+         "--kl-weight is for a continuous recovery"),
         (["observe", "--reward", "nothing", "--env", "InvertedPendulum-v5"], "does not exist"),
         (["observe", "--reward", "REWARD", "--env", "Pendulum-v1"], "obs_dim 4"),
         (["observe", "--reward", "REWARD", "--env", "NoSuchEnv-v0"], "registered gymnasium"),
