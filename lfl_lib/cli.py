@@ -389,9 +389,9 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--terminal", choices=["absorbing", "bootstrap"], default=None,
                    help="continuous: a termination ends the observer's return ('absorbing') or is bootstrapped like "
                    "a time limit ('bootstrap'); default: as the recovery treated it")
-    o.add_argument("--obs-stats", choices=["running", "frozen"], default="running",
-                   help="continuous: the observation normalization after the start: 'running' (default, the "
-                   "paper's PPO) or 'frozen' at the statistics the start was fitted under (chapter 6)")
+    o.add_argument("--obs-stats", choices=["running", "frozen"], default="frozen",
+                   help="continuous: the observation normalization after the start: 'frozen' (default) at the "
+                   "statistics the start was fitted under (chapter 6), or 'running' (the paper's PPO)")
     o.add_argument("--bc-steps", type=int, default=3000, help="continuous: behaviour-cloning steps (default 3000)")
     o.add_argument("--alpha", type=_positive(float), default=0.01, help="tabular: the observer's entropy weight")
     o.add_argument("--greedy", action="store_true", help="tabular: play argmax of the observer's policy")

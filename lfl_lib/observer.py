@@ -256,7 +256,7 @@ def train_observer(
     eval_seed: int = 1_000_000,
     checkpoint: str | Path | None = None,
     progress: bool = False,
-    freeze_obs_stats: bool = False,
+    freeze_obs_stats: bool = True,
 ) -> ObserverResult:
     """Train the observer of Section 6.2: PPO on the recovered reward, scored on the true one.
 
@@ -285,9 +285,11 @@ def train_observer(
         Show a progress bar.
     freeze_obs_stats : bool
         Hold the observation normalization at the statistics the start was fitted under
-        (:meth:`lfl_lib.ppo.PPO.freeze_obs_stats`) instead of updating them on the observer's
-        own states (False, the paper's PPO). Chapter 6 measures that running statistics
-        alone turn the cloned start into another policy, and that freezing them keeps it.
+        (:meth:`lfl_lib.ppo.PPO.freeze_obs_stats`; True, the default) or update them on the
+        observer's own states (False, the paper's PPO). Chapter 6 measures that running
+        statistics alone turn the cloned start into another policy, and that freezing them
+        keeps it; the default was decided on held-out Hopper seeds
+        (``book/data/mujoco_heldout/README.md``, addendum 6 and outcome 4).
     """
     env_id = check_env_id(env_id)
     if not isinstance(freeze_obs_stats, (bool, np.bool_)):

@@ -170,7 +170,8 @@ def test_cli_terminal_bootstrap_travels_from_recover_to_observe(tmp_path):
 
 def test_cli_observe_with_frozen_observation_statistics(tmp_path):
     """observe --obs-stats frozen keeps the clone's statistics: the first score is the clone's, the
-    policy's normalization at the end is the start rollout's mean and variance."""
+    policy's normalization at the end is the start rollout's mean and variance. Frozen is the default
+    (held-out outcome 4 of chapter 6); 'running' is the paper's PPO."""
     from lfl_lib.data import load_rollout
 
     paths = _write(tmp_path, _rollouts())
@@ -183,6 +184,14 @@ def test_cli_observe_with_frozen_observation_statistics(tmp_path):
         assert main([*common, "--obs-stats", mode, "--out", str(tmp_path / mode)]) == 0
         reps[mode] = json.loads((tmp_path / mode / "observe_report.json").read_text())
         assert reps[mode]["obs_stats"] == mode
+    assert main([*common, "--out", str(tmp_path / "default")]) == 0
+    default = json.loads((tmp_path / "default" / "observe_report.json").read_text())
+    assert default["obs_stats"] == "frozen" and default["returns"] == reps["frozen"]["returns"]
+    import inspect
+
+    from lfl_lib.observer import train_observer
+
+    assert inspect.signature(train_observer).parameters["freeze_obs_stats"].default is True
     assert reps["running"]["returns"][0] == reps["frozen"]["returns"][0]  # the same clone, scored before PPO
     states = load_rollout(paths[-1]).observations
     from lfl_lib import _safe_io
