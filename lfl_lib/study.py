@@ -442,7 +442,7 @@ HELDOUT_SEEDS: tuple[int, ...] = (100, 101, 102)
 HELDOUT_CANDIDATES: tuple[str, ...] = (
     "paper", "paper_obs-reward-policy", "paper_kl-fit", "paper_kl-fit_terminal-bootstrap",
     "paper_kl-fit_terminal-bootstrap_warmup-6", "paper_kl-fit_terminal-bootstrap_anchor-kl",
-    "paper_kl-fit_terminal-bootstrap_frozen-stats",
+    "paper_kl-fit_terminal-bootstrap_frozen-stats", "fix_kl-fit_terminal-bootstrap_frozen-stats",
 )
 
 
