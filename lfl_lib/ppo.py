@@ -675,6 +675,8 @@ class PPO:
         self.anchor: PolicySnapshot | None = None
         self.anchor_weight = 0.0
         self.anchor_kl: list[float] = []  # per update: the rollout's mean of ln pi(a|s) - ln pi_0(a|s)
+        self.soft_alpha = 0.0
+        self.soft_entropy: list[float] = []  # per update: the rollout's mean of -ln pi(a|s)
 
     # -- helpers
     def _obs_stats(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -735,6 +737,30 @@ class PPO:
             raise ValueError(f"weight must be a finite number > 0; got {weight!r}")
         self.anchor, self.anchor_weight = policy, w
 
+    def set_soft(self, alpha: float) -> None:
+        r"""Make PPO maximise the entropy-regularized return, with entropy weight ``alpha``.
+
+        Every step's reward becomes :math:`r(s,a) - \alpha \ln\pi(a|s)`, with :math:`a \sim \pi`
+        the sampled action and :math:`\pi` the policy collecting the rollout, added before the
+        reward normalization (with the anchor's term, if any). Its expectation over :math:`a` is
+        :math:`r^\pi(s) + \alpha\,\mathcal{H}(\pi(\cdot|s))`, so PPO then maximises the soft
+        return :math:`\mathbb{E}\sum_t \gamma^t (r + \alpha\mathcal{H})`, whose optimum is
+        :math:`\pi^*(a|s) \propto \exp(Q^*_{\text{soft}}(s,a)/\alpha)`: the fixed point of the soft
+        (and of the KL-regularized) learner models of Algorithm 1. Unlike ``ent_coef`` (a bonus
+        on the loss, in the normalized advantages' units), the weight is in the reward's units
+        and the entropy of later states counts through the return. ``alpha=0`` turns it off.
+
+        Parameters
+        ----------
+        alpha : float
+            :math:`\alpha \ge 0`, in the reward's units.
+        """
+        a = float(alpha) if isinstance(alpha, (int, float, np.floating, np.integer)) and not isinstance(alpha, bool) \
+            else float("nan")
+        if not (np.isfinite(a) and a >= 0):
+            raise ValueError(f"alpha must be a finite number >= 0; got {alpha!r}")
+        self.soft_alpha = a
+
     def freeze_obs_stats(self, frozen: bool = True) -> None:
         """Stop (or restart) the running observation normalization's updates.
 
@@ -791,6 +817,8 @@ class PPO:
             anchor_net, anchor_log_std = _layers(anchor.actor().mean), anchor.actor().log_std.detach()
             anchor_std, w_anchor = anchor_log_std.exp(), self.anchor_weight
             kl_sum = 0.0
+        soft, ent_sum = self.soft_alpha, 0.0
+        half_log_2pi = 0.5 * float(np.log(2 * np.pi))
         with torch.inference_mode():
             for t in range(T):
                 obs_b[t] = self._obs
@@ -805,6 +833,11 @@ class PPO:
                             - (-0.5 * ((a - mu0) / anchor_std) ** 2 - anchor_log_std)).sum(-1).double().numpy()
                     tap.reward_offset = -w_anchor * diff
                     kl_sum += float(diff.mean())
+                if soft > 0:  # -alpha ln pi(a|s): the soft return's entropy term, sampled
+                    logp = (-0.5 * ((a - mu) / std) ** 2 - log_std - half_log_2pi).sum(-1).double().numpy()
+                    off = -soft * logp
+                    tap.reward_offset = off if tap.reward_offset is None else tap.reward_offset + off
+                    ent_sum += float(-logp.mean())
                 a32 = a.numpy()
                 nobs, r, term, trunc, _ = step(a32.astype(np.float64))
                 act_b[t], mu_b[t] = a32, mu.numpy()
@@ -821,6 +854,8 @@ class PPO:
             logp_b = (-0.5 * ((a_t - mu_t) / std) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1).numpy()
         if anchor is not None:
             self.anchor_kl.append(kl_sum / T)
+        if soft > 0:
+            self.soft_entropy.append(ent_sum / T)
         done_b = (term_b | trunc_b).astype(np.float64)
         rollout = Rollout(raw0, act_b[:, 0].astype(np.float64), rawn0, term_b[:, 0].copy(), trunc_b[:, 0].copy())
         return obs_b, act_b, logp_b, rew_b, done_b, val_b, rollout
@@ -946,6 +981,8 @@ class PPO:
             # only when anchored, so that checkpoints written before the anchor existed still load
             **({} if self.anchor is None else {"anchor": self.anchor.to_dict(), "anchor_weight": self.anchor_weight,
                                                "anchor_kl": list(self.anchor_kl)}),
+            **({} if self.soft_alpha == 0 else {"soft_alpha": self.soft_alpha,
+                                                "soft_entropy": list(self.soft_entropy)}),
         })
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -967,6 +1004,8 @@ class PPO:
         else:
             self.set_anchor(None)
             self.anchor_kl = []
+        self.set_soft(float(state.get("soft_alpha", 0.0)))
+        self.soft_entropy = [float(x) for x in state.get("soft_entropy", [])]
 
     def close(self) -> None:
         self.envs.close()

@@ -106,6 +106,8 @@ OBSERVER_INITS: tuple[str, ...] = ("clone", "last-fit", "reward-policy")
 OBSERVER_ANCHORS: tuple[str, ...] = ("none", "kl")
 #: The observer's observation statistics after its start (:class:`StudyConfig` ``observer_obs_stats``).
 OBSERVER_OBS_STATS: tuple[str, ...] = ("running", "frozen")
+#: The observer's objective (:class:`StudyConfig` ``observer_soft``).
+OBSERVER_SOFT: tuple[str, ...] = ("none", "model")
 
 #: The scoring protocols of every results file (see the module docstring).
 PROTOCOLS: tuple[str, ...] = ("paper-code", "sampled-return", "mean-return")
@@ -157,6 +159,14 @@ class StudyConfig:
         its start was fitted under (:meth:`~lfl_lib.ppo.PPO.freeze_obs_stats`), so that the
         start is the same policy on raw states throughout. A candidate of chapter 6, after the
         diagnosis that the running statistics alone move the clone far from itself.
+    observer_soft : {"none", "model"}
+        ``"none"`` (the paper): the observer's PPO maximises the plain return of
+        :math:`r_\\phi`. ``"model"``: the soft return of :math:`r_\\phi` with entropy weight the
+        learner model's :math:`\\alpha` (``lfl.alpha_model``; :meth:`~lfl_lib.ppo.PPO.set_soft`),
+        the objective whose optimum is the fixed point of the learner model that recovered
+        :math:`r_\\phi` (soft policy improvement, or its KL-regularized step). Without it a
+        log-probability reward pays the observer for narrowing its action noise. A candidate
+        of chapter 6.
     """
 
     env_id: str
@@ -176,6 +186,7 @@ class StudyConfig:
     critic_warmup: int = 0
     observer_anchor: str = "none"
     observer_obs_stats: str = "running"
+    observer_soft: str = "none"
 
     @property
     def estimator(self) -> str:
@@ -205,6 +216,7 @@ class StudyConfig:
             **({} if self.critic_warmup == 0 else {"critic_warmup": self.critic_warmup}),
             **({} if self.observer_anchor == "none" else {"observer_anchor": self.observer_anchor}),
             **({} if self.observer_obs_stats == "running" else {"observer_obs_stats": self.observer_obs_stats}),
+            **({} if self.observer_soft == "none" else {"observer_soft": self.observer_soft}),
         }
 
 
@@ -246,7 +258,7 @@ def make_config(
     env_id: str, seed: int = 0, preset: str = "paper", window: Sequence[int] | None = None,
     learner_updates: int | None = None, estimator: str = "paper", observer_init: str | None = None,
     kl_weight: float | None = 0.0, terminal: str = "absorbing", critic_warmup: int = 0,
-    observer_anchor: str = "none", observer_obs_stats: str = "running",
+    observer_anchor: str = "none", observer_obs_stats: str = "running", observer_soft: str = "none",
 ) -> StudyConfig:
     """The configuration of a run; raises ValueError on an unknown env id, preset, estimator or bad window.
 
@@ -266,7 +278,8 @@ def make_config(
     (:class:`StudyConfig`; a candidate of chapter 6). ``observer_anchor``: ``"none"`` or
     ``"kl"`` (:class:`StudyConfig`; needs the KL-regularized model, ``kl_weight`` not 0, whose
     :math:`\\lambda` is the anchor's weight). ``observer_obs_stats``: ``"running"`` or ``"frozen"``
-    (:class:`StudyConfig`). The learner is unchanged.
+    (:class:`StudyConfig`). ``observer_soft``: ``"none"`` or ``"model"`` (:class:`StudyConfig`).
+    The learner is unchanged.
     """
     check_env_id(env_id)
     if "mujoco" not in str(gym.spec(env_id).entry_point):
@@ -316,6 +329,8 @@ def make_config(
     if observer_obs_stats not in OBSERVER_OBS_STATS:
         raise ValueError(f"observer_obs_stats must be one of {', '.join(map(repr, OBSERVER_OBS_STATS))}; "
                          f"got {observer_obs_stats!r}")
+    if observer_soft not in OBSERVER_SOFT:
+        raise ValueError(f"observer_soft must be one of {', '.join(map(repr, OBSERVER_SOFT))}; got {observer_soft!r}")
     if observer_anchor == "kl" and kl_weight == 0.0:
         raise ValueError("observer_anchor 'kl' takes its weight from the KL-regularized learner model: "
                          "kl_weight must be 'fit' (None) or a number > 0; got 0")
@@ -332,7 +347,7 @@ def make_config(
     init = observer_init if observer_init is not None else init
     return StudyConfig(env_id, seed, preset, tuple(int(w) for w in win), n_learn, n_obs, learner, observer, lfl, bc,
                        observer_init=init, critic_warmup=critic_warmup, observer_anchor=observer_anchor,
-                       observer_obs_stats=observer_obs_stats)
+                       observer_obs_stats=observer_obs_stats, observer_soft=observer_soft)
 
 
 def protocol_scores(results: dict[str, Any], protocol: str) -> dict[str, Any]:
@@ -443,6 +458,7 @@ HELDOUT_CANDIDATES: tuple[str, ...] = (
     "paper", "paper_obs-reward-policy", "paper_kl-fit", "paper_kl-fit_terminal-bootstrap",
     "paper_kl-fit_terminal-bootstrap_warmup-6", "paper_kl-fit_terminal-bootstrap_anchor-kl",
     "paper_kl-fit_terminal-bootstrap_frozen-stats", "fix_kl-fit_terminal-bootstrap_frozen-stats",
+    "fix_kl-fit_terminal-bootstrap_frozen-stats_soft", "fix_kl-fit_terminal-bootstrap_anchor-kl_frozen-stats",
 )
 
 
@@ -487,8 +503,9 @@ def variant_name(cfg: StudyConfig) -> str:
 
     The options, in this order: ``_obs-INIT`` (an observer start other than the estimator's),
     ``_kl-fit`` or ``_kl-LAMBDA`` (the KL-regularized learner model), ``_terminal-bootstrap``,
-    ``_warmup-N`` (N rounds of critic warm-up), ``_anchor-kl`` (the observer's KL anchor) and
-    ``_frozen-stats`` (the observer's observation statistics frozen at its start).
+    ``_warmup-N`` (N rounds of critic warm-up), ``_anchor-kl`` (the observer's KL anchor),
+    ``_frozen-stats`` (the observer's observation statistics frozen at its start) and ``_soft``
+    (the observer's soft return at the model's alpha).
     So ``"paper"``, ``"released-code"`` or ``"paper_kl-fit_terminal-bootstrap"``: the results
     folders of chapter 6 (:data:`HELDOUT_CANDIDATES`) and the suffix of :func:`run_study`'s
     default folders.
@@ -510,6 +527,8 @@ def variant_name(cfg: StudyConfig) -> str:
         name += f"_anchor-{cfg.observer_anchor}"
     if cfg.observer_obs_stats != "running":
         name += f"_{cfg.observer_obs_stats}-stats"
+    if cfg.observer_soft == "model":
+        name += "_soft"
     return name
 
 
@@ -890,6 +909,8 @@ def _observer(run: _Run, reward: RewardModel, observed: list[dict[str, Any]],
             ppo.set_anchor(ppo.snapshot(), weight)  # pi_0: the start, with the start's normalization
         if cfg.observer_obs_stats == "frozen":
             ppo.freeze_obs_stats()  # the start stays the same policy on raw states
+        if cfg.observer_soft == "model":
+            ppo.set_soft(cfg.lfl.alpha_model)  # the soft return at the learner model's alpha
         rec = {"returns": [], "sampled": [], "paper_code": [], "sigma": []}
         if cfg.critic_warmup:
             rec["warmup"] = []
@@ -914,6 +935,9 @@ def _observer(run: _Run, reward: RewardModel, observed: list[dict[str, Any]],
     if ppo.anchor is not None:
         rec["anchor_kl"] = list(ppo.anchor_kl)
         rec["anchor_weight"] = ppo.anchor_weight
+    if ppo.soft_alpha > 0:
+        rec["soft_alpha"] = ppo.soft_alpha
+        rec["soft_entropy"] = list(ppo.soft_entropy)
     ppo.close()
     return rec
 
@@ -1065,6 +1089,8 @@ def run_study(
             **({"critic_warmup": obs_rec["warmup"]} if cfg.critic_warmup else {}),
             **({"anchor_weight": obs_rec["anchor_weight"], "anchor_kl": obs_rec["anchor_kl"]}
                if "anchor_kl" in obs_rec else {}),
+            **({"soft_alpha": obs_rec["soft_alpha"], "soft_entropy": obs_rec["soft_entropy"]}
+               if "soft_alpha" in obs_rec else {}),
         },
         "recovery_losses": {k: float(v) for k, v in info.items()},
         "diagnostics": _diagnostics(observed, _load(run.path("recovery.pt"), ["lfl"])["lfl"]),
@@ -1175,6 +1201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--observer-obs-stats", choices=list(OBSERVER_OBS_STATS), default="running",
                    help="the observer's observation normalization after its start: 'running' (default, the "
                    "paper's PPO) or 'frozen' at the statistics its start was fitted under")
+    p.add_argument("--observer-soft", choices=list(OBSERVER_SOFT), default="none",
+                   help="'model': the observer maximises the soft return of the recovered reward, entropy "
+                   "weighted by the learner model's alpha (alpha_model); default 'none', the paper")
     p.add_argument("--protocol", choices=list(PROTOCOLS), default="mean-return",
                    help="the scoring protocol of the summary line (the results file holds all three)")
     p.add_argument("--learner-from", default=None, help="run folder of a run with the same learner "
@@ -1192,7 +1221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         kl_weight = _parse_kl_weight(args.kl_weight)
         cfg = make_config(args.env, args.seed, args.preset, window, args.learner_updates, args.estimator,
                           args.observer_init, kl_weight, args.terminal, args.critic_warmup, args.observer_anchor,
-                          args.observer_obs_stats)
+                          args.observer_obs_stats, args.observer_soft)
         res = run_study(cfg, args.out, args.run_dir, progress=not args.no_progress, command=command,
                         learner_from=args.learner_from)
     except ValueError as exc:

@@ -420,7 +420,9 @@ def test_heldout_choice_reads_the_folder_and_refuses_an_incomplete_one(tmp_path)
     finals = {"paper": 0.2, "paper_obs-reward-policy": -0.5, "paper_kl-fit": 0.6, "paper_kl-fit_terminal-bootstrap": 0.3,
               "paper_kl-fit_terminal-bootstrap_warmup-6": 0.605,  # within the tie margin: the earlier one wins
               "paper_kl-fit_terminal-bootstrap_anchor-kl": -0.1, "paper_kl-fit_terminal-bootstrap_frozen-stats": 0.0,
-              "fix_kl-fit_terminal-bootstrap_frozen-stats": 0.55}
+              "fix_kl-fit_terminal-bootstrap_frozen-stats": 0.55,
+              "fix_kl-fit_terminal-bootstrap_frozen-stats_soft": 0.4,
+              "fix_kl-fit_terminal-bootstrap_anchor-kl_frozen-stats": -0.2}
     assert list(finals) == list(HELDOUT_CANDIDATES)  # the README's order
     for cand, v in finals.items():
         (tmp_path / cand).mkdir()
@@ -431,7 +433,7 @@ def test_heldout_choice_reads_the_folder_and_refuses_an_incomplete_one(tmp_path)
     assert chosen == "paper_kl-fit"
     assert table["paper_kl-fit"]["criterion"] == pytest.approx(0.7)  # mean of 0.6, 0.7, 0.8; sampled 0.8
     runs, missing = heldout_runs(tmp_path)
-    assert missing == [] and [len(v) for v in runs.values()] == [3] * 8
+    assert missing == [] and [len(v) for v in runs.values()] == [3] * 10
     (tmp_path / "paper_kl-fit" / f"{HELDOUT_ENV}_seed101.json").unlink()
     runs, missing = heldout_runs(tmp_path)
     assert missing == ["paper_kl-fit seed 101"] and len(runs["paper_kl-fit"]) == 2
@@ -459,7 +461,11 @@ def test_variant_name_names_every_option_off_its_default():
              name(kl_weight=None, terminal="bootstrap", critic_warmup=6),
              name(kl_weight=None, terminal="bootstrap", observer_anchor="kl"),
              name(kl_weight=None, terminal="bootstrap", observer_obs_stats="frozen"),
-             name(estimator="fix", kl_weight=None, terminal="bootstrap", observer_obs_stats="frozen")]
+             name(estimator="fix", kl_weight=None, terminal="bootstrap", observer_obs_stats="frozen"),
+             name(estimator="fix", kl_weight=None, terminal="bootstrap", observer_obs_stats="frozen",
+                  observer_soft="model"),
+             name(estimator="fix", kl_weight=None, terminal="bootstrap", observer_obs_stats="frozen",
+                  observer_anchor="kl")]
     assert cands == list(HELDOUT_CANDIDATES)
     with pytest.raises(ValueError, match="cfg must be a StudyConfig"):
         variant_name({"estimator": "paper"})
