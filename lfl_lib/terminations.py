@@ -96,7 +96,8 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
                     configs.append(make_config(stored["env_id"], stored["seed"], stored["preset"], stored["window"],
                                                stored["learner_updates"], name, init, kl, terminal,
                                                int(stored.get("critic_warmup", 0)), anchor,
-                                               stored.get("observer_obs_stats", "running")))
+                                               stored.get("observer_obs_stats", "running"),
+                                               stored.get("observer_soft", "none")))
     matching = [c for c in configs if c.to_dict() == stored]
     if not matching:
         raise ValueError(f"run_dir {rdir} holds a configuration that make_config does not produce")
@@ -142,6 +143,7 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
         "critic_warmup": cfg.critic_warmup,
         "observer_anchor": cfg.observer_anchor,
         "observer_obs_stats": cfg.observer_obs_stats,
+        **({} if cfg.observer_soft == "none" else {"observer_soft": cfg.observer_soft}),
         "run_dir": _relative(rdir),
         "observed_updates": [cfg.window[0], cfg.window[-1]],
         **ends,

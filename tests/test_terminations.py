@@ -75,18 +75,20 @@ def test_bad_run_folders(hopper_smoke, tmp_path, capsys):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("warmup, anchor, stats", [(0, "none", "running"), (1, "none", "running"),
-                                                   (0, "kl", "running"), (0, "none", "frozen")])
-def test_report_of_the_kl_and_terminal_bootstrap_candidates(hopper_smoke, tmp_path, warmup, anchor, stats):
-    """Chapter 6's fourth to seventh candidates: their run folders are recognized and replayed exactly."""
+@pytest.mark.parametrize("warmup, anchor, stats, soft", [(0, "none", "running", "none"), (1, "none", "running", "none"),
+                                                         (0, "kl", "running", "none"), (0, "none", "frozen", "none"),
+                                                         (0, "none", "frozen", "model")])
+def test_report_of_the_kl_and_terminal_bootstrap_candidates(hopper_smoke, tmp_path, warmup, anchor, stats, soft):
+    """Chapter 6's fourth to ninth candidates: their run folders are recognized and replayed exactly."""
     _, run = hopper_smoke
     cfg = make_config(ENV, seed=0, preset="smoke", kl_weight=None, terminal="bootstrap", critic_warmup=warmup,
-                      observer_anchor=anchor, observer_obs_stats=stats)
+                      observer_anchor=anchor, observer_obs_stats=stats, observer_soft=soft)
     res = run_study(cfg, out_dir=tmp_path / "out", run_dir=tmp_path / "run", progress=False, learner_from=run)
     rep = termination_report(tmp_path / "run")
     assert (rep["estimator"], rep["kl_weight"], rep["terminal"], rep["observer_init"], rep["critic_warmup"],
             rep["observer_anchor"], rep["observer_obs_stats"]) == ("paper", None, "bootstrap", "clone", warmup, anchor,
                                                                    stats)
+    assert rep.get("observer_soft", "none") == soft
     assert_allclose(rep["observer_final"]["returns"], res["observer"]["returns"][-1], rtol=0, atol=0)
     assert termination_report(run)["terminal"] == "absorbing"
     # the start rebuilt exactly; with frozen statistics the clone's weights read through the final
