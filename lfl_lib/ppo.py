@@ -1016,6 +1016,7 @@ class PPO:
 
 def evaluate_episodes(
     env_id: str, policy: PolicySnapshot, n_episodes: int = 10, seed: int = 12345, stochastic: bool = False,
+    reward_fn: RewardFn | None = None,
 ) -> dict[str, list[Any]]:
     """Play ``n_episodes`` episodes and report how each went.
 
@@ -1029,7 +1030,10 @@ def evaluate_episodes(
     dict
         ``returns`` (undiscounted true returns), ``lengths`` (steps) and ``terminated``
         (True when the episode ended by termination, False at the time limit), one entry
-        per episode.
+        per episode; with ``reward_fn`` (e.g. a recovered reward's
+        :meth:`~lfl_lib.deep_lfl.RewardModel.reward_fn`) also ``reward_fn_returns``, the
+        undiscounted sum of ``reward_fn(raw state, action before clipping)`` over each episode,
+        the reward a PPO observer of that reward is paid along the same episodes.
     """
     n_episodes = check_positive_int(n_episodes, "n_episodes")
     envs = SyncVectorEnv([functools.partial(gym.make, env_id) for _ in range(n_episodes)],
@@ -1039,6 +1043,7 @@ def evaluate_episodes(
     noise = np.random.default_rng(seed)
     returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, int)
     terminated = np.zeros(n_episodes, bool)
+    other = np.zeros(n_episodes)
     try:
         obs, _ = envs.reset(seed=seed)
         active = np.ones(n_episodes, bool)
@@ -1046,6 +1051,8 @@ def evaluate_episodes(
             act = policy.mean_action(np.asarray(obs, np.float64))
             if stochastic:
                 act = act + sigma * noise.standard_normal(act.shape)
+            if reward_fn is not None:
+                other[active] += np.asarray(reward_fn(np.asarray(obs, np.float64), act), np.float64)[active]
             obs, r, term, trunc, _ = envs.step(np.clip(act, low, high))
             returns[active] += r[active]
             lengths[active] += 1
@@ -1053,7 +1060,10 @@ def evaluate_episodes(
             active &= ~(term | trunc)
     finally:
         envs.close()
-    return {"returns": returns.tolist(), "lengths": lengths.tolist(), "terminated": terminated.tolist()}
+    out = {"returns": returns.tolist(), "lengths": lengths.tolist(), "terminated": terminated.tolist()}
+    if reward_fn is not None:
+        out["reward_fn_returns"] = other.tolist()
+    return out
 
 
 def evaluate_policy(

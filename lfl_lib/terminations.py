@@ -15,7 +15,10 @@ about, from the run folder of a finished :mod:`lfl_lib.study` run:
   forgo by terminating, if the reward stayed at that mean;
 - for an observer started from a behaviour clone, what its running observation statistics
   do to that start (``start_drift``): the clone's weights read through the observer's final
-  statistics, scored and compared with the clone by KL.
+  statistics, scored and compared with the clone by KL; and the clone with sampled actions;
+- along every sampled-action evaluation, the recovered reward per step
+  (``recovered_reward_per_step``): what the observer's PPO is paid, set beside the true return,
+  so that a reader sees whether PPO climbed :math:`r_\\phi` while the true return fell.
 
 ``python -m lfl_lib.terminations RUN_DIR [RUN_DIR ...] --out FILE`` writes one JSON
 file (atomically) with one record per run folder, the command, the git commit and the
@@ -47,12 +50,15 @@ __all__ = ["termination_report", "main"]
 
 
 def _summary(ends: dict[str, Any]) -> dict[str, Any]:
-    return {
+    out = {
         "mean_return": float(np.mean(ends["returns"])),
         "mean_length": float(np.mean(ends["lengths"])),
         "share_terminated": float(np.mean(ends["terminated"])),
         **ends,
     }
+    if "reward_fn_returns" in ends:  # r_phi per step over all the episodes' steps
+        out["recovered_reward_per_step"] = float(np.sum(ends["reward_fn_returns"]) / np.sum(ends["lengths"]))
+    return out
 
 
 def _reward_stats(reward: RewardModel, rollout: Rollout, gamma: float) -> dict[str, float | int | None]:
@@ -131,7 +137,8 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
     policies = {"learner_first": first_policy, "learner_last": learner_policy, "observer_final": observer_policy}
     ends = {who: _summary(evaluate_episodes(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed))
             for who, pol in policies.items()}
-    sampled = {who: _summary(evaluate_episodes(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed, stochastic=True))
+    sampled = {who: _summary(evaluate_episodes(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed, stochastic=True,
+                                               reward_fn=reward.reward_fn))
                for who, pol in policies.items()}
     return {
         "env_id": cfg.env_id,
@@ -189,6 +196,9 @@ def _start_drift(cfg: Any, rollout: Rollout, lfl: dict[str, Any], saved: dict[st
     return {
         "clone_reproduced": bool(np.array_equal(np.asarray(again["returns"]), np.asarray(saved["returns"][0]))),
         "clone_returns": [float(x) for x in again["returns"]],
+        # the clone with sampled actions, and the recovered reward it is paid along those episodes
+        "clone_stochastic": _summary(evaluate_episodes(cfg.env_id, clone, cfg.eval_episodes, cfg.eval_seed,
+                                                       stochastic=True, reward_fn=reward.reward_fn)),
         "clone_weights_final_stats": _summary(evaluate_episodes(cfg.env_id, moved, cfg.eval_episodes, cfg.eval_seed)),
         "kl_clone_weights_final_stats": _kl(moved, clone, rollout.observations),
         "kl_final_observer": _kl(final, clone, rollout.observations),

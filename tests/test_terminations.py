@@ -49,6 +49,43 @@ def test_report_uses_the_study_protocol(hopper_smoke):
     stats = rep["recovered_reward_on_last_rollout"]
     assert_allclose(stats["discounted_forever_at_mean"], stats["mean"] / (1 - 0.99), rtol=1e-12)
     assert 0.0 <= stats["share_negative"] <= 1.0
+    # r_phi along the sampled episodes: its sum over all steps over their number
+    for who, ends in sampled.items():
+        assert len(ends["reward_fn_returns"]) == 10
+        assert_allclose(ends["recovered_reward_per_step"], np.sum(ends["reward_fn_returns"]) / np.sum(ends["lengths"]),
+                        rtol=1e-12)
+    assert "reward_fn_returns" not in rep["learner_last"]  # the mean-action protocol is unchanged
+    assert "recovered_reward_per_step" in rep["start_drift"]["clone_stochastic"]
+
+
+def test_evaluate_episodes_sums_a_reward_fn_without_changing_the_episodes(hopper_smoke):
+    from lfl_lib.deep_lfl import RewardModel
+    from lfl_lib.ppo import PolicySnapshot, evaluate_episodes
+    from lfl_lib.study import _load
+
+    _, run = hopper_smoke
+    pol = PolicySnapshot.from_dict(_load(sorted((run / "observed").glob("update_*.pt"))[-1], ["policy"])["policy"])
+    plain = evaluate_episodes(ENV, pol, 3, 7, stochastic=True)
+    ones = evaluate_episodes(ENV, pol, 3, 7, stochastic=True, reward_fn=lambda o, a: np.ones(len(o)))
+    assert plain["returns"] == ones["returns"] and plain["lengths"] == ones["lengths"]
+    assert_allclose(ones["reward_fn_returns"], ones["lengths"], rtol=0, atol=0)  # one per step, active envs only
+    # a reward of the state and the (unclipped) action: recomputed by replaying one episode by hand
+    obs_dim, act_dim = 11, 3
+    torch.manual_seed(0)
+    reward = RewardModel(obs_dim, act_dim, np.zeros(obs_dim), np.ones(obs_dim))
+    got = evaluate_episodes(ENV, pol, 1, 7, stochastic=True, reward_fn=reward.reward_fn)
+    import gymnasium as gym
+    env = gym.make(ENV)
+    obs, _ = env.reset(seed=7)
+    noise, sigma = np.random.default_rng(7), pol.actor().log_std.detach().exp().numpy().astype(np.float64)
+    total, done = 0.0, False
+    while not done:
+        act = pol.mean_action(np.asarray(obs, np.float64)[None])[0] + sigma * noise.standard_normal((1, act_dim))[0]
+        total += float(reward.reward_fn(np.asarray(obs, np.float64)[None], act[None])[0])
+        obs, _, term, trunc, _ = env.step(np.clip(act, env.action_space.low, env.action_space.high))
+        done = term or trunc
+    env.close()
+    assert_allclose(got["reward_fn_returns"][0], total, rtol=1e-9, atol=1e-9)
 
 
 def test_command_line_writes_one_file(hopper_smoke, tmp_path, capsys):
