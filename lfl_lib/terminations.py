@@ -16,9 +16,10 @@ about, from the run folder of a finished :mod:`lfl_lib.study` run:
 - for an observer started from a behaviour clone, what its running observation statistics
   do to that start (``start_drift``): the clone's weights read through the observer's final
   statistics, scored and compared with the clone by KL; and the clone with sampled actions;
-- along every sampled-action evaluation, the recovered reward per step
-  (``recovered_reward_per_step``): what the observer's PPO is paid, set beside the true return,
-  so that a reader sees whether PPO climbed :math:`r_\\phi` while the true return fell.
+- along every evaluation, with mean and with sampled actions, the recovered reward per step
+  (``recovered_reward_per_step``; with sampled actions, what the observer's PPO is paid), set
+  beside the true return, so that a reader sees whether PPO climbed :math:`r_\\phi` while the
+  true return fell, and (mean actions) whether its mean policy did.
 
 ``python -m lfl_lib.terminations RUN_DIR [RUN_DIR ...] --out FILE`` writes one JSON
 file (atomically) with one record per run folder, the command, the git commit and the
@@ -135,7 +136,8 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
     learner_policy = PolicySnapshot.from_dict(last["policy"])
     first_policy = PolicySnapshot.from_dict(_load(needed[3], ["update", "rollout", "policy"])["policy"])
     policies = {"learner_first": first_policy, "learner_last": learner_policy, "observer_final": observer_policy}
-    ends = {who: _summary(evaluate_episodes(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed))
+    ends = {who: _summary(evaluate_episodes(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed,
+                                            reward_fn=reward.reward_fn))
             for who, pol in policies.items()}
     sampled = {who: _summary(evaluate_episodes(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed, stochastic=True,
                                                reward_fn=reward.reward_fn))
@@ -192,10 +194,11 @@ def _start_drift(cfg: Any, rollout: Rollout, lfl: dict[str, Any], saved: dict[st
     finally:
         ppo.close()
     moved = PolicySnapshot(clone.actor_state, final.obs_mean, final.obs_var, clone.hidden)
-    again = evaluate_episodes(cfg.env_id, clone, cfg.eval_episodes, cfg.eval_seed)
+    again = evaluate_episodes(cfg.env_id, clone, cfg.eval_episodes, cfg.eval_seed, reward_fn=reward.reward_fn)
     return {
         "clone_reproduced": bool(np.array_equal(np.asarray(again["returns"]), np.asarray(saved["returns"][0]))),
         "clone_returns": [float(x) for x in again["returns"]],
+        "clone_recovered_reward_per_step": float(np.sum(again["reward_fn_returns"]) / np.sum(again["lengths"])),
         # the clone with sampled actions, and the recovered reward it is paid along those episodes
         "clone_stochastic": _summary(evaluate_episodes(cfg.env_id, clone, cfg.eval_episodes, cfg.eval_seed,
                                                        stochastic=True, reward_fn=reward.reward_fn)),

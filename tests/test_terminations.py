@@ -54,8 +54,11 @@ def test_report_uses_the_study_protocol(hopper_smoke):
         assert len(ends["reward_fn_returns"]) == 10
         assert_allclose(ends["recovered_reward_per_step"], np.sum(ends["reward_fn_returns"]) / np.sum(ends["lengths"]),
                         rtol=1e-12)
-    assert "reward_fn_returns" not in rep["learner_last"]  # the mean-action protocol is unchanged
+    for who in ("learner_first", "learner_last", "observer_final"):  # with mean actions too
+        assert_allclose(rep[who]["recovered_reward_per_step"],
+                        np.sum(rep[who]["reward_fn_returns"]) / np.sum(rep[who]["lengths"]), rtol=1e-12)
     assert "recovered_reward_per_step" in rep["start_drift"]["clone_stochastic"]
+    assert np.isfinite(rep["start_drift"]["clone_recovered_reward_per_step"])
 
 
 def test_evaluate_episodes_sums_a_reward_fn_without_changing_the_episodes(hopper_smoke):
