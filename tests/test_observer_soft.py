@@ -103,3 +103,28 @@ def test_the_study_option_names_the_variant_and_refuses_unknown_values(capsys):
     with pytest.raises(SystemExit):
         main(["--env", "Hopper-v5", "--preset", "smoke", "--observer-soft", "alpha"])
     assert "--observer-soft" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("alpha, sigma, mu", [(0.7, 0.5, 0.3), (0.2, 1.3, -1.0), (2.0, 0.1, 0.0)])
+def test_a_log_density_reward_has_its_soft_optimum_at_its_mean_with_sigma_sqrt_alpha(alpha, sigma, mu):
+    """Chapter 6's proposition (one dimension, one state): E_pi[r] + alpha H(pi) <= alpha ln int e^{r/alpha},
+    a constant, with equality for N(mu, alpha sigma^2); the plain return prefers ever smaller noise."""
+    from scipy.integrate import quad
+
+    def r(a):
+        return -0.5 * np.log(2 * np.pi * sigma ** 2) - 0.5 * ((a - mu) / sigma) ** 2
+
+    def objective(m, s, soft):  # closed form over a ~ N(m, s^2)
+        plain = -0.5 * np.log(2 * np.pi * sigma ** 2) - ((m - mu) ** 2 + s ** 2) / (2 * sigma ** 2)
+        return plain + (alpha * (np.log(s) + 0.5 * np.log(2 * np.pi * np.e)) if soft else 0.0)
+
+    bound = alpha * np.log(quad(lambda a: np.exp(r(a) / alpha), mu - 60 * sigma, mu + 60 * sigma)[0])
+    assert_allclose(bound, 0.5 * alpha * np.log(2 * np.pi * alpha * sigma ** 2) - 0.5 * np.log(2 * np.pi * sigma ** 2),
+                    rtol=1e-9, atol=1e-9)
+    s_star = sigma * np.sqrt(alpha)
+    assert_allclose(objective(mu, s_star, True), bound, rtol=1e-9, atol=1e-9)  # attained
+    rng = np.random.default_rng(0)
+    for m, s in zip(mu + rng.normal(0, 1, 50), s_star * np.exp(rng.normal(0, 1, 50))):
+        assert objective(m, s, True) <= bound + 1e-12
+        assert objective(mu, s / 2, False) > objective(mu, s, False)  # plain: narrower noise always pays
+    assert objective(mu, 1e-6, False) <= r(mu)  # ... up to the maximum of r, at a = mu
