@@ -34,7 +34,7 @@ from .. import _safe_io
 from ..ppo import PAPER_CODE_QUEUE, PPO, PolicySnapshot, Rollout, evaluate_episodes
 from ..study import DEFAULT_WINDOWS, REPO_ROOT, _git_commit, _versions, make_config
 
-__all__ = ["extended_updates", "run_learner_log", "load_checkpoint", "main"]
+__all__ = ["extended_updates", "run_learner_log", "load_checkpoint", "load_trajectories", "main"]
 
 #: Where the committed results go, and where the run folders go, by default.
 DEFAULT_OUT = Path("book/data/learner_logs")
@@ -89,9 +89,34 @@ def _train(env_id: str, seed: int, n_updates: int, run_dir: Path, progress: bool
     return time.perf_counter() - t0
 
 
+def _save_trajectories(path: Path, seen: list[tuple[np.ndarray, np.ndarray]], ends: dict[str, Any]) -> None:
+    """The evaluation episodes' states and actions (before clipping), padded to the longest.
+
+    ``observations[t, i]`` and ``actions[t, i]`` are step t of episode i, valid for
+    ``t < lengths[i]``; ``terminated[i]`` tells whether episode i ended by termination.
+    """
+    obs = np.stack([o for o, _ in seen])
+    act = np.stack([a for _, a in seen])
+    arrays = {"observations": obs, "actions": act, "lengths": np.asarray(ends["lengths"], np.int64),
+              "terminated": np.asarray(ends["terminated"], bool), "returns": np.asarray(ends["returns"])}
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_trajectories(run_dir: str | Path, update: int, protocol: str = "mean") -> dict[str, np.ndarray]:
+    """The stored evaluation episodes of ``update`` (``protocol`` "mean" or "sampled")."""
+    if protocol not in ("mean", "sampled"):
+        raise ValueError(f"protocol must be 'mean' or 'sampled'; got {protocol!r}")
+    with np.load(Path(run_dir) / "trajectories" / f"update_{update:03d}_{protocol}.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
 def _evaluate(env_id: str, n_updates: int, run_dir: Path, episodes: int, eval_seed: int,
               progress: bool) -> dict[str, Any]:
     path = run_dir / "eval.json"
+    traj_dir = run_dir / "trajectories"
+    traj_dir.mkdir(exist_ok=True)
     ev: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     bar = tqdm(total=n_updates, initial=len(ev), desc=f"{env_id} eval", disable=not progress)
     for u in range(1, n_updates + 1):
@@ -100,7 +125,14 @@ def _evaluate(env_id: str, n_updates: int, run_dir: Path, episodes: int, eval_se
         _, pol = load_checkpoint(run_dir, u)
         rec: dict[str, Any] = {}
         for name, stochastic in (("mean", False), ("sampled", True)):
-            ends = evaluate_episodes(env_id, pol, episodes, eval_seed, stochastic=stochastic)
+            seen: list[tuple[np.ndarray, np.ndarray]] = []
+
+            def record(obs: np.ndarray, act: np.ndarray, seen: list = seen) -> np.ndarray:
+                seen.append((np.asarray(obs, np.float32).copy(), np.asarray(act, np.float32).copy()))
+                return np.zeros(len(obs))
+
+            ends = evaluate_episodes(env_id, pol, episodes, eval_seed, stochastic=stochastic, reward_fn=record)
+            _save_trajectories(traj_dir / f"update_{u:03d}_{name}.npz", seen, ends)
             rec[name] = [float(x) for x in ends["returns"]]
             rec[name + "_lengths"] = [int(x) for x in ends["lengths"]]
         rec["sigma"] = [round(float(x), 4) for x in pol.actor_state["log_std"].exp()]
