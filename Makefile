@@ -7,13 +7,13 @@ STAMP  := $(VENV)/.installed-stamp
 PIP    := $(BIN)/python -m pip
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with book/sanitize.cfg
 
-.PHONY: all install book test test-unit test-book check browser-deps browser-test exec-times lab study bench bench-tabular table2-data clean
+.PHONY: all install book test test-unit test-book check lint browser-deps browser-test exec-times lab study bench bench-tabular table2-data clean
 
 all: test
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet -c constraints.txt -e '.[book,test,minari]'
+	$(PIP) install --quiet -c constraints.txt -e '.[book,test,minari,dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lfl_lib)" >/dev/null
 	@touch $@
 
@@ -30,9 +30,14 @@ test-book: $(STAMP)
 
 test: test-unit test-book
 
-# After `make book`: a nitpicky rebuild (-n: every cross-reference must resolve), then a
+# The linters (pinned in constraints.txt): ruff's lint rules and mypy's type check of lfl_lib.
+lint: $(STAMP)
+	$(BIN)/ruff check lfl_lib tests scripts benchmarks
+	$(BIN)/mypy
+
+# make lint, then, after `make book`: a nitpicky rebuild (-n: every cross-reference must resolve), then a
 # crawl of _build/html (every internal href/src resolves; nothing is loaded from the network).
-check: $(STAMP)
+check: lint
 	$(BIN)/jupyter-book build . -W -n --keep-going --all
 	$(BIN)/python scripts/check_html.py _build/html
 

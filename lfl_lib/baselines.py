@@ -61,7 +61,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
 from ._validate import as_float_array, check_alpha, check_policy, check_positive_int, check_reward
-from .mdp import TabularMDP, check_mdp, score, uniform_policy
+from .mdp import TabularMDP, check_mdp, uniform_policy
 from .trajectories import Trajectory, check_trajectories, pair_counts
 
 __all__ = [
@@ -71,9 +71,6 @@ __all__ = [
     "demo_log_likelihood",
     "IRLResult",
     "maxent_irl",
-    "METHODS",
-    "compare_run",
-    "compare_many",
 ]
 
 Features = Literal["state", "state_action"]

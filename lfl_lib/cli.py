@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shlex
 import sys
 import time
@@ -103,11 +102,10 @@ class _Folder:
 
 
 def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str) -> dict[str, Any]:
-    from . import _safe_io
-    from .deep_lfl import ESTIMATORS, DeepLfLConfig, recover_reward
-    from .observer import save_reward
-
     from .data import check_rollouts, load_rollout
+    from .deep_lfl import ESTIMATORS, DeepLfLConfig
+    from .observer import save_reward
+    from .recovery import recover_with_checkpoints
 
     rollouts = check_rollouts([load_rollout(p) for p in args.rollouts], "--rollouts")
     settings = {**RECOVER_PRESETS[args.preset], **ESTIMATORS[args.estimator]}
@@ -136,36 +134,10 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
             return old
         raise ValueError(f"--out {str(out)!r} already holds a reward recovered from other data or settings; "
                          "choose another --out")
-    state: dict[str, Any] = {}
-    if ck.exists():
-        saved = _safe_io.load(ck)
-        if saved.get("key") != key:
-            raise ValueError(f"{ck} is the checkpoint of another recovery; remove it or choose another --out")
-        state = saved["state"]
-    from tqdm import tqdm
-
-    sizes = {"policies": cfg.policy_steps, "divergences": cfg.kl_steps, "reward init": cfg.reward_init_steps,
-             "consistency": cfg.consistency_steps}
-    offsets = dict(zip(sizes, np.cumsum([0, *sizes.values()])[:-1]))
-    done_keys = {"policies": "policies", "divergences": "rho", "reward init": "reward_init", "consistency": "reward"}
-    bar = tqdm(total=sum(sizes.values()), initial=sum(n for s, n in sizes.items() if done_keys[s] in state),
-               desc="recover", disable=args.no_progress, dynamic_ncols=True)
-    last: dict[str, Any] = dict(state)
-
-    def tick(stage: str, n: int) -> None:
-        bar.n = int(offsets[stage] + n)
-        if n % 50 == 0 or n == sizes[stage]:
-            bar.set_postfix(stage=stage)
-            bar.refresh()
-
-    def checkpoint(st: dict[str, Any]) -> None:
-        last.clear()
-        last.update(st)
-        _safe_io.save({"key": key, "state": st}, folder.make() / ck.name)
-
     t0 = time.perf_counter()
-    reward, info = recover_reward(rollouts, cfg, seed=args.seed, progress=tick, state=state, checkpoint=checkpoint)
-    bar.close()
+    folder.make()
+    rec = recover_with_checkpoints(rollouts, cfg, ck, seed=args.seed, key=key, progress=not args.no_progress)
+    reward, info, last = rec.reward, rec.losses, rec.state
 
     def sig(sd: dict[str, Any], k: str) -> list[float]:
         return [round(float(x), 5) for x in sd[k].exp()]

@@ -268,7 +268,7 @@ def soft_evaluate(problem: LQProblem, policy: LinearGaussianPolicy, M: Array | N
         If the policy does not stabilize the discounted system
         (:math:`\\sqrt\\gamma\\,\\rho(A + BK) \\ge 1`: infinite value).
     """
-    n, m = problem.n, problem.m
+    n = problem.n
     d = n + 1
     g = problem.bellman_gamma
     if g > 0 and np.sqrt(g) * max(abs(np.linalg.eigvals(problem.A + problem.B @ policy.K))) >= 1.0:

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,7 +30,7 @@ from . import _safe_io
 from ._validate import check_positive_int
 from .data import Rollout
 from .deep_lfl import DeepLfLConfig, RewardModel, as_config, fit_gaussian_policies
-from .ppo import PPO, PPOConfig, PolicySnapshot, check_env_id, evaluate_policy
+from .ppo import PAPER_CODE_QUEUE, PPO, PPOConfig, PolicySnapshot, check_env_id, evaluate_policy
 
 __all__ = [
     "REWARD_FORMAT",
@@ -227,14 +227,22 @@ def behaviour_clone(
     return fit["nll"]
 
 
+#: A score recorded beside the true returns: policy -> value (e.g. the returns with sampled actions).
+Scorer = Callable[[PolicySnapshot], Any]
+
+
 @dataclass
 class ObserverResult:
     """What :func:`train_observer` returns."""
 
     returns: list[list[float]]
-    """True returns of the evaluation episodes, after behaviour cloning (entry 0) and after each update."""
+    """True returns of the evaluation episodes, after the start (entry 0) and after each update."""
     policy: PolicySnapshot
     """The observer's final policy."""
+    record: dict[str, Any] = field(default_factory=dict)
+    """Everything recorded: ``returns``, one entry per name of ``scores``, ``paper_code`` and ``warmup`` (when
+    asked), and the anchor's and soft objective's diagnostics (``anchor_kl``, ``anchor_weight``,
+    ``soft_alpha``, ``soft_entropy``) when they are on."""
 
     @property
     def scores(self) -> list[float]:
@@ -242,23 +250,81 @@ class ObserverResult:
         return [float(np.mean(r)) for r in self.returns]
 
 
+def _check_options(env_id: str, reward: RewardModel | str | Path, start: Rollout | PolicySnapshot | None,
+                   opts: dict[str, Any]) -> tuple[str, RewardModel]:
+    """Validate :func:`train_observer`'s arguments; every error names the argument."""
+    env_id = check_env_id(env_id)
+    for name in ("freeze_obs_stats", "progress", "paper_code"):
+        if not isinstance(opts[name], (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False; got {opts[name]!r}")
+    if isinstance(reward, (str, Path)):
+        reward = load_reward(reward)
+    if not isinstance(reward, RewardModel):
+        raise ValueError(f"reward must be a RewardModel or a reward file; got {type(reward).__name__}")
+    for name, minimum in (("updates", 0), ("bc_steps", 1), ("seed", 0), ("eval_episodes", 1), ("critic_warmup", 0)):
+        check_positive_int(opts[name], name, minimum=minimum)
+    if start is not None and not isinstance(start, (Rollout, PolicySnapshot)):
+        raise ValueError("start must be a lfl_lib.data.Rollout (the last observed rollout, cloned) or a "
+                         f"lfl_lib.nets.PolicySnapshot (taken as it is); got {type(start).__name__}")
+    if opts["anchor_weight"] is not None and not (np.isfinite(opts["anchor_weight"]) and opts["anchor_weight"] >= 0):
+        raise ValueError(f"anchor_weight must be None or a finite number >= 0; got {opts['anchor_weight']!r}")
+    if not (np.isfinite(opts["soft_alpha"]) and opts["soft_alpha"] >= 0):
+        raise ValueError(f"soft_alpha must be a finite number >= 0; got {opts['soft_alpha']!r}")
+    return env_id, reward
+
+
+def _start(ppo: PPO, start: Rollout | PolicySnapshot | None, start_count: int, bc_steps: int,
+           bc_config: DeepLfLConfig, bc_held_out: NDArray[np.bool_] | None) -> None:
+    """The observer's start: a behaviour clone of a rollout, a given policy, or PPO's fresh actor."""
+    if isinstance(start, Rollout):
+        behaviour_clone(ppo, start, bc_steps, bc_config, bc_held_out)
+    elif isinstance(start, PolicySnapshot):
+        ppo.actor.load_state_dict(start.actor_state)
+        ppo.set_obs_stats(np.asarray(start.obs_mean), np.asarray(start.obs_var), start_count)
+
+
+def _diagnostics(ppo: PPO) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if ppo.anchor is not None:
+        out["anchor_kl"] = list(ppo.anchor_kl)
+        out["anchor_weight"] = ppo.anchor_weight
+    if ppo.soft_alpha > 0:
+        out["soft_alpha"] = ppo.soft_alpha
+        out["soft_entropy"] = list(ppo.soft_entropy)
+    return out
+
+
 def train_observer(
     env_id: str,
     reward: RewardModel | str | Path,
     *,
-    start: Rollout | None = None,
+    start: Rollout | PolicySnapshot | None = None,
+    start_count: int = 1,
     updates: int = 30,
     ppo_config: PPOConfig | None = None,
     bc_steps: int = 3000,
     bc_config: DeepLfLConfig | dict[str, Any] | None = None,
+    bc_held_out: NDArray[np.bool_] | None = None,
     seed: int = 0,
     eval_episodes: int = 10,
     eval_seed: int = 1_000_000,
     checkpoint: str | Path | None = None,
     progress: bool = False,
     freeze_obs_stats: bool = True,
+    anchor_weight: float | None = None,
+    soft_alpha: float = 0.0,
+    critic_warmup: int = 0,
+    scores: dict[str, Scorer] | None = None,
+    paper_code: bool = False,
+    desc: str = "observer",
+    after_checkpoint: Callable[[], None] | None = None,
 ) -> ObserverResult:
     """Train the observer of Section 6.2: PPO on the recovered reward, scored on the true one.
+
+    The stages, in order: the start (``start``), the options that act on it (``anchor_weight``,
+    ``freeze_obs_stats``, ``soft_alpha``), the start's score, ``critic_warmup`` critic updates,
+    then ``updates`` PPO updates, each scored. Every option of chapter 6's study is here; the
+    study (:mod:`lfl_lib.experiments.study`) calls this function.
 
     Parameters
     ----------
@@ -266,23 +332,26 @@ def train_observer(
         The learner's environment (a registered gymnasium id with Box spaces).
     reward : lfl_lib.deep_lfl.RewardModel or path
         The recovered reward, or a file/folder written by :func:`save_reward`.
-    start : lfl_lib.data.Rollout, optional
-        The learner's last observed rollout: the observer starts by behaviour cloning
-        of it (:func:`behaviour_clone`, ``bc_steps`` steps with ``bc_config``); without
-        it the observer starts from a fresh PPO actor.
+    start : lfl_lib.data.Rollout or lfl_lib.nets.PolicySnapshot, optional
+        A rollout (the learner's last observed one): the observer starts by behaviour
+        cloning of it (:func:`behaviour_clone`, ``bc_steps`` steps with ``bc_config``,
+        ``bc_held_out`` transitions kept out for early stopping). A policy: the actor starts
+        as it, with its observation statistics (counted as ``start_count`` states). None:
+        a fresh PPO actor.
     updates : int
         PPO updates on the recovered reward (the paper: 30).
     ppo_config : lfl_lib.ppo.PPOConfig, optional
         The paper's hyperparameters by default (its decay set to ``updates``).
     seed : int
+        Seeds torch's global generator and the PPO agent.
     eval_episodes, eval_seed : int
         Scoring: mean undiscounted true return of ``eval_episodes`` episodes with the
         deterministic mean action, episode i reset with seed ``eval_seed + i``.
     checkpoint : path, optional
-        A file written (atomically) after behaviour cloning and after every update; a
-        run started again with the same file resumes from it.
+        A file written (atomically) after the start and after every critic or PPO update; a
+        run started again with the same file (and options) resumes from it.
     progress : bool
-        Show a progress bar.
+        Show a progress bar labelled ``desc``.
     freeze_obs_stats : bool
         Hold the observation normalization at the statistics the start was fitted under
         (:meth:`lfl_lib.ppo.PPO.freeze_obs_stats`; True, the default) or update them on the
@@ -290,56 +359,105 @@ def train_observer(
         statistics alone turn the cloned start into another policy, and that freezing them
         keeps it; the default was decided on held-out Hopper seeds
         (``book/data/mujoco_heldout/README.md``, addendum 6 and outcome 4).
+    anchor_weight : float, optional
+        A KL anchor to the start, :math:`-w\\,\\mathrm{KL}(\\pi\\,\\|\\,\\pi_0)` in the reward
+        (:meth:`lfl_lib.ppo.PPO.set_anchor`); None: no anchor.
+    soft_alpha : float
+        The soft return of the recovered reward with this entropy weight
+        (:meth:`lfl_lib.ppo.PPO.set_soft`); 0: the plain return.
+    critic_warmup : int
+        Critic-only updates (the actor frozen) before the first PPO update.
+    scores : dict, optional
+        ``{name: scorer}``: ``scorer(policy)`` is recorded under ``name`` beside the true returns
+        at every score, in this order.
+    paper_code : bool
+        Record the released code's score queue of every update's rollout (``paper_code``).
+    after_checkpoint : callable, optional
+        Called after each checkpoint is written (e.g. to record the time spent).
     """
-    env_id = check_env_id(env_id)
-    if not isinstance(freeze_obs_stats, (bool, np.bool_)):
-        raise ValueError(f"freeze_obs_stats must be True or False; got {freeze_obs_stats!r}")
-    if isinstance(reward, (str, Path)):
-        reward = load_reward(reward)
-    if not isinstance(reward, RewardModel):
-        raise ValueError(f"reward must be a RewardModel or a reward file; got {type(reward).__name__}")
-    updates = check_positive_int(updates, "updates", minimum=0)
-    bc_steps = check_positive_int(bc_steps, "bc_steps")
-    seed = check_positive_int(seed, "seed", minimum=0)
-    eval_episodes = check_positive_int(eval_episodes, "eval_episodes")
-    if start is not None and not isinstance(start, Rollout):
-        raise ValueError(f"start must be a lfl_lib.data.Rollout (the last observed rollout); got {type(start).__name__}")
+    opts = dict(updates=updates, bc_steps=bc_steps, seed=seed, eval_episodes=eval_episodes,
+                critic_warmup=critic_warmup, freeze_obs_stats=freeze_obs_stats, progress=progress,
+                paper_code=paper_code, anchor_weight=anchor_weight, soft_alpha=soft_alpha)
+    env_id, reward = _check_options(env_id, reward, start, opts)
     if ppo_config is None:
         ppo_config = PPOConfig(anneal_updates=max(updates, 1))
     if not isinstance(ppo_config, PPOConfig):
         raise ValueError(f"ppo_config must be a lfl_lib.ppo.PPOConfig; got {type(ppo_config).__name__}")
     bc_cfg = as_config(bc_config, "bc_config")
-    from tqdm import tqdm
-
     torch.manual_seed(seed)
     ppo = PPO(env_id, ppo_config, seed=seed, reward_fn=reward.reward_fn)
-    obs_dim = int(reward.norm.mean.numel())
-    if ppo.obs_dim != obs_dim:
-        ppo.close()
-        raise ValueError(f"reward was recovered for obs_dim {obs_dim}; {env_id} has {ppo.obs_dim}")
-    ck = Path(checkpoint) if checkpoint is not None else None
     try:
-        if ck is not None and ck.exists():
-            saved = _safe_io.load(ck)
-            ppo.load_state_dict(saved["ppo"])
-            returns: list[list[float]] = saved["returns"]
-        else:
-            if start is not None:
-                behaviour_clone(ppo, start, bc_steps, bc_cfg)
+        if ppo.obs_dim != int(reward.norm.mean.numel()):
+            raise ValueError(f"reward was recovered for obs_dim {int(reward.norm.mean.numel())}; "
+                             f"{env_id} has {ppo.obs_dim}")
+        if paper_code:
+            ppo.tap.capture_reward_terms(PAPER_CODE_QUEUE)
+        scores = dict(scores or {})
+        keys = ["returns", *scores, *(["paper_code"] if paper_code else []), *(["warmup"] if critic_warmup else [])]
+        ck = Path(checkpoint) if checkpoint is not None else None
+
+        def score(rec: dict[str, Any]) -> None:
+            pol = ppo.snapshot()
+            rec["returns"].append([float(x) for x in evaluate_policy(env_id, pol, eval_episodes, eval_seed)])
+            for name, scorer in scores.items():
+                rec[name].append(scorer(pol))
+
+        def save(rec: dict[str, Any]) -> None:
+            if ck is not None:
+                _safe_io.save({"ppo": ppo.state_dict(), **rec}, ck)
+                if after_checkpoint is not None:
+                    after_checkpoint()
+
+        rec = _resume(ppo, ck, keys)
+        if rec is None:
+            _start(ppo, start, start_count, bc_steps, bc_cfg, bc_held_out)
+            if anchor_weight is not None:
+                ppo.set_anchor(ppo.snapshot(), anchor_weight)  # pi_0: the start, with the start's normalization
             if freeze_obs_stats:
-                ppo.freeze_obs_stats()
-            returns = [[float(x) for x in evaluate_policy(env_id, ppo.snapshot(), eval_episodes, eval_seed)]]
-            if ck is not None:
-                _safe_io.save({"ppo": ppo.state_dict(), "returns": returns}, ck)
-        bar = tqdm(total=updates, initial=ppo.update, desc="observer", disable=not progress, dynamic_ncols=True)
-        while ppo.update < updates:
-            ppo.train_update()
-            returns.append([float(x) for x in evaluate_policy(env_id, ppo.snapshot(), eval_episodes, eval_seed)])
-            if ck is not None:
-                _safe_io.save({"ppo": ppo.state_dict(), "returns": returns}, ck)
-            bar.set_postfix(score=f"{np.mean(returns[-1]):.1f}")
-            bar.update(1)
-        bar.close()
-        return ObserverResult(returns, ppo.snapshot())
+                ppo.freeze_obs_stats()  # the start stays the same policy on raw states
+            if soft_alpha > 0:
+                ppo.set_soft(soft_alpha)
+            rec = {k: [] for k in keys}
+            score(rec)
+            save(rec)
+        _train(ppo, rec, updates, critic_warmup, paper_code, score, save, progress, desc)
+        return ObserverResult(rec["returns"], ppo.snapshot(), {**rec, **_diagnostics(ppo)})
     finally:
         ppo.close()
+
+
+def _resume(ppo: PPO, ck: Path | None, keys: list[str]) -> dict[str, Any] | None:
+    """The record of a checkpoint (``ppo`` restored from it), or None when there is none to resume."""
+    if ck is None or not ck.exists():
+        return None
+    saved = _safe_io.load_checkpoint(ck, ["ppo", "returns"])
+    missing = [k for k in keys if k not in saved]
+    if missing:
+        raise ValueError(f"checkpoint {ck} was written with other options (it lacks {missing}); "
+                         "delete it to redo the observer")
+    try:
+        ppo.load_state_dict(saved["ppo"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise ValueError(f"checkpoint {ck} is corrupt ({type(exc).__name__}); delete it to redo the observer") from exc
+    return {k: v for k, v in saved.items() if k != "ppo"}
+
+
+def _train(ppo: PPO, rec: dict[str, Any], updates: int, critic_warmup: int, paper_code: bool,
+           score: Callable[[dict[str, Any]], None], save: Callable[[dict[str, Any]], None],
+           progress: bool, desc: str) -> None:
+    """The critic's warm-up (the actor frozen: the start's score stays the start's), then the PPO updates."""
+    from tqdm import tqdm
+
+    while ppo.update == 0 and len(rec.get("warmup", [])) < critic_warmup:
+        rec["warmup"].append(ppo.train_critic())
+        save(rec)
+    bar = tqdm(total=updates, initial=ppo.update, desc=desc, disable=not progress, leave=True, dynamic_ncols=True)
+    while ppo.update < updates:
+        ppo.train_update()
+        if paper_code:
+            rec["paper_code"].append([float(x) for x in ppo.tap.reward_terms])  # the rollout of this update
+        score(rec)
+        save(rec)
+        bar.set_postfix(score=f"{np.mean(rec['returns'][-1]):.1f}")
+        bar.update(1)
+    bar.close()

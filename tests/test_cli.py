@@ -261,7 +261,7 @@ def test_cli_bad_input_writes_nothing(tmp_path, capsys, reward, argv, match):
 
 
 def test_cli_ctrl_c_exits_130_and_resumes(tmp_path, capsys, monkeypatch):
-    import lfl_lib.deep_lfl as deep
+    import lfl_lib.recovery as deep  # lfl recover runs Algorithm 1 through lfl_lib.recovery
 
     paths = _write(tmp_path, _rollouts())
     out = tmp_path / "rec"

@@ -7,7 +7,6 @@ observer's start and its first update.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_array_equal

@@ -10,7 +10,7 @@ from scipy.special import logsumexp, xlogy
 
 from conftest import alphas, mdps, random_policy, seeds
 from lfl_lib.improvement import greedy_improvement, q_values, soft_improvement
-from lfl_lib.mdp import TabularMDP, score, soft_evaluate, soft_optimal, uniform_policy
+from lfl_lib.mdp import TabularMDP, score, soft_evaluate, uniform_policy
 
 # Exact evaluations are linear solves; 1e-9 absorbs rounding with a wide margin.
 EXACT = dict(rtol=1e-9, atol=1e-9)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from numpy.testing import assert_allclose
 from lfl_lib.experiments import study
 from lfl_lib.experiments.study import make_config, run_study
 from lfl_lib.experiments.sweep import (
-    Outcome, Task, main, make_grid, parse_option, parse_seeds, run_task, study_folders, summary_table,
+    Outcome, main, make_grid, parse_option, parse_seeds, run_task, study_folders, summary_table,
 )
 
 SMOKE = ["--preset", "smoke", "--no-progress"]

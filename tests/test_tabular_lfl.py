@@ -11,7 +11,7 @@ from numpy.testing import assert_allclose
 from conftest import random_consistency_problem, seeds
 from lfl_lib.gridworld import ALPHA, ALPHA_MODEL
 from lfl_lib.learners import soft_policy_iteration
-from lfl_lib.mdp import random_mdp, score, soft_optimal
+from lfl_lib.mdp import score, soft_optimal
 from lfl_lib.tabular_lfl import (
     _entropy_ml_exact,
     consistency_fit,

@@ -32,6 +32,8 @@ from ..mdp import TabularMDP, check_mdp, score
 from ..tabular_lfl import observer_score, recover_reward
 from .table2 import LEARNERS, PIPELINE_FILES, observed_run
 
+__all__ = ["METHODS", "compare_run", "compare_many", "main"]
+
 
 # ----------------------------------------------------------------------------- the comparison
 

@@ -60,20 +60,24 @@ from typing import Any, Sequence
 import gymnasium as gym
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from tqdm import tqdm
 
 from .. import _safe_io
 from .._io import git_commit, read_json, versions, write_bytes, write_json
 from .._safe_io import load_checkpoint
 from .._validate import check_positive_int
-from ..deep_lfl import ESTIMATORS, DeepLfLConfig, RewardModel, fit_gaussian_policies, holdout_mask, holdout_seed, recover_reward
+from ..deep_lfl import ESTIMATORS, DeepLfLConfig, RewardModel, holdout_mask, holdout_seed
+from ..observer import behaviour_clone, train_observer
+from ..recovery import recover_with_checkpoints
 from ..ppo import (PAPER_CODE_QUEUE, PPO, PPOConfig, PolicySnapshot, Rollout, check_env_id, evaluate_episodes,
                   evaluate_policy)
 
 __all__ = [
     "DEFAULT_WINDOWS", "OBSERVER_ANCHORS", "OBSERVER_INITS", "OBSERVER_OBS_STATS", "PROTOCOLS", "StudyConfig", "learner_rises", "make_config",
     "parse_window", "run_study", "select_candidate", "HELDOUT_ENV", "HELDOUT_SEEDS", "HELDOUT_CANDIDATES",
-    "heldout_runs", "heldout_choice", "variant_name", "normalize_scores", "protocol_scores", "main",
+    "heldout_runs", "heldout_choice", "variant_name", "normalize_scores", "protocol_scores", "main", "bc_held_out", "clone_start", "RUN_OPTIONS", "config_from_options",
+    "summary",
 ]
 
 #: Observed learner updates per environment (Section 6.3 of the paper).
@@ -733,141 +737,84 @@ def _learner_eval(run: _Run, observed: list[dict[str, Any]]) -> tuple[list[list[
 
 def _recovery(run: _Run, observed: list[dict[str, Any]]) -> tuple[RewardModel, dict[str, Any]]:
     cfg = run.cfg
-    ck = run.path("recovery.pt")
-    state = load_checkpoint(ck, ["lfl"])["lfl"] if ck.exists() else {}
     rollouts = [Rollout(**item["rollout"]) for item in observed]
-    L = cfg.lfl
-    sizes = {"policies": L.policy_steps, "divergences": L.kl_steps, "reward init": L.reward_init_steps,
-             "consistency": L.consistency_steps}
-    done_keys = {"policies": "policies", "divergences": "rho", "reward init": "reward_init", "consistency": "reward"}
-    skipped = sum(n for s, n in sizes.items() if done_keys[s] in state)
-    bar = run.bar(sum(sizes.values()), "recovery", skipped)
-    offsets = dict(zip(sizes, np.cumsum([0, *sizes.values()])[:-1]))
     t0 = [time.perf_counter()]
 
-    def tick(stage: str, n: int) -> None:
-        bar.n = int(offsets[stage] + n)
-        if n % 50 == 0 or n == sizes[stage]:
-            bar.refresh()
-
-    def checkpoint(st: dict[str, Any]) -> None:
-        _atomic_torch({"lfl": st}, ck)
+    def timed() -> None:
         t0[0] = run.add_time("recovery", t0[0])
 
-    reward, info = recover_reward(rollouts, L, seed=cfg.seed, progress=tick, state=state, checkpoint=checkpoint)
-    bar.close()
-    return reward, info
+    rec = recover_with_checkpoints(rollouts, cfg.lfl, run.path("recovery.pt"), seed=cfg.seed, progress=run.progress,
+                                   desc=f"{cfg.env_id} s{cfg.seed} recovery", after_checkpoint=timed)
+    return rec.reward, rec.losses
 
 
-def _behaviour_clone(ppo: PPO, rollout: Rollout, steps: int, lfl: DeepLfLConfig, held_out: Any = None) -> float:
-    """The observer's start: :func:`lfl_lib.observer.behaviour_clone` (kept under this name for older code)."""
-    from ..observer import behaviour_clone
-
-    return behaviour_clone(ppo, rollout, steps, lfl, held_out)
+def bc_held_out(cfg: StudyConfig, last: Rollout) -> NDArray[np.bool_]:
+    """The transitions of the last rollout kept out of the observer's behaviour cloning: stage 3's of the recovery."""
+    return holdout_mask(len(last.actions), cfg.lfl.holdout, holdout_seed(cfg.seed, len(cfg.window) - 1))
 
 
-def _clone_start(cfg: StudyConfig, ppo: PPO, last: Rollout) -> None:
+def clone_start(cfg: StudyConfig, ppo: PPO, last: Rollout) -> None:
     """The observer's start (the paper's): a behaviour clone of the last observed rollout.
 
-    The held-out transitions are those of stage 3 of the recovery (the last rollout's). Also
-    used by :mod:`lfl_lib.experiments.terminations` to rebuild the start of a finished run.
+    :func:`lfl_lib.observer.behaviour_clone` with the run's settings; used by
+    :mod:`lfl_lib.experiments.terminations` to rebuild the start of a finished run.
     """
-    held = holdout_mask(len(last.actions), cfg.lfl.holdout, holdout_seed(cfg.seed, len(cfg.window) - 1))
-    _behaviour_clone(ppo, last, cfg.bc_steps, cfg.lfl, held)
+    behaviour_clone(ppo, last, cfg.bc_steps, cfg.lfl, bc_held_out(cfg, last))
 
 
-def _start_from(ppo: PPO, reward: RewardModel, actor_state: dict[str, torch.Tensor], n_states: int) -> None:
-    """Start the observer's actor from a Gaussian of Algorithm 1 (the last stage-1 fit, or pi_phi).
+def _observer_start(run: _Run, reward: RewardModel, observed: list[dict[str, Any]]) -> dict[str, Any]:
+    """The start options of :func:`lfl_lib.observer.train_observer` for ``cfg.observer_init``.
 
-    The observer's observation statistics are set to the standardization that Algorithm 1's
-    networks used (the mean and standard deviation of all observed states), so that the
-    actor acts exactly as that Gaussian.
+    ``"clone"`` (the paper's): a behaviour clone of the last observed rollout, its held-out
+    transitions those of stage 3 of the recovery. ``"last-fit"`` (the released code) and
+    ``"reward-policy"`` (pi_phi itself): that Gaussian of Algorithm 1, with the observation
+    statistics its networks used (the mean and standard deviation of all observed states),
+    so that the actor acts exactly as that Gaussian.
     """
-    ppo.actor.load_state_dict(actor_state)
+    cfg = run.cfg
+    if cfg.observer_init == "clone":
+        last = Rollout(**observed[-1]["rollout"])
+        return {"start": last, "bc_held_out": bc_held_out(cfg, last)}
+    if cfg.observer_init == "last-fit":
+        actor_state = load_checkpoint(run.path("recovery.pt"), ["lfl"])["lfl"]["policies"][-1]
+    else:
+        actor_state = reward.policy.state_dict()
     std = reward.norm.std.numpy().astype(np.float64)
-    ppo.set_obs_stats(reward.norm.mean.numpy().astype(np.float64), std ** 2 - 1e-8 * (std > 1e-3), n_states)
+    start = PolicySnapshot(actor_state, reward.norm.mean.numpy().astype(np.float64), std ** 2 - 1e-8 * (std > 1e-3))
+    return {"start": start, "start_count": sum(2 * len(o["rollout"]["actions"]) for o in observed)}
 
 
 def _observer(run: _Run, reward: RewardModel, observed: list[dict[str, Any]],
               kl_weight: float | None = None) -> dict[str, list[Any]]:
-    """Train the observer; return its ``returns``, ``sampled`` returns, ``paper_code`` values and ``sigma``.
+    """Train the observer (:func:`lfl_lib.observer.train_observer` with the run's options).
 
-    With ``cfg.observer_anchor == "kl"``, ``kl_weight`` is the KL model's fitted lambda (the
+    Returns its ``returns``, ``sampled`` returns, ``paper_code`` values and ``sigma``. With
+    ``cfg.observer_anchor == "kl"``, ``kl_weight`` is the KL model's fitted lambda (the
     anchor's weight when ``cfg.lfl.kl_weight`` is None) and the record gains ``anchor_kl``,
     the mean of ln pi - ln pi_0 over each update's rollout.
     """
     cfg = run.cfg
-    last = Rollout(**observed[-1]["rollout"])
     ck = run.path("observer.pt")
-    keys = ["ppo", "returns", "sampled", "paper_code", "sigma"]
-    torch.manual_seed(cfg.seed + cfg.observer_seed_offset)
-    ppo = PPO(cfg.env_id, cfg.observer_ppo, seed=cfg.seed + cfg.observer_seed_offset, reward_fn=reward.reward_fn)
-    ppo.tap.capture_reward_terms(PAPER_CODE_QUEUE)
-    t0 = time.perf_counter()
+    weight = None
+    if cfg.observer_anchor == "kl":
+        weight = cfg.lfl.kl_weight if cfg.lfl.kl_weight is not None else kl_weight
+        if weight is None:
+            raise ValueError("observer_anchor 'kl' needs the fitted kl_weight of the recovery")
+    start = {} if ck.exists() else _observer_start(run, reward, observed)
+    t0 = [time.perf_counter()]
 
-    def score(rec: dict[str, list[Any]]) -> None:
-        pol = ppo.snapshot()
-        rec["returns"].append([float(x) for x in evaluate_policy(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed)])
-        rec["sampled"].append(_sampled_returns(cfg, pol))
-        rec["sigma"].append(_sigma(pol))
+    def timed() -> None:
+        t0[0] = run.add_time("observer", t0[0])
 
-    if ck.exists():
-        saved = load_checkpoint(ck, ["ppo", "returns"])
-        if any(k not in saved for k in keys):
-            raise ValueError(f"checkpoint {ck} predates the scoring protocols; delete it to redo the observer")
-        try:
-            ppo.load_state_dict(saved["ppo"])
-        except (KeyError, TypeError, RuntimeError) as exc:
-            raise ValueError(f"checkpoint {ck} is corrupt ({type(exc).__name__}); delete it to redo the observer") from exc
-        rec: dict[str, list[Any]] = {k: saved[k] for k in keys[1:]}
-        if cfg.critic_warmup:
-            rec["warmup"] = saved.get("warmup", [])
-    else:
-        n_states = sum(2 * len(o["rollout"]["actions"]) for o in observed)
-        if cfg.observer_init == "last-fit":  # the released code
-            _start_from(ppo, reward, load_checkpoint(run.path("recovery.pt"), ["lfl"])["lfl"]["policies"][-1], n_states)
-        elif cfg.observer_init == "reward-policy":  # pi_phi itself
-            _start_from(ppo, reward, reward.policy.state_dict(), n_states)
-        else:
-            _clone_start(cfg, ppo, last)
-        if cfg.observer_anchor == "kl":
-            weight = cfg.lfl.kl_weight if cfg.lfl.kl_weight is not None else kl_weight
-            if weight is None:
-                raise ValueError("observer_anchor 'kl' needs the fitted kl_weight of the recovery")
-            ppo.set_anchor(ppo.snapshot(), weight)  # pi_0: the start, with the start's normalization
-        if cfg.observer_obs_stats == "frozen":
-            ppo.freeze_obs_stats()  # the start stays the same policy on raw states
-        if cfg.observer_soft == "model":
-            ppo.set_soft(cfg.lfl.alpha_model)  # the soft return at the learner model's alpha
-        rec = {"returns": [], "sampled": [], "paper_code": [], "sigma": []}
-        if cfg.critic_warmup:
-            rec["warmup"] = []
-        score(rec)
-        _atomic_torch({"ppo": ppo.state_dict(), **rec}, ck)
-        t0 = run.add_time("observer", t0)
-    # the critic's warm-up (the actor frozen): the start's score above stays the start's
-    while ppo.update == 0 and len(rec.get("warmup", [])) < cfg.critic_warmup:
-        rec["warmup"].append(ppo.train_critic())
-        _atomic_torch({"ppo": ppo.state_dict(), **rec}, ck)
-        t0 = run.add_time("observer", t0)
-    bar = run.bar(cfg.observer_updates, "observer", ppo.update)
-    while ppo.update < cfg.observer_updates:
-        ppo.train_update()
-        rec["paper_code"].append([float(x) for x in ppo.tap.reward_terms])  # the rollout of this update
-        score(rec)
-        _atomic_torch({"ppo": ppo.state_dict(), **rec}, ck)
-        t0 = run.add_time("observer", t0)
-        bar.set_postfix(score=f"{np.mean(rec['returns'][-1]):.1f}")
-        bar.update(1)
-    bar.close()
-    if ppo.anchor is not None:
-        rec["anchor_kl"] = list(ppo.anchor_kl)
-        rec["anchor_weight"] = ppo.anchor_weight
-    if ppo.soft_alpha > 0:
-        rec["soft_alpha"] = ppo.soft_alpha
-        rec["soft_entropy"] = list(ppo.soft_entropy)
-    ppo.close()
-    return rec
+    res = train_observer(
+        cfg.env_id, reward, **start, updates=cfg.observer_updates, ppo_config=cfg.observer_ppo,
+        bc_steps=cfg.bc_steps, bc_config=cfg.lfl, seed=cfg.seed + cfg.observer_seed_offset,
+        eval_episodes=cfg.eval_episodes, eval_seed=cfg.eval_seed, checkpoint=ck, progress=run.progress,
+        freeze_obs_stats=cfg.observer_obs_stats == "frozen", anchor_weight=weight,
+        soft_alpha=cfg.lfl.alpha_model if cfg.observer_soft == "model" else 0.0, critic_warmup=cfg.critic_warmup,
+        scores={"sampled": lambda pol: _sampled_returns(cfg, pol), "sigma": _sigma}, paper_code=True,
+        desc=f"{cfg.env_id} s{cfg.seed} observer", after_checkpoint=timed)
+    return res.record
 
 
 def _reward_policy_eval(run: _Run, reward: RewardModel) -> dict[str, Any]:
@@ -1101,6 +1048,47 @@ def _parse_kl_weight(text: str) -> float | None:
     return value
 
 
+#: The options of a run by their command-line names (``--NAME VALUE``, or a sweep's ``--option
+#: NAME=VALUE``): name -> (the keyword of :func:`make_config`, the parser of its text).
+RUN_OPTIONS: dict[str, tuple[str, Any]] = {
+    "window": ("window", parse_window),
+    "learner-updates": ("learner_updates", int),
+    "observer-init": ("observer_init", str),
+    "kl-weight": ("kl_weight", _parse_kl_weight),
+    "terminal": ("terminal", str),
+    "critic-warmup": ("critic_warmup", int),
+    "observer-anchor": ("observer_anchor", str),
+    "observer-obs-stats": ("observer_obs_stats", str),
+    "observer-soft": ("observer_soft", str),
+}
+
+
+def config_from_options(env_id: str, seed: int, preset: str, estimator: str,
+                        options: Sequence[tuple[str, str]] = ()) -> StudyConfig:
+    """:func:`make_config` with ``options`` given as (name, text) pairs of :data:`RUN_OPTIONS`.
+
+    Raises ValueError, naming the option, for an unknown name or a value that does not parse.
+    """
+    kwargs: dict[str, Any] = {}
+    for name, text in options:
+        if name not in RUN_OPTIONS:
+            raise ValueError(f"option {name!r} is not an option of a study run; expected one of {', '.join(RUN_OPTIONS)}")
+        keyword, parse = RUN_OPTIONS[name]
+        try:
+            kwargs[keyword] = parse(text)
+        except ValueError as exc:
+            raise ValueError(f"option {name}={text!r}: {exc}") from None
+    return make_config(env_id, seed, preset, estimator=estimator, **kwargs)
+
+
+def summary(cfg: StudyConfig, res: dict[str, Any], protocol: str = "mean-return") -> str:
+    """The one line that ``lfl study`` prints at the end of a run."""
+    final = protocol_scores(res, protocol)["final_observer_normalized"]
+    shown = "undefined (equal learner scores)" if final is None else f"{final:.3f}"
+    return (f"{cfg.env_id} seed {cfg.seed}: final observer score {shown} under {protocol} "
+            f"(normalized; learner first/last observed = 0/1), wall time {res['wall_time_s']:.0f} s")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; returns the exit status (2 on bad input)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -1155,10 +1143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    final = protocol_scores(res, args.protocol)["final_observer_normalized"]
-    shown = "undefined (equal learner scores)" if final is None else f"{final:.3f}"
-    print(f"{cfg.env_id} seed {cfg.seed}: final observer score {shown} under {args.protocol} "
-          f"(normalized; learner first/last observed = 0/1), wall time {res['wall_time_s']:.0f} s")
+    print(summary(cfg, res, args.protocol))
     return 0
 
 

@@ -2,17 +2,18 @@
 
 ``lfl sweep --env Reacher-v5 Hopper-v5 --seed 0..2 --estimator paper fix`` runs
 every combination as one task on Ray, a distributed engine for Python. Each task is one run of
-:mod:`lfl_lib.experiments.study` through its own command line, so everything that makes a study run
-safe holds for a sweep: the run checkpoints after every PPO update and stage, writes its
+:mod:`lfl_lib.experiments.study` through its Python API (:func:`~lfl_lib.experiments.study.run_study`),
+so everything that makes a study run safe holds for a sweep: the run checkpoints after every PPO update and stage, writes its
 files atomically, refuses a folder that holds another configuration, and a finished run
 is not redone. A killed sweep started again with the same arguments therefore skips the
 finished runs, resumes the unfinished ones from their checkpoints, and writes nothing twice.
 
-Where the results go: exactly where ``make study`` (``lfl study``) puts them,
+Where the results go: exactly where ``make study`` (``lfl study``) puts them, under the sweep's
+root (``--root``, default the current folder):
 ``book/data/mujoco[_ESTIMATOR]`` for the paper preset and ``runs/mujoco/results-smoke[_ESTIMATOR]``
 for the smoke preset, with the checkpoints in ``runs/mujoco/ENV_seedN_PRESET[_ESTIMATOR]``.
-A run with extra study options (``--option KEY=VALUE``: any option of the study's command
-line, e.g. ``window=10..30:5``) goes under ``runs/sweep/KEY=VALUE[_...]/`` instead, so that
+A run with extra study options (``--option KEY=VALUE``: any option of
+:data:`lfl_lib.experiments.study.RUN_OPTIONS`, e.g. ``window=10..30:5``) goes under ``runs/sweep/KEY=VALUE[_...]/`` instead, so that
 it never meets a run of another configuration.
 
 Estimators that share a learner: when ``paper`` is in the grid, the other estimators of the
@@ -23,7 +24,7 @@ Ray: without ``--address`` the sweep starts a local Ray instance with one task p
 (``--workers`` to choose) and one torch thread per task; with ``--address HOST:PORT`` it
 joins a running cluster (``ray start --head`` on one machine, ``ray start --address=HOST:PORT``
 on the others; see the README). On a cluster each machine needs this repository and its
-environment at the same place; the runs write under each machine's repository and the
+environment at the same place; the runs write under each machine's working folder and the
 sweep copies every results file back to the machine it was started on. Checkpoints stay
 where their run ran: to resume an interrupted run on another machine, share ``runs/``
 (e.g. over NFS); otherwise an interrupted run that lands elsewhere starts over there.
@@ -37,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import itertools
 import json
 import logging
@@ -153,6 +153,9 @@ def parse_option(text: str) -> tuple[str, str]:
         raise ValueError(f"option must look like KEY=VALUE with KEY an option of the study (e.g. window=10..20); got {text!r}")
     if key in RESERVED:
         raise ValueError(f"option {key!r} is set by the sweep itself (use its own argument); got {text!r}")
+    if key not in study.RUN_OPTIONS:
+        raise ValueError(f"option {key!r} is not an option of a study run (expected one of "
+                         f"{', '.join(study.RUN_OPTIONS)}); got {text!r}")
     return key, value
 
 
@@ -237,7 +240,7 @@ def _remove_stale_temp_files(run_dir: Path, out: Path, results_name: str) -> Non
 
 
 def run_task(task: dict[str, Any], root: str | None = None, learner_from: bool = True) -> dict[str, Any]:
-    """Run one study run in this process: its command line, with the sweep's root as working folder.
+    """Run one study run in this process (:func:`lfl_lib.experiments.study.run_study`), its folders under ``root``.
 
     Parameters
     ----------
@@ -252,8 +255,8 @@ def run_task(task: dict[str, Any], root: str | None = None, learner_from: bool =
     Returns
     -------
     dict
-        ``status`` ("ok", "skipped": already complete, or "failed"), ``log`` (the end of what
-        the study printed, with the traceback of an unexpected error), ``results_text`` (the
+        ``status`` ("ok", "skipped": already complete, or "failed"), ``log`` (the study's summary
+        line, its error, or the traceback of an unexpected error), ``results_text`` (the
         results file, when there is one), ``wall_s`` and ``host``.
     """
     t = Task(**{**task, "options": tuple(tuple(o) for o in task["options"])})
@@ -261,27 +264,26 @@ def run_task(task: dict[str, Any], root: str | None = None, learner_from: bool =
     results = base / t.results
     use_source = bool(learner_from and t.learner_from is not None and (base / t.learner_from / "learner.pt").exists())
     existed = results.exists()
-    buf = io.StringIO()
     t0 = time.perf_counter()
-    cwd = os.getcwd()
     try:
         base.mkdir(parents=True, exist_ok=True)
         _remove_stale_temp_files(base / t.run_dir, base / t.out, Path(t.results).name)
-        os.chdir(base)
-        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-            code = study.main(t.argv(use_source))
+        cfg = study.config_from_options(t.env_id, t.seed, t.preset, t.estimator, t.options)
+        res = study.run_study(cfg, base / t.out, base / t.run_dir, progress=False,
+                              command="lfl study " + shlex.join(t.argv(use_source)),
+                              learner_from=base / t.learner_from if use_source and t.learner_from else None)
+        code, log = 0, study.summary(cfg, res)
+    except ValueError as exc:
+        code, log = 2, f"error: {exc}"
     except Exception:  # noqa: BLE001 - any error of one run is reported, the others go on
-        code = -1
-        buf.write(traceback.format_exc())
-    finally:
-        os.chdir(cwd)
+        code, log = -1, traceback.format_exc()
     ok = code == 0 and results.exists()
     if code == 0 and not ok:
-        buf.write(f"\nthe study finished but wrote no results file at {results}")
+        log += f"\nthe study finished but wrote no results file at {results}"
     return {
         "status": ("skipped" if existed else "ok") if ok else "failed",
         "code": code,
-        "log": _tail(buf.getvalue()),
+        "log": _tail(log),
         "results_text": results.read_text() if ok else None,
         "wall_s": round(time.perf_counter() - t0, 2),
         "host": platform.node(),

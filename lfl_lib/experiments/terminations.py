@@ -182,7 +182,7 @@ def _start_drift(cfg: Any, rollout: Rollout, lfl: dict[str, Any], saved: dict[st
     the clone, and the final observer's KL from the clone, both averaged over the states of
     the last observed rollout.
     """
-    from .study import _clone_start
+    from .study import clone_start
 
     obs_dim, act_dim = rollout.observations.shape[1], rollout.actions.shape[1]
     reward = RewardModel(obs_dim, act_dim, np.zeros(obs_dim), np.ones(obs_dim), cfg.lfl.hidden)
@@ -190,7 +190,7 @@ def _start_drift(cfg: Any, rollout: Rollout, lfl: dict[str, Any], saved: dict[st
     torch.manual_seed(cfg.seed + cfg.observer_seed_offset)
     ppo = PPO(cfg.env_id, cfg.observer_ppo, seed=cfg.seed + cfg.observer_seed_offset, reward_fn=reward.reward_fn)
     try:
-        _clone_start(cfg, ppo, rollout)
+        clone_start(cfg, ppo, rollout)
         clone = ppo.snapshot()
         ppo.load_state_dict(saved["ppo"])
         final = ppo.snapshot()
