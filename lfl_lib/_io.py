@@ -46,7 +46,10 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
 
 def write_bytes(data: bytes, path: str | Path) -> None:
     """Write ``data`` to ``path`` atomically."""
-    atomic_write(path, lambda f: f.write(data))
+    def write(f: IO[bytes]) -> None:
+        f.write(data)
+
+    atomic_write(path, write)
 
 
 def write_text(text: str, path: str | Path) -> None:
@@ -76,7 +79,7 @@ def read_json(path: str | Path, what: str) -> Any:
 
 def write_npz(arrays: Mapping[str, NDArray[Any]], path: str | Path, compressed: bool = False) -> None:
     """``numpy.savez`` (``savez_compressed`` if ``compressed``) of ``arrays`` to ``path`` atomically."""
-    save = np.savez_compressed if compressed else np.savez
+    save: Callable[..., None] = np.savez_compressed if compressed else np.savez
     atomic_write(path, lambda f: save(f, **arrays))
 
 

@@ -54,7 +54,7 @@ The comparison of every method on the runs of Table 2 is the experiment driver
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal, Sequence, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -243,7 +243,7 @@ def demo_log_likelihood(mdp: TabularMDP, r: ArrayLike, counts: ArrayLike, alpha:
     if pi0 is None:
         pi = uniform_policy(mdp.n_states, mdp.n_actions)
     else:
-        pi = check_policy(pi0, *n.shape, "pi0")
+        pi = check_policy(pi0, n.shape[0], n.shape[1], "pi0")
     return _likelihood(mdp.P, mdp.gamma, r, n, alpha, pi)
 
 
@@ -339,7 +339,7 @@ def maxent_irl(mdp: TabularMDP, trajectories: Trajectory | Sequence[Trajectory] 
     max_iter = check_positive_int(max_iter, "max_iter")
     if (trajectories is None) == (counts is None):
         raise ValueError("give exactly one of trajectories and counts")
-    n = pooled_counts(trajectories, S, A) if counts is None else _check_counts(counts, mdp)
+    n = _check_counts(counts, mdp) if counts is not None else pooled_counts(cast(Sequence[Trajectory], trajectories), S, A)
     warm: dict[str, NDArray[np.float64]] = {"pi": uniform_policy(S, A)}
     n_evals = 0
 

@@ -196,6 +196,9 @@ class DeepLfLConfig:
 class Standardizer(nn.Module):
     """Fixed affine map s -> (s - mean) / std, stored as buffers (saved with the model)."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, mean: NDArray[np.float64], std: NDArray[np.float64]) -> None:
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
@@ -430,7 +433,9 @@ def fit_gaussian_policies(
     for i in range(steps):
         nll = [-(m.log_prob(x, y).mean() + entropy_bonus * m.entropy()) for m, x, y in zip(models, X, Y)]
         loss = torch.stack(nll).sum()
-        opt.zero_grad(); loss.backward(); opt.step()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
         if exact:
             set_log_std()
         if early and ((i + 1) % CHECK_EVERY == 0 or i + 1 == steps):
@@ -492,7 +497,9 @@ def fit_chained_policy(
         for i in range(steps):
             idx = torch.randint(len(x), (batch,), generator=gen)
             loss = -(model.log_prob(x[idx], y[idx]).mean() + entropy_bonus * model.entropy())
-            opt.zero_grad(); loss.backward(); opt.step()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
             if progress is not None:
                 progress((k * steps + i + 1) // K)
     return {"nll": float(loss.detach())}
@@ -614,7 +621,9 @@ def recover_reward(
         opt = torch.optim.Adam(rho.parameters(), lr=cfg.lr)
         for i in range(cfg.kl_steps):
             loss = torch.stack([((rho(x)[:, k] - y) ** 2).mean() for k, (x, y) in enumerate(zip(Xk, Yk))]).sum()
-            opt.zero_grad(); loss.backward(); opt.step()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
             tick("divergences", i + 1)
         info["kl_mse"] = float(loss.detach()) / (K - 1)
         st["rho"] = _copy(rho.state_dict())
@@ -665,7 +674,9 @@ def recover_reward(
                                            shaping(S2[k + 1])[:, k], live[k + 1], gamma)
                 terms.append((res ** 2).mean())
             loss = torch.stack(terms).mean()
-            opt.zero_grad(); loss.backward(); opt.step()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
             tick("consistency", i + 1)
         info["consistency"] = float(loss.detach())
         if cfg.kl_weight != 0.0:

@@ -49,8 +49,8 @@ def kl_divergence(pi1: ArrayLike, pi2: ArrayLike) -> NDArray[np.float64]:
     q = as_float_array(pi2, "pi2", ndim=2)
     if p.shape != q.shape:
         raise ValueError(f"pi1 and pi2 must have the same shape; got {p.shape} and {q.shape}")
-    p = check_policy(p, *p.shape, name="pi1")
-    q = check_policy(q, *q.shape, name="pi2")
+    p = check_policy(p, p.shape[0], p.shape[1], name="pi1")
+    q = check_policy(q, q.shape[0], q.shape[1], name="pi2")
     support = p > 0
     if np.any(support & (q <= 0)):
         raise ValueError("pi2 must be > 0 wherever pi1 > 0 (otherwise the KL divergence is infinite)")
@@ -132,7 +132,7 @@ def state_only_regression(mdp: TabularMDP, r_sa: ArrayLike) -> StateOnlyFit:
     target = r_sa.reshape(S * A)
     sol, _, rank, _ = np.linalg.lstsq(design, target, rcond=None)
     resid = target - design @ sol
-    return StateOnlyFit(sol[:S], sol[S:], float(np.sqrt(np.mean(resid**2))), int(rank))
+    return StateOnlyFit(sol[:S].astype(np.float64), sol[S:].astype(np.float64), float(np.sqrt(np.mean(resid**2))), int(rank))
 
 
 # ----------------------------------------------------------------------------- other learner models

@@ -20,11 +20,12 @@ Bellman equations then have no :math:`s'` term.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
 import torch
+from torch import nn
 from numpy.typing import ArrayLike, NDArray
 
 from .data import Rollout
@@ -105,9 +106,12 @@ class LQProblem:
             raise ValueError(f"B must have n = {n} rows; got shape {B.shape}")
         m = B.shape[1]
         set_ = lambda k, v: object.__setattr__(self, k, v)
-        set_("n", n); set_("m", m)
-        set_("A", _mat(A, "A", (n, n))); set_("B", _mat(B, "B", (n, m)))
-        set_("Q", _mat(self.Q, "Q", (n, n))); set_("R", _mat(self.R, "R", (m, m)))
+        set_("n", n)
+        set_("m", m)
+        set_("A", _mat(A, "A", (n, n)))
+        set_("B", _mat(B, "B", (n, m)))
+        set_("Q", _mat(self.Q, "Q", (n, n)))
+        set_("R", _mat(self.R, "R", (m, m)))
         set_("N", np.zeros((n, m)) if self.N is None else _mat(self.N, "N", (n, m)))
         set_("W", np.zeros((n, n)) if self.W is None else _mat(self.W, "W", (n, n)))
         set_("start_cov", np.eye(n) if self.start_cov is None else _mat(self.start_cov, "start_cov", (n, n)))
@@ -117,7 +121,7 @@ class LQProblem:
                 raise ValueError(f"{name} must be symmetric")
         if np.linalg.eigvalsh(self.R).min() <= 0:
             raise ValueError("R must be positive definite")
-        if np.linalg.eigvalsh(self.W).min() < -1e-12 or np.linalg.eigvalsh(self.start_cov).min() < -1e-12:
+        if np.linalg.eigvalsh(cast(Array, self.W)).min() < -1e-12 or np.linalg.eigvalsh(cast(Array, self.start_cov)).min() < -1e-12:
             raise ValueError("W and start_cov must be positive semi-definite")
         if not 0.0 <= float(self.gamma) < 1.0:
             raise ValueError(f"gamma must be in [0, 1); got {self.gamma!r}")
@@ -125,7 +129,9 @@ class LQProblem:
             raise ValueError(f"alpha must be > 0; got {self.alpha!r}")
         if int(self.horizon) < 1:
             raise ValueError(f"horizon must be a positive integer; got {self.horizon!r}")
-        set_("gamma", float(self.gamma)); set_("alpha", float(self.alpha)); set_("horizon", int(self.horizon))
+        set_("gamma", float(self.gamma))
+        set_("alpha", float(self.alpha))
+        set_("horizon", int(self.horizon))
 
     @property
     def bellman_gamma(self) -> float:
@@ -135,9 +141,13 @@ class LQProblem:
     def augmented(self) -> tuple[Array, Array, Array]:
         """:math:`(\\bar A, \\bar B, \\bar W)` of the augmented state :math:`x = (s, 1)`."""
         n, m = self.n, self.m
-        Ab = np.zeros((n + 1, n + 1)); Ab[:n, :n] = self.A; Ab[n, n] = 1.0
-        Bb = np.zeros((n + 1, m)); Bb[:n] = self.B
-        Wb = np.zeros((n + 1, n + 1)); Wb[:n, :n] = self.W
+        Ab = np.zeros((n + 1, n + 1))
+        Ab[:n, :n] = self.A
+        Ab[n, n] = 1.0
+        Bb = np.zeros((n + 1, m))
+        Bb[:n] = self.B
+        Wb = np.zeros((n + 1, n + 1))
+        Wb[:n, :n] = self.W
         return Ab, Bb, Wb
 
     def reward(self, s: ArrayLike, a: ArrayLike) -> Array:
@@ -213,7 +223,7 @@ def reward_matrix(problem: LQProblem) -> Array:
     M[:n, :n] = problem.Q
     M[n + 1:, n + 1:] = problem.R
     M[:n, n + 1:] = problem.N
-    M[n + 1:, :n] = problem.N.T
+    M[n + 1:, :n] = cast(Array, problem.N).T
     return M
 
 
@@ -283,7 +293,8 @@ def soft_evaluate(problem: LQProblem, policy: LinearGaussianPolicy, M: Array | N
     Nz = Bb @ policy.cov @ Bb.T + Wb
     # P - g F'PF - g tr(P Nz) e e' = C, as a linear system in vec(P)
     L = np.eye(d * d) - g * np.kron(F.T, F.T)
-    e = np.zeros((d, d)); e[n, n] = 1.0
+    e = np.zeros((d, d))
+    e[n, n] = 1.0
     L -= g * np.outer(e.reshape(-1), Nz.T.reshape(-1))
     P = np.linalg.solve(L, C.reshape(-1)).reshape(d, d)
     return 0.5 * (P + P.T)
@@ -296,7 +307,7 @@ def _policy_of_q(problem: LQProblem, H: Array) -> LinearGaussianPolicy:
         raise ValueError("Q(s, .) must be strictly concave in the action (H_aa positive definite)")
     Hinv = np.linalg.inv(Haa)
     G = -Hinv @ Hax
-    return LinearGaussianPolicy(G[:, :-1], G[:, -1], 0.5 * problem.alpha * Hinv)
+    return LinearGaussianPolicy(G[:, :-1], G[:, -1], (0.5 * problem.alpha * Hinv).astype(np.float64))
 
 
 def soft_improve(problem: LQProblem, policy: LinearGaussianPolicy, M: Array | None = None) -> LinearGaussianPolicy:
@@ -426,9 +437,12 @@ def rollout(problem: LQProblem, policy: LinearGaussianPolicy, n_steps: int, rng:
     if n_steps < 1:
         raise ValueError(f"n_steps must be a positive integer; got {n_steps!r}")
     n, m = problem.n, problem.m
-    S = np.zeros((n_steps, n)); A = np.zeros((n_steps, m)); S2 = np.zeros((n_steps, n))
-    term = np.zeros(n_steps, bool); trunc = np.zeros(n_steps, bool)
-    L0, Lw = _psd_sqrt(problem.start_cov), _psd_sqrt(problem.W)
+    S = np.zeros((n_steps, n))
+    A = np.zeros((n_steps, m))
+    S2 = np.zeros((n_steps, n))
+    term = np.zeros(n_steps, bool)
+    trunc = np.zeros(n_steps, bool)
+    L0, Lw = _psd_sqrt(cast(Array, problem.start_cov)), _psd_sqrt(cast(Array, problem.W))
     horizon = 1 if problem.terminal else problem.horizon
     s = L0 @ rng.standard_normal(n)
     t_ep = 0
@@ -463,7 +477,7 @@ class LQEnv(gym.Env):  # type: ignore[type-arg]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):  # type: ignore[override]
         super().reset(seed=seed)
-        self._s = self.np_random.multivariate_normal(np.zeros(self.problem.n), self.problem.start_cov)
+        self._s = self.np_random.multivariate_normal(np.zeros(self.problem.n), cast(Array, self.problem.start_cov))
         self._t = 0
         return self._s.copy(), {}
 
@@ -471,7 +485,7 @@ class LQEnv(gym.Env):  # type: ignore[type-arg]
         p = self.problem
         a = np.asarray(action, dtype=np.float64).reshape(p.m)
         r = float(p.reward(self._s[None], a[None])[0])
-        w = self.np_random.multivariate_normal(np.zeros(p.n), p.W) if np.any(p.W) else 0.0
+        w = self.np_random.multivariate_normal(np.zeros(p.n), cast(Array, p.W)) if np.any(p.W) else 0.0
         self._s = p.A @ self._s + p.B @ a + w
         self._t += 1
         return self._s.copy(), r, p.terminal, (not p.terminal) and self._t >= p.horizon, {}
@@ -489,9 +503,10 @@ def to_actor(policy: LinearGaussianPolicy, mean: ArrayLike, std: ArrayLike) -> G
     m, n = policy.K.shape
     if not np.allclose(policy.cov, np.diag(np.diag(policy.cov))):
         raise ValueError("policy.cov must be diagonal (GaussianActor has one log-std per action)")
-    mean = np.asarray(mean, dtype=np.float64); std = np.asarray(std, dtype=np.float64)
+    mean = np.asarray(mean, dtype=np.float64)
+    std = np.asarray(std, dtype=np.float64)
     actor = GaussianActor(n, m, ())
-    lin = actor.mean[0]
+    lin = cast(nn.Linear, actor.mean[0])
     with torch.no_grad():
         lin.weight.copy_(torch.as_tensor(policy.K * std[None, :]))
         lin.bias.copy_(torch.as_tensor(policy.k + policy.K @ mean))
@@ -506,6 +521,7 @@ def from_actor(actor: GaussianActor, mean: ArrayLike, std: ArrayLike) -> LinearG
         raise ValueError("actor must be linear (GaussianActor built with hidden=())")
     Wt = layers[0].weight.detach().double().numpy()
     b = layers[0].bias.detach().double().numpy()
-    mean = np.asarray(mean, dtype=np.float64); std = np.asarray(std, dtype=np.float64)
+    mean = np.asarray(mean, dtype=np.float64)
+    std = np.asarray(std, dtype=np.float64)
     K = Wt / std[None, :]
     return LinearGaussianPolicy(K, b - K @ mean, np.diag(np.exp(2 * actor.log_std.detach().double().numpy())))

@@ -17,7 +17,7 @@ Array conventions: ``P[s, a, s']``, ``r[s, a]``, ``pi[s, a]``, ``Q[s, a]``, ``V[
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -156,7 +156,7 @@ class TabularMDP:
 
     def with_reward(self, r: ArrayLike) -> "TabularMDP":
         """The same dynamics, discount, start and terminal states with another reward ``r[s, a]``."""
-        return TabularMDP(self.P, r, self.gamma, self.start, start_distribution=self.start_distribution,
+        return TabularMDP(self.P, cast(NDArray[np.float64], r), self.gamma, self.start, start_distribution=self.start_distribution,
                           terminal=self.terminal)
 
     @classmethod
@@ -221,7 +221,7 @@ class TabularMDP:
         seen = mu > 0
         stack = list(np.flatnonzero(seen & ~term))
         while stack:
-            s = stack.pop()
+            s = int(stack.pop())
             for a in range(A):
                 for prob, s2, _, done in table[s][a]:
                     if prob > 0 and not done:

@@ -455,7 +455,7 @@ def _train(ppo: PPO, rec: dict[str, Any], updates: int, critic_warmup: int, pape
     while ppo.update < updates:
         ppo.train_update()
         if paper_code:
-            rec["paper_code"].append([float(x) for x in ppo.tap.reward_terms])  # the rollout of this update
+            rec["paper_code"].append([float(x) for x in ppo.tap.reward_terms or ()])  # the rollout of this update
         score(rec)
         save(rec)
         bar.set_postfix(score=f"{np.mean(rec['returns'][-1]):.1f}")

@@ -709,8 +709,10 @@ class PPO:
         mu_b = np.empty((T, N, self.act_dim), np.float32)
         rew_b = np.empty((T, N), np.float64)
         val_b = np.empty((T + 1, N), np.float64)
-        raw0 = np.empty((T, self.obs_dim)); rawn0 = np.empty((T, self.obs_dim))
-        term_b = np.empty((T, N), bool); trunc_b = np.empty((T, N), bool)
+        raw0 = np.empty((T, self.obs_dim))
+        rawn0 = np.empty((T, self.obs_dim))
+        term_b = np.empty((T, N), bool)
+        trunc_b = np.empty((T, N), bool)
         actor_net, critic_net = _layers(self.actor.mean), _layers(self.critic.v)
         gen, tap, step, gamma = self.gen, self.tap, self.envs.step, cfg.gamma
         boot_term = cfg.bootstrap_terminations

@@ -47,7 +47,7 @@ from scipy.special import logsumexp
 from ._validate import as_float_array, check_alpha, check_gamma, check_positive_int, check_reward
 from .inversion import check_kl_weight, kl_divergence, value_iteration_fit
 from .mdp import TabularMDP, discounted_entropy, expected_return, score, soft_optimal, softmax_policy
-from .trajectories import Trajectory, check_trajectories, estimate_transitions, pair_counts, transition_counts
+from .trajectories import Trajectory, check_trajectories, pair_counts, transition_counts
 
 __all__ = [
     "estimate_policies",
@@ -850,7 +850,7 @@ def select_learner_model(
     keys = list(ll)
     best = max(keys, key=lambda k: (ll[k], -keys.index(k)))
     model = best.split(":")[0]
-    lam = next(l for k, _, l in runs if k == best)
+    lam = next(weight for k, _, weight in runs if k == best)
     return ModelSelection(model, float(lam), ll)
 
 

@@ -31,15 +31,18 @@ def _random_problem(seed: int, terminal: bool = False) -> tuple[lq.LQProblem, lq
     A = rng.normal(size=(n, n))
     A *= rng.uniform(0.3, 0.9) / max(abs(np.linalg.eigvals(A)))
     B = rng.normal(size=(n, m))
-    L = rng.normal(size=(m, m)); Rm = L @ L.T + 0.5 * np.eye(m)
+    L = rng.normal(size=(m, m))
+    Rm = L @ L.T + 0.5 * np.eye(m)
     N = 0.3 * rng.normal(size=(n, m))
-    L = rng.normal(size=(n, n)); Qm = L @ L.T + N @ np.linalg.solve(Rm, N.T)  # the cost is jointly convex
+    L = rng.normal(size=(n, n))
+    Qm = L @ L.T + N @ np.linalg.solve(Rm, N.T)  # the cost is jointly convex
     prob = lq.LQProblem(A=A, B=B, Q=Qm, R=Rm, N=N, gamma=rng.uniform(0.5, 0.95), alpha=rng.uniform(0.2, 2.0),
                         terminal=terminal)
     K = 0.1 * rng.normal(size=(m, n))
     while max(abs(np.linalg.eigvals(A + B @ K))) >= 0.95:  # keep the policy stabilizing
         K *= 0.5
-    L = rng.normal(size=(m, m)); cov = L @ L.T + 0.3 * np.eye(m)
+    L = rng.normal(size=(m, m))
+    cov = L @ L.T + 0.3 * np.eye(m)
     return prob, lq.LinearGaussianPolicy(K, rng.normal(size=m), cov)
 
 
@@ -74,7 +77,7 @@ def test_soft_optimal_satisfies_the_soft_bellman_optimality_equation():
     rng = np.random.default_rng(1)
     grid = np.linspace(-12, 12, 20001)
     for s in rng.normal(size=(4, 2)):
-        Q_of_a = lambda a: lq.quadratic_reward(H, np.tile(s, (len(a), 1)), a[:, None])
+        Q_of_a = lambda a, s=s: lq.quadratic_reward(H, np.tile(s, (len(a), 1)), a[:, None])
         assert_allclose(_trapezoid_soft_value(Q_of_a, prob.alpha, grid), lq.values(P, s[None])[0], rtol=1e-8)
         # Q* = r + gamma V*(s') at a few actions
         a = rng.normal(size=(3, 1))
@@ -124,7 +127,7 @@ def test_soft_improvement_is_the_normalized_exponential_of_q():
     H = lq.q_matrix(prob, lq.soft_evaluate(prob, PI1))
     grid = np.linspace(-12, 12, 20001)
     for s in np.random.default_rng(4).normal(size=(3, 2)):
-        Q_of_a = lambda a: lq.quadratic_reward(H, np.tile(s, (len(a), 1)), a[:, None])
+        Q_of_a = lambda a, s=s: lq.quadratic_reward(H, np.tile(s, (len(a), 1)), a[:, None])
         log_z = _trapezoid_soft_value(Q_of_a, prob.alpha, grid) / prob.alpha
         a = np.array([[-1.0], [0.2], [1.5]])
         assert_allclose(pi2.log_prob(np.tile(s, (3, 1)), a), Q_of_a(a[:, 0]) / prob.alpha - log_z, rtol=1e-8)
@@ -177,7 +180,8 @@ def test_shaping_keeps_the_soft_optimal_policy(seed):
     Ab, Bb, _ = prob.augmented()
     AB = np.hstack([Ab, Bb])
     M = lq.reward_matrix(prob)
-    E = np.zeros_like(M); E[:prob.n + 1, :prob.n + 1] = Phi
+    E = np.zeros_like(M)
+    E[:prob.n + 1, :prob.n + 1] = Phi
     M_shaped = M + E - prob.gamma * AB.T @ Phi @ AB
     s, a = rng.normal(size=(5, prob.n)), rng.normal(size=(5, prob.m))
     assert_allclose(lq.quadratic_reward(M_shaped, s, a),

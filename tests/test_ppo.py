@@ -96,7 +96,8 @@ def test_reward_fn_replaces_the_training_reward_but_not_the_true_returns():
     seen_a, seen_b = [], []
     a.hook = lambda u, ro, pol: seen_a.append(ro)
     b.hook = lambda u, ro, pol: seen_b.append(ro)
-    a.train_update(); b.train_update()
+    a.train_update()
+    b.train_update()
     # the first rollout is collected before any learning: identical behaviour, identical true returns
     assert_array_equal(seen_a[0].observations, seen_b[0].observations)
     assert a.tap.episode_returns == b.tap.episode_returns
@@ -108,10 +109,12 @@ def test_resume_from_state_dict_is_exact():
     a = PPO("Ant-v5", TINY, seed=3)
     a.train_update()
     state = a.state_dict()
-    a.train_update(); a.train_update()
+    a.train_update()
+    a.train_update()
     b = PPO("Ant-v5", TINY, seed=3)
     b.load_state_dict(state)
-    b.train_update(); b.train_update()
+    b.train_update()
+    b.train_update()
     for k, v in a.actor.state_dict().items():
         assert torch.equal(v, b.actor.state_dict()[k]), k
     assert a.tap.episode_returns == b.tap.episode_returns
@@ -167,9 +170,11 @@ def test_capturing_the_score_changes_no_number_of_the_learner():
     a, b = PPO("Reacher-v5", TINY, seed=3), PPO("Reacher-v5", TINY, seed=3)
     b.tap.capture_reward_terms(10)
     try:
-        a.train_update(); b.train_update()
+        a.train_update()
+        b.train_update()
         for (k, x), y in zip(a.actor.state_dict().items(), b.actor.state_dict().values()):
             assert torch.equal(x, y), k
         assert a.tap.reward_terms is None and len(b.tap.reward_terms) == 10
     finally:
-        a.close(); b.close()
+        a.close()
+        b.close()

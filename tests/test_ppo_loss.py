@@ -119,7 +119,8 @@ def test_train_update_uses_the_loss_pieces(monkeypatch):
     cfg = PPOConfig(n_envs=2, n_steps=32, n_epochs=2, n_minibatches=4, clip_coef=0.25, anneal_updates=4,
                     hidden=(8,))
     ppo = PPO(BANDIT_ID, cfg, seed=0)
-    ppo.train_update(); ppo.train_update()
+    ppo.train_update()
+    ppo.train_update()
     n = 2 * cfg.n_epochs * cfg.n_minibatches
     assert calls["value"] == n and len(calls["adv"]) == n
     # the clip range decays linearly: 0.25 in update 1, 0.25 * (1 - 1/4) in update 2

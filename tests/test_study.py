@@ -257,7 +257,8 @@ def test_the_paper_code_score_is_the_last_reward_of_the_last_environments(smoke)
         return out
 
     ppo.tap.step = spy
-    ppo.train_update(); ppo.train_update()  # update 2 is the first observed one
+    ppo.train_update()
+    ppo.train_update()  # update 2 is the first observed one
     ppo.close()
     got = res["scores"]["paper-code"]["learner_returns"][0]
     assert_allclose(got, list(ppo.tap.reward_terms), rtol=0, atol=0)

@@ -50,7 +50,7 @@ def test_report_uses_the_study_protocol(hopper_smoke):
     assert_allclose(stats["discounted_forever_at_mean"], stats["mean"] / (1 - 0.99), rtol=1e-12)
     assert 0.0 <= stats["share_negative"] <= 1.0
     # r_phi along the sampled episodes: its sum over all steps over their number
-    for who, ends in sampled.items():
+    for ends in sampled.values():
         assert len(ends["reward_fn_returns"]) == 10
         assert_allclose(ends["recovered_reward_per_step"], np.sum(ends["reward_fn_returns"]) / np.sum(ends["lengths"]),
                         rtol=1e-12)

@@ -55,7 +55,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -379,7 +379,7 @@ def learner_rises(results: dict[str, Any], protocol: str) -> bool:
 
 
 def select_candidate(
-    candidates: dict[str, Sequence[dict[str, Any]]],
+    candidates: Mapping[str, Sequence[dict[str, Any]]],
     protocols: Sequence[str] = ("mean-return", "sampled-return"), tie: float = 0.01,
 ) -> tuple[str, dict[str, dict[str, Any]]]:
     """The held-out choice of chapter 6 (``book/data/mujoco_heldout/README.md``), made before the runs.
@@ -677,7 +677,7 @@ def _learner(run: _Run) -> None:
     while ppo.update < cfg.learner_updates:
         stats = ppo.train_update()
         if ppo.update in window:  # the released code's score of this update's rollout
-            paper_code[ppo.update] = [float(x) for x in ppo.tap.reward_terms]
+            paper_code[ppo.update] = [float(x) for x in ppo.tap.reward_terms or ()]
         _atomic_torch({"ppo": ppo.state_dict(), "paper_code": paper_code}, ck)
         t0 = run.add_time("learner", t0)
         bar.set_postfix(ret=f"{stats['train_return']:.1f}")
@@ -981,9 +981,9 @@ def run_study(
         res["label"] = ("what the authors' released code computes (chained policy fits, all equal to the last; "
                         "observer from the last fit on the raw log-probability reward): what produced the paper's "
                         "numbers, not a method")
-    source = _learner_from_note(rdir)
-    if source is not None:
-        res["learner_from"] = source
+    note = _learner_from_note(rdir)
+    if note is not None:
+        res["learner_from"] = note
     out.mkdir(parents=True, exist_ok=True)
     write_json(res, results)
     return res

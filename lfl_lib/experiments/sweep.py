@@ -51,7 +51,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import numpy as np
 
@@ -532,9 +532,9 @@ def summary_table(outcomes: Sequence[Outcome], protocol: str = "mean-return") ->
     head = ["preset", "options", "env", "estimator", *(f"seed {s}" for s in seeds), "mean", "sd"]
     body = []
     for key, cells in rows.items():
-        v = values.get(key, [])
+        vals = values.get(key, [])
         body.append([*key, *(cells.get(s, "") for s in seeds),
-                     f"{np.mean(v):.2f}" if v else "", f"{np.std(v, ddof=1):.2f}" if len(v) > 1 else ""])
+                     f"{np.mean(vals):.2f}" if vals else "", f"{np.std(vals, ddof=1):.2f}" if len(vals) > 1 else ""])
     widths = [max(len(str(r[i])) for r in [head, *body]) for i in range(len(head))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *body]]
     title = f"final observer score, normalized (0 = first observed learner policy, 1 = last), protocol {protocol}"
@@ -543,7 +543,7 @@ def summary_table(outcomes: Sequence[Outcome], protocol: str = "mean-return") ->
 
 def _record(path: Path, args_list: Sequence[str], outcomes: Sequence[Outcome], elapsed: float,
             workers: int | None, address: str | None, protocol: str, timing: dict[str, float]) -> None:
-    rec = {
+    rec: dict[str, Any] = {
         "command": "lfl sweep " + " ".join(shlex.quote(a) for a in args_list),
         "workers": workers, "address": address, "wall_time_s": round(elapsed, 2), "cpu_count": os.cpu_count(),
         **timing,
@@ -599,7 +599,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for t in tasks:
             print(f"{t.label}:  lfl study {shlex.join(t.argv())}")
         return 0
-    t0, timing = time.perf_counter(), {}
+    t0, timing = time.perf_counter(), cast(dict[str, float], {})
     try:
         outcomes = run_sweep(tasks, args.workers, args.address, args.root, progress=not args.no_progress,
                              timing=timing)

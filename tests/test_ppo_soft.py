@@ -76,7 +76,8 @@ def test_soft_alpha_survives_a_checkpoint_and_a_plain_one_clears_it():
     resumed = PPO(ENV, TINY, seed=99, reward_fn=_zero_reward)
     resumed.load_state_dict(state)
     assert resumed.soft_alpha == 0.7 and resumed.soft_entropy == ppo.soft_entropy
-    ppo.train_update(); resumed.train_update()
+    ppo.train_update()
+    resumed.train_update()
     assert_allclose(resumed.soft_entropy, ppo.soft_entropy, rtol=0, atol=0)
     plain = PPO(ENV, TINY, seed=1, reward_fn=_zero_reward)
     resumed.load_state_dict(plain.state_dict())
