@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 PIP    := $(BIN)/python -m pip
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with book/sanitize.cfg
 
-.PHONY: all install book test test-unit test-book check lint browser-deps browser-test exec-times lab study bench bench-tabular table2-data clean
+.PHONY: all install book test test-unit test-book test-quick check lint browser-deps browser-test exec-times lab study bench bench-tabular table2-data clean
 
 all: test
 
@@ -29,6 +29,10 @@ test-book: $(STAMP)
 	$(BIN)/python -m pytest $(NBVAL) book/ -q
 
 test: test-unit test-book
+
+# The unit tests without those marked slow (the study's smoke runs, 20 s or more each): a few minutes.
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest tests/ -q -m "not slow"
 
 # The linters (pinned in constraints.txt): ruff's lint rules and mypy's type check of lfl_lib.
 lint: $(STAMP)

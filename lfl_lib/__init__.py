@@ -9,13 +9,14 @@ first use, so that ``import lfl_lib`` stays fast and does not import torch):
 - data in: :class:`~lfl_lib.data.Rollout`, :func:`~lfl_lib.data.load_rollout`,
   :func:`~lfl_lib.data.save_rollout` (continuous), :class:`~lfl_lib.data.Episode`
   and :meth:`TabularMDP.from_gymnasium <lfl_lib.mdp.TabularMDP.from_gymnasium>` (tabular);
-- reward out: ``recover_reward`` (continuous, :func:`lfl_lib.deep_lfl.recover_reward`),
+- reward out: ``recover_reward`` (continuous, :func:`lfl_lib.deep_lfl.recover_reward`;
+  :func:`~lfl_lib.recovery.recover_with_checkpoints` for its full result, resumable),
   ``recover_tabular_reward`` (:func:`lfl_lib.tabular_lfl.recover_reward`), :func:`~lfl_lib.observer.save_reward`,
   :func:`~lfl_lib.observer.load_reward`, :class:`~lfl_lib.observer.RecoveredReward`;
 - observer: :func:`~lfl_lib.observer.behaviour_clone`,
   :func:`~lfl_lib.observer.train_observer`, :func:`~lfl_lib.tabular_lfl.observer_policy`,
   :func:`~lfl_lib.tabular_lfl.play_policy`;
-- the command line ``python -m lfl_lib recover|observe`` (:mod:`lfl_lib.cli`).
+- the command line ``lfl recover|observe`` (also ``python -m lfl_lib``; :mod:`lfl_lib.cli`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "TabularMDP": ("lfl_lib.mdp", "TabularMDP"),
     "recover_reward": ("lfl_lib.deep_lfl", "recover_reward"),
     "DeepLfLConfig": ("lfl_lib.deep_lfl", "DeepLfLConfig"),
+    "recover_with_checkpoints": ("lfl_lib.recovery", "recover_with_checkpoints"),
+    "Recovery": ("lfl_lib.recovery", "Recovery"),
     "recover_tabular_reward": ("lfl_lib.tabular_lfl", "recover_reward"),
     "observer_policy": ("lfl_lib.tabular_lfl", "observer_policy"),
     "play_policy": ("lfl_lib.tabular_lfl", "play_policy"),

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -396,18 +397,8 @@ def train_observer(
         keys = ["returns", *scores, *(["paper_code"] if paper_code else []), *(["warmup"] if critic_warmup else [])]
         ck = Path(checkpoint) if checkpoint is not None else None
 
-        def score(rec: dict[str, Any]) -> None:
-            pol = ppo.snapshot()
-            rec["returns"].append([float(x) for x in evaluate_policy(env_id, pol, eval_episodes, eval_seed)])
-            for name, scorer in scores.items():
-                rec[name].append(scorer(pol))
-
-        def save(rec: dict[str, Any]) -> None:
-            if ck is not None:
-                _safe_io.save({"ppo": ppo.state_dict(), **rec}, ck)
-                if after_checkpoint is not None:
-                    after_checkpoint()
-
+        score = functools.partial(_score, ppo, env_id, eval_episodes, eval_seed, scores)
+        save = functools.partial(_save, ppo, ck, after_checkpoint)
         rec = _resume(ppo, ck, keys)
         if rec is None:
             _start(ppo, start, start_count, bc_steps, bc_cfg, bc_held_out)
@@ -424,6 +415,23 @@ def train_observer(
         return ObserverResult(rec["returns"], ppo.snapshot(), {**rec, **_diagnostics(ppo)})
     finally:
         ppo.close()
+
+
+def _score(ppo: PPO, env_id: str, eval_episodes: int, eval_seed: int, scores: dict[str, Scorer],
+           rec: dict[str, Any]) -> None:
+    """Score the observer's current policy: its true returns, then each of ``scores``, appended to ``rec``."""
+    pol = ppo.snapshot()
+    rec["returns"].append([float(x) for x in evaluate_policy(env_id, pol, eval_episodes, eval_seed)])
+    for name, scorer in scores.items():
+        rec[name].append(scorer(pol))
+
+
+def _save(ppo: PPO, ck: Path | None, after_checkpoint: Callable[[], None] | None, rec: dict[str, Any]) -> None:
+    """Write the checkpoint (the agent and ``rec``), when there is one, then call ``after_checkpoint``."""
+    if ck is not None:
+        _safe_io.save({"ppo": ppo.state_dict(), **rec}, ck)
+        if after_checkpoint is not None:
+            after_checkpoint()
 
 
 def _resume(ppo: PPO, ck: Path | None, keys: list[str]) -> dict[str, Any] | None:

@@ -1,9 +1,10 @@
-"""Algorithm 1 (continuous) as a resumable computation: checkpoints and a progress bar.
+"""Algorithm 1 (continuous) with its full result, checkpoints and a progress bar.
 
-:func:`recover_with_checkpoints` runs :func:`lfl_lib.deep_lfl.recover_reward` with a
-checkpoint file written (atomically, loadable with ``torch.load(weights_only=True)``)
-after each of its four stages; run again with the same file, it skips the finished
-stages. ``lfl recover`` (:mod:`lfl_lib.cli`) and the MuJoCo study
+:func:`recover_with_checkpoints` runs :func:`lfl_lib.deep_lfl.recover_reward` and returns
+a :class:`Recovery` (the reward and the diagnostics of its fit: the counterpart of the
+tabular :class:`lfl_lib.tabular_lfl.LfLResult`). With a checkpoint file, written
+(atomically, loadable with ``torch.load(weights_only=True)``) after each of the four
+stages, a run started again skips the finished stages. ``lfl recover`` (:mod:`lfl_lib.cli`) and the MuJoCo study
 (:mod:`lfl_lib.experiments.study`) both recover their rewards through it.
 """
 
@@ -58,7 +59,7 @@ def _load_state(path: Path, key: dict[str, Any] | None) -> dict[str, Any]:
 def recover_with_checkpoints(
     rollouts: Sequence[Rollout],
     config: DeepLfLConfig | dict[str, Any] | None,
-    checkpoint: str | Path,
+    checkpoint: str | Path | None = None,
     *,
     seed: int = 0,
     key: dict[str, Any] | None = None,
@@ -72,9 +73,9 @@ def recover_with_checkpoints(
     ----------
     rollouts, config, seed
         As for :func:`lfl_lib.deep_lfl.recover_reward`.
-    checkpoint : path
+    checkpoint : path, optional
         The checkpoint file; when it exists, its finished stages are skipped. It is left in
-        place at the end (the caller removes it if it wants).
+        place at the end (the caller removes it if it wants). None: no checkpoint.
     key : dict, optional
         What identifies the computation (data and settings), stored in the checkpoint: a
         checkpoint with another key is refused with a ValueError.
@@ -84,8 +85,8 @@ def recover_with_checkpoints(
         Called after each checkpoint is written (e.g. to record the time spent).
     """
     cfg = as_config(config)
-    path = Path(checkpoint)
-    state = _load_state(path, key)
+    path = Path(checkpoint) if checkpoint is not None else None
+    state = _load_state(path, key) if path is not None else {}
     from tqdm import tqdm
 
     sizes = {stage: int(getattr(cfg, steps)) for stage, (steps, _) in STAGES.items()}
@@ -104,7 +105,8 @@ def recover_with_checkpoints(
     def save(st: dict[str, Any]) -> None:
         last.clear()
         last.update(st)
-        _safe_io.save({"lfl": st} if key is None else {"key": key, "lfl": st}, path)
+        if path is not None:
+            _safe_io.save({"lfl": st} if key is None else {"key": key, "lfl": st}, path)
         if after_checkpoint is not None:
             after_checkpoint()
 

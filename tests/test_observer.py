@@ -92,3 +92,5 @@ def test_a_recovery_resumes_from_its_checkpoint_and_refuses_another(tmp_path):
         assert torch.equal(v, again.reward.state_dict()[k])
     with pytest.raises(ValueError, match="checkpoint of another recovery"):
         recover_with_checkpoints(rollouts, TINY, ck, seed=1, key={"data": "b"})
+    plain = recover_with_checkpoints(rollouts, TINY, seed=1)  # no file: the full result only
+    assert plain.losses == rec.losses and set(plain.state) == set(rec.state)

@@ -120,6 +120,7 @@ def test_the_anchor_option_is_checked_named_and_stored_only_when_used(tmp_path, 
     assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow  # a smoke run of the study: 20 s or more
 def test_an_anchored_smoke_run_stores_the_weight_and_the_anchor_kl(tmp_path):
     learner = make_config(ENV, seed=0, preset="smoke", kl_weight=None, terminal="bootstrap")
     base = run_study(learner, out_dir=tmp_path / "o1", run_dir=tmp_path / "r1", progress=False)

@@ -73,6 +73,7 @@ def test_the_option_is_checked_named_and_stored_only_when_used(tmp_path, capsys)
     assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow  # a smoke run of the study: 20 s or more
 def test_a_frozen_smoke_run_keeps_the_clone_statistics(tmp_path):
     from lfl_lib._safe_io import load_checkpoint as _load
 

@@ -15,8 +15,8 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from lfl_lib.experiments.study import (DEFAULT_WINDOWS, HELDOUT_CANDIDATES, HELDOUT_ENV, HELDOUT_SEEDS, LEARNER_KEYS,
-                            heldout_choice, heldout_runs, main, make_config, parse_window, run_study,
+from lfl_lib.experiments.study import (DEFAULT_WINDOWS, HELD_OUT_CANDIDATES, HELD_OUT_ENV, HELD_OUT_SEEDS, LEARNER_KEYS,
+                            held_out_choice, held_out_runs, main, make_config, parse_window, run_study,
                             select_candidate, variant_name)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,7 @@ def smoke(tmp_path_factory):
     return res, base / "run", base / "out"
 
 
+@pytest.mark.slow  # a smoke run of the study: 20 s or more
 def test_smoke_preset_end_to_end(smoke):
     res, run, out = smoke
     cfg = res["config"]
@@ -59,6 +60,7 @@ def test_a_finished_run_is_not_redone(smoke):
     assert again == json.loads(path.read_text()) and path.stat().st_mtime_ns == before
 
 
+@pytest.mark.slow  # a smoke run of the study: 20 s or more
 def test_killed_run_resumes_without_redoing_updates(smoke, tmp_path):
     res, _, _ = smoke
     run, out = tmp_path / "run", tmp_path / "out"
@@ -175,6 +177,7 @@ def test_fix_estimator_config():
         make_config(ENV, preset="smoke", estimator="better")
 
 
+@pytest.mark.slow  # a smoke run of the study: 20 s or more
 def test_fix_run_reuses_the_learner_of_a_paper_run(smoke, tmp_path):
     res, run, _ = smoke
     learner_before = _snapshot(run / "observed")
@@ -269,6 +272,7 @@ def test_the_paper_code_score_is_the_last_reward_of_the_last_environments(smoke)
         assert_allclose(vals, want, rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow  # a smoke run of the study: 20 s or more
 def test_released_code_estimator(smoke, tmp_path):
     res, run, _ = smoke
     cfg = make_config(ENV, seed=0, preset="smoke", estimator="released-code")
@@ -319,6 +323,7 @@ def test_an_old_layout_results_file_is_not_taken_as_done(smoke, tmp_path, capsys
     assert _snapshot(out) == before and not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow  # a smoke run of the study: 20 s or more
 def test_observer_started_from_the_reward_policy(smoke, tmp_path, capsys):
     res, run, _ = smoke
     cfg = make_config(ENV, seed=0, preset="smoke", observer_init="reward-policy")
@@ -332,6 +337,7 @@ def test_observer_started_from_the_reward_policy(smoke, tmp_path, capsys):
         make_config(ENV, preset="smoke", observer_init="mu")
 
 
+@pytest.mark.slow  # a smoke run of the study: 20 s or more
 def test_kl_learner_model_candidate(smoke, tmp_path, capsys):
     res, run, _ = smoke
     cfg = make_config(ENV, seed=0, preset="smoke", kl_weight=None)
@@ -354,6 +360,7 @@ def test_kl_learner_model_candidate(smoke, tmp_path, capsys):
 
 
 
+@pytest.mark.slow  # a smoke run of the study: 20 s or more
 def test_terminal_bootstrap_candidate(smoke, tmp_path, capsys):
     res, run, _ = smoke
     cfg = make_config(ENV, seed=0, preset="smoke", terminal="bootstrap")
@@ -416,31 +423,31 @@ def test_select_candidate_leaves_out_runs_whose_learner_fell():
         select_candidate({})
 
 
-def test_heldout_choice_reads_the_folder_and_refuses_an_incomplete_one(tmp_path):
+def test_held_out_choice_reads_the_folder_and_refuses_an_incomplete_one(tmp_path):
     finals = {"paper": 0.2, "paper_obs-reward-policy": -0.5, "paper_kl-fit": 0.6, "paper_kl-fit_terminal-bootstrap": 0.3,
               "paper_kl-fit_terminal-bootstrap_warmup-6": 0.605,  # within the tie margin: the earlier one wins
               "paper_kl-fit_terminal-bootstrap_anchor-kl": -0.1, "paper_kl-fit_terminal-bootstrap_frozen-stats": 0.0,
               "fix_kl-fit_terminal-bootstrap_frozen-stats": 0.55,
               "fix_kl-fit_terminal-bootstrap_frozen-stats_soft": 0.4,
               "fix_kl-fit_terminal-bootstrap_anchor-kl_frozen-stats": -0.2}
-    assert list(finals) == list(HELDOUT_CANDIDATES)  # the README's order
+    assert list(finals) == list(HELD_OUT_CANDIDATES)  # the README's order
     for cand, v in finals.items():
         (tmp_path / cand).mkdir()
-        for i, seed in enumerate(HELDOUT_SEEDS):
+        for i, seed in enumerate(HELD_OUT_SEEDS):
             res = _fake({"mean-return": v + 0.1 * i, "sampled-return": v + 0.2})
-            (tmp_path / cand / f"{HELDOUT_ENV}_seed{seed}.json").write_text(json.dumps(res))
-    chosen, table = heldout_choice(tmp_path)
+            (tmp_path / cand / f"{HELD_OUT_ENV}_seed{seed}.json").write_text(json.dumps(res))
+    chosen, table = held_out_choice(tmp_path)
     assert chosen == "paper_kl-fit"
     assert table["paper_kl-fit"]["criterion"] == pytest.approx(0.7)  # mean of 0.6, 0.7, 0.8; sampled 0.8
-    runs, missing = heldout_runs(tmp_path)
+    runs, missing = held_out_runs(tmp_path)
     assert missing == [] and [len(v) for v in runs.values()] == [3] * 10
-    (tmp_path / "paper_kl-fit" / f"{HELDOUT_ENV}_seed101.json").unlink()
-    runs, missing = heldout_runs(tmp_path)
+    (tmp_path / "paper_kl-fit" / f"{HELD_OUT_ENV}_seed101.json").unlink()
+    runs, missing = held_out_runs(tmp_path)
     assert missing == ["paper_kl-fit seed 101"] and len(runs["paper_kl-fit"]) == 2
     with pytest.raises(ValueError, match="no choice yet: held-out runs missing under .*: paper_kl-fit seed 101"):
-        heldout_choice(tmp_path)
+        held_out_choice(tmp_path)
     with pytest.raises(ValueError, match="folder must be the held-out results folder"):
-        heldout_runs(tmp_path / "nowhere")
+        held_out_runs(tmp_path / "nowhere")
 
 
 def test_variant_name_names_every_option_off_its_default():
@@ -466,11 +473,12 @@ def test_variant_name_names_every_option_off_its_default():
                   observer_soft="model"),
              name(estimator="fix", kl_weight=None, terminal="bootstrap", observer_obs_stats="frozen",
                   observer_anchor="kl")]
-    assert cands == list(HELDOUT_CANDIDATES)
+    assert cands == list(HELD_OUT_CANDIDATES)
     with pytest.raises(ValueError, match="cfg must be a StudyConfig"):
         variant_name({"estimator": "paper"})
 
 
+@pytest.mark.slow  # a smoke run of the study: 20 s or more
 def test_critic_warmup_run_starts_from_the_same_clone_and_resumes_exactly(smoke, tmp_path, monkeypatch):
     """Two warm-up rounds between the start and the first update: the start's score is the
     paper run's, the warm-up is stored, and a run stopped during it ends as an uninterrupted one."""

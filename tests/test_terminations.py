@@ -25,6 +25,7 @@ def hopper_smoke(tmp_path_factory):
     return res, base / "run"
 
 
+@pytest.mark.slow  # a smoke run of the study: 20 s or more
 def test_report_uses_the_study_protocol(hopper_smoke):
     res, run = hopper_smoke
     rep = termination_report(run)
@@ -118,6 +119,7 @@ def test_bad_run_folders(hopper_smoke, tmp_path, capsys):
 @pytest.mark.parametrize("warmup, anchor, stats, soft", [(0, "none", "running", "none"), (1, "none", "running", "none"),
                                                          (0, "kl", "running", "none"), (0, "none", "frozen", "none"),
                                                          (0, "none", "frozen", "model")])
+@pytest.mark.slow  # a smoke run of the study: 20 s or more
 def test_report_of_the_kl_and_terminal_bootstrap_candidates(hopper_smoke, tmp_path, warmup, anchor, stats, soft):
     """Chapter 6's fourth to ninth candidates: their run folders are recognized and replayed exactly."""
     _, run = hopper_smoke
@@ -143,6 +145,7 @@ def test_report_of_the_kl_and_terminal_bootstrap_candidates(hopper_smoke, tmp_pa
     assert drift["kl_final_observer"] >= 0.0
 
 
+@pytest.mark.slow  # a smoke run of the study: 20 s or more
 def test_merge_keeps_earlier_records_and_replaces_the_same_run(hopper_smoke, tmp_path, capsys):
     _, run = hopper_smoke
     out = tmp_path / "t.json"

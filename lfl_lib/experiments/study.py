@@ -75,8 +75,8 @@ from ..ppo import (PAPER_CODE_QUEUE, PPO, PPOConfig, PolicySnapshot, Rollout, ch
 
 __all__ = [
     "DEFAULT_WINDOWS", "OBSERVER_ANCHORS", "OBSERVER_INITS", "OBSERVER_OBS_STATS", "PROTOCOLS", "StudyConfig", "learner_rises", "make_config",
-    "parse_window", "run_study", "select_candidate", "HELDOUT_ENV", "HELDOUT_SEEDS", "HELDOUT_CANDIDATES",
-    "heldout_runs", "heldout_choice", "variant_name", "normalize_scores", "protocol_scores", "main", "bc_held_out", "clone_start", "RUN_OPTIONS", "config_from_options",
+    "parse_window", "run_study", "select_candidate", "HELD_OUT_ENV", "HELD_OUT_SEEDS", "HELD_OUT_CANDIDATES",
+    "held_out_runs", "held_out_choice", "variant_name", "normalize_scores", "protocol_scores", "main", "bc_held_out", "clone_start", "RUN_OPTIONS", "config_from_options",
     "summary",
 ]
 
@@ -243,6 +243,52 @@ def _check_window(window: Any) -> tuple[int, ...]:
     return win
 
 
+def _preset(preset: str, env_id: str, window: Sequence[int] | None,
+            learner_updates: int | None) -> tuple[tuple[int, ...], int, PPOConfig, PPOConfig, DeepLfLConfig, int, int]:
+    """The sizes of a preset: (window, learner updates, learner PPO, observer PPO, Algorithm 1, observer updates, BC steps)."""
+    if preset == "paper":
+        win = _check_window(window) if window is not None else DEFAULT_WINDOWS.get(env_id)
+        if win is None:
+            raise ValueError(f"window is required for {env_id!r} (defaults exist for {', '.join(DEFAULT_WINDOWS)})")
+        n_learn = learner_updates if learner_updates is not None else max(win)
+        # the paper does not give the learner's decay horizon: ours is 100 updates (6.6M steps)
+        learner = PPOConfig(anneal_updates=100)
+        observer = PPOConfig(anneal_updates=30)
+        lfl = DeepLfLConfig()
+        n_obs, bc = 30, 3000
+    elif preset == "smoke":
+        win = _check_window(window) if window is not None else SMOKE_WINDOW
+        n_learn = learner_updates if learner_updates is not None else max(win)
+        learner = PPOConfig(n_envs=4, n_steps=256, n_epochs=4, n_minibatches=4, anneal_updates=10)
+        observer = PPOConfig(n_envs=4, n_steps=256, n_epochs=4, n_minibatches=4, anneal_updates=3)
+        lfl = DeepLfLConfig(policy_steps=100, kl_steps=20, reward_init_steps=100, consistency_steps=50)
+        n_obs, bc = 3, 100
+    else:
+        raise ValueError(f"preset must be 'paper' or 'smoke'; got {preset!r}")
+    return win, n_learn, learner, observer, lfl, n_obs, bc
+
+
+def _check_options(estimator: str, kl_weight: float | None, terminal: str, observer_anchor: str,
+                   observer_obs_stats: str, observer_soft: str) -> None:
+    """The option checks of :func:`make_config` (each error names its option)."""
+    if kl_weight != 0.0 and estimator == "released-code":
+        raise ValueError("kl_weight must be 0 with estimator 'released-code' (its chained fits are all equal, "
+                         f"so the KL term is 0); got {kl_weight!r}")
+    if terminal not in ("absorbing", "bootstrap"):
+        raise ValueError(f"terminal must be 'absorbing' or 'bootstrap'; got {terminal!r}")
+    if observer_anchor not in OBSERVER_ANCHORS:
+        raise ValueError(f"observer_anchor must be one of {', '.join(map(repr, OBSERVER_ANCHORS))}; "
+                         f"got {observer_anchor!r}")
+    if observer_obs_stats not in OBSERVER_OBS_STATS:
+        raise ValueError(f"observer_obs_stats must be one of {', '.join(map(repr, OBSERVER_OBS_STATS))}; "
+                         f"got {observer_obs_stats!r}")
+    if observer_soft not in OBSERVER_SOFT:
+        raise ValueError(f"observer_soft must be one of {', '.join(map(repr, OBSERVER_SOFT))}; got {observer_soft!r}")
+    if observer_anchor == "kl" and kl_weight == 0.0:
+        raise ValueError("observer_anchor 'kl' takes its weight from the KL-regularized learner model: "
+                         "kl_weight must be 'fit' (None) or a number > 0; got 0")
+
+
 def make_config(
     env_id: str, seed: int = 0, preset: str = "paper", window: Sequence[int] | None = None,
     learner_updates: int | None = None, estimator: str = "paper", observer_init: str | None = None,
@@ -281,25 +327,7 @@ def make_config(
         raise ValueError(f"observer_init must be one of {', '.join(map(repr, OBSERVER_INITS))}; got {observer_init!r}")
     seed = check_positive_int(seed, "seed", minimum=0)
     critic_warmup = check_positive_int(critic_warmup, "critic_warmup", minimum=0)
-    if preset == "paper":
-        win = _check_window(window) if window is not None else DEFAULT_WINDOWS.get(env_id)
-        if win is None:
-            raise ValueError(f"window is required for {env_id!r} (defaults exist for {', '.join(DEFAULT_WINDOWS)})")
-        n_learn = learner_updates if learner_updates is not None else max(win)
-        # the paper does not give the learner's decay horizon: ours is 100 updates (6.6M steps)
-        learner = PPOConfig(anneal_updates=100)
-        observer = PPOConfig(anneal_updates=30)
-        lfl = DeepLfLConfig()
-        n_obs, bc = 30, 3000
-    elif preset == "smoke":
-        win = _check_window(window) if window is not None else SMOKE_WINDOW
-        n_learn = learner_updates if learner_updates is not None else max(win)
-        learner = PPOConfig(n_envs=4, n_steps=256, n_epochs=4, n_minibatches=4, anneal_updates=10)
-        observer = PPOConfig(n_envs=4, n_steps=256, n_epochs=4, n_minibatches=4, anneal_updates=3)
-        lfl = DeepLfLConfig(policy_steps=100, kl_steps=20, reward_init_steps=100, consistency_steps=50)
-        n_obs, bc = 3, 100
-    else:
-        raise ValueError(f"preset must be 'paper' or 'smoke'; got {preset!r}")
+    win, n_learn, learner, observer, lfl, n_obs, bc = _preset(preset, env_id, window, learner_updates)
     n_learn = check_positive_int(n_learn, "learner_updates")
     if len(win) < 2 or any(b <= a for a, b in zip(win[:-1], win[1:])):
         raise ValueError(f"window must hold at least 2 strictly increasing updates; got {list(win)}")
@@ -307,22 +335,7 @@ def make_config(
         raise ValueError(
             f"window must lie within the learner's updates 1..{n_learn}; got {win[0]}..{win[-1]}"
         )
-    if kl_weight != 0.0 and estimator == "released-code":
-        raise ValueError("kl_weight must be 0 with estimator 'released-code' (its chained fits are all equal, "
-                         f"so the KL term is 0); got {kl_weight!r}")
-    if terminal not in ("absorbing", "bootstrap"):
-        raise ValueError(f"terminal must be 'absorbing' or 'bootstrap'; got {terminal!r}")
-    if observer_anchor not in OBSERVER_ANCHORS:
-        raise ValueError(f"observer_anchor must be one of {', '.join(map(repr, OBSERVER_ANCHORS))}; "
-                         f"got {observer_anchor!r}")
-    if observer_obs_stats not in OBSERVER_OBS_STATS:
-        raise ValueError(f"observer_obs_stats must be one of {', '.join(map(repr, OBSERVER_OBS_STATS))}; "
-                         f"got {observer_obs_stats!r}")
-    if observer_soft not in OBSERVER_SOFT:
-        raise ValueError(f"observer_soft must be one of {', '.join(map(repr, OBSERVER_SOFT))}; got {observer_soft!r}")
-    if observer_anchor == "kl" and kl_weight == 0.0:
-        raise ValueError("observer_anchor 'kl' takes its weight from the KL-regularized learner model: "
-                         "kl_weight must be 'fit' (None) or a number > 0; got 0")
+    _check_options(estimator, kl_weight, terminal, observer_anchor, observer_obs_stats, observer_soft)
     lfl = DeepLfLConfig(**{**lfl.to_dict(), **ESTIMATORS[estimator], "kl_weight": kl_weight, "terminal": terminal})
     if terminal == "bootstrap":
         observer = PPOConfig(**{**observer.to_dict(), "bootstrap_terminations": True})
@@ -439,11 +452,11 @@ def select_candidate(
 
 
 #: The environment of chapter 6's held-out protocol (``book/data/mujoco_heldout/README.md``).
-HELDOUT_ENV: str = "Hopper-v5"
+HELD_OUT_ENV: str = "Hopper-v5"
 #: The held-out seeds (never reported).
-HELDOUT_SEEDS: tuple[int, ...] = (100, 101, 102)
+HELD_OUT_SEEDS: tuple[int, ...] = (100, 101, 102)
 #: The candidates' results folders, in the README's order (a tie goes to the first).
-HELDOUT_CANDIDATES: tuple[str, ...] = (
+HELD_OUT_CANDIDATES: tuple[str, ...] = (
     "paper", "paper_obs-reward-policy", "paper_kl-fit", "paper_kl-fit_terminal-bootstrap",
     "paper_kl-fit_terminal-bootstrap_warmup-6", "paper_kl-fit_terminal-bootstrap_anchor-kl",
     "paper_kl-fit_terminal-bootstrap_frozen-stats", "fix_kl-fit_terminal-bootstrap_frozen-stats",
@@ -451,10 +464,10 @@ HELDOUT_CANDIDATES: tuple[str, ...] = (
 )
 
 
-def heldout_runs(folder: str | Path) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+def held_out_runs(folder: str | Path) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
     """The held-out results under ``folder``: (candidate -> its results dicts, missing runs).
 
-    Each candidate's list holds the seeds of :data:`HELDOUT_SEEDS` whose file exists, in
+    Each candidate's list holds the seeds of :data:`HELD_OUT_SEEDS` whose file exists, in
     that order; ``missing`` names the others as ``"CANDIDATE seed S"``.
     """
     root = Path(folder)
@@ -463,10 +476,10 @@ def heldout_runs(folder: str | Path) -> tuple[dict[str, list[dict[str, Any]]], l
                          f"{root} is not a directory")
     runs: dict[str, list[dict[str, Any]]] = {}
     missing: list[str] = []
-    for cand in HELDOUT_CANDIDATES:
+    for cand in HELD_OUT_CANDIDATES:
         runs[cand] = []
-        for seed in HELDOUT_SEEDS:
-            path = root / cand / f"{HELDOUT_ENV}_seed{seed}.json"
+        for seed in HELD_OUT_SEEDS:
+            path = root / cand / f"{HELD_OUT_ENV}_seed{seed}.json"
             if path.exists():
                 runs[cand].append(read_json(path, "held-out results file"))
             else:
@@ -474,15 +487,15 @@ def heldout_runs(folder: str | Path) -> tuple[dict[str, list[dict[str, Any]]], l
     return runs, missing
 
 
-def heldout_choice(folder: str | Path) -> tuple[str, dict[str, dict[str, Any]]]:
-    """Chapter 6's choice: :func:`select_candidate` on every run of :func:`heldout_runs`.
+def held_out_choice(folder: str | Path) -> tuple[str, dict[str, dict[str, Any]]]:
+    """Chapter 6's choice: :func:`select_candidate` on every run of :func:`held_out_runs`.
 
     Raises
     ------
     ValueError
         If a held-out run is missing (the choice is made on all of them or not at all).
     """
-    runs, missing = heldout_runs(folder)
+    runs, missing = held_out_runs(folder)
     if missing:
         raise ValueError(f"no choice yet: held-out runs missing under {folder}: {', '.join(missing)}")
     return select_candidate(runs)
@@ -496,7 +509,7 @@ def variant_name(cfg: StudyConfig) -> str:
     ``_frozen-stats`` (the observer's observation statistics frozen at its start) and ``_soft``
     (the observer's soft return at the model's alpha).
     So ``"paper"``, ``"released-code"`` or ``"paper_kl-fit_terminal-bootstrap"``: the results
-    folders of chapter 6 (:data:`HELDOUT_CANDIDATES`) and the suffix of :func:`run_study`'s
+    folders of chapter 6 (:data:`HELD_OUT_CANDIDATES`) and the suffix of :func:`run_study`'s
     default folders.
     """
     if not isinstance(cfg, StudyConfig):
@@ -883,12 +896,7 @@ def run_study(
         If the run folder or the results file holds another configuration, or a checkpoint
         is corrupt. These checks happen before anything is written.
     """
-    name = variant_name(cfg)
-    suffix = name[len("paper"):] if cfg.estimator == "paper" else f"_{name}"
-    default_out = ("book/data/mujoco" if cfg.preset == "paper" else "runs/mujoco/results-smoke") + suffix
-    out = Path(out_dir) if out_dir is not None else Path(default_out)
-    rdir = Path(run_dir) if run_dir is not None else (
-        Path("runs") / "mujoco" / f"{cfg.env_id}_seed{cfg.seed}_{cfg.preset}{suffix}")
+    out, rdir = default_folders(cfg, out_dir, run_dir)
     results = out / f"{cfg.env_id}_seed{cfg.seed}.json"
     complete, timings = _prepare(cfg, rdir, results)
     if complete:
@@ -902,30 +910,81 @@ def run_study(
     try:
         rdir.mkdir(parents=True, exist_ok=True)
         write_json(cfg.to_dict(), rdir / "config.json")
-        # the code that ran: the commit of every session that worked on this run
-        sessions = read_json(rdir / "sessions.json", "sessions file") if (rdir / "sessions.json").exists() else {"git_commits": []}
-        commit = git_commit()
-        if commit not in sessions["git_commits"]:
-            sessions["git_commits"].append(commit)
-            write_json(sessions, rdir / "sessions.json")
+        sessions = _record_session(rdir)
         run = _Run(cfg, rdir, results, progress, timings)
-        if source is not None and not run.path("learner.pt").exists():
-            _copy_learner(source, run)
-        _learner(run)
-        observed = _observed(run)
-        learner_returns, learner_sampled = _learner_eval(run, observed)
-        learner_paper = _learner_paper_code(run)
-        reward, info = _recovery(run, observed)
-        obs_rec = _observer(run, reward, observed, info.get("kl_weight"))
-        mu_phi = _reward_policy_eval(run, reward)
+        stages = _stages(run, source)
     finally:
         torch.set_num_threads(threads)
-    observer_returns = obs_rec["returns"]
+    res = _results(run, stages, sessions, command)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(res, results)
+    return res
 
-    lmean = [float(np.mean(r)) for r in learner_returns]
-    omean = [float(np.mean(r)) for r in observer_returns]
+
+def default_folders(cfg: StudyConfig, out_dir: str | Path | None = None,
+                    run_dir: str | Path | None = None) -> tuple[Path, Path]:
+    """(results folder, checkpoint folder) of a run: the given ones, or the defaults of :func:`run_study`."""
+    name = variant_name(cfg)
+    suffix = name[len("paper"):] if cfg.estimator == "paper" else f"_{name}"
+    default_out = ("book/data/mujoco" if cfg.preset == "paper" else "runs/mujoco/results-smoke") + suffix
+    out = Path(out_dir) if out_dir is not None else Path(default_out)
+    rdir = Path(run_dir) if run_dir is not None else (
+        Path("runs") / "mujoco" / f"{cfg.env_id}_seed{cfg.seed}_{cfg.preset}{suffix}")
+    return out, rdir
+
+
+def _record_session(rdir: Path) -> dict[str, list[str]]:
+    """The code that ran: the commit of every session that worked on this run (``sessions.json``)."""
+    path = rdir / "sessions.json"
+    sessions = read_json(path, "sessions file") if path.exists() else {"git_commits": []}
+    commit = git_commit()
+    if commit not in sessions["git_commits"]:
+        sessions["git_commits"].append(commit)
+        write_json(sessions, path)
+    return sessions
+
+
+def _stages(run: _Run, source: Path | None) -> dict[str, Any]:
+    """The pipeline's stages, each resumed from its checkpoint: learner, recovery, observer, mu_phi."""
+    if source is not None and not run.path("learner.pt").exists():
+        _copy_learner(source, run)
+    _learner(run)
+    observed = _observed(run)
+    learner_returns, learner_sampled = _learner_eval(run, observed)
+    learner_paper = _learner_paper_code(run)
+    reward, info = _recovery(run, observed)
+    obs_rec = _observer(run, reward, observed, info.get("kl_weight"))
+    mu_phi = _reward_policy_eval(run, reward)
+    return {"observed": observed, "learner_returns": learner_returns, "learner_sampled": learner_sampled,
+            "learner_paper": learner_paper, "info": info, "observer": obs_rec, "mu_phi": mu_phi}
+
+
+def _observer_results(cfg: StudyConfig, obs_rec: dict[str, Any], first: float, last: float) -> dict[str, Any]:
+    """The results file's ``observer`` entry."""
     steps = cfg.learner_ppo.n_envs * cfg.learner_ppo.n_steps
     ostep = cfg.observer_ppo.n_envs * cfg.observer_ppo.n_steps
+    omean = [float(np.mean(r)) for r in obs_rec["returns"]]
+    return {
+        "updates": list(range(cfg.observer_updates + 1)),
+        # the warm-up's rollouts (critic_warmup of them) come before the first update
+        "env_steps": [(cfg.window[-1] - 1) * steps + (k + (cfg.critic_warmup if k else 0)) * ostep
+                      for k in range(cfg.observer_updates + 1)],
+        "returns": obs_rec["returns"],
+        "score": omean,
+        "normalized": [float(x) for x in normalize_scores(omean, first, last)],
+        **({"critic_warmup": obs_rec["warmup"]} if cfg.critic_warmup else {}),
+        **({"anchor_weight": obs_rec["anchor_weight"], "anchor_kl": obs_rec["anchor_kl"]}
+           if "anchor_kl" in obs_rec else {}),
+        **({"soft_alpha": obs_rec["soft_alpha"], "soft_entropy": obs_rec["soft_entropy"]}
+           if "soft_alpha" in obs_rec else {}),
+    }
+
+
+def _results(run: _Run, stages: dict[str, Any], sessions: dict[str, list[str]], command: str | None) -> dict[str, Any]:
+    """The results file of a finished run."""
+    cfg = run.cfg
+    lmean = [float(np.mean(r)) for r in stages["learner_returns"]]
+    steps = cfg.learner_ppo.n_envs * cfg.learner_ppo.n_steps
     first, lastscore = lmean[0], lmean[-1]
     res: dict[str, Any] = {
         "env_id": cfg.env_id,
@@ -949,43 +1008,29 @@ def run_study(
             "updates": list(cfg.window),
             # the policy of update u has been trained on (u - 1) updates' steps
             "env_steps": [(u - 1) * steps for u in cfg.window],
-            "returns": learner_returns,
+            "returns": stages["learner_returns"],
             "score": lmean,
             "normalized": [float(x) for x in normalize_scores(lmean, first, lastscore)],
         },
-        "observer": {
-            "updates": list(range(cfg.observer_updates + 1)),
-            # the warm-up's rollouts (critic_warmup of them) come before the first update
-            "env_steps": [(cfg.window[-1] - 1) * steps + (k + (cfg.critic_warmup if k else 0)) * ostep
-                          for k in range(cfg.observer_updates + 1)],
-            "returns": observer_returns,
-            "score": omean,
-            "normalized": [float(x) for x in normalize_scores(omean, first, lastscore)],
-            **({"critic_warmup": obs_rec["warmup"]} if cfg.critic_warmup else {}),
-            **({"anchor_weight": obs_rec["anchor_weight"], "anchor_kl": obs_rec["anchor_kl"]}
-               if "anchor_kl" in obs_rec else {}),
-            **({"soft_alpha": obs_rec["soft_alpha"], "soft_entropy": obs_rec["soft_entropy"]}
-               if "soft_alpha" in obs_rec else {}),
-        },
-        "recovery_losses": {k: float(v) for k, v in info.items()},
-        "diagnostics": _diagnostics(observed, load_checkpoint(run.path("recovery.pt"), ["lfl"])["lfl"]),
+        "observer": _observer_results(cfg, stages["observer"], first, lastscore),
+        "recovery_losses": {k: float(v) for k, v in stages["info"].items()},
+        "diagnostics": _diagnostics(stages["observed"], load_checkpoint(run.path("recovery.pt"), ["lfl"])["lfl"]),
     }
     res["final_observer_normalized"] = res["observer"]["normalized"][-1]
-    res["scores"] = _protocol_scores(cfg, learner_returns, learner_sampled, learner_paper, obs_rec, mu_phi)
+    res["scores"] = _protocol_scores(cfg, stages["learner_returns"], stages["learner_sampled"], stages["learner_paper"],
+                                     stages["observer"], stages["mu_phi"])
     res["action_std"] = {
-        "learner": [_sigma(PolicySnapshot.from_dict(o["policy"])) for o in observed],
-        "observer": obs_rec["sigma"],
-        "reward_policy": mu_phi["sigma"],
+        "learner": [_sigma(PolicySnapshot.from_dict(o["policy"])) for o in stages["observed"]],
+        "observer": stages["observer"]["sigma"],
+        "reward_policy": stages["mu_phi"]["sigma"],
     }
     if cfg.estimator == "released-code":
         res["label"] = ("what the authors' released code computes (chained policy fits, all equal to the last; "
                         "observer from the last fit on the raw log-probability reward): what produced the paper's "
                         "numbers, not a method")
-    note = _learner_from_note(rdir)
+    note = _learner_from_note(run.run_dir)
     if note is not None:
         res["learner_from"] = note
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(res, results)
     return res
 
 

@@ -414,7 +414,7 @@ def run_sweep(
     address : str, optional
         ``HOST:PORT`` of a running Ray cluster (default: start a local instance).
     root : path, optional
-        Where the relative folders of the tasks start (default: the repository). Given
+        Where the relative folders of the tasks start (default: the current folder). Given
         explicitly, it must be reachable at the same path from every machine.
     progress : bool
         Show a progress bar (tasks done, running, failed, elapsed).

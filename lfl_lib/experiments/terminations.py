@@ -48,7 +48,7 @@ from ..ppo import PPO, PolicySnapshot, Rollout, evaluate_episodes
 from .._io import git_commit, read_json, write_json
 from .._safe_io import load_checkpoint
 from ..deep_lfl import ESTIMATORS
-from .study import OBSERVER_INITS, make_config
+from .study import OBSERVER_INITS, StudyConfig, make_config
 
 __all__ = ["termination_report", "main"]
 
@@ -77,21 +77,8 @@ def _reward_stats(reward: RewardModel, rollout: Rollout, gamma: float) -> dict[s
     }
 
 
-def termination_report(run_dir: str | Path) -> dict[str, Any]:
-    """Episode ends of the first and last observed learner policies and of the final observer of one run.
-
-    Parameters
-    ----------
-    run_dir : path
-        The run folder of a finished study run (its ``config.json``, ``observed/``,
-        ``recovery.pt`` and ``observer.pt``).
-
-    Raises
-    ------
-    ValueError
-        If the folder is not a finished run folder or a checkpoint is corrupt.
-    """
-    rdir = Path(run_dir)
+def _stored_config(rdir: Path) -> StudyConfig:
+    """The StudyConfig of a run folder: the candidate of the study that its ``config.json`` holds."""
     if not (rdir / "config.json").exists():
         raise ValueError(f"run_dir {rdir} is not a run folder (no config.json)")
     stored = read_json(rdir / "config.json", "run configuration")
@@ -111,7 +98,11 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
     matching = [c for c in configs if c.to_dict() == stored]
     if not matching:
         raise ValueError(f"run_dir {rdir} holds a configuration that make_config does not produce")
-    cfg = matching[0]
+    return matching[0]
+
+
+def _finished_run(rdir: Path, cfg: StudyConfig) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The checkpoints of a finished run: last and first observed updates, the recovery, the observer."""
     needed = [rdir / "observed" / f"update_{cfg.window[-1]:03d}.pt", rdir / "recovery.pt", rdir / "observer.pt",
               rdir / "observed" / f"update_{cfg.window[0]:03d}.pt"]
     missing = [str(p.relative_to(rdir)) for p in needed if not p.exists()]
@@ -124,6 +115,27 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
     saved = load_checkpoint(needed[2], ["ppo", "returns"])
     if saved["ppo"]["update"] != cfg.observer_updates:
         raise ValueError(f"run_dir {rdir}: the observer has not finished ({saved['ppo']['update']} updates)")
+    first = load_checkpoint(needed[3], ["update", "rollout", "policy"])
+    return last, lfl, saved, first
+
+
+def termination_report(run_dir: str | Path) -> dict[str, Any]:
+    """Episode ends of the first and last observed learner policies and of the final observer of one run.
+
+    Parameters
+    ----------
+    run_dir : path
+        The run folder of a finished study run (its ``config.json``, ``observed/``,
+        ``recovery.pt`` and ``observer.pt``).
+
+    Raises
+    ------
+    ValueError
+        If the folder is not a finished run folder or a checkpoint is corrupt.
+    """
+    rdir = Path(run_dir)
+    cfg = _stored_config(rdir)
+    last, lfl, saved, first = _finished_run(rdir, cfg)
 
     rollout = Rollout(**last["rollout"])
     start = _start_drift(cfg, rollout, lfl, saved) if cfg.observer_init == "clone" else None
@@ -137,7 +149,7 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
     finally:
         observer.close()
     learner_policy = PolicySnapshot.from_dict(last["policy"])
-    first_policy = PolicySnapshot.from_dict(load_checkpoint(needed[3], ["update", "rollout", "policy"])["policy"])
+    first_policy = PolicySnapshot.from_dict(first["policy"])
     policies = {"learner_first": first_policy, "learner_last": learner_policy, "observer_final": observer_policy}
     ends = {who: _summary(evaluate_episodes(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed,
                                             reward_fn=reward.reward_fn))
