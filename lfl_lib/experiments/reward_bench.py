@@ -1,0 +1,534 @@
+"""The reward benchmark: does a learned reward rank its learner's future? (no RL)
+
+For a reward learned from the observed window of a learner log
+(:mod:`lfl_lib.experiments.learner_logs`), score the reward's return, summed over the stored
+evaluation episodes of every checkpoint (10 per protocol, no new rollouts), against the true
+return:
+
+- ``spearman_unseen``: Spearman rho between learned and true mean return over the **unseen**
+  checkpoints (after the window); ``spearman_all`` over all checkpoints;
+- ``share_above_last``: the share of unseen checkpoints whose learned return is above the last
+  observed checkpoint's (``true_share_above_last``: the same with the true return);
+- ``heldout_corr``: Pearson correlation of learned and true return per evaluation episode,
+  across all checkpoints (the measure of SSRR and D-REX);
+- ``diverse_corr``: the same over a set off the learner's path: noise-injected versions of
+  three observed policies (with probability epsilon a uniform random action, as D-REX builds
+  them) and the stored episodes of other seeds' checkpoints.
+
+Each is computed on the mean-action episodes and on the sampled ones (the verdict is read on
+mean actions: with sampled actions a log-density reward ranks later checkpoints higher merely
+because their noise narrows).
+
+A reward method reads only the observed window's rollouts (and, for behaviour cloning, nothing
+else); the checkpoints after the window are unseen and only scored against.
+
+``python -m lfl_lib.experiments.reward_bench --rewards trex lfl bc true --envs Reacher-v5 --seeds 0 1``
+writes one small JSON per (reward, env, seed) under ``book/data/reward_bench/`` and skips
+those that exist (resumable). ``--grid`` runs the same benchmark on the tabular grid world,
+where every return is exact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from ..deep_lfl import DeepLfLConfig, RewardModel, fit_gaussian_policies, recover_reward
+from ..ppo import PolicySnapshot, Rollout
+from ..study import DEFAULT_WINDOWS, _git_commit, _versions
+from ..trex import TrexConfig, fit_trex, split_episodes
+from .learner_logs import extended_updates, load_checkpoint, load_trajectories
+
+__all__ = ["REWARDS", "spearman", "pearson", "ranking_metrics", "episode_returns", "fit_named_reward",
+           "noisy_episodes", "bench_run", "grid_bench", "bench_table", "main"]
+
+Array = NDArray[np.float64]
+RewardFn = Callable[[Array, Array], Array]
+
+#: Noise levels (probability of a uniform random action) of the diverse set, as in D-REX.
+NOISE_LEVELS: tuple[float, ...] = (0.05, 0.25, 0.5, 1.0)
+#: Episodes per (checkpoint, noise level) of the diverse set.
+NOISE_EPISODES = 5
+#: Seed of the diverse set's episodes (the learner logs' evaluation uses 1_000_000).
+NOISE_SEED = 2_000_000
+#: Updates of another seed's log that enter the diverse set: this many, evenly spaced.
+OTHER_SEED_UPDATES = 5
+
+DEFAULT_OUT = Path("book/data/reward_bench")
+DEFAULT_RUNS = Path("runs/learner_logs")
+DEFAULT_CACHE = Path("runs/reward_bench")
+
+
+# ------------------------------------------------------------------ rewards
+
+
+def _named(name: str) -> tuple[str, dict[str, Any]]:
+    """Split a reward name into its method and settings, e.g. ``trex-L10`` -> ("trex", {"snippet": 10})."""
+    base, _, opt = name.partition("-")
+    if base == "lfl" and opt == "state":
+        return "lfl-state", {}
+    settings: dict[str, Any] = {}
+    if base == "trex" and opt:
+        for part in opt.split("-"):
+            if part.startswith("L") and part[1:].isdigit():
+                settings["snippet"] = int(part[1:])
+            elif part == "next":
+                settings["next_state"] = True
+            elif part.startswith("beta") and part[4:]:
+                settings["beta"] = float(part[4:])
+            else:
+                raise ValueError(f"unknown T-REX setting {part!r} in reward {name!r}")
+        return "trex", settings
+    if opt:
+        raise ValueError(f"unknown reward {name!r}")
+    return base, settings
+
+
+#: The rewards: ``true`` (the ceiling), ``lfl`` (Algorithm 1, default configuration), ``lfl-state``
+#: (Algorithm 1 with a state term), ``trex`` (time order; variants ``trex-L10``, ``trex-next``,
+#: ``trex-beta0.1``), ``bc`` (ln pi_K, a behaviour clone of the last observed rollout).
+REWARDS: tuple[str, ...] = ("true", "lfl", "lfl-state", "trex", "bc")
+
+
+def _bc_reward(last: Rollout, steps: int = 3000, lr: float = 1e-3, seed: int = 0) -> RewardModel:
+    """:math:`\\ln \\hat\\pi_K(a|s)`: maximum likelihood (no entropy bonus) on the last observed rollout.
+
+    The same fit as Algorithm 1's reward initialisation (stage 3 of :func:`lfl_lib.deep_lfl.recover_reward`).
+    """
+    s = np.concatenate([last.observations, last.next_observations])
+    torch.manual_seed(seed)
+    reward = RewardModel(s.shape[1], last.actions.shape[1], s.mean(0), s.std(0))
+    S = torch.as_tensor(last.observations, dtype=torch.float32)
+    A = torch.as_tensor(last.actions, dtype=torch.float32)
+    with torch.no_grad():
+        NS = reward.norm(S)
+    fit_gaussian_policies([reward.policy], [NS], [A], steps, lr, 0.0)
+    reward.requires_grad_(False)
+    return reward
+
+
+def fit_named_reward(name: str, rollouts: Sequence[Rollout], seed: int = 0) -> tuple[RewardFn | None, dict[str, Any]]:
+    """Fit reward ``name`` (see :data:`REWARDS`) on the observed window's rollouts, in time order.
+
+    Returns ``(reward_fn, info)``, ``reward_fn(obs, actions)`` on numpy batches; ``None`` for
+    ``true`` (its return is the stored true return).
+    """
+    method, settings = _named(name)
+    if method == "true":
+        return None, {}
+    if method in ("lfl", "lfl-state"):
+        cfg = DeepLfLConfig() if method == "lfl" else DeepLfLConfig(reward_form="state-term")
+        reward, info = recover_reward(list(rollouts), cfg, seed=seed)
+        return reward.reward_fn, {"config": cfg.to_dict(), **info}
+    if method == "bc":
+        return _bc_reward(rollouts[-1], seed=seed).reward_fn, {}
+    if method == "trex":
+        beta = float(settings.pop("beta", 0.0))
+        cfg = TrexConfig(**settings)
+        eps = [split_episodes(r.observations, r.next_observations, r.terminations | r.truncations) for r in rollouts]
+        trex, info = fit_trex(eps, cfg, seed=seed)
+        if beta > 0:
+            trex.set_prior(_bc_reward(rollouts[-1], seed=seed).reward_fn, beta)
+        fn = functools.partial(_trex_fn, trex)
+        return fn, {"config": {**cfg.to_dict(), "beta": beta}, **info}
+    raise ValueError(f"reward must be one of {REWARDS} (or a T-REX variant); got {name!r}")
+
+
+def _trex_fn(trex: Any, obs: Array, act: Array, next_obs: Array | None = None) -> Array:
+    return trex.reward_fn(obs, act, next_obs)
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def _ranks(x: Array) -> Array:
+    x = np.asarray(x, np.float64)
+    order = np.argsort(x, kind="mergesort")
+    r = np.empty(len(x))
+    r[order] = np.arange(len(x), dtype=np.float64)
+    for v in np.unique(x):  # average ranks of ties
+        tie = x == v
+        if tie.sum() > 1:
+            r[tie] = r[tie].mean()
+    return r
+
+
+def pearson(x: Array, y: Array) -> float:
+    """Pearson correlation; NaN when either side is constant or has fewer than 2 points."""
+    x = np.asarray(x, np.float64); y = np.asarray(y, np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-d of the same length; got {x.shape} and {y.shape}")
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def spearman(x: Array, y: Array) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN when either side is constant."""
+    return pearson(_ranks(x), _ranks(y))
+
+
+def ranking_metrics(learned: Array, true: Array, updates: Sequence[int], window: Sequence[int]) -> dict[str, float]:
+    """The benchmark's checkpoint metrics from mean returns per update.
+
+    Parameters
+    ----------
+    learned, true : arrays of shape (n,)
+        Mean learned and true return of each update in ``updates``.
+    updates : sequence of int
+        The checkpoints, in order; those after ``max(window)`` are unseen.
+    window : sequence of int
+        The observed updates.
+    """
+    learned = np.asarray(learned, np.float64); true = np.asarray(true, np.float64)
+    u = np.asarray(updates)
+    if learned.shape != true.shape or learned.shape != u.shape:
+        raise ValueError("learned, true and updates must have the same length")
+    last = max(window)
+    if last not in set(u.tolist()):
+        raise ValueError(f"updates must include the last observed update {last}")
+    unseen = u > last
+    i_last = int(np.flatnonzero(u == last)[0])
+    return {
+        "spearman_unseen": spearman(learned[unseen], true[unseen]),
+        "spearman_all": spearman(learned, true),
+        "share_above_last": float(np.mean(learned[unseen] > learned[i_last])) if unseen.any() else float("nan"),
+        "true_share_above_last": float(np.mean(true[unseen] > true[i_last])) if unseen.any() else float("nan"),
+    }
+
+
+def episode_returns(reward_fn: RewardFn, traj: dict[str, Array]) -> Array:
+    """The learned reward summed over each stored episode (``observations[t, i]`` valid for t < ``lengths[i]``)."""
+    obs, act, lengths = traj["observations"], traj["actions"], np.asarray(traj["lengths"])
+    T, n = obs.shape[:2]
+    valid = np.arange(T)[:, None] < lengths[None, :]
+    r = np.asarray(reward_fn(obs.reshape(T * n, -1).astype(np.float64), act.reshape(T * n, -1).astype(np.float64)),
+                   np.float64).reshape(T, n)
+    return np.where(valid, r, 0.0).sum(0)
+
+
+# ------------------------------------------------------------------ the diverse set
+
+
+def noisy_episodes(env_id: str, policy: PolicySnapshot, epsilon: float, n_episodes: int, seed: int,
+                   stochastic: bool) -> dict[str, Array]:
+    """Episodes of ``policy`` in which each action is, with probability ``epsilon``, uniform in the action box.
+
+    The other actions are the mean action (or, with ``stochastic``, a sample of the policy's
+    Gaussian), as in :func:`lfl_lib.ppo.evaluate_episodes`; episode i is reset with seed
+    ``seed + i``. Returns the arrays of :func:`lfl_lib.experiments.learner_logs.load_trajectories`.
+    """
+    if not 0.0 <= float(epsilon) <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1]; got {epsilon!r}")
+    envs = gym.vector.SyncVectorEnv([functools.partial(gym.make, env_id) for _ in range(n_episodes)],
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    low, high = envs.single_action_space.low, envs.single_action_space.high
+    sigma = policy.actor().log_std.detach().exp().numpy().astype(np.float64)
+    rng = np.random.default_rng(seed)
+    returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, np.int64)
+    seen_o, seen_a = [], []
+    try:
+        obs, _ = envs.reset(seed=seed)
+        active = np.ones(n_episodes, bool)
+        while active.any():
+            act = policy.mean_action(np.asarray(obs, np.float64))
+            if stochastic:
+                act = act + sigma * rng.standard_normal(act.shape)
+            rand = rng.random(n_episodes) < epsilon
+            act = np.where(rand[:, None], rng.uniform(low, high, act.shape), act)
+            seen_o.append(np.asarray(obs, np.float32).copy()); seen_a.append(np.asarray(act, np.float32))
+            obs, r, term, trunc, _ = envs.step(np.clip(act, low, high))
+            returns[active] += r[active]
+            lengths[active] += 1
+            active &= ~(term | trunc)
+    finally:
+        envs.close()
+    return {"observations": np.stack(seen_o), "actions": np.stack(seen_a), "lengths": lengths, "returns": returns}
+
+
+def _noise_checkpoints(window: Sequence[int]) -> list[int]:
+    w = sorted(window)
+    return sorted({w[0], w[len(w) // 2], w[-1]})
+
+
+def diverse_noise(env_id: str, run_dir: Path, window: Sequence[int], protocol: str, cache: Path,
+                  ) -> list[dict[str, Any]]:
+    """The noise-injected part of the diverse set (cached in ``cache``): a list of trajectory dicts with labels."""
+    out = []
+    for u in _noise_checkpoints(window):
+        _, pol = load_checkpoint(run_dir, u)
+        for j, eps in enumerate(NOISE_LEVELS):
+            f = cache / f"noise_u{u:03d}_eps{eps:g}_{protocol}.npz"
+            if f.exists():
+                with np.load(f) as z:
+                    tr = {k: z[k] for k in z.files}
+            else:
+                tr = noisy_episodes(env_id, pol, eps, NOISE_EPISODES, NOISE_SEED + 100 * j + u, protocol == "sampled")
+                cache.mkdir(parents=True, exist_ok=True)
+                tmp = f.with_name(f.name + f".tmp{os.getpid()}.npz")
+                np.savez_compressed(tmp, **tr)
+                os.replace(tmp, f)
+            out.append({"source": f"noise u{u} eps{eps:g}", **tr})
+    return out
+
+
+def log_complete(run_dir: Path, env_id: str) -> bool:
+    """Has the learner log in ``run_dir`` stored the evaluation episodes of its last update?"""
+    n = extended_updates(DEFAULT_WINDOWS[env_id], 1.5)
+    return all((run_dir / "trajectories" / f"update_{n:03d}_{p}.npz").exists() for p in ("mean", "sampled"))
+
+
+def other_seed_episodes(env_id: str, seed: int, runs: Path, protocol: str) -> list[dict[str, Any]]:
+    """Stored episodes of other seeds' complete logs of ``env_id`` at :data:`OTHER_SEED_UPDATES` evenly spaced updates."""
+    n = extended_updates(DEFAULT_WINDOWS[env_id], 1.5)
+    ups = sorted({int(round(x)) for x in np.linspace(1, n, OTHER_SEED_UPDATES)})
+    out = []
+    for d in sorted(runs.glob(f"{env_id}_seed*")):
+        other = int(d.name.rsplit("seed", 1)[1])
+        if other == seed or not log_complete(d, env_id):
+            continue
+        for u in ups:
+            out.append({"source": f"seed{other} u{u}", **load_trajectories(d, u, protocol)})
+    return out
+
+
+# ------------------------------------------------------------------ one benchmark run
+
+
+def _json(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True, allow_nan=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _r(x: float) -> float | None:
+    return None if not np.isfinite(x) else round(float(x), 6)
+
+
+def bench_run(reward: str, env_id: str, seed: int, runs: str | Path = DEFAULT_RUNS, out: str | Path = DEFAULT_OUT,
+              cache: str | Path = DEFAULT_CACHE, fit_seed: int = 0, command: str = "") -> Path:
+    """Benchmark reward ``reward`` on the learner log of (``env_id``, ``seed``); write and return its JSON."""
+    if env_id not in DEFAULT_WINDOWS:
+        raise ValueError(f"env_id must be one of {sorted(DEFAULT_WINDOWS)}; got {env_id!r}")
+    _named(reward)  # validates the name
+    t0 = time.perf_counter()
+    run_dir = Path(runs) / f"{env_id}_seed{seed}"
+    if not log_complete(run_dir, env_id):
+        raise ValueError(f"the learner log {run_dir} is not complete")
+    window = list(DEFAULT_WINDOWS[env_id])
+    n = extended_updates(window, 1.5)
+    updates = list(range(1, n + 1))
+    # the method reads the observed window's rollouts only
+    rollouts = [load_checkpoint(run_dir, u)[0] for u in window]
+    fn, info = fit_named_reward(reward, rollouts, seed=fit_seed)
+    t_fit = time.perf_counter() - t0
+
+    def learned(tr: dict[str, Array]) -> Array:
+        return np.asarray(tr["returns"], np.float64) if fn is None else episode_returns(fn, tr)
+
+    metrics: dict[str, Any] = {}
+    curves: dict[str, Any] = {}
+    sources: list[str] = []
+    for protocol in ("mean", "sampled"):
+        L, T, eL, eT = [], [], [], []
+        for u in updates:
+            tr = load_trajectories(run_dir, u, protocol)
+            lr, tr_ = learned(tr), np.asarray(tr["returns"], np.float64)
+            L.append(lr.mean()); T.append(tr_.mean()); eL.append(lr); eT.append(tr_)
+        m = ranking_metrics(np.array(L), np.array(T), updates, window)
+        m["heldout_corr"] = pearson(np.concatenate(eL), np.concatenate(eT))
+        div = diverse_noise(env_id, run_dir, window, protocol, Path(cache) / f"{env_id}_seed{seed}")
+        div += other_seed_episodes(env_id, seed, Path(runs), protocol)
+        dL = np.concatenate([learned(d) for d in div]); dT = np.concatenate([np.asarray(d["returns"]) for d in div])
+        m["diverse_corr"] = pearson(dL, dT)
+        m["diverse_spearman"] = spearman(dL, dT)
+        m["diverse_episodes"] = int(len(dL))
+        metrics[protocol] = {k: (_r(v) if isinstance(v, float) else v) for k, v in m.items()}
+        curves[protocol] = {"learned": [round(float(x), 4) for x in L], "true": [round(float(x), 4) for x in T]}
+        if protocol == "mean":
+            sources = sorted({d["source"].split(" ")[0] if d["source"].startswith("seed") else "noise" for d in div})
+    result = {
+        "reward": reward, "env_id": env_id, "seed": seed, "fit_seed": fit_seed, "window": window, "updates": updates,
+        "unseen": [u for u in updates if u > max(window)], "metrics": metrics, "returns": curves,
+        "diverse": {"noise_levels": list(NOISE_LEVELS), "noise_checkpoints": _noise_checkpoints(window),
+                    "noise_episodes": NOISE_EPISODES, "other_seeds": [s for s in sources if s.startswith("seed")],
+                    "other_seed_updates": OTHER_SEED_UPDATES},
+        "fit_info": {k: v for k, v in info.items()}, "fit_time_s": round(t_fit, 1),
+        "wall_time_s": round(time.perf_counter() - t0, 1),
+        "command": command, "git_commit": _git_commit(), "versions": _versions(),
+    }
+    path = Path(out) / reward / f"{env_id}_seed{seed}.json"
+    _json(result, path)
+    return path
+
+
+# ------------------------------------------------------------------ the grid world, exact
+
+
+def grid_bench(learner: str, seed: int, reward: str, n_pairs: int = 1000, extend: float = 1.5,
+               episodes: int = 10, horizon: int = 60) -> dict[str, Any]:
+    """The benchmark on the grid world with a tabular learner; every learned return is exact.
+
+    The learner (:func:`lfl_lib.table2.learner_policies` with its Table 2 K, extended to
+    ``ceil(extend * K)`` improvements) is observed through 1000 sampled pairs per observed
+    policy (as in Table 2); ``reward`` is ``true``, ``lfl`` (:func:`lfl_lib.tabular_lfl.recover_reward`,
+    SPI model, alpha_model 0.7), ``bc`` (ln of a behaviour clone of the last observed
+    trajectory) or ``exact`` (Theorem 2's reward of the last observed improvement computed
+    from the exact policies with the true alpha: a shaping of the true reward for the SPI
+    learner, so its rankings must be exact). A policy's return is its expected discounted
+    return from the start state (exact), and per "episode" the discounted return of a sampled
+    ``horizon``-step trajectory. The diverse set: mixtures :math:`(1-\\epsilon)\\pi + \\epsilon U`
+    of three observed policies at :data:`NOISE_LEVELS`, and the policies of other seeds'
+    learners (seeds ``seed + 1..3``).
+    """
+    from ..baselines import behaviour_cloning
+    from ..gridworld import make_gridworld
+    from ..inversion import invert_soft_improvement
+    from ..learners import random_improvements
+    from ..mdp import TabularMDP, expected_return
+    from ..table2 import ALPHA, ALPHA_MODEL, EXTENDED_LEARNERS, learner_policies
+    from ..tabular_lfl import recover_reward as tabular_recover
+    from ..trajectories import sample_trajectories, sample_trajectory
+
+    mdp = make_gridworld()
+    K = EXTENDED_LEARNERS[learner]
+
+    def policies_of(s: int) -> tuple[list[Array], int]:
+        ss = np.random.SeedSequence([int(s), list(EXTENDED_LEARNERS).index(learner)]).spawn(2)
+        rng = np.random.default_rng(ss[0])
+        if learner == "random":  # 10 of 15 observed in Table 2: the other 5 are the unseen ones
+            return random_improvements(mdp, ALPHA, rng, n_policies=15, n_observed=15), K
+        return learner_policies(learner, mdp, rng, K=int(math.ceil(extend * K))), K + 1
+
+    pols, n_obs = policies_of(seed)
+    window = list(range(1, n_obs + 1))
+    updates = list(range(1, len(pols) + 1))
+    data_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 99]))
+    trajs = sample_trajectories(mdp, pols[:n_obs], n_pairs, data_rng)
+    if reward == "true":
+        r_hat = mdp.r
+    elif reward == "lfl":
+        r_hat = tabular_recover(trajs, mdp.n_states, mdp.n_actions, mdp.gamma, ALPHA_MODEL)
+    elif reward == "bc":
+        r_hat = np.log(behaviour_cloning(trajs[-1], mdp.n_states, mdp.n_actions))
+    elif reward == "exact":
+        r_hat = invert_soft_improvement(mdp, pols[n_obs - 2], pols[n_obs - 1], ALPHA)
+    else:
+        raise ValueError(f"reward must be 'true', 'lfl', 'bc' or 'exact'; got {reward!r}")
+    learned_mdp = TabularMDP(mdp.P, r_hat, mdp.gamma, mdp.start)
+    L = np.array([expected_return(learned_mdp, p) for p in pols])
+    T = np.array([expected_return(mdp, p) for p in pols])
+    m = ranking_metrics(L, T, updates, window)
+    ep_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
+    disc = mdp.gamma ** np.arange(horizon)
+    eL, eT = [], []
+    for p in pols:
+        for _ in range(episodes):
+            tr = sample_trajectory(mdp, p, horizon, ep_rng)
+            s, a = tr.states[:-1], tr.actions
+            eL.append(float(disc @ r_hat[s, a])); eT.append(float(disc @ mdp.r[s, a]))
+    m["heldout_corr"] = pearson(np.array(eL), np.array(eT))
+    U = np.full_like(pols[0], 1.0 / mdp.n_actions)
+    div = [(1 - e) * pols[i] + e * U for i in sorted({0, n_obs // 2, n_obs - 1}) for e in NOISE_LEVELS]
+    for other in range(seed + 1, seed + 4):
+        div += policies_of(other)[0]
+    dL = np.array([expected_return(learned_mdp, p) for p in div])
+    dT = np.array([expected_return(mdp, p) for p in div])
+    m["diverse_corr"] = pearson(dL, dT)
+    m["diverse_spearman"] = spearman(dL, dT)
+    return {"learner": learner, "seed": seed, "reward": reward, "window": window, "updates": updates,
+            "metrics": {k: _r(v) for k, v in m.items()},
+            "returns": {"learned": [round(float(x), 6) for x in L], "true": [round(float(x), 6) for x in T]}}
+
+
+# ------------------------------------------------------------------ the table
+
+
+METRICS: tuple[str, ...] = ("spearman_unseen", "spearman_all", "share_above_last", "heldout_corr", "diverse_corr")
+
+
+def bench_table(folder: str | Path = DEFAULT_OUT, protocol: str = "mean") -> list[dict[str, Any]]:
+    """Rows (reward, env, seed, the :data:`METRICS`) of the committed MuJoCo benchmark files in ``folder``.
+
+    Sorted by env, reward, seed; a metric that is undefined (a constant side) is None.
+    """
+    if protocol not in ("mean", "sampled"):
+        raise ValueError(f"protocol must be 'mean' or 'sampled'; got {protocol!r}")
+    rows = []
+    for f in sorted(Path(folder).glob("*/*_seed*.json")):
+        d = json.loads(f.read_text())
+        m = d["metrics"][protocol]
+        rows.append({"reward": d["reward"], "env": d["env_id"], "seed": d["seed"], **{k: m.get(k) for k in METRICS}})
+    rows.sort(key=lambda r: (r["env"], r["reward"], r["seed"]))
+    return rows
+
+
+def _jobs_table(rows: list[dict[str, Any]]) -> str:
+    head = "reward env seed " + " ".join(METRICS)
+    lines = [head]
+    for r in rows:
+        vals = " ".join("  nan" if r[k] is None else f"{r[k]:+.2f}" for k in METRICS)
+        lines.append(f"{r['reward']} {r['env']} {r['seed']} {vals}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lfl_lib.experiments.reward_bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--rewards", nargs="+", default=list(REWARDS))
+    p.add_argument("--envs", nargs="+", default=sorted(DEFAULT_WINDOWS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    p.add_argument("--runs", default=str(DEFAULT_RUNS), help=f"learner log folders ({DEFAULT_RUNS})")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help=f"results folder ({DEFAULT_OUT})")
+    p.add_argument("--cache", default=str(DEFAULT_CACHE), help=f"diverse-set episodes ({DEFAULT_CACHE})")
+    p.add_argument("--grid", action="store_true", help="the tabular grid-world benchmark instead")
+    p.add_argument("--table", action="store_true", help="print the table of the results folder and stop")
+    a = p.parse_args(argv)
+    cmd = "python -m lfl_lib.experiments.reward_bench " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
+    out = Path(a.out)
+    if a.table:
+        for prot in ("mean", "sampled"):
+            print(prot); print(_jobs_table(bench_table(out, prot)))
+        return 0
+    if a.grid:
+        t0 = time.perf_counter()
+        rows = [grid_bench(l, s, r) for l in ("SPI", "SVI", "Q-learning", "random") for s in a.seeds
+                for r in ("true", "exact", "lfl", "bc")]
+        _json({"rows": rows, "command": cmd, "git_commit": _git_commit(), "versions": _versions(),
+               "wall_time_s": round(time.perf_counter() - t0, 1)}, out / "grid.json")
+        print(out / "grid.json")
+        return 0
+    jobs = [(r, e, s) for e in a.envs for s in a.seeds for r in a.rewards]
+    bar = tqdm(jobs, desc="reward bench")
+    for r, e, s in bar:
+        path = out / r / f"{e}_seed{s}.json"
+        if path.exists():
+            continue
+        if not log_complete(Path(a.runs) / f"{e}_seed{s}", e):
+            bar.write(f"skip {r} {e} seed {s}: learner log not complete")
+            continue
+        bar.set_postfix_str(f"{r} {e} s{s}")
+        bench_run(r, e, s, a.runs, out, a.cache, command=cmd)
+        m = json.loads(path.read_text())["metrics"]
+        bar.write(f"{r} {e} s{s}: " + " ".join(f"{k}={m['mean'][k]}" for k in METRICS))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
