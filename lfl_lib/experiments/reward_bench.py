@@ -104,7 +104,11 @@ def _named(name: str) -> tuple[str, dict[str, Any]]:
 REWARDS: tuple[str, ...] = ("true", "lfl", "lfl-state", "trex", "bc")
 
 
-def _bc_reward(last: Rollout, steps: int = 3000, lr: float = 1e-3, seed: int = 0) -> RewardModel:
+#: Adam steps of the behaviour clone ln pi_K (those of Algorithm 1's reward initialisation).
+BC_STEPS = 3000
+
+
+def _bc_reward(last: Rollout, steps: int | None = None, lr: float = 1e-3, seed: int = 0) -> RewardModel:
     """:math:`\\ln \\hat\\pi_K(a|s)`: maximum likelihood (no entropy bonus) on the last observed rollout.
 
     The same fit as Algorithm 1's reward initialisation (stage 3 of :func:`lfl_lib.deep_lfl.recover_reward`).
@@ -116,7 +120,7 @@ def _bc_reward(last: Rollout, steps: int = 3000, lr: float = 1e-3, seed: int = 0
     A = torch.as_tensor(last.actions, dtype=torch.float32)
     with torch.no_grad():
         NS = reward.norm(S)
-    fit_gaussian_policies([reward.policy], [NS], [A], steps, lr, 0.0)
+    fit_gaussian_policies([reward.policy], [NS], [A], BC_STEPS if steps is None else steps, lr, 0.0)
     reward.requires_grad_(False)
     return reward
 
