@@ -137,6 +137,17 @@ def test_bench_run_end_to_end_on_a_fake_log(tmp_path, monkeypatch):
     bc = json.loads((out / "bc" / "Reacher-v5_seed0.json").read_text())
     assert -1.0 <= bc["metrics"]["mean"]["heldout_corr"] <= 1.0
     assert [r["reward"] for r in rb.bench_table(out)] == ["bc", "true"]
+    # another seed's log completes: rescoring adds its episodes to the diverse set, from the cached reward
+    _fake_log(runs / "Reacher-v5_seed1")
+    f = out / "bc" / "Reacher-v5_seed0.json"
+    assert rb.rescore(f, runs, tmp_path / "cache")
+    again = json.loads(f.read_text())
+    assert again["diverse"]["other_seeds"] == ["seed1"] and bc["diverse"]["other_seeds"] == []
+    m0, m1 = bc["metrics"]["mean"], again["metrics"]["mean"]
+    assert m1["other_seeds_episodes"] == 2 * rb.OTHER_SEED_UPDATES and m0["other_seeds_episodes"] == 0
+    assert m1["diverse_episodes"] == m0["diverse_episodes"] + m1["other_seeds_episodes"]
+    assert m1["heldout_corr"] == m0["heldout_corr"] and m1["noise_corr"] == m0["noise_corr"]  # the same reward
+    assert not rb.rescore(f, runs, tmp_path / "cache")  # nothing new
 
 
 def test_noise_free_episodes_are_the_evaluation_episodes():
@@ -153,3 +164,31 @@ def test_noise_free_episodes_are_the_evaluation_episodes():
     assert got["lengths"].tolist() == want["lengths"]
     noisy = rb.noisy_episodes("Reacher-v5", pol, 1.0, 3, 123, stochastic=False)
     assert not np.allclose(noisy["returns"], want["returns"])
+
+
+@pytest.mark.parametrize("name", ["trex-L5-beta0.5", "bc", "lfl-state"])
+def test_a_fitted_reward_is_rebuilt_from_its_spec(name, monkeypatch, tmp_path):
+    import functools
+
+    from lfl_lib import _safe_io
+    from lfl_lib.deep_lfl import DeepLfLConfig
+    from lfl_lib.ppo import Rollout
+    from lfl_lib.trex import TrexConfig
+
+    monkeypatch.setattr(rb, "TrexConfig", functools.partial(TrexConfig, steps=5, n_pairs=20, ensemble=2, hidden=(4,)))
+    monkeypatch.setattr(rb, "BC_STEPS", 5)
+    small = dict(policy_steps=3, kl_steps=3, reward_init_steps=3, consistency_steps=3, hidden=(4,), shared_units=4)
+    monkeypatch.setattr(rb, "DeepLfLConfig", functools.partial(DeepLfLConfig, **small))
+    rng = np.random.default_rng(0)
+    rolls = []
+    for _ in range(3):
+        s = rng.normal(size=(40, 3))
+        rolls.append(Rollout(s, rng.normal(size=(40, 2)), s + 0.1, np.zeros(40, bool), (np.arange(40) % 10) == 9))
+    fn, info, spec = rb.fit_named_reward(name, rolls, seed=0)
+    _safe_io.save(spec, tmp_path / "r.pt")
+    back = rb.reward_from_spec(_safe_io.load(tmp_path / "r.pt"))
+    x, a = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+    assert_allclose(back(x, a), fn(x, a), rtol=1e-6)
+    assert rb.fit_named_reward("true", rolls)[0] is None
+    with pytest.raises(ValueError, match="kind"):
+        rb.reward_from_spec({"kind": "nope"})

@@ -50,10 +50,11 @@ from tqdm import tqdm
 from ..deep_lfl import DeepLfLConfig, RewardModel, fit_gaussian_policies, recover_reward
 from ..ppo import PolicySnapshot, Rollout
 from ..study import DEFAULT_WINDOWS, _git_commit, _versions
-from ..trex import TrexConfig, fit_trex, split_episodes
+from .. import _safe_io
+from ..trex import TrexConfig, TrexReward, fit_trex, split_episodes
 from .learner_logs import extended_updates, load_checkpoint, load_trajectories
 
-__all__ = ["REWARDS", "spearman", "pearson", "ranking_metrics", "episode_returns", "fit_named_reward",
+__all__ = ["REWARDS", "spearman", "pearson", "ranking_metrics", "episode_returns", "fit_named_reward", "reward_from_spec",
            "noisy_episodes", "bench_run", "grid_bench", "bench_table", "main"]
 
 Array = NDArray[np.float64]
@@ -125,31 +126,67 @@ def _bc_reward(last: Rollout, steps: int | None = None, lr: float = 1e-3, seed: 
     return reward
 
 
-def fit_named_reward(name: str, rollouts: Sequence[Rollout], seed: int = 0) -> tuple[RewardFn | None, dict[str, Any]]:
+def _model_spec(reward: RewardModel) -> dict[str, Any]:
+    hidden = [m.out_features for m in reward.policy.mean if isinstance(m, torch.nn.Linear)][:-1]
+    return {"kind": "reward_model", "obs_dim": int(reward.norm.mean.numel()), "act_dim": int(reward.policy.log_std.numel()),
+            "hidden": hidden, "state_term": reward.state_term,
+            "state_dict": {k: v.detach().clone() for k, v in reward.state_dict().items()}}
+
+
+def fit_named_reward(name: str, rollouts: Sequence[Rollout], seed: int = 0
+                     ) -> tuple[RewardFn | None, dict[str, Any], dict[str, Any]]:
     """Fit reward ``name`` (see :data:`REWARDS`) on the observed window's rollouts, in time order.
 
-    Returns ``(reward_fn, info)``, ``reward_fn(obs, actions)`` on numpy batches; ``None`` for
-    ``true`` (its return is the stored true return).
+    Returns ``(reward_fn, info, spec)``: ``reward_fn(obs, actions)`` on numpy batches (``None``
+    for ``true``: its return is the stored true return), the fit's diagnostics, and a dict of
+    plain values and tensors from which :func:`reward_from_spec` rebuilds the reward.
     """
     method, settings = _named(name)
     if method == "true":
-        return None, {}
+        return None, {}, {"kind": "true"}
     if method in ("lfl", "lfl-state"):
         cfg = DeepLfLConfig() if method == "lfl" else DeepLfLConfig(reward_form="state-term")
         reward, info = recover_reward(list(rollouts), cfg, seed=seed)
-        return reward.reward_fn, {"config": cfg.to_dict(), **info}
+        return reward.reward_fn, {"config": cfg.to_dict(), **info}, _model_spec(reward)
     if method == "bc":
-        return _bc_reward(rollouts[-1], seed=seed).reward_fn, {}
+        bc = _bc_reward(rollouts[-1], seed=seed)
+        return bc.reward_fn, {}, _model_spec(bc)
     if method == "trex":
         beta = float(settings.pop("beta", 0.0))
         cfg = TrexConfig(**settings)
         eps = [split_episodes(r.observations, r.next_observations, r.terminations | r.truncations) for r in rollouts]
         trex, info = fit_trex(eps, cfg, seed=seed)
+        spec: dict[str, Any] = {"kind": "trex", "obs_dim": trex.obs_dim, "config": cfg.to_dict(), "beta": beta,
+                                "state_dict": {k: v.detach().clone() for k, v in trex.state_dict().items()}, "prior": None}
         if beta > 0:
-            trex.set_prior(_bc_reward(rollouts[-1], seed=seed).reward_fn, beta)
+            bc = _bc_reward(rollouts[-1], seed=seed)
+            trex.set_prior(bc.reward_fn, beta)
+            spec["prior"] = _model_spec(bc)
         fn = functools.partial(_trex_fn, trex)
-        return fn, {"config": {**cfg.to_dict(), "beta": beta}, **info}
+        return fn, {"config": {**cfg.to_dict(), "beta": beta}, **info}, spec
     raise ValueError(f"reward must be one of {REWARDS} (or a T-REX variant); got {name!r}")
+
+
+def reward_from_spec(spec: dict[str, Any]) -> RewardFn | None:
+    """The ``reward_fn`` of a spec returned by :func:`fit_named_reward` (None for the true reward)."""
+    kind = spec.get("kind")
+    if kind == "true":
+        return None
+    if kind == "reward_model":
+        d = spec["obs_dim"]
+        m = RewardModel(d, spec["act_dim"], np.zeros(d), np.ones(d), tuple(spec["hidden"]), spec["state_term"])
+        m.load_state_dict(spec["state_dict"])
+        m.requires_grad_(False)
+        return m.reward_fn
+    if kind == "trex":
+        cfg = TrexConfig(**{**spec["config"], "hidden": tuple(spec["config"]["hidden"])})
+        t = TrexReward(spec["obs_dim"], np.zeros(spec["obs_dim"]), np.ones(spec["obs_dim"]), cfg)
+        t.load_state_dict(spec["state_dict"])
+        t.requires_grad_(False)
+        if spec["beta"] > 0:
+            t.set_prior(reward_from_spec(spec["prior"]), spec["beta"])
+        return functools.partial(_trex_fn, t)
+    raise ValueError(f"spec must be a reward spec of fit_named_reward; got kind {kind!r}")
 
 
 def _trex_fn(trex: Any, obs: Array, act: Array, next_obs: Array | None = None) -> Array:
@@ -328,7 +365,11 @@ def _r(x: float) -> float | None:
 
 def bench_run(reward: str, env_id: str, seed: int, runs: str | Path = DEFAULT_RUNS, out: str | Path = DEFAULT_OUT,
               cache: str | Path = DEFAULT_CACHE, fit_seed: int = 0, command: str = "") -> Path:
-    """Benchmark reward ``reward`` on the learner log of (``env_id``, ``seed``); write and return its JSON."""
+    """Benchmark reward ``reward`` on the learner log of (``env_id``, ``seed``); write and return its JSON.
+
+    The fitted reward is kept in ``cache`` (``<ENV>_seed<N>/reward_<name>.pt``), so that
+    :func:`rescore` can score it again when more seeds' logs (the diverse set) are complete.
+    """
     if env_id not in DEFAULT_WINDOWS:
         raise ValueError(f"env_id must be one of {sorted(DEFAULT_WINDOWS)}; got {env_id!r}")
     _named(reward)  # validates the name
@@ -337,50 +378,87 @@ def bench_run(reward: str, env_id: str, seed: int, runs: str | Path = DEFAULT_RU
     if not log_complete(run_dir, env_id):
         raise ValueError(f"the learner log {run_dir} is not complete")
     window = list(DEFAULT_WINDOWS[env_id])
-    n = extended_updates(window, 1.5)
-    updates = list(range(1, n + 1))
     # the method reads the observed window's rollouts only
     rollouts = [load_checkpoint(run_dir, u)[0] for u in window]
-    fn, info = fit_named_reward(reward, rollouts, seed=fit_seed)
+    fn, info, spec = fit_named_reward(reward, rollouts, seed=fit_seed)
+    cdir = Path(cache) / f"{env_id}_seed{seed}"
+    cdir.mkdir(parents=True, exist_ok=True)
+    _safe_io.save(spec, cdir / f"reward_{reward}.pt")
     t_fit = time.perf_counter() - t0
+    result = {"reward": reward, "env_id": env_id, "seed": seed, "fit_seed": fit_seed,
+              "fit_info": dict(info), "fit_time_s": round(t_fit, 1)}
+    result.update(_score(fn, env_id, seed, Path(runs), Path(cache)))
+    result.update({"wall_time_s": round(time.perf_counter() - t0, 1), "command": command,
+                   "git_commit": _git_commit(), "versions": _versions()})
+    path = Path(out) / reward / f"{env_id}_seed{seed}.json"
+    _json(result, path)
+    return path
+
+
+def _score(fn: RewardFn | None, env_id: str, seed: int, runs: Path, cache: Path) -> dict[str, Any]:
+    run_dir = runs / f"{env_id}_seed{seed}"
+    window = list(DEFAULT_WINDOWS[env_id])
+    n = extended_updates(window, 1.5)
+    updates = list(range(1, n + 1))
 
     def learned(tr: dict[str, Array]) -> Array:
         return np.asarray(tr["returns"], np.float64) if fn is None else episode_returns(fn, tr)
 
+    def corr(parts: list[dict[str, Any]], prefix: str, m: dict[str, Any]) -> None:
+        if not parts:
+            m[prefix + "_corr"] = m[prefix + "_spearman"] = float("nan"); m[prefix + "_episodes"] = 0
+            return
+        dL = np.concatenate([learned(d) for d in parts]); dT = np.concatenate([np.asarray(d["returns"]) for d in parts])
+        m[prefix + "_corr"], m[prefix + "_spearman"], m[prefix + "_episodes"] = pearson(dL, dT), spearman(dL, dT), len(dL)
+
     metrics: dict[str, Any] = {}
     curves: dict[str, Any] = {}
-    sources: list[str] = []
+    others: list[str] = []
     for protocol in ("mean", "sampled"):
         L, T, eL, eT = [], [], [], []
         for u in updates:
             tr = load_trajectories(run_dir, u, protocol)
             lr, tr_ = learned(tr), np.asarray(tr["returns"], np.float64)
             L.append(lr.mean()); T.append(tr_.mean()); eL.append(lr); eT.append(tr_)
-        m = ranking_metrics(np.array(L), np.array(T), updates, window)
+        m: dict[str, Any] = ranking_metrics(np.array(L), np.array(T), updates, window)
         m["heldout_corr"] = pearson(np.concatenate(eL), np.concatenate(eT))
-        div = diverse_noise(env_id, run_dir, window, protocol, Path(cache) / f"{env_id}_seed{seed}")
-        div += other_seed_episodes(env_id, seed, Path(runs), protocol)
-        dL = np.concatenate([learned(d) for d in div]); dT = np.concatenate([np.asarray(d["returns"]) for d in div])
-        m["diverse_corr"] = pearson(dL, dT)
-        m["diverse_spearman"] = spearman(dL, dT)
-        m["diverse_episodes"] = int(len(dL))
-        metrics[protocol] = {k: (_r(v) if isinstance(v, float) else v) for k, v in m.items()}
+        noise = diverse_noise(env_id, run_dir, window, protocol, cache / f"{env_id}_seed{seed}")
+        other = other_seed_episodes(env_id, seed, runs, protocol)
+        corr(noise + other, "diverse", m)
+        corr(noise, "noise", m)
+        corr(other, "other_seeds", m)
+        metrics[protocol] = {k: (_r(v) if isinstance(v, float) else int(v)) for k, v in m.items()}
         curves[protocol] = {"learned": [round(float(x), 4) for x in L], "true": [round(float(x), 4) for x in T]}
-        if protocol == "mean":
-            sources = sorted({d["source"].split(" ")[0] if d["source"].startswith("seed") else "noise" for d in div})
-    result = {
-        "reward": reward, "env_id": env_id, "seed": seed, "fit_seed": fit_seed, "window": window, "updates": updates,
-        "unseen": [u for u in updates if u > max(window)], "metrics": metrics, "returns": curves,
-        "diverse": {"noise_levels": list(NOISE_LEVELS), "noise_checkpoints": _noise_checkpoints(window),
-                    "noise_episodes": NOISE_EPISODES, "other_seeds": [s for s in sources if s.startswith("seed")],
-                    "other_seed_updates": OTHER_SEED_UPDATES},
-        "fit_info": {k: v for k, v in info.items()}, "fit_time_s": round(t_fit, 1),
-        "wall_time_s": round(time.perf_counter() - t0, 1),
-        "command": command, "git_commit": _git_commit(), "versions": _versions(),
-    }
-    path = Path(out) / reward / f"{env_id}_seed{seed}.json"
-    _json(result, path)
-    return path
+        others = sorted({d["source"].split(" ")[0] for d in other})
+    return {"window": window, "updates": updates, "unseen": [u for u in updates if u > max(window)],
+            "metrics": metrics, "returns": curves,
+            "diverse": {"noise_levels": list(NOISE_LEVELS), "noise_checkpoints": _noise_checkpoints(window),
+                        "noise_episodes": NOISE_EPISODES, "other_seeds": others,
+                        "other_seed_updates": OTHER_SEED_UPDATES}}
+
+
+def complete_seeds(env_id: str, runs: str | Path = DEFAULT_RUNS) -> list[int]:
+    """Seeds of ``env_id`` whose learner logs in ``runs`` are complete."""
+    return sorted(int(d.name.rsplit("seed", 1)[1]) for d in Path(runs).glob(f"{env_id}_seed*") if log_complete(d, env_id))
+
+
+def rescore(path: str | Path, runs: str | Path = DEFAULT_RUNS, cache: str | Path = DEFAULT_CACHE,
+            command: str = "") -> bool:
+    """Score a benchmark file's cached reward again if more other seeds' logs are complete now; True if rewritten.
+
+    The fit (and its diagnostics and time) stays; the metrics, the diverse set and the
+    provenance (``rescore_command``, ``rescore_git_commit``) are updated.
+    """
+    path = Path(path)
+    d = json.loads(path.read_text())
+    want = [f"seed{s}" for s in complete_seeds(d["env_id"], runs) if s != d["seed"]]
+    if want == d["diverse"]["other_seeds"]:
+        return False
+    spec = _safe_io.load(Path(cache) / f"{d['env_id']}_seed{d['seed']}" / f"reward_{d['reward']}.pt")
+    d.update(_score(reward_from_spec(spec), d["env_id"], d["seed"], Path(runs), Path(cache)))
+    d.update({"rescore_command": command, "rescore_git_commit": _git_commit()})
+    _json(d, path)
+    return True
 
 
 # ------------------------------------------------------------------ the grid world, exact
@@ -503,6 +581,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cache", default=str(DEFAULT_CACHE), help=f"diverse-set episodes ({DEFAULT_CACHE})")
     p.add_argument("--grid", action="store_true", help="the tabular grid-world benchmark instead")
     p.add_argument("--table", action="store_true", help="print the table of the results folder and stop")
+    p.add_argument("--rescore", action="store_true",
+                   help="score the existing files again where more seeds' logs (the diverse set) are complete")
     a = p.parse_args(argv)
     cmd = "python -m lfl_lib.experiments.reward_bench " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     out = Path(a.out)
@@ -517,6 +597,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _json({"rows": rows, "command": cmd, "git_commit": _git_commit(), "versions": _versions(),
                "wall_time_s": round(time.perf_counter() - t0, 1)}, out / "grid.json")
         print(out / "grid.json")
+        return 0
+    if a.rescore:
+        for f in sorted(out.glob("*/*_seed*.json")):
+            if rescore(f, a.runs, a.cache, cmd):
+                print("rescored", f)
         return 0
     jobs = [(r, e, s) for e in a.envs for s in a.seeds for r in a.rewards]
     bar = tqdm(jobs, desc="reward bench")
