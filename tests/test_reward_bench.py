@@ -93,7 +93,8 @@ def _fake_log(run_dir, env_id="Reacher-v5", n_updates=30):
     import torch
 
     from lfl_lib import _safe_io
-    from lfl_lib.ppo import GaussianActor, PolicySnapshot, Rollout
+    from lfl_lib.data import Rollout
+    from lfl_lib.nets import GaussianActor, PolicySnapshot
 
     (run_dir / "checkpoints").mkdir(parents=True)
     (run_dir / "trajectories").mkdir()
@@ -153,7 +154,8 @@ def test_bench_run_end_to_end_on_a_fake_log(tmp_path, monkeypatch):
 def test_noise_free_episodes_are_the_evaluation_episodes():
     import torch
 
-    from lfl_lib.ppo import GaussianActor, PolicySnapshot, evaluate_episodes
+    from lfl_lib.nets import GaussianActor, PolicySnapshot
+    from lfl_lib.ppo import evaluate_episodes
 
     torch.manual_seed(0)
     actor = GaussianActor(10, 2, (8,))
@@ -172,7 +174,7 @@ def test_a_fitted_reward_is_rebuilt_from_its_spec(name, monkeypatch, tmp_path):
 
     from lfl_lib import _safe_io
     from lfl_lib.deep_lfl import DeepLfLConfig
-    from lfl_lib.ppo import Rollout
+    from lfl_lib.data import Rollout
     from lfl_lib.trex import TrexConfig
 
     monkeypatch.setattr(rb, "TrexConfig", functools.partial(TrexConfig, steps=5, n_pairs=20, ensemble=2, hidden=(4,)))

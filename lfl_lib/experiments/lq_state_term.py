@@ -15,8 +15,6 @@ the error is its relative distance to the optimum's, :math:`\\|G_\\phi - G^*\\|/
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shlex
 import sys
 import time
@@ -29,7 +27,7 @@ import torch
 
 from .. import lq
 from ..deep_lfl import DeepLfLConfig, RewardModel, recover_reward
-from ..study import _git_commit, _versions
+from .._io import git_commit, versions, write_json
 
 __all__ = ["PROBLEM", "CONFIG", "state_term_matrix", "kl_state_matrix", "reward_matrix_of", "observer_error",
            "theorem2_state_term_error", "run", "main"]
@@ -155,12 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     res = {"runs": runs, "theorem2_state_term_error": theorem2_state_term_error(PROBLEM, PI1),
            "config": CONFIG.to_dict(),
            "command": "python -m lfl_lib.experiments.lq_state_term " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:])),
-           "git_commit": _git_commit(), "versions": _versions(), "wall_time_s": round(time.perf_counter() - t0, 1)}
+           "git_commit": git_commit(), "versions": versions(), "wall_time_s": round(time.perf_counter() - t0, 1)}
     path = Path(a.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_json(res, path, mkdir=True)
     print(path)
     return 0
 

@@ -34,7 +34,6 @@ import argparse
 import functools
 import json
 import math
-import os
 import shlex
 import sys
 import time
@@ -48,11 +47,13 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from ..deep_lfl import DeepLfLConfig, RewardModel, fit_gaussian_policies, recover_reward
-from ..ppo import PolicySnapshot, Rollout
-from ..study import DEFAULT_WINDOWS, _git_commit, _versions
+from .._io import git_commit, versions, write_json, write_npz
+from ..data import Rollout
+from ..nets import PolicySnapshot
 from .. import _safe_io
 from ..trex import TrexConfig, TrexReward, fit_trex, split_episodes
 from .learner_logs import extended_updates, load_checkpoint, load_trajectories
+from .study import DEFAULT_WINDOWS
 
 __all__ = ["REWARDS", "spearman", "pearson", "ranking_metrics", "episode_returns", "fit_named_reward", "reward_from_spec",
            "noisy_episodes", "bench_run", "grid_bench", "bench_table", "main"]
@@ -320,9 +321,7 @@ def diverse_noise(env_id: str, run_dir: Path, window: Sequence[int], protocol: s
             else:
                 tr = noisy_episodes(env_id, pol, eps, NOISE_EPISODES, NOISE_SEED + 100 * j + u, protocol == "sampled")
                 cache.mkdir(parents=True, exist_ok=True)
-                tmp = f.with_name(f.name + f".tmp{os.getpid()}.npz")
-                np.savez_compressed(tmp, **tr)
-                os.replace(tmp, f)
+                write_npz(tr, f, compressed=True)
             out.append({"source": f"noise u{u} eps{eps:g}", **tr})
     return out
 
@@ -351,12 +350,7 @@ def other_seed_episodes(env_id: str, seed: int, runs: Path, protocol: str) -> li
 
 
 def _json(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True, allow_nan=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_json(obj, path, mkdir=True)
 
 
 def _r(x: float) -> float | None:
@@ -389,7 +383,7 @@ def bench_run(reward: str, env_id: str, seed: int, runs: str | Path = DEFAULT_RU
               "fit_info": dict(info), "fit_time_s": round(t_fit, 1)}
     result.update(_score(fn, env_id, seed, Path(runs), Path(cache)))
     result.update({"wall_time_s": round(time.perf_counter() - t0, 1), "command": command,
-                   "git_commit": _git_commit(), "versions": _versions()})
+                   "git_commit": git_commit(), "versions": versions()})
     path = Path(out) / reward / f"{env_id}_seed{seed}.json"
     _json(result, path)
     return path
@@ -456,7 +450,7 @@ def rescore(path: str | Path, runs: str | Path = DEFAULT_RUNS, cache: str | Path
         return False
     spec = _safe_io.load(Path(cache) / f"{d['env_id']}_seed{d['seed']}" / f"reward_{d['reward']}.pt")
     d.update(_score(reward_from_spec(spec), d["env_id"], d["seed"], Path(runs), Path(cache)))
-    d.update({"rescore_command": command, "rescore_git_commit": _git_commit()})
+    d.update({"rescore_command": command, "rescore_git_commit": git_commit()})
     _json(d, path)
     return True
 
@@ -485,7 +479,7 @@ def grid_bench(learner: str, seed: int, reward: str, n_pairs: int = 1000, extend
     from ..inversion import invert_soft_improvement
     from ..learners import random_improvements
     from ..mdp import TabularMDP, expected_return
-    from ..table2 import ALPHA, ALPHA_MODEL, EXTENDED_LEARNERS, learner_policies
+    from .table2 import ALPHA, ALPHA_MODEL, EXTENDED_LEARNERS, learner_policies
     from ..tabular_lfl import recover_reward as tabular_recover
     from ..trajectories import sample_trajectories, sample_trajectory
 
@@ -594,7 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.perf_counter()
         rows = [grid_bench(l, s, r) for l in ("SPI", "SVI", "Q-learning", "random") for s in a.seeds
                 for r in ("true", "exact", "lfl", "bc")]
-        _json({"rows": rows, "command": cmd, "git_commit": _git_commit(), "versions": _versions(),
+        _json({"rows": rows, "command": cmd, "git_commit": git_commit(), "versions": versions(),
                "wall_time_s": round(time.perf_counter() - t0, 1)}, out / "grid.json")
         print(out / "grid.json")
         return 0
