@@ -6,8 +6,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PIP    := $(BIN)/python -m pip
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with book/sanitize.cfg
+# MKL's AVX2 code path on every x86-64 CPU (Intel's AVX-512 path rounds differently), as
+# `import lfl_lib` sets it (lfl_lib/code_paths.py); a value set by the caller wins.
+export MKL_CBWR ?= AVX2
 
-.PHONY: all install book test test-unit test-book test-quick check lint browser-deps browser-test exec-times lab study bench bench-tabular table2-data clean
+.PHONY: all install book test test-unit test-book test-quick test-portable check lint browser-deps browser-test exec-times lab study bench bench-tabular table2-data clean
 
 all: test
 
@@ -38,6 +41,11 @@ test-quick: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check lfl_lib tests scripts benchmarks
 	$(BIN)/mypy
+
+# The CPU-sensitive tests and notebooks again under the BLAS code paths of other x86-64 CPUs
+# (MKL_CBWR, OPENBLAS_CORETYPE, ONEDNN_MAX_CPU_ISA), those this CPU lacks skipped: a few minutes.
+test-portable: $(STAMP)
+	$(BIN)/python scripts/test_portable.py
 
 # make lint, then, after `make book`: a nitpicky rebuild (-n: every cross-reference must resolve), then a
 # crawl of _build/html (every internal href/src resolves; nothing is loaded from the network).
