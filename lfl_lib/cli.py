@@ -29,7 +29,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 
@@ -198,7 +198,7 @@ def _recover_tabular(args: argparse.Namespace, folder: _Folder, command: str) ->
     gamma = args.gamma if args.gamma is not None else 0.99
     alpha_model = args.alpha_model if args.alpha_model is not None else 1.0
     t0 = time.perf_counter()
-    res = fit_lfl(data, S, A, gamma, alpha_model, P=P)
+    res = fit_lfl(cast(Any, data), S, A, gamma, alpha_model, P=P)  # fit_lfl takes episode groups too
     report = {
         "command": command,
         "kind": "tabular",

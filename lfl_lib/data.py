@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -202,7 +202,7 @@ class Rollout:
         parts: dict[str, list[Any]] = {k: [] for k in ROLLOUT_FIELDS}
         n = 0
         for i, ep in enumerate(episodes):
-            get = ep.get if isinstance(ep, Mapping) else (lambda k, d=None, ep=ep: getattr(ep, k, d))
+            get: Callable[..., Any] = ep.get if isinstance(ep, Mapping) else (lambda k, d=None, ep=ep: getattr(ep, k, d))
             w = f"episodes[{i}]."
             if get("observations") is None or get("actions") is None:
                 raise ValueError(f"episodes[{i}] must have 'observations' and 'actions'")
@@ -479,7 +479,7 @@ def episodes_from_arrays(observations: ArrayLike, actions: ArrayLike, next_obser
     out, start = [], 0
     for t in np.flatnonzero(ends):
         out.append(Episode(np.append(s[start:t + 1], s2[t]), a[start:t + 1], bool(term[t]), bool(not term[t])))
-        start = t + 1
+        start = int(t) + 1
     return out
 
 

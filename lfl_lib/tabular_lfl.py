@@ -38,7 +38,7 @@ choices the book's chapter 5 selected on held-out seeds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -470,17 +470,17 @@ def fit_lfl(
             raise ValueError(f"kl_weight applies to learner_model 'kl' or 'auto' only; got kl_weight={kl_weight!r} "
                              f"with learner_model={learner_model!r}")
         kl_weight = check_kl_weight(kl_weight)
-    _estimator_options = dict(policy_estimator=policy_estimator, policy_prior=policy_prior,
+    _estimator_options: dict[str, Any] = dict(policy_estimator=policy_estimator, policy_prior=policy_prior,
                               policy_prior_mean=policy_prior_mean, entropy_weight=entropy_weight,
                               policy_steps=policy_steps, policy_lr=policy_lr, transition_prior=transition_prior,
                               weights=weights, weight_floor=weight_floor, unseen=unseen, solver=solver,
                               n_steps=n_steps, lr=lr)
-    data_options = dict(P=P, terminal=terminal)
+    data_options: dict[str, Any] = dict(P=P, terminal=terminal)
     if learner_model == "auto":
         _observed(trajectories, n_states, n_actions, minimum=LEARNER_MODELS["auto"])
         sel = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model,
                                    kl_weight=kl_weight, **data_options, **_estimator_options)
-        res = fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, learner_model=sel.model,
+        res = fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, learner_model=cast(Any, sel.model),
                       kl_weight=sel.kl_weight if sel.model == "kl" else None, **data_options, **_estimator_options)
         return LfLResult(res.r, res.policies, res.targets, res.weights, res.shapings, res.P_hat,
                          res.learner_model, res.kl_weight, sel)
@@ -545,7 +545,7 @@ def _prepare(
     if solver not in ("exact", "adam"):
         raise ValueError(f"solver must be 'exact' or 'adam'; got {solver!r}")
     policies = estimate_policies(
-        trajectories, n_states, n_actions, policy_estimator, policy_prior, policy_prior_mean,
+        cast(Sequence[Trajectory], trajectories), n_states, n_actions, policy_estimator, policy_prior, policy_prior_mean,
         entropy_weight, policy_steps, policy_lr,
     )
     if P is not None:
@@ -568,7 +568,7 @@ def _prepare(
 def _fit_prepared(
     policies: list[NDArray[np.float64]], P_hat: NDArray[np.float64], wk: NDArray[np.float64], gamma: float,
     alpha_model: float, learner_model: str, lam: float, unseen: Unseen, solver: Solver, n_steps: int, lr: float,
-    kl_parts: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
+    kl_parts: tuple[NDArray[np.float64], NDArray[np.float64] | None] | None = None,
 ) -> LfLResult:
     """Targets of ``learner_model`` and their fit (Eq. 5, or one potential per policy for SVI).
 
@@ -582,7 +582,7 @@ def _fit_prepared(
         if kl_parts is None:
             tk = kl_targets(policies, P_hat, gamma, alpha_model, lam)
         else:
-            tk = kl_parts[0] if lam == 0.0 else kl_parts[0] + lam * kl_parts[1]
+            tk = kl_parts[0] if lam == 0.0 else kl_parts[0] + lam * cast(NDArray[np.float64], kl_parts[1])
     else:  # "svi": alpha_m ln pi_{k+1}, one potential per policy
         tk = alpha_model * np.log(np.array(policies[1:]))
     seen = wk > 0
