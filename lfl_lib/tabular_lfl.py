@@ -458,10 +458,12 @@ def fit_lfl(
     terminal: np.ndarray | None = None,
     learner_model: LearnerModel = "spi",
     kl_weight: float | None = None,
+    se_margin: float | None = None,
 ) -> LfLResult:
     """Algorithm 1 (tabular) with all its intermediate results; see :func:`recover_reward`.
 
-    For ``learner_model="svi"`` the field ``shapings`` holds the potentials
+    ``se_margin`` (``"auto"`` only; None: :data:`AUTO_SE_MARGIN`) is the margin of
+    :func:`select_learner_model`. For ``learner_model="svi"`` the field ``shapings`` holds the potentials
     :math:`V_0, \\dots, V_{N-1}` (shape (N, S)) of :func:`~lfl_lib.inversion.value_iteration_fit`.
     """
     if learner_model not in LEARNER_MODELS:
@@ -471,6 +473,9 @@ def fit_lfl(
             raise ValueError(f"kl_weight applies to learner_model 'kl' or 'auto' only; got kl_weight={kl_weight!r} "
                              f"with learner_model={learner_model!r}")
         kl_weight = check_kl_weight(kl_weight)
+    if se_margin is not None and learner_model != "auto":
+        raise ValueError(f"se_margin applies to learner_model 'auto' only; got se_margin={se_margin!r} "
+                         f"with learner_model={learner_model!r}")
     _estimator_options = dict(policy_estimator=policy_estimator, policy_prior=policy_prior,
                               policy_prior_mean=policy_prior_mean, entropy_weight=entropy_weight,
                               policy_steps=policy_steps, policy_lr=policy_lr, transition_prior=transition_prior,
@@ -480,7 +485,8 @@ def fit_lfl(
     if learner_model == "auto":
         _observed(trajectories, n_states, n_actions, minimum=LEARNER_MODELS["auto"])
         sel = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model,
-                                   kl_weight=kl_weight, **data_options, **_estimator_options)
+                                   kl_weight=kl_weight, se_margin=AUTO_SE_MARGIN if se_margin is None else se_margin,
+                                   **data_options, **_estimator_options)
         res = fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, learner_model=sel.model,
                       kl_weight=sel.kl_weight if sel.model == "kl" else None, **data_options, **_estimator_options)
         return LfLResult(res.r, res.policies, res.targets, res.weights, res.shapings, res.P_hat,
@@ -753,7 +759,7 @@ AUTO_CANDIDATES: tuple[str, ...] = ("spi", "kl")
 #: standard errors of the per-pair difference (0: the best candidate always; ``inf``: SPI always).
 #: Chosen on the held-out seeds 1000-1009 by the criterion written down in
 #: ``book/data/tabular/README.md`` (book chapter "What kind of learner?").
-AUTO_SE_MARGIN: float = 0.0
+AUTO_SE_MARGIN: float = math.inf
 
 #: The grid of :math:`\\lambda/\\alpha_m` over which ``"kl"`` (and ``"auto"``) estimate the KL weight.
 KL_RATIO_GRID: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -984,6 +990,8 @@ def recover_reward(
         :math:`\\lambda \\ge 0` of ``"kl"`` (also used by the ``"kl"`` candidate of ``"auto"``).
         None (default): chosen from the trajectories by the held-out criterion of
         :func:`select_learner_model` over :data:`KL_RATIO_GRID`; needs three or more trajectories.
+        (With ``"auto"``, the option ``se_margin`` sets the margin of :func:`select_learner_model`;
+        by default :data:`AUTO_SE_MARGIN`.)
 
     Returns
     -------
