@@ -61,7 +61,7 @@ def extended_run(name: str, seed: int, mdp: TabularMDP | None = None, alpha_mode
 
 
 def summarize_extended(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per learner: mean and population std of the three scores, and how often each model was chosen."""
+    """Per learner: mean and sample standard deviation (ddof 1) of the three scores, and how often each model was chosen."""
     out: dict[str, Any] = {}
     for name in dict.fromkeys(r["learner"] for r in runs):
         rows = [r for r in runs if r["learner"] == name]
@@ -69,7 +69,7 @@ def summarize_extended(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for key in ("learner_J", "paper_J", "auto_J"):
             v = np.array([r[key] for r in rows])
             d[key] = float(v.mean())
-            d[key + "_std"] = float(v.std())
+            d[key + "_std"] = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
         d["chosen"] = {m: sum(r["auto_model"] == m for r in rows) for m in ("spi", "kl", "svi")}
         out[name] = d
     return out
