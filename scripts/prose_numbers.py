@@ -50,7 +50,7 @@ REFERENCE = re.compile(
 #: In math: a parameter set to a value, "\alpha_m = 0.7", "\gamma = 0.96" (not "\hat\lambda = ...").
 SETTING = re.compile(
     r"(?<!\\hat)(?<!\\hat )(?<!\\bar)\\(?:alpha|gamma|lambda|beta|sigma|epsilon|varepsilon|eta|rho|tau|kappa|delta|nu|mu)"
-    r"(?:_\{[^}]*\}|_\\?\w+)?\s*=\s*-?\d+(?:\.\d+)?")
+    r"(?:_\{(?:[^{}]|\{[^{}]*\})*\}|_\\?\w+)?\s*=\s*-?\d+(?:\.\d+)?")
 MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.S)
 HEADING = re.compile(r"^(#+\s+)[\d.]+\s", re.M)
 OPTION = re.compile(r"^:[\w-]+:.*$", re.M)

@@ -29,7 +29,7 @@ def test_typed_numbers_are_flagged_in_text_and_in_math():
 @pytest.mark.parametrize("text", [
     "the observer scores {glue:text}`obs_mean:.2f`",            # glued
     "the paper prints {paper}`4.68` $\\pm$ {paper}`0.24`",       # the paper's
-    "with $\\alpha_m = 0.7$ and $\\gamma=0.96$",                 # settings in math
+    "with $\\alpha_m = 0.7$, $\\gamma=0.96$ and $\\lambda_{\\text{GAE}} = 0.95$",  # settings in math
     "Section 5.4, sections 5.4 and 5.5, Table 2, Eq. (5), Fig. 4",  # references
     "## 5.3 Table 2",                                           # a heading's number
     "`lr=0.5` in code, a [link](https://x.org/v1.2/a.html), rliable 1.2.0",
