@@ -63,6 +63,7 @@ __all__ = [
     "kl_weight_from_consistency",
     "KL_RATIO_GRID",
     "AUTO_CANDIDATES",
+    "AUTO_SE_MARGIN",
     "predict_next_policies",
     "ModelSelection",
     "select_learner_model",
