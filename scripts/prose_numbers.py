@@ -6,7 +6,8 @@ The convention (book/notation.md, "Numbers in the text"):
   ``glue("name", value)`` in the cell, ``{glue:text}`name:.2f``` in the text;
 - a number the paper prints or states (a result, a setting) is marked with the ``paper`` role,
   ``{paper}`4.68```, which renders it as the paper's;
-- a number assigned to a parameter in math, ``$\\alpha_m = 0.7$``, is a setting (not a result);
+- a number assigned to a parameter in math, ``$\\alpha_m = 0.7$``, or a set of values a parameter
+  ranges over, ``$\\epsilon \\in \\{0.05, 0.5\\}$``, is a setting (not a result);
 - section, table, figure and equation numbers, headings, code and links are not numbers in
   this sense, and neither are integers (counts, seeds, indices): only numbers with a decimal
   point are checked.
@@ -54,7 +55,8 @@ REFERENCE = re.compile(
 #: In math: a parameter set to a value, "\alpha_m = 0.7", "\gamma = 0.96" (not "\hat\lambda = ...").
 SETTING = re.compile(
     r"(?<!\\hat)(?<!\\hat )(?<!\\bar)\\(?:alpha|gamma|lambda|beta|sigma|epsilon|varepsilon|eta|rho|tau|kappa|delta|nu|mu)"
-    r"(?:_\{(?:[^{}]|\{[^{}]*\})*\}|_\\?\w+)?\s*=\s*-?\d+(?:\.\d+)?")
+    r"(?:_\{(?:[^{}]|\{[^{}]*\})*\}|_\\?\w+)?"
+    r"(?:\s*=\s*-?\d+(?:\.\d+)?|\s*\\in\s*\\\{[-\d.,\s]*\\\})")  # = a value, or \in \{a set of values\}
 MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.S)
 HEADING = re.compile(r"^(#+\s+)[\d.]+\s", re.M)
 OPTION = re.compile(r"^:[\w-]+:.*$", re.M)

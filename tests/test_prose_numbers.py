@@ -30,6 +30,7 @@ def test_typed_numbers_are_flagged_in_text_and_in_math():
     "the observer scores {glue:text}`obs_mean:.2f`",            # glued
     "the paper prints {paper}`4.68` $\\pm$ {paper}`0.24`",       # the paper's
     "with $\\alpha_m = 0.7$, $\\gamma=0.96$ and $\\lambda_{\\text{GAE}} = 0.95$",  # settings in math
+    "a grid $\\epsilon \\in \\{0.05, 0.25, 0.5, 1\\}$ of settings",  # a parameter's set of values
     "Section 5.4, sections 5.4 and 5.5, Table 2, Eq. (5), Fig. 4",  # references
     "## 5.3 Table 2",                                           # a heading's number
     "`lr=0.5` in code, a [link](https://x.org/v1.2/a.html), rliable 1.2.0",
@@ -47,6 +48,7 @@ def test_prose_inside_a_directive_is_checked():
 
 def test_an_estimate_named_like_a_setting_is_not_a_setting():
     assert prose_numbers.typed_numbers("$\\hat\\lambda = 0.42$") == ["0.42"]
+    assert prose_numbers.typed_numbers("$\\lambda \\in [0.38, 0.47]$") == ["0.38", "0.47"]  # an interval is a result
 
 
 def test_page_numbers_and_cli(tmp_path, capsys):
