@@ -69,6 +69,8 @@ def save_reward(reward: RewardModel, path: str | Path, metadata: dict[str, Any] 
         "state_dict": {k: v.detach().clone() for k, v in reward.state_dict().items()},
         "metadata": json.dumps(metadata or {}, sort_keys=True),
     }
+    if reward.state_term is not None:  # only then, so a log-density reward's file is as before
+        obj["state_term"] = reward.state_term
     _safe_io.save(obj, path)
     return path
 
@@ -113,7 +115,7 @@ def load_reward(path: str | Path) -> RewardModel:
     obj = _read_reward_file(path)
     sd = obj["state_dict"]
     reward = RewardModel(int(obj["obs_dim"]), int(obj["act_dim"]), np.zeros(obj["obs_dim"]), np.ones(obj["obs_dim"]),
-                         tuple(int(h) for h in obj["hidden"]))
+                         tuple(int(h) for h in obj["hidden"]), obj.get("state_term"))
     reward.load_state_dict(sd)
     reward.requires_grad_(False)
     return reward
