@@ -32,9 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Pages whose prose is not (yet) held to the rule, each with the reason. Every other page of
 #: the table of contents must pass.
 EXEMPT: dict[str, str] = {
-    # Rewritten on the chapter-6 branch, where its numbers are glued; remove this entry when
-    # that branch is merged.
-    "book/06_mujoco.ipynb": "chapter 6 is being rewritten with glued numbers on another branch",
     # A computation by hand: each decimal is the rounded value of a closed form derived in the
     # same paragraph (inside display math, where no role can go), and the cell after the
     # paragraph recomputes every one of them with lfl_lib and prints it.
