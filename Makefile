@@ -47,9 +47,12 @@ lint: $(STAMP)
 test-portable: $(STAMP)
 	$(BIN)/python scripts/test_portable.py
 
-# make lint, then, after `make book`: a nitpicky rebuild (-n: every cross-reference must resolve), then a
-# crawl of _build/html (every internal href/src resolves; nothing is loaded from the network).
+# make lint, then, after `make book`: every page's prose has no typed number (glued or the paper's,
+# see book/notation.md; make test runs the same check in tests/test_prose_numbers.py), a nitpicky
+# rebuild (-n: every cross-reference must resolve), then a crawl of _build/html (every internal
+# href/src resolves; nothing is loaded from the network).
 check: lint
+	$(BIN)/python scripts/prose_numbers.py
 	$(BIN)/jupyter-book build . -W -n --keep-going --all
 	$(BIN)/python scripts/check_html.py _build/html
 
