@@ -251,7 +251,8 @@ class MLPStateTerm(nn.Module):
             layers += [nn.Linear(n, h), nn.Tanh()]
             n = h
         out = nn.Linear(n, 1)
-        nn.init.zeros_(out.weight); nn.init.zeros_(out.bias)
+        nn.init.zeros_(out.weight)
+        nn.init.zeros_(out.bias)
         self.net = nn.Sequential(*layers, out)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

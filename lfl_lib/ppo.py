@@ -36,7 +36,7 @@ import pickle
 import time
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import gymnasium as gym
 import mujoco
@@ -226,8 +226,9 @@ class RolloutTap(gym.vector.VectorWrapper):
     def __init__(self, env: gym.vector.VectorEnv, reward_fn: RewardFn | None = None) -> None:
         super().__init__(env)
         self.reward_fn = reward_fn
-        self.low = env.single_action_space.low.astype(np.float64)
-        self.high = env.single_action_space.high.astype(np.float64)
+        space = cast(gym.spaces.Box, env.single_action_space)
+        self.low = space.low.astype(np.float64)
+        self.high = space.high.astype(np.float64)
         self.raw_obs: NDArray[np.float64] | None = None
         self.raw_next_obs: NDArray[np.float64] | None = None
         self.running_return = np.zeros(env.num_envs)
@@ -267,7 +268,7 @@ class RolloutTap(gym.vector.VectorWrapper):
             self.episode_returns.append(float(self.running_return[i]))
             self.running_return[i] = 0.0
         if self.reward_fn is not None:
-            reward = np.asarray(self.reward_fn(self.raw_obs, actions), dtype=np.float64).reshape(self.num_envs)
+            reward = np.asarray(self.reward_fn(cast(NDArray[np.float64], self.raw_obs), actions), dtype=np.float64).reshape(self.num_envs)
         if self.reward_offset is not None:
             reward = np.asarray(reward, dtype=np.float64) + self.reward_offset
             self.reward_offset = None
@@ -393,7 +394,7 @@ def _env_state(envs: gym.vector.VectorEnv) -> dict[str, Any]:
     tap: RolloutTap = _find(envs, RolloutTap)
     subs = []
     for e in sync.envs:
-        u = e.unwrapped
+        u = cast(Any, e.unwrapped)  # a MuJoCo env: .data, .model
         tl = _time_limit(e)
         subs.append({
             # the whole MjData: derived quantities such as body positions are one
@@ -406,7 +407,7 @@ def _env_state(envs: gym.vector.VectorEnv) -> dict[str, Any]:
         "subs": subs,
         "env_obs": [np.array(o, copy=True) for o in sync._env_obs],
         "autoreset": np.array(sync._autoreset_envs, copy=True),
-        "tap_obs": tap.raw_obs.copy(),
+        "tap_obs": cast(NDArray[np.float64], tap.raw_obs).copy(),
         "tap_return": tap.running_return.copy(),
         "tap_episodes": list(tap.episode_returns),
     }
@@ -427,13 +428,13 @@ def _set_env_state(envs: gym.vector.VectorEnv, state: dict[str, Any]) -> None:
     if len(state["subs"]) != len(sync.envs):
         raise ValueError(f"checkpoint holds {len(state['subs'])} environments; this run has {len(sync.envs)}")
     for e, s in zip(sync.envs, state["subs"]):
-        u = e.unwrapped
+        u = cast(Any, e.unwrapped)  # a MuJoCo env: .data, .model
         mujoco.mj_copyData(u.data, u.model, pickle.loads(s["physics"]))
         tl = _time_limit(e)
         if tl is not None:
             tl._elapsed_steps = s["elapsed"]
         u.np_random.bit_generator.state = s["rng"]
-    sync._env_obs = [np.array(o, copy=True) for o in state["env_obs"]]  # a list, one array per env
+    cast(Any, sync)._env_obs = [np.array(o, copy=True) for o in state["env_obs"]]  # a list, one array per env
     sync._autoreset_envs = np.array(state["autoreset"], copy=True)
     tap.raw_obs = state["tap_obs"].copy()
     tap.running_return = state["tap_return"].copy()
@@ -564,8 +565,8 @@ class PPO:
         self.envs = make_vector_env(env_id, cfg.n_envs, reward_fn, norm_obs=cfg.norm_obs,
                                     norm_reward=cfg.norm_reward, gamma=cfg.gamma)
         self.tap: RolloutTap = _find(self.envs, RolloutTap)
-        self.obs_dim = int(np.prod(self.envs.single_observation_space.shape))
-        self.act_dim = int(np.prod(self.envs.single_action_space.shape))
+        self.obs_dim = int(np.prod(cast(tuple[int, ...], self.envs.single_observation_space.shape)))
+        self.act_dim = int(np.prod(cast(tuple[int, ...], self.envs.single_action_space.shape)))
         self.gen = torch.Generator().manual_seed(self.seed)
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
@@ -608,7 +609,7 @@ class PPO:
         no.obs_rms.mean = np.asarray(mean, dtype=np.float64).copy()
         no.obs_rms.var = np.asarray(var, dtype=np.float64).copy()
         no.obs_rms.count = float(count)
-        self._obs = self._normalize(self.tap.raw_obs)
+        self._obs = self._normalize(cast(NDArray[np.float64], self.tap.raw_obs))
 
     def set_anchor(self, policy: PolicySnapshot | None, weight: float = 0.0) -> None:
         r"""Anchor the policy to ``policy`` (:math:`\pi_0`) with a KL penalty of weight ``weight``.
@@ -733,9 +734,9 @@ class PPO:
                 mu = _apply(actor_net, o)
                 a = mu + std * torch.randn(shape, generator=gen)
                 val_b[t] = _apply(critic_net, o).numpy()[:, 0]
-                raw0[t] = tap.raw_obs[0]
+                raw0[t] = cast(NDArray[np.float64], tap.raw_obs)[0]
                 if anchor is not None:  # ln pi(a|s) - ln pi_0(a|s), pi_0 on its own normalization
-                    mu0 = _apply(anchor_net, anchor.normalize(tap.raw_obs))
+                    mu0 = _apply(anchor_net, anchor.normalize(cast(NDArray[np.float64], tap.raw_obs)))
                     diff = ((-0.5 * ((a - mu) / std) ** 2 - log_std)
                             - (-0.5 * ((a - mu0) / anchor_std) ** 2 - anchor_log_std)).sum(-1).double().numpy()
                     tap.reward_offset = -w_anchor * diff
@@ -751,10 +752,10 @@ class PPO:
                 rew_b[t] = r
                 tr_only = (trunc | term) if boot_term else (trunc & ~term)
                 if tr_only.any():  # bootstrap time-limit ends (and terminations if asked) with V(true final state)
-                    fin = self._normalize(tap.raw_next_obs[tr_only])
+                    fin = self._normalize(cast(NDArray[np.float64], tap.raw_next_obs)[tr_only])
                     rew_b[t, tr_only] += gamma * _apply(critic_net, torch.from_numpy(fin)).numpy()[:, 0]
                 term_b[t], trunc_b[t] = term, trunc
-                rawn0[t] = tap.raw_next_obs[0]
+                rawn0[t] = cast(NDArray[np.float64], tap.raw_next_obs)[0]
                 self._obs = np.asarray(nobs, np.float32)
             val_b[T] = _apply(critic_net, torch.from_numpy(self._obs)).numpy()[:, 0]
             a_t, mu_t = torch.from_numpy(act_b), torch.from_numpy(mu_b)
@@ -946,7 +947,8 @@ def evaluate_episodes(
     _quiet_mujoco()
     envs = SyncVectorEnv([functools.partial(gym.make, env_id) for _ in range(n_episodes)],
                          autoreset_mode=AutoresetMode.SAME_STEP)
-    low, high = envs.single_action_space.low, envs.single_action_space.high
+    space = cast(gym.spaces.Box, envs.single_action_space)
+    low, high = space.low, space.high
     sigma = policy.actor().log_std.detach().exp().numpy().astype(np.float64)
     noise = np.random.default_rng(seed)
     returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, int)

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -48,7 +48,7 @@ from scipy.special import logsumexp
 from ._validate import as_float_array, check_alpha, check_gamma, check_positive_int, check_reward
 from .inversion import check_kl_weight, kl_divergence, value_iteration_fit
 from .mdp import TabularMDP, discounted_entropy, expected_return, score, soft_optimal, softmax_policy
-from .trajectories import Trajectory, check_trajectories, estimate_transitions, pair_counts, transition_counts
+from .trajectories import Trajectory, check_trajectories, pair_counts, transition_counts
 
 __all__ = [
     "estimate_policies",
@@ -477,18 +477,18 @@ def fit_lfl(
     if se_margin is not None and learner_model != "auto":
         raise ValueError(f"se_margin applies to learner_model 'auto' only; got se_margin={se_margin!r} "
                          f"with learner_model={learner_model!r}")
-    _estimator_options = dict(policy_estimator=policy_estimator, policy_prior=policy_prior,
+    _estimator_options: dict[str, Any] = dict(policy_estimator=policy_estimator, policy_prior=policy_prior,
                               policy_prior_mean=policy_prior_mean, entropy_weight=entropy_weight,
                               policy_steps=policy_steps, policy_lr=policy_lr, transition_prior=transition_prior,
                               weights=weights, weight_floor=weight_floor, unseen=unseen, solver=solver,
                               n_steps=n_steps, lr=lr)
-    data_options = dict(P=P, terminal=terminal)
+    data_options: dict[str, Any] = dict(P=P, terminal=terminal)
     if learner_model == "auto":
         _observed(trajectories, n_states, n_actions, minimum=LEARNER_MODELS["auto"])
         sel = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model,
                                    kl_weight=kl_weight, se_margin=AUTO_SE_MARGIN if se_margin is None else se_margin,
                                    **data_options, **_estimator_options)
-        res = fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, learner_model=sel.model,
+        res = fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, learner_model=cast(Any, sel.model),
                       kl_weight=sel.kl_weight if sel.model == "kl" else None, **data_options, **_estimator_options)
         return LfLResult(res.r, res.policies, res.targets, res.weights, res.shapings, res.P_hat,
                          res.learner_model, res.kl_weight, sel)
@@ -553,7 +553,7 @@ def _prepare(
     if solver not in ("exact", "adam"):
         raise ValueError(f"solver must be 'exact' or 'adam'; got {solver!r}")
     policies = estimate_policies(
-        trajectories, n_states, n_actions, policy_estimator, policy_prior, policy_prior_mean,
+        cast(Sequence[Trajectory], trajectories), n_states, n_actions, policy_estimator, policy_prior, policy_prior_mean,
         entropy_weight, policy_steps, policy_lr,
     )
     if P is not None:
@@ -576,7 +576,7 @@ def _prepare(
 def _fit_prepared(
     policies: list[NDArray[np.float64]], P_hat: NDArray[np.float64], wk: NDArray[np.float64], gamma: float,
     alpha_model: float, learner_model: str, lam: float, unseen: Unseen, solver: Solver, n_steps: int, lr: float,
-    kl_parts: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
+    kl_parts: tuple[NDArray[np.float64], NDArray[np.float64] | None] | None = None,
 ) -> LfLResult:
     """Targets of ``learner_model`` and their fit (Eq. 5, or one potential per policy for SVI).
 
@@ -590,7 +590,7 @@ def _fit_prepared(
         if kl_parts is None:
             tk = kl_targets(policies, P_hat, gamma, alpha_model, lam)
         else:
-            tk = kl_parts[0] if lam == 0.0 else kl_parts[0] + lam * kl_parts[1]
+            tk = kl_parts[0] if lam == 0.0 else kl_parts[0] + lam * cast(NDArray[np.float64], kl_parts[1])
     else:  # "svi": alpha_m ln pi_{k+1}, one potential per policy
         tk = alpha_model * np.log(np.array(policies[1:]))
     seen = wk > 0
@@ -892,7 +892,7 @@ def select_learner_model(
                                 opts["n_steps"], opts["lr"], kl_parts=parts)
             lp = [np.log(p) for p in predict_next_policies(res, gamma, alpha_model, "forward")]
             logp[key] += lp
-            ll[key] += float(sum((cnt * l).sum() for cnt, l in zip(test_counts, lp)))
+            ll[key] += float(sum((cnt * lq).sum() for cnt, lq in zip(test_counts, lp)))
     ll = {key: v / n_pairs for key, v in ll.items()}
     se = {key: _difference_se(all_counts, logp[key], logp["spi"]) for key in ll} if "spi" in ll else {}
     keys = list(ll)
@@ -900,7 +900,7 @@ def select_learner_model(
     if se and best != "spi" and not (math.isfinite(se_margin) and ll[best] - ll["spi"] > se_margin * se[best]):
         best = "spi"  # not better than the paper's model by the margin
     model = best.split(":")[0]
-    lam = next(l for k, _, l in runs if k == best)
+    lam = next(weight for k, _, weight in runs if k == best)
     return ModelSelection(model, float(lam), ll, se)
 
 

@@ -24,7 +24,7 @@ Unlike Algorithm 1, nothing here uses the learner's policies: only which rollout
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import numpy as np
 import torch
@@ -111,6 +111,9 @@ class TrexReward(nn.Module):
     config : TrexConfig
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, obs_dim: int, mean: Array, std: Array, config: TrexConfig) -> None:
         super().__init__()
         self.obs_dim = int(obs_dim)
@@ -170,11 +173,12 @@ def split_episodes(observations: Array, next_observations: Array, dones: Array) 
     if obs.ndim != 2 or nxt.shape != obs.shape or done.shape != (len(obs),):
         raise ValueError("observations and next_observations must be (T, obs_dim) and dones (T,)")
     ends = np.flatnonzero(done) + 1
-    out, start = [], 0
+    out: list[tuple[Array, Array]] = []
+    start = 0
     for e in list(ends) + ([len(obs)] if (len(ends) == 0 or ends[-1] != len(obs)) else []):
         if e > start:
             out.append((obs[start:e], nxt[start:e]))
-        start = e
+        start = int(e)
     return out
 
 
@@ -227,13 +231,17 @@ def _snippet_tensors(
     n = len(pairs)
     out = []
     for side in (0, 1):
-        S = np.zeros((n, L, dim), np.float32); S2 = np.zeros((n, L, dim), np.float32); M = np.zeros((n, L), np.float32)
+        S = np.zeros((n, L, dim), np.float32)
+        S2 = np.zeros((n, L, dim), np.float32)
+        M = np.zeros((n, L), np.float32)
         for r, p in enumerate(pairs):
             c, e, t, length = (p[0], p[1], p[2], p[6]) if side == 0 else (p[3], p[4], p[5], p[6])
             s, s2 = episodes[c][e]
-            S[r, :length] = s[t:t + length]; S2[r, :length] = s2[t:t + length]; M[r, :length] = 1.0
+            S[r, :length] = s[t:t + length]
+            S2[r, :length] = s2[t:t + length]
+            M[r, :length] = 1.0
         out.append((torch.as_tensor(S), torch.as_tensor(S2) if next_state else None, torch.as_tensor(M)))
-    return tuple(out)  # type: ignore[return-value]
+    return cast(tuple[list[torch.Tensor], ...], tuple(out))
 
 
 def fit_trex(
@@ -276,10 +284,11 @@ def fit_trex(
         (Sw, S2w, Mw), (Sb, S2b, Mb) = _snippet_tensors(episodes, pairs, cfg.next_state)
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
+        # called within this iteration only: the loop's current net and snippets are the ones meant
         def returns(idx: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
-            rw = net(reward.features(Sw[idx], None if S2w is None else S2w[idx])).squeeze(-1)
-            rb = net(reward.features(Sb[idx], None if S2b is None else S2b[idx])).squeeze(-1)
-            return (rw * Mw[idx]).sum(-1), (rb * Mb[idx]).sum(-1)
+            rw = net(reward.features(Sw[idx], None if S2w is None else S2w[idx])).squeeze(-1)  # noqa: B023
+            rb = net(reward.features(Sb[idx], None if S2b is None else S2b[idx])).squeeze(-1)  # noqa: B023
+            return (rw * Mw[idx]).sum(-1), (rb * Mb[idx]).sum(-1)  # noqa: B023
 
         with torch.no_grad():
             first.append(float(bradley_terry_loss(*returns(slice(None)))))
@@ -287,7 +296,9 @@ def fit_trex(
         for step in range(cfg.steps):
             idx = torch.randint(len(pairs), (cfg.batch,), generator=gen)
             loss = bradley_terry_loss(*returns(idx))
-            opt.zero_grad(); loss.backward(); opt.step()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
             if progress is not None:
                 progress(m * cfg.steps + step + 1)
         with torch.no_grad():

@@ -6,7 +6,6 @@ alpha ln pi_{k+1}(a|s) + alpha KL(pi_k(.|s) || pi_{k+1}(.|s)): a log-density plu
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -15,10 +14,10 @@ from hypothesis import given, settings, strategies as st
 from numpy.testing import assert_allclose
 
 from lfl_lib import lq
-from lfl_lib.deep_lfl import DeepLfLConfig, RewardModel, recover_reward
+from lfl_lib.deep_lfl import DeepLfLConfig, RewardModel
 from lfl_lib.experiments import lq_state_term as lst
 from lfl_lib.improvement import soft_improvement
-from lfl_lib.mdp import TabularMDP, random_mdp, soft_optimal, uniform_policy
+from lfl_lib.mdp import TabularMDP, random_mdp, soft_optimal
 from lfl_lib.observer import load_reward, save_reward
 
 
@@ -61,7 +60,8 @@ def test_state_term_matrix_is_the_quadratic():
     rng = np.random.default_rng(0)
     U, b = rng.normal(size=(2, 2)), rng.normal(size=2)
     mean, std = rng.normal(size=2), rng.uniform(0.5, 2.0, 2)
-    s = rng.normal(size=(7, 2)); a = rng.normal(size=(7, 1))
+    s = rng.normal(size=(7, 2))
+    a = rng.normal(size=(7, 1))
     u = (s - mean) / std
     want = np.einsum("ni,ij,nj->n", u, U, u) + u @ b
     assert_allclose(lq.quadratic_reward(lst.state_term_matrix(lst.PROBLEM, U, b, mean, std), s, a), want, rtol=1e-10)

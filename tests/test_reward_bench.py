@@ -103,9 +103,11 @@ def _fake_log(run_dir, env_id="Reacher-v5", n_updates=30):
     pol = PolicySnapshot({k: v.detach().clone() for k, v in actor.state_dict().items()}, np.zeros(10), np.ones(10), (8,))
     tr = rb.noisy_episodes(env_id, pol, 0.0, 2, 10, stochastic=True)
     o, a = tr["observations"].astype(np.float64), tr["actions"].astype(np.float64)
-    obs = np.concatenate([o[:, 0], o[:, 1]]); act = np.concatenate([a[:, 0], a[:, 1]])
+    obs = np.concatenate([o[:, 0], o[:, 1]])
+    act = np.concatenate([a[:, 0], a[:, 1]])
     nxt = np.concatenate([obs[1:], obs[-1:]])
-    trunc = np.zeros(len(obs), bool); trunc[[49, 99]] = True
+    trunc = np.zeros(len(obs), bool)
+    trunc[[49, 99]] = True
     ro = Rollout(obs, act, nxt, np.zeros(len(obs), bool), trunc)
     evals = {p: rb.noisy_episodes(env_id, pol, 0.0, 2, 1000, stochastic=p == "sampled") for p in ("mean", "sampled")}
     rng = np.random.default_rng(0)

@@ -16,7 +16,8 @@ GOAL = np.array([1.0, -0.5, 0.3])
 def _episode(skill: float, rng: np.random.Generator, T: int = 40) -> tuple[np.ndarray, np.ndarray]:
     """A walk that moves towards GOAL with strength ``skill`` (0: a pure random walk)."""
     s = rng.normal(0.0, 1.0, 3)
-    S = np.zeros((T, 3)); S2 = np.zeros((T, 3))
+    S = np.zeros((T, 3))
+    S2 = np.zeros((T, 3))
     for t in range(T):
         s2 = s + 0.15 * skill * (GOAL - s) + 0.1 * rng.normal(size=3)
         S[t], S2[t] = s, s2
@@ -28,7 +29,10 @@ def _true_return(ep: tuple[np.ndarray, np.ndarray]) -> float:
     return float(-np.linalg.norm(ep[0] - GOAL, axis=1).sum())
 
 
-def _checkpoints(rng: np.random.Generator, skills=np.linspace(0.0, 0.6, 6), n: int = 8):
+SKILLS = np.linspace(0.0, 0.6, 6)
+
+
+def _checkpoints(rng: np.random.Generator, skills=SKILLS, n: int = 8):
     return [[_episode(k, rng) for _ in range(n)] for k in skills]
 
 

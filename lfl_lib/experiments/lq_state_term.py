@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
@@ -33,13 +33,13 @@ __all__ = ["PROBLEM", "CONFIG", "state_term_matrix", "kl_state_matrix", "reward_
            "theorem2_state_term_error", "run", "main"]
 
 #: The test bed of ``tests/test_deep_lfl.py`` (deterministic dynamics, horizon 5).
-PROBLEM = lq.LQProblem(A=[[1.0, 0.2], [0.0, 0.9]], B=[[0.0], [0.5]], Q=np.eye(2), R=[[0.5]], gamma=0.9,
+PROBLEM = lq.LQProblem(A=np.array([[1.0, 0.2], [0.0, 0.9]]), B=np.array([[0.0], [0.5]]), Q=np.eye(2), R=np.array([[0.5]]), gamma=0.9,
                        alpha=1.0, horizon=5, start_cov=0.25 * np.eye(2))
 #: Linear policies and reward, the settings of the end-to-end test of ``tests/test_deep_lfl.py``.
 CONFIG = DeepLfLConfig(alpha_model=1.0, gamma=0.9, hidden=(), shared_units=64, lr=2e-2, policy_steps=300,
                        kl_steps=1000, reward_init_steps=200, consistency_steps=800)
 #: The first policy of the learner: it ignores the state.
-PI1 = lq.LinearGaussianPolicy([[0.0, 0.0]], [0.0], [[0.05]])
+PI1 = lq.LinearGaussianPolicy(np.array([[0.0, 0.0]]), np.array([0.0]), np.array([[0.05]]))
 
 
 def _embed_state(problem: lq.LQProblem, Mx: np.ndarray) -> np.ndarray:
@@ -55,7 +55,8 @@ def state_term_matrix(problem: lq.LQProblem, U: np.ndarray, b: np.ndarray, mean:
     n = problem.n
     D = np.hstack([np.diag(1.0 / std), (-mean / std)[:, None]])  # u = D x, x = (s, 1)
     Us = 0.5 * (U + U.T)
-    e = np.zeros(n + 1); e[n] = 1.0
+    e = np.zeros(n + 1)
+    e[n] = 1.0
     lin = D.T @ b  # b'u = lin'x = x' e lin' x
     Mx = -(D.T @ Us @ D + 0.5 * (np.outer(e, lin) + np.outer(lin, e)))
     return _embed_state(problem, Mx)
@@ -75,11 +76,12 @@ def kl_state_matrix(problem: lq.LQProblem, p: lq.LinearGaussianPolicy, q: lq.Lin
 
 def reward_matrix_of(problem: lq.LQProblem, reward: RewardModel) -> np.ndarray:
     """The quadratic :math:`M` of a linear recovered reward (``hidden=()``, state term None or quadratic)."""
-    mean = reward.norm.mean.double().numpy(); std = reward.norm.std.double().numpy()
+    mean = reward.norm.mean.double().numpy()
+    std = reward.norm.std.double().numpy()
     phi = lq.from_actor(reward.policy, mean, std)
     M = lq.log_policy_reward_matrix(phi)
     if reward.state_term == "quadratic":
-        g = reward.g
+        g = cast(Any, reward.g)  # the quadratic state term: U and b
         M = M + state_term_matrix(problem, g.U.detach().double().numpy(), g.b.detach().double().numpy(), mean, std)
     elif reward.state_term is not None:
         raise ValueError("reward must have no state term or a quadratic one")

@@ -38,7 +38,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import gymnasium as gym
 import numpy as np
@@ -154,17 +154,17 @@ def fit_named_reward(name: str, rollouts: Sequence[Rollout], seed: int = 0
         return bc.reward_fn, {}, _model_spec(bc)
     if method == "trex":
         beta = float(settings.pop("beta", 0.0))
-        cfg = TrexConfig(**settings)
-        eps = [split_episodes(r.observations, r.next_observations, r.terminations | r.truncations) for r in rollouts]
-        trex, info = fit_trex(eps, cfg, seed=seed)
-        spec: dict[str, Any] = {"kind": "trex", "obs_dim": trex.obs_dim, "config": cfg.to_dict(), "beta": beta,
+        tcfg = TrexConfig(**settings)
+        eps = [split_episodes(r.observations, r.next_observations, cast(Any, r.terminations) | r.truncations) for r in rollouts]
+        trex, info = fit_trex(eps, tcfg, seed=seed)
+        spec: dict[str, Any] = {"kind": "trex", "obs_dim": trex.obs_dim, "config": tcfg.to_dict(), "beta": beta,
                                 "state_dict": {k: v.detach().clone() for k, v in trex.state_dict().items()}, "prior": None}
         if beta > 0:
             bc = _bc_reward(rollouts[-1], seed=seed)
             trex.set_prior(bc.reward_fn, beta)
             spec["prior"] = _model_spec(bc)
         fn = functools.partial(_trex_fn, trex)
-        return fn, {"config": {**cfg.to_dict(), "beta": beta}, **info}, spec
+        return fn, {"config": {**tcfg.to_dict(), "beta": beta}, **info}, spec
     raise ValueError(f"reward must be one of {REWARDS} (or a T-REX variant); got {name!r}")
 
 
@@ -211,7 +211,8 @@ def _ranks(x: Array) -> Array:
 
 def pearson(x: Array, y: Array) -> float:
     """Pearson correlation; NaN when either side is constant or has fewer than 2 points."""
-    x = np.asarray(x, np.float64); y = np.asarray(y, np.float64)
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError(f"x and y must be 1-d of the same length; got {x.shape} and {y.shape}")
     if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
@@ -236,7 +237,8 @@ def ranking_metrics(learned: Array, true: Array, updates: Sequence[int], window:
     window : sequence of int
         The observed updates.
     """
-    learned = np.asarray(learned, np.float64); true = np.asarray(true, np.float64)
+    learned = np.asarray(learned, np.float64)
+    true = np.asarray(true, np.float64)
     u = np.asarray(updates)
     if learned.shape != true.shape or learned.shape != u.shape:
         raise ValueError("learned, true and updates must have the same length")
@@ -278,7 +280,8 @@ def noisy_episodes(env_id: str, policy: PolicySnapshot, epsilon: float, n_episod
         raise ValueError(f"epsilon must be in [0, 1]; got {epsilon!r}")
     envs = gym.vector.SyncVectorEnv([functools.partial(gym.make, env_id) for _ in range(n_episodes)],
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
-    low, high = envs.single_action_space.low, envs.single_action_space.high
+    space = cast(Any, envs.single_action_space)  # a Box
+    low, high = space.low, space.high
     sigma = policy.actor().log_std.detach().exp().numpy().astype(np.float64)
     rng = np.random.default_rng(seed)
     returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, np.int64)
@@ -292,14 +295,17 @@ def noisy_episodes(env_id: str, policy: PolicySnapshot, epsilon: float, n_episod
                 act = act + sigma * rng.standard_normal(act.shape)
             rand = rng.random(n_episodes) < epsilon
             act = np.where(rand[:, None], rng.uniform(low, high, act.shape), act)
-            seen_o.append(np.asarray(obs, np.float32).copy()); seen_a.append(np.asarray(act, np.float32))
+            seen_o.append(np.asarray(obs, np.float32).copy())
+            seen_a.append(np.asarray(act, np.float32))
             obs, r, term, trunc, _ = envs.step(np.clip(act, low, high))
             returns[active] += r[active]
             lengths[active] += 1
             active &= ~(term | trunc)
     finally:
         envs.close()
-    return {"observations": np.stack(seen_o), "actions": np.stack(seen_a), "lengths": lengths, "returns": returns}
+    out: dict[str, Any] = {"observations": np.stack(seen_o), "actions": np.stack(seen_a), "lengths": lengths,
+                           "returns": returns}
+    return out
 
 
 def _noise_checkpoints(window: Sequence[int]) -> list[int]:
@@ -400,9 +406,11 @@ def _score(fn: RewardFn | None, env_id: str, seed: int, runs: Path, cache: Path)
 
     def corr(parts: list[dict[str, Any]], prefix: str, m: dict[str, Any]) -> None:
         if not parts:
-            m[prefix + "_corr"] = m[prefix + "_spearman"] = float("nan"); m[prefix + "_episodes"] = 0
+            m[prefix + "_corr"] = m[prefix + "_spearman"] = float("nan")
+            m[prefix + "_episodes"] = 0
             return
-        dL = np.concatenate([learned(d) for d in parts]); dT = np.concatenate([np.asarray(d["returns"]) for d in parts])
+        dL = np.concatenate([learned(d) for d in parts])
+        dT = np.concatenate([np.asarray(d["returns"]) for d in parts])
         m[prefix + "_corr"], m[prefix + "_spearman"], m[prefix + "_episodes"] = pearson(dL, dT), spearman(dL, dT), len(dL)
 
     metrics: dict[str, Any] = {}
@@ -413,7 +421,10 @@ def _score(fn: RewardFn | None, env_id: str, seed: int, runs: Path, cache: Path)
         for u in updates:
             tr = load_trajectories(run_dir, u, protocol)
             lr, tr_ = learned(tr), np.asarray(tr["returns"], np.float64)
-            L.append(lr.mean()); T.append(tr_.mean()); eL.append(lr); eT.append(tr_)
+            L.append(lr.mean())
+            T.append(tr_.mean())
+            eL.append(lr)
+            eT.append(tr_)
         m: dict[str, Any] = ranking_metrics(np.array(L), np.array(T), updates, window)
         m["heldout_corr"] = pearson(np.concatenate(eL), np.concatenate(eT))
         noise = diverse_noise(env_id, run_dir, window, protocol, cache / f"{env_id}_seed{seed}")
@@ -519,7 +530,8 @@ def grid_bench(learner: str, seed: int, reward: str, n_pairs: int = 1000, extend
         for _ in range(episodes):
             tr = sample_trajectory(mdp, p, horizon, ep_rng)
             s, a = tr.states[:-1], tr.actions
-            eL.append(float(disc @ r_hat[s, a])); eT.append(float(disc @ mdp.r[s, a]))
+            eL.append(float(disc @ r_hat[s, a]))
+            eT.append(float(disc @ mdp.r[s, a]))
     m["heldout_corr"] = pearson(np.array(eL), np.array(eT))
     U = np.full_like(pols[0], 1.0 / mdp.n_actions)
     div = [(1 - e) * pols[i] + e * U for i in sorted({0, n_obs // 2, n_obs - 1}) for e in NOISE_LEVELS]
@@ -582,11 +594,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(a.out)
     if a.table:
         for prot in ("mean", "sampled"):
-            print(prot); print(_jobs_table(bench_table(out, prot)))
+            print(prot)
+            print(_jobs_table(bench_table(out, prot)))
         return 0
     if a.grid:
         t0 = time.perf_counter()
-        rows = [grid_bench(l, s, r) for l in ("SPI", "SVI", "Q-learning", "random") for s in a.seeds
+        rows = [grid_bench(name, s, r) for name in ("SPI", "SVI", "Q-learning", "random") for s in a.seeds
                 for r in ("true", "exact", "lfl", "bc")]
         _json({"rows": rows, "command": cmd, "git_commit": git_commit(), "versions": versions(),
                "wall_time_s": round(time.perf_counter() - t0, 1)}, out / "grid.json")

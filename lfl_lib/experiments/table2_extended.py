@@ -29,15 +29,15 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 
 from .._io import provenance, write_json
 from ..gridworld import ALPHA, ALPHA_MODEL, make_gridworld
 from ..mdp import TabularMDP, score
-from ..tabular_lfl import KL_RATIO_GRID, _difference_se, _split_halves, fit_lfl, observer_score, predict_next_policies
-from ..trajectories import pair_counts
+from ..tabular_lfl import ModelSelection, KL_RATIO_GRID, _difference_se, _split_halves, fit_lfl, observer_score, predict_next_policies
+from ..trajectories import Trajectory, pair_counts
 from .table2 import PIPELINE_FILES, EXTENDED_LEARNERS, observed_run
 
 __all__ = ["extended_run", "extended_table", "summarize_extended", "criterion_study"]
@@ -58,7 +58,7 @@ def extended_run(name: str, seed: int, mdp: TabularMDP | None = None, alpha_mode
         "auto_J": round(observer_score(mdp, auto.r, ALPHA).J, 6),
         "auto_model": auto.learner_model,
         "auto_kl_weight": round(auto.kl_weight, 6),
-        "auto_loglik": {k: round(v, 6) for k, v in auto.selection.log_likelihood.items()},
+        "auto_loglik": {k: round(v, 6) for k, v in cast(ModelSelection, auto.selection).log_likelihood.items()},
     }
 
 
@@ -120,14 +120,14 @@ def criterion_study(seeds: Sequence[int], alpha_model: float = ALPHA_MODEL, prog
     rows = []
     for name, seed in jobs:
         _, trajs = observed_run(name, seed, mdp=mdp)
-        halves = _split_halves(trajs)
+        halves = cast(tuple[list[Trajectory], list[Trajectory]], _split_halves(trajs))
         row: dict[str, Any] = {"learner": name, "seed": int(seed), "J": {}, "forward": {}, "equation": {},
                                "forward_se": {}}
         fwd_logp: dict[str, list[np.ndarray]] = {}
         all_counts: list[np.ndarray] = []
         for model, lam in cands:
             key = model if model != "kl" else f"kl:{lam:g}"
-            kw = {"learner_model": model, "kl_weight": lam if model == "kl" else None}
+            kw: dict[str, Any] = {"learner_model": model, "kl_weight": lam if model == "kl" else None}
             row["J"][key] = round(observer_score(mdp, fit_lfl(trajs, S, A, g, alpha_model, **kw).r, ALPHA).J, 6)
             ll = {"forward": 0.0, "equation": 0.0}
             n = 0
