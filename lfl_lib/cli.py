@@ -29,6 +29,7 @@ import platform
 import shlex
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -376,6 +377,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--debug", action="store_true", help="print the traceback of an error")
     o = sub.add_parser("observe", help="train and score an observer on a recovered reward",
                        description="Train an observer on a recovered reward and score it on the true reward.")
     o.add_argument("--reward", required=True, help="folder (or file) written by recover")
@@ -399,11 +401,16 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     o.add_argument("--no-progress", action="store_true")
+    o.add_argument("--debug", action="store_true", help="print the traceback of an error")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 done, 2 bad input, 130 interrupted)."""
+    """Run the command line; returns the exit status (0 done, 1 unexpected error, 2 bad input, 130 interrupted).
+
+    An error is reported on one line (``--debug`` adds its traceback); an output folder that
+    the run created and left empty is removed.
+    """
     args_list = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(args_list)
     command = "python -m lfl_lib " + " ".join(shlex.quote(a) for a in args_list)
@@ -443,6 +450,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         if folder is not None:
             folder.cleanup()
+        if args.debug:
+            traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - an unexpected failure: one line, the traceback with --debug
+        if folder is not None:
+            folder.cleanup()
+        if args.debug:
+            traceback.print_exc()
+        where = "" if args.debug else " (run again with --debug for the traceback)"
+        print(f"error: unexpected {type(exc).__name__}: {exc}{where}", file=sys.stderr)
+        return 1
     return 0

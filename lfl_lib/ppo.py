@@ -482,56 +482,114 @@ def _time_limit(env: gym.Env) -> TimeLimit | None:
     return None
 
 
+#: Attributes of an environment that :func:`_env_state` never saves: its random generator (saved
+#: apart), its spec and spaces (rebuilt by ``gym.make``) and its renderer.
+_NOT_SAVED = frozenset({"_np_random", "_np_random_seed", "np_random", "spec", "metadata", "render_mode",
+                        "observation_space", "action_space", "screen", "clock", "viewer", "renderer",
+                        "mujoco_renderer"})
+
+
+def _is_mujoco(u: Any) -> bool:
+    return isinstance(getattr(u, "data", None), mujoco.MjData) and isinstance(getattr(u, "model", None), mujoco.MjModel)
+
+
+def _sub_state(u: Any) -> tuple[str, bytes] | str:
+    """One environment's saved state, ``(kind, bytes)``, or the reason why it cannot be saved.
+
+    MuJoCo environments: the whole ``MjData`` (derived quantities such as body positions are
+    one integration step behind ``qpos`` after ``mj_step``, and rewards read them). Other
+    environments (classic control, toy text and any Python environment whose state lies in
+    plain attributes): the pickled attributes of the unwrapped environment, less
+    :data:`_NOT_SAVED`. An environment whose state cannot be pickled (Box2D's world, a
+    simulator handle) returns the reason.
+    """
+    if _is_mujoco(u):
+        return ("mujoco", pickle.dumps(u.data))
+    attrs = {k: v for k, v in vars(u).items() if k not in _NOT_SAVED}
+    try:
+        return ("attributes", pickle.dumps(attrs))
+    except Exception as exc:  # noqa: BLE001 - any failure means the state cannot be saved
+        return f"{type(u).__name__}'s state cannot be saved ({type(exc).__name__}: {exc})"
+
+
 def _env_state(envs: gym.vector.VectorEnv) -> dict[str, Any]:
-    """Everything needed to continue the vector env exactly where it is (for checkpoints)."""
+    """Everything needed to continue the vector env where it is (for checkpoints).
+
+    ``state["exact"]`` is True when every environment's state was saved (see
+    :func:`_sub_state`): the resumed run then continues exactly. Otherwise the environments'
+    states are left out, ``state["inexact_reason"]`` says why, and :func:`_set_env_state`
+    resumes with fresh episodes at the start of the next update (the networks, the optimizer,
+    the random generators and the normalization statistics are restored all the same).
+    """
     sync: SyncVectorEnv = _find(envs, SyncVectorEnv)
     tap: RolloutTap = _find(envs, RolloutTap)
     subs = []
+    reason = None
     for e in sync.envs:
         u = e.unwrapped
         tl = _time_limit(e)
+        saved = _sub_state(u)
+        if isinstance(saved, str):
+            reason = saved
+            break
         subs.append({
-            # the whole MjData: derived quantities such as body positions are one
-            # integration step behind qpos after mj_step, and rewards read them
-            "physics": pickle.dumps(u.data),
+            "kind": saved[0],
+            "physics": saved[1],
             "elapsed": None if tl is None else tl._elapsed_steps,
             "rng": u.np_random.bit_generator.state,
         })
-    state: dict[str, Any] = {
-        "subs": subs,
-        "env_obs": [np.array(o, copy=True) for o in sync._env_obs],
-        "autoreset": np.array(sync._autoreset_envs, copy=True),
-        "tap_obs": tap.raw_obs.copy(),
-        "tap_return": tap.running_return.copy(),
-        "tap_episodes": list(tap.episode_returns),
-    }
+    state: dict[str, Any] = {"exact": reason is None}
+    if reason is None:
+        state.update({
+            "subs": subs,
+            "env_obs": [np.array(o, copy=True) for o in sync._env_obs],
+            "autoreset": np.array(sync._autoreset_envs, copy=True),
+            "tap_obs": tap.raw_obs.copy(),
+            "tap_return": tap.running_return.copy(),
+        })
+    else:
+        state["inexact_reason"] = reason
+    state["tap_episodes"] = list(tap.episode_returns)
     no = _find(envs, NormalizeObservation)
     if no is not None:
         state["obs_rms"] = (no.obs_rms.mean.copy(), no.obs_rms.var.copy(), no.obs_rms.count)
     nr = _find(envs, NormalizeReward)
     if nr is not None:
         state["ret_rms"] = (nr.return_rms.mean.copy(), nr.return_rms.var.copy(), nr.return_rms.count)
-        state["acc_reward"] = nr.accumulated_reward.copy()
-        state["prev_dones"] = nr._prev_dones.copy()
+        if reason is None:
+            state["acc_reward"] = nr.accumulated_reward.copy()
+            state["prev_dones"] = nr._prev_dones.copy()
     return state
 
 
-def _set_env_state(envs: gym.vector.VectorEnv, state: dict[str, Any]) -> None:
+def _set_env_state(envs: gym.vector.VectorEnv, state: dict[str, Any], reset_seed: int | None = None) -> bool:
+    """Restore :func:`_env_state`; returns True when the run continues exactly.
+
+    A state saved without the environments (``state["exact"]`` False) resets them with
+    ``reset_seed`` (fresh episodes) and restores the rest.
+    """
     sync: SyncVectorEnv = _find(envs, SyncVectorEnv)
     tap: RolloutTap = _find(envs, RolloutTap)
-    if len(state["subs"]) != len(sync.envs):
-        raise ValueError(f"checkpoint holds {len(state['subs'])} environments; this run has {len(sync.envs)}")
-    for e, s in zip(sync.envs, state["subs"]):
-        u = e.unwrapped
-        mujoco.mj_copyData(u.data, u.model, pickle.loads(s["physics"]))
-        tl = _time_limit(e)
-        if tl is not None:
-            tl._elapsed_steps = s["elapsed"]
-        u.np_random.bit_generator.state = s["rng"]
-    sync._env_obs = [np.array(o, copy=True) for o in state["env_obs"]]  # a list, one array per env
-    sync._autoreset_envs = np.array(state["autoreset"], copy=True)
-    tap.raw_obs = state["tap_obs"].copy()
-    tap.running_return = state["tap_return"].copy()
+    exact = bool(state.get("exact", True))  # checkpoints written before the flag existed were all MuJoCo
+    if exact:
+        if len(state["subs"]) != len(sync.envs):
+            raise ValueError(f"checkpoint holds {len(state['subs'])} environments; this run has {len(sync.envs)}")
+        for e, s in zip(sync.envs, state["subs"]):
+            u = e.unwrapped
+            if s.get("kind", "mujoco") == "mujoco":
+                if not _is_mujoco(u):
+                    raise ValueError("checkpoint holds MuJoCo physics; this run's environment is not MuJoCo")
+                mujoco.mj_copyData(u.data, u.model, pickle.loads(s["physics"]))
+            else:
+                vars(u).update(pickle.loads(s["physics"]))
+            tl = _time_limit(e)
+            if tl is not None:
+                tl._elapsed_steps = s["elapsed"]
+            u.np_random.bit_generator.state = s["rng"]
+        sync._env_obs = [np.array(o, copy=True) for o in state["env_obs"]]  # a list, one array per env
+        sync._autoreset_envs = np.array(state["autoreset"], copy=True)
+        tap.raw_obs = state["tap_obs"].copy()
+        tap.running_return = state["tap_return"].copy()
     tap.episode_returns = list(state["tap_episodes"])
     no = _find(envs, NormalizeObservation)
     if no is not None:
@@ -539,8 +597,14 @@ def _set_env_state(envs: gym.vector.VectorEnv, state: dict[str, Any]) -> None:
     nr = _find(envs, NormalizeReward)
     if nr is not None:
         nr.return_rms.mean, nr.return_rms.var, nr.return_rms.count = (np.array(x, copy=True) if i < 2 else x for i, x in enumerate(state["ret_rms"]))
-        nr.accumulated_reward = state["acc_reward"].copy()
-        nr._prev_dones = state["prev_dones"].copy()
+        if exact:
+            nr.accumulated_reward = state["acc_reward"].copy()
+            nr._prev_dones = state["prev_dones"].copy()
+    if not exact:
+        envs.reset(seed=reset_seed)  # fresh episodes (the normalization statistics are not updated by a reset)
+        if no is not None:
+            no.obs_rms.mean, no.obs_rms.var, no.obs_rms.count = (np.array(x, copy=True) if i < 2 else x for i, x in enumerate(state["obs_rms"]))
+    return exact
 
 
 # ------------------------------------------------------------------ PPO
@@ -644,8 +708,12 @@ class PPO:
     Notes
     -----
     :meth:`train_update` runs one update (rollout + optimisation). :meth:`state_dict` /
-    :meth:`load_state_dict` capture the whole training state, the physics of every
-    environment included, so that a run resumed from a checkpoint continues exactly.
+    :meth:`load_state_dict` capture the whole training state, the state of every
+    environment included (MuJoCo physics, or the attributes of a Python environment such as
+    Pendulum-v1), so that a run resumed from a checkpoint continues exactly. Where an
+    environment's state cannot be saved (e.g. Box2D), the checkpoint says so
+    (``state["envs"]["exact"]`` False) and a resumed run restarts its episodes at the next
+    update, with a warning (:attr:`resumed_exactly` False).
     """
 
     def __init__(
@@ -677,6 +745,7 @@ class PPO:
         self.anchor_kl: list[float] = []  # per update: the rollout's mean of ln pi(a|s) - ln pi_0(a|s)
         self.soft_alpha = 0.0
         self.soft_entropy: list[float] = []  # per update: the rollout's mean of -ln pi(a|s)
+        self.resumed_exactly = True  # False after loading a checkpoint without the environments' state
 
     # -- helpers
     def _obs_stats(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -994,8 +1063,14 @@ class PPO:
         self.opt.load_state_dict(state["opt"])
         self.gen.set_state(state["gen"])
         self._obs = np.asarray(state["obs"], np.float32).copy()
-        _set_env_state(self.envs, state["envs"])
         self.update = int(state["update"])
+        # an environment whose state could not be saved restarts with fresh episodes (seeded by the update)
+        self.resumed_exactly = _set_env_state(self.envs, state["envs"], reset_seed=self.seed + 100_003 * self.update)
+        if not self.resumed_exactly:
+            self._obs = self._normalize(self.tap.raw_obs)
+            warnings.warn(f"{self.env_id}: the environments' state was not saved ({state['envs']['inexact_reason']}); "
+                          f"resumed after update {self.update} with fresh episodes, so the run does not continue "
+                          "exactly as it would have without the interruption", RuntimeWarning, stacklevel=2)
         if self.config.norm_obs:
             self.freeze_obs_stats(bool(state.get("obs_stats_frozen", False)))
         if "anchor" in state:
