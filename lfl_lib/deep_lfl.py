@@ -16,6 +16,13 @@ From rollouts :math:`D_1, \\dots, D_K` of an improving learner, recover one rewa
           \\big(r_k(s, a, s') - r_\\phi(s, a) + f_{\\psi_k}(s) - \\gamma f_{\\psi_k}(s')\\big)^2,
           \\qquad r_k = \\alpha \\ln \\hat\\pi_{k+1}(a|s) + \\alpha\\gamma\\rho_k(s').
 
+Discrete actions (``Rollout(..., action_space=Discrete(n))``): the policies and
+:math:`\\pi_\\phi` are categorical (:class:`lfl_lib.categorical.CategoricalActor`), the entropy
+bonus is averaged over the data's states, and the divergence is the closed-form categorical
+KL (:func:`lfl_lib.categorical.categorical_kl`). At each state, :math:`r_\\phi = \\ln\\pi_\\phi`
+is largest at :math:`\\pi_\\phi`'s mode (the log-density limitation, stated in
+:mod:`lfl_lib.categorical`).
+
 Terminal transitions: when :math:`s'` is terminal (a termination, not a time-limit
 truncation) it is absorbing with value 0, so the terms at :math:`s'` (the divergence
 :math:`\\gamma\\rho_k(s')` and the shaping :math:`\\gamma f_{\\psi_k}(s')`) are dropped.
@@ -37,11 +44,15 @@ from numpy.typing import NDArray
 from torch import nn
 
 from ._validate import check_alpha, check_gamma, check_positive_int, check_real
+from .categorical import CategoricalActor, categorical_kl
 from .data import check_rollouts
 from .ppo import GaussianActor, Rollout
 
+#: A policy of Algorithm 1: Gaussian (continuous actions) or categorical (discrete actions).
+Policy = GaussianActor | CategoricalActor
+
 __all__ = [
-    "DeepLfLConfig", "Standardizer", "RewardModel", "SharedHeads", "recover_reward", "gaussian_kl",
+    "DeepLfLConfig", "Standardizer", "RewardModel", "SharedHeads", "recover_reward", "gaussian_kl", "policy_kl",
     "fit_gaussian_policies", "fit_chained_policy", "holdout_mask", "holdout_seed", "as_config",
     "live_mask", "divergence_targets", "consistency_targets", "kl_direction_targets", "consistency_residual",
 ]
@@ -196,14 +207,19 @@ class Standardizer(nn.Module):
 class RewardModel(nn.Module):
     """The recovered reward :math:`r_\\phi(s, a) = \\ln \\pi_\\phi(a|s)` on raw states.
 
-    Called as a module on tensors; :meth:`reward_fn` does the same on numpy batches.
+    Called as a module on tensors (``reward(s, a)``); :meth:`reward_fn` does the same on
+    numpy batches (``reward.reward_fn(obs, actions)``). With ``n_actions``, :math:`\\pi_\\phi`
+    is categorical over that many discrete actions (``act_dim`` is then 1 and actions are
+    integers); otherwise Gaussian.
     """
 
     def __init__(self, obs_dim: int, act_dim: int, mean: NDArray[np.float64], std: NDArray[np.float64],
-                 hidden: tuple[int, ...] = (64, 64)) -> None:
+                 hidden: tuple[int, ...] = (64, 64), n_actions: int | None = None) -> None:
         super().__init__()
         self.norm = Standardizer(mean, std)
-        self.policy = GaussianActor(obs_dim, act_dim, hidden)
+        self.n_actions = None if n_actions is None else int(n_actions)
+        self.policy: Policy = (GaussianActor(obs_dim, act_dim, hidden) if n_actions is None
+                               else CategoricalActor(obs_dim, int(n_actions), hidden))
 
     def forward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         return self.policy.log_prob(self.norm(s), a)
@@ -212,7 +228,7 @@ class RewardModel(nn.Module):
     def reward_fn(self, obs: NDArray[np.float64], actions: NDArray[np.float64]) -> NDArray[np.float64]:
         """r_phi on numpy batches, shape (n,): the ``reward_fn`` given to :class:`lfl_lib.ppo.PPO`."""
         s = torch.as_tensor(obs, dtype=torch.float32)
-        a = torch.as_tensor(actions, dtype=torch.float32)
+        a = torch.as_tensor(np.asarray(actions), dtype=torch.float32 if self.n_actions is None else torch.long)
         return self.forward(s, a).numpy().astype(np.float64)
 
 
@@ -234,6 +250,18 @@ def gaussian_kl(p: GaussianActor, q: GaussianActor, s: torch.Tensor) -> torch.Te
     return torch.distributions.kl_divergence(p.dist(s), q.dist(s)).sum(-1)
 
 
+def policy_kl(p: Policy, q: Policy, s: torch.Tensor) -> torch.Tensor:
+    """Closed-form :math:`KL(p(\\cdot|s) \\| q(\\cdot|s))` of two Gaussian or two categorical policies; shape (n,)."""
+    if isinstance(p, CategoricalActor) and isinstance(q, CategoricalActor):
+        return categorical_kl(p, q, s)
+    return gaussian_kl(p, q, s)
+
+
+def _entropy(m: Policy, x: torch.Tensor) -> torch.Tensor:
+    """The entropy bonus's term: the Gaussian's (state-independent), or the categorical's mean over ``x``."""
+    return m.entropy(x).mean() if isinstance(m, CategoricalActor) else m.entropy()
+
+
 def live_mask(rollout: Rollout) -> torch.Tensor:
     """1 where :math:`s'` is not terminal, 0 after a termination (truncations stay 1); shape (T,)."""
     return _t(1.0 - rollout.terminations.astype(np.float64))
@@ -246,7 +274,7 @@ def divergence_targets(
 
     ``norm`` maps raw states to the policies' standardized inputs.
     """
-    return [gaussian_kl(policies[k], policies[k + 1], norm(x)) for k, x in enumerate(states)]
+    return [policy_kl(policies[k], policies[k + 1], norm(x)) for k, x in enumerate(states)]
 
 
 def consistency_targets(
@@ -339,7 +367,7 @@ def fit_gaussian_policies(
     log_std: str = "adam",
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
-    """Maximum likelihood with an entropy bonus (Section 5.2), one Gaussian per dataset.
+    """Maximum likelihood with an entropy bonus (Section 5.2), one Gaussian (or categorical) policy per dataset.
 
     Minimises :math:`\\sum_k -\\big(\\frac{1}{n_k}\\sum_{(s,a)} \\ln \\pi_k(a|s) + \\lambda
     \\mathcal H(\\pi_k)\\big)` by full-batch Adam, the models updated together (Adam's step is
@@ -347,8 +375,8 @@ def fit_gaussian_policies(
 
     Parameters
     ----------
-    models : sequence of GaussianActor
-        Fitted in place.
+    models : sequence of GaussianActor or CategoricalActor
+        Fitted in place. A categorical policy's entropy is averaged over its data's states.
     obs, actions : sequence of Tensor
         The (already standardized) states and the actions of each model's data.
     steps, lr, entropy_bonus : int, float, float
@@ -387,6 +415,8 @@ def fit_gaussian_policies(
     XV = [x[~t] for x, t in zip(obs, train)]
     YV = [a[~t] for a, t in zip(actions, train)]
     exact = log_std == "exact"
+    if exact and any(isinstance(m, CategoricalActor) for m in models):
+        raise ValueError("log_std='exact' is for Gaussian policies; a categorical policy has no log-std")
     if exact and not 0.0 <= entropy_bonus < 1.0:
         raise ValueError(f"entropy_bonus must be in [0, 1) for log_std='exact' (no maximiser otherwise); got {entropy_bonus!r}")
 
@@ -416,7 +446,7 @@ def fit_gaussian_policies(
         check(0)
     loss = torch.zeros(())
     for i in range(steps):
-        nll = [-(m.log_prob(x, y).mean() + entropy_bonus * m.entropy()) for m, x, y in zip(models, X, Y)]
+        nll = [-(m.log_prob(x, y).mean() + entropy_bonus * _entropy(m, x)) for m, x, y in zip(models, X, Y)]
         loss = torch.stack(nll).sum()
         opt.zero_grad(); loss.backward(); opt.step()
         if exact:
@@ -479,7 +509,7 @@ def fit_chained_policy(
     for k, (x, y) in enumerate(zip(obs, actions)):
         for i in range(steps):
             idx = torch.randint(len(x), (batch,), generator=gen)
-            loss = -(model.log_prob(x[idx], y[idx]).mean() + entropy_bonus * model.entropy())
+            loss = -(model.log_prob(x[idx], y[idx]).mean() + entropy_bonus * _entropy(model, x[idx]))
             opt.zero_grad(); loss.backward(); opt.step()
             if progress is not None:
                 progress((k * steps + i + 1) // K)
@@ -519,6 +549,8 @@ def recover_reward(
     rollouts : list of lfl_lib.data.Rollout
         One :class:`lfl_lib.data.Rollout` per observed policy, in the order of the
         learner's updates (at least two). A terminal next state is absorbing with value 0.
+        Rollouts with discrete actions (``action_space=Discrete(n)``) get categorical
+        policies and a categorical :math:`\\pi_\\phi`.
     config : DeepLfLConfig or dict, optional
         The settings (a dict of :class:`DeepLfLConfig` fields is accepted).
     seed : int
@@ -533,7 +565,8 @@ def recover_reward(
     Returns
     -------
     reward : RewardModel
-        :math:`r_\\phi`, callable on raw (obs, actions) numpy batches.
+        :math:`r_\\phi`: ``reward(s, a)`` on tensors of raw states and actions, and
+        ``reward.reward_fn(obs, actions)`` on numpy batches.
     info : dict
         Final losses of each stage (``policy_nll``, ``kl_mse``, ``bc_nll``, ``consistency``).
     """
@@ -541,12 +574,16 @@ def recover_reward(
     rollouts = check_rollouts(rollouts, "rollouts")
     seed = check_positive_int(seed, "seed", minimum=0)
     obs_dim = rollouts[0].observations.shape[1]
-    act_dim = rollouts[0].actions.shape[1]
+    act_dim = rollouts[0].act_dim
+    n_actions = rollouts[0].n_actions
+    if n_actions is not None and cfg.log_std == "exact":
+        raise ValueError("config.log_std='exact' is for continuous actions; discrete actions have categorical "
+                         "policies (use log_std='adam', the default)")
     K = len(rollouts)
     all_s = np.concatenate([np.concatenate([r.observations, r.next_observations]) for r in rollouts])
     mean, std = all_s.mean(0), all_s.std(0)
     S = [_t(r.observations) for r in rollouts]
-    A = [_t(r.actions) for r in rollouts]
+    A = [_t(r.actions) if n_actions is None else torch.as_tensor(r.actions, dtype=torch.long) for r in rollouts]
     S2 = [_t(r.next_observations) for r in rollouts]
     # "bootstrap": a terminated s' is an ordinary state (its terms stay), as at a truncation
     live = [live_mask(r) if cfg.terminal == "absorbing" else torch.ones(len(r.actions)) for r in rollouts]
@@ -563,10 +600,11 @@ def recover_reward(
 
     torch.manual_seed(seed)
     norm = Standardizer(mean, std)
-    policies = [GaussianActor(obs_dim, act_dim, cfg.hidden) for _ in range(K)]
+    policies: list[Policy] = [GaussianActor(obs_dim, act_dim, cfg.hidden) if n_actions is None
+                              else CategoricalActor(obs_dim, n_actions, cfg.hidden) for _ in range(K)]
     rho = SharedHeads(obs_dim, K - 1, mean, std, cfg.shared_units)
     shaping = SharedHeads(obs_dim, K - 1, mean, std, cfg.shared_units)
-    reward = RewardModel(obs_dim, act_dim, mean, std, cfg.hidden)
+    reward = RewardModel(obs_dim, act_dim, mean, std, cfg.hidden, n_actions)
 
     # 1. policies pi_theta_k by maximum likelihood with an entropy bonus (Section 5.2)
     if "policies" in st:
