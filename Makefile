@@ -13,7 +13,7 @@ all: test
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet -c constraints.txt -e '.[book,test,minari]'
+	$(PIP) install --quiet -c constraints.txt -e '.[book,test,minari,sb3]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lfl_lib)" >/dev/null
 	@touch $@
 

@@ -128,6 +128,9 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
     from .data import check_rollouts, load_rollout
 
     rollouts = check_rollouts([load_rollout(p) for p in args.rollouts], "--rollouts")
+    env_id = args.env or _logged_env_id(args.rollouts)
+    if env_id is not None:
+        _check_env_fits(env_id, rollouts[0])
     settings = {**RECOVER_PRESETS[args.preset], **ESTIMATORS[args.estimator]}
     if args.steps is not None:
         settings.update({k: args.steps for k in ("policy_steps", "kl_steps", "reward_init_steps", "consistency_steps")})
@@ -173,7 +176,7 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
     def tick(stage: str, n: int) -> None:
         bar.n = int(offsets[stage] + n)
         if n % 50 == 0 or n == sizes[stage]:
-            bar.set_postfix(stage=stage)
+            bar.set_postfix(stage=stage, refresh=False)  # one refresh per tick: a log file gets one line
             bar.refresh()
 
     def checkpoint(st: dict[str, Any]) -> None:
@@ -185,8 +188,8 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
     reward, info = recover_reward(rollouts, cfg, seed=args.seed, progress=tick, state=state, checkpoint=checkpoint)
     bar.close()
 
-    def sig(sd: dict[str, Any], k: str) -> list[float]:
-        return [round(float(x), 5) for x in sd[k].exp()]
+    def sig(sd: dict[str, Any], k: str) -> list[float] | None:
+        return [round(float(x), 5) for x in sd[k].exp()] if k in sd else None  # None: categorical policies
 
     report = {
         "command": command,
@@ -201,10 +204,58 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
         "versions": _versions(),
         "wall_time_s": round(time.perf_counter() - t0, 1),
     }
-    save_reward(reward, folder.make() / "reward.pt", {"settings": cfg.to_dict(), "rollouts": list(shapes)})
+    report["env"] = env_id
+    if rollouts[0].n_actions is not None:
+        report["n_actions"] = rollouts[0].n_actions
+    save_reward(reward, folder.make() / "reward.pt", {"settings": cfg.to_dict(), "rollouts": list(shapes)},
+                env=env_id)
     _atomic_json(report, out / "recover_report.json")
     ck.unlink(missing_ok=True)
     return report
+
+
+def _logged_env_id(paths: Sequence[str]) -> str | None:
+    """The environment id of a :class:`lfl_lib.sb3.LearnerLog` folder (its ``learner_log.json``), if any."""
+    log = Path(paths[0]).parent / "learner_log.json"
+    try:
+        env_id = json.loads(log.read_text()).get("env_id") if log.is_file() else None
+    except (OSError, ValueError):
+        return None
+    return env_id if isinstance(env_id, str) else None
+
+
+def _check_env_fits(env_id: str, rollout: Any) -> None:
+    """--env must be a gymnasium id whose spaces are the data's."""
+    import gymnasium as gym
+
+    try:
+        env = gym.make(env_id)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"--env {env_id!r} is not a gymnasium environment ({type(exc).__name__}: {exc})") from exc
+    try:
+        obs_dim = int(np.prod(env.observation_space.shape or (0,)))
+        space = env.action_space
+        n = rollout.n_actions
+        fits = obs_dim == rollout.obs_dim and (
+            (n is not None and isinstance(space, gym.spaces.Discrete) and int(space.n) == n)
+            or (n is None and isinstance(space, gym.spaces.Box) and int(np.prod(space.shape)) == rollout.act_dim))
+        if not fits:
+            kind = f"Discrete({n})" if n is not None else f"{rollout.act_dim}-d continuous"
+            raise ValueError(f"--env {env_id!r} has {env.observation_space} and {space}; the rollouts have "
+                             f"{rollout.obs_dim}-d observations and {kind} actions")
+    finally:
+        env.close()
+
+
+def _check_distinct(paths: Sequence[str]) -> None:
+    """The same file twice is refused: Algorithm 1 explains an improvement between two different policies."""
+    seen: dict[Path, str] = {}
+    for p in paths:
+        key = Path(p).resolve()
+        if key in seen:
+            raise ValueError(f"--rollouts names the same file twice ({seen[key]!r} and {p!r}); give one file per "
+                             "observed policy, in order")
+        seen[key] = p
 
 
 def _tabular_model(args: argparse.Namespace) -> tuple[int, int, Any, Any]:
@@ -231,6 +282,8 @@ def _recover_tabular(args: argparse.Namespace, folder: _Folder, command: str) ->
     from .data import load_episodes
     from .tabular_lfl import fit_lfl
 
+    if args.learner_model is None:
+        args.learner_model = "spi"
     if args.kl_weight != 0.0:
         raise ValueError(f"--kl-weight is for a continuous recovery (--tabular models soft policy iteration); "
                          f"got {args.kl_weight if args.kl_weight is not None else 'fit'}")
@@ -244,7 +297,10 @@ def _recover_tabular(args: argparse.Namespace, folder: _Folder, command: str) ->
     gamma = args.gamma if args.gamma is not None else 0.99
     alpha_model = args.alpha_model if args.alpha_model is not None else 1.0
     t0 = time.perf_counter()
-    res = fit_lfl(data, S, A, gamma, alpha_model, P=P)
+    if args.learner_model == "auto" and not args.no_progress:
+        print("learner model 'auto': fitting each candidate on half of the data and scoring it on the other "
+              "half (several fits: slower than one model)", file=sys.stderr, flush=True)
+    res = fit_lfl(data, S, A, gamma, alpha_model, P=P, learner_model=args.learner_model)
     report = {
         "command": command,
         "kind": "tabular",
@@ -252,7 +308,8 @@ def _recover_tabular(args: argparse.Namespace, folder: _Folder, command: str) ->
                      for p, eps in zip(args.rollouts, data)},
         "settings": {"n_states": S, "n_actions": A, "gamma": gamma, "alpha_model": alpha_model,
                      "env": args.env, "terminal": args.terminal if args.env else None,
-                     "transitions": "known (from --env)" if P is not None else "estimated"},
+                     "transitions": "known (from --env)" if P is not None else "estimated",
+                     "learner_model": res.learner_model, "kl_weight": res.kl_weight},
         "reward_range": [float(res.r.min()), float(res.r.max())],
         "versions": _versions(),
         "wall_time_s": round(time.perf_counter() - t0, 3),
@@ -304,6 +361,15 @@ def _observe_continuous(args: argparse.Namespace, folder: _Folder, command: str)
 
     reward = load_reward(args.reward)
     check_env_id(args.env)
+    import gymnasium as gym
+
+    from .observer import check_reward_env
+
+    env = gym.make(args.env)
+    try:
+        check_reward_env(reward, env, strict=args.strict)
+    finally:
+        env.close()
     start = load_rollout(args.start) if args.start else None
     if args.terminal == "reset":
         raise ValueError("--terminal 'reset' is for a tabular reward; a continuous observer takes 'absorbing' "
@@ -356,7 +422,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="one file per observed policy, in order (at least 2)")
     r.add_argument("--out", default=None, help="output folder (default: the current working directory)")
     r.add_argument("--tabular", action="store_true", help="integer states and actions (tabular Algorithm 1)")
-    r.add_argument("--env", default=None, help="tabular: a toy-text env id whose transition table is used as P")
+    r.add_argument("--env", default=None, help="tabular: a toy-text env id whose transition table is used as P; "
+                   "continuous: the learner's env id, recorded in reward.pt and checked against the data's spaces "
+                   "(default: the env_id of a learner_log.json beside the rollouts)")
+    r.add_argument("--learner-model", choices=["spi", "kl", "svi", "auto"], default=None,
+                   help="tabular: the learner model (default spi; 'auto' chooses by a held-out likelihood and "
+                   "takes several fits)")
     r.add_argument("--terminal", choices=["absorbing", "reset", "bootstrap"], default="absorbing",
                    help="a termination: absorbing with value 0 (default); tabular with --env: 'reset' cells; "
                    "continuous: 'bootstrap', an ordinary state, so that the reward's level is a shaping (chapter 6)")
@@ -401,6 +472,8 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     o.add_argument("--no-progress", action="store_true")
+    o.add_argument("--strict", action="store_true",
+                   help="refuse a reward recovered on another environment id (default: a warning)")
     o.add_argument("--debug", action="store_true", help="print the traceback of an error")
     return p
 
@@ -432,8 +505,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             torch.set_num_threads(args.threads)
         if args.cmd == "recover":
+            _check_distinct(args.rollouts)
+            if not args.tabular and args.learner_model is not None:
+                raise ValueError("--learner-model is for --tabular; a continuous recovery takes --kl-weight")
             rep = (_recover_tabular if args.tabular else _recover_continuous)(args, folder, command)
-            print(f"reward written to {folder.path}; losses: {rep.get('losses', rep.get('reward_range'))}")
+            if "losses" in rep:
+                print(f"reward written to {folder.path}; losses: {rep['losses']}")
+            else:
+                lo, hi = rep["reward_range"]
+                print(f"reward written to {folder.path}; reward range [{lo:.4g}, {hi:.4g}], learner model "
+                      f"{rep['settings']['learner_model']}")
         else:
             rpath = Path(args.reward)
             if not rpath.exists():

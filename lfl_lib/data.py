@@ -211,8 +211,16 @@ class Rollout:
         object.__setattr__(self, "action_space", n if n is not None else self.action_space)
         nxt = _real_2d(self.next_observations, "next_observations", w)
         if act.shape[0] != T or nxt.shape[0] != T:
+            hint = ""
+            raw = {k: np.shape(getattr(self, k)) for k in ("observations", "actions", "next_observations")}
+            if act.shape[0] == obs.shape[1] or nxt.shape[0] == obs.shape[1]:
+                hint = f" (is observations transposed? its shape is {raw['observations']}; expected (T, obs_dim))"
+            elif len(raw["actions"]) == 2 and raw["actions"][1] == T:
+                hint = f" (is actions transposed? its shape is {raw['actions']}; expected (T, act_dim))"
+            elif len(raw["next_observations"]) == 2 and raw["next_observations"][1] == T:
+                hint = f" (is next_observations transposed? its shape is {raw['next_observations']})"
             raise ValueError(f"Rollout.actions and next_observations must have T = {T} rows like observations; "
-                             f"got {act.shape[0]} and {nxt.shape[0]}")
+                             f"got {act.shape[0]} and {nxt.shape[0]}{hint}")
         if nxt.shape != obs.shape:
             raise ValueError(f"Rollout.next_observations must have the shape of observations {obs.shape}; got {nxt.shape}")
         term = _flags(self.terminations, "terminations", T, w)

@@ -144,3 +144,37 @@ def test_cli_unexpected_error_is_one_line_and_leaves_no_folder(tmp_path, capsys,
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and err.strip().endswith("simulator exploded")
     assert not (tmp_path / "o2").exists()
+
+
+def test_cli_refuses_the_same_file_twice(tmp_path, capsys):
+    paths = [str(r.save(tmp_path / f"D{k}.npz")) for k, r in enumerate(_rollouts(3))]
+    argv = ["recover", "--rollouts", paths[0], paths[1], str(tmp_path / "." / "D1.npz"), "--out", str(tmp_path / "o"),
+            "--steps", "3", "--no-progress"]
+    assert main(argv) == 2
+    assert "same file twice" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_cli_progress_prints_each_tick_once(tmp_path, capsys):
+    paths = [str(r.save(tmp_path / f"D{k}.npz")) for k, r in enumerate(_rollouts(3))]
+    assert main(["recover", "--rollouts", *paths, "--out", str(tmp_path / "o"), "--steps", "50"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("stage=policies") == 1 and err.count("stage=divergences") == 1  # one refresh per tick
+
+
+def test_cli_tabular_reward_range_and_learner_model(tmp_path, capsys):
+    from lfl_lib.data import Episode, save_episodes
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for k in range(3):
+        eps = [Episode(rng.integers(3, size=11), rng.integers(2, size=10)) for _ in range(5)]
+        paths.append(str(save_episodes(eps, tmp_path / f"T{k}.npz")))
+    out = tmp_path / "tab"
+    argv = ["recover", "--tabular", "--rollouts", *paths, "--n-states", "3", "--n-actions", "2", "--out", str(out),
+            "--learner-model", "svi", "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "reward range [" in printed and "learner model svi" in printed and "losses" not in printed
+    assert json.loads((out / "recover_report.json").read_text())["settings"]["learner_model"] == "svi"
+    assert main(["recover", "--rollouts", *paths[:2], "--learner-model", "kl", "--out", str(tmp_path / "x")]) == 2
+    assert "--learner-model is for --tabular" in capsys.readouterr().err

@@ -171,3 +171,11 @@ def test_recover_refuses_exact_log_std_for_discrete_actions():
     D = [Rollout(o, [0, 1, 0, 1, 0, 1], o, np.zeros(6, bool), action_space=2)] * 2
     with pytest.raises(ValueError, match="log_std='exact' is for continuous actions"):
         recover_reward(D, DeepLfLConfig(log_std="exact"))
+
+
+def test_a_transposed_array_gets_a_hint():
+    o = _obs(20, 3)
+    with pytest.raises(ValueError, match="is observations transposed"):
+        Rollout(o.T, o[:, :1], o, np.zeros(20, bool))
+    with pytest.raises(ValueError, match="is actions transposed"):
+        Rollout(o, o[:, :2].T, o, np.zeros(20, bool))
