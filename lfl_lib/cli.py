@@ -173,10 +173,14 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
                desc="recover", disable=args.no_progress, dynamic_ncols=True)
     last: dict[str, Any] = dict(state)
 
+    # passes over the data: one per full-batch step, minibatch / T per minibatch step (logs beyond one batch)
+    t_max = max(len(r) for r in rollouts)
+    per_step = cfg.minibatch / t_max if t_max > cfg.minibatch else 1.0
+
     def tick(stage: str, n: int) -> None:
         bar.n = int(offsets[stage] + n)
         if n % 50 == 0 or n == sizes[stage]:
-            bar.set_postfix(stage=stage, refresh=False)  # one refresh per tick: a log file gets one line
+            bar.set_postfix(stage=stage, passes=f"{n * per_step:.3g}", refresh=False)  # one refresh per tick
             bar.refresh()
 
     def checkpoint(st: dict[str, Any]) -> None:
@@ -360,16 +364,7 @@ def _observe_continuous(args: argparse.Namespace, folder: _Folder, command: str)
     from .ppo import PPOConfig, check_env_id
 
     reward = load_reward(args.reward)
-    check_env_id(args.env)
-    import gymnasium as gym
-
-    from .observer import check_reward_env
-
-    env = gym.make(args.env)
-    try:
-        check_reward_env(reward, env, strict=args.strict)
-    finally:
-        env.close()
+    check_env_id(args.env, allow_discrete=True)
     start = load_rollout(args.start) if args.start else None
     if args.terminal == "reset":
         raise ValueError("--terminal 'reset' is for a tabular reward; a continuous observer takes 'absorbing' "
@@ -387,7 +382,7 @@ def _observe_continuous(args: argparse.Namespace, folder: _Folder, command: str)
     res = train_observer(args.env, reward, start=start, updates=args.updates, ppo_config=ppo_cfg,
                          bc_steps=args.bc_steps, seed=args.seed, eval_episodes=args.eval_episodes,
                          checkpoint=out / "observe_checkpoint.pt", progress=not args.no_progress,
-                         freeze_obs_stats=args.obs_stats == "frozen")
+                         freeze_obs_stats=args.obs_stats == "frozen", strict=args.strict)
     report = {
         "command": command,
         "kind": "continuous",

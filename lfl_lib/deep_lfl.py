@@ -125,6 +125,14 @@ class DeepLfLConfig:
         model's log-density level (the units of the actions), no longer matters; pair it
         with an observer whose PPO bootstraps terminations
         (:class:`lfl_lib.ppo.PPOConfig` ``bootstrap_terminations``).
+    minibatch : int
+        Logs of any size. While every rollout holds at most ``minibatch`` transitions (4096;
+        the study's hold 2,048), every stage takes full-batch Adam steps, as in the paper.
+        Beyond, each Adam step of the four stages uses a minibatch of ``minibatch``
+        transitions drawn uniformly (with replacement) from each rollout (stage 2: from each
+        improvement's states), with the same step counts, so that the time of a step and the
+        memory stay bounded whatever the log's size; the targets are computed in chunks.
+        The minibatches are drawn by a ``torch.Generator`` seeded ``seed + 1``.
     """
 
     alpha_model: float = 0.7
@@ -143,6 +151,7 @@ class DeepLfLConfig:
     policy_batch: int = 100
     kl_weight: float | None = 0.0
     terminal: str = "absorbing"
+    minibatch: int = 4096
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha_model, "alpha_model")
@@ -163,6 +172,7 @@ class DeepLfLConfig:
             raise ValueError("policy_fit='chained' (the released code's fit) takes holdout=0 and log_std='adam' only")
         if self.terminal not in ("absorbing", "bootstrap"):
             raise ValueError(f"terminal must be 'absorbing' or 'bootstrap'; got {self.terminal!r}")
+        check_positive_int(self.minibatch, "minibatch")
         if self.kl_weight is not None:
             from .inversion import check_kl_weight
 
@@ -189,6 +199,8 @@ class DeepLfLConfig:
             del d["kl_weight"]
         if self.terminal == "absorbing":
             del d["terminal"]
+        if self.minibatch == 4096:
+            del d["minibatch"]
         return d
 
 
@@ -324,6 +336,24 @@ def consistency_residual(
     return target - reward + sh
 
 
+#: Rows per forward pass when the targets of a large log are computed (bounded memory).
+CHUNK = 65536
+
+
+def _chunked(fn: Callable[..., list[torch.Tensor]], *lists: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """``fn(*lists)`` computed on row chunks of every tensor of every list, and concatenated per output.
+
+    ``fn`` maps lists of tensors (one per rollout, of different lengths) to a list of
+    row-wise outputs, each output k computed from the rows of one input index; chunk j of
+    every tensor holds its rows ``[j * CHUNK, (j + 1) * CHUNK)`` (possibly empty).
+    """
+    n = max(len(x) for xs in lists for x in xs)
+    parts: list[list[torch.Tensor]] = []
+    for j in range(0, n, CHUNK):
+        parts.append(fn(*[[x[j:j + CHUNK] for x in xs] for xs in lists]))
+    return [torch.cat([p[k] for p in parts]) for k in range(len(parts[0]))]
+
+
 def _t(x: NDArray[Any]) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x, dtype=np.float32))
 
@@ -366,6 +396,8 @@ def fit_gaussian_policies(
     held_out: Sequence[NDArray[np.bool_]] | None = None,
     log_std: str = "adam",
     progress: Callable[[int], None] | None = None,
+    batch: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> dict[str, float]:
     """Maximum likelihood with an entropy bonus (Section 5.2), one Gaussian (or categorical) policy per dataset.
 
@@ -392,6 +424,10 @@ def fit_gaussian_policies(
         \\mu_i(s))^2} / (1 - \\lambda)\\big)`.
     progress : callable, optional
         ``progress(n_steps_done)``.
+    batch, generator : optional
+        With ``batch``, each Adam step uses ``batch`` pairs of each dataset drawn uniformly
+        with replacement by ``generator`` (:class:`DeepLfLConfig` ``minibatch``); without it,
+        full batches.
 
     Returns
     -------
@@ -446,7 +482,13 @@ def fit_gaussian_policies(
         check(0)
     loss = torch.zeros(())
     for i in range(steps):
-        nll = [-(m.log_prob(x, y).mean() + entropy_bonus * _entropy(m, x)) for m, x, y in zip(models, X, Y)]
+        if batch is None:
+            nll = [-(m.log_prob(x, y).mean() + entropy_bonus * _entropy(m, x)) for m, x, y in zip(models, X, Y)]
+        else:
+            nll = []
+            for m, x, y in zip(models, X, Y):
+                idx = torch.randint(len(x), (batch,), generator=generator)
+                nll.append(-(m.log_prob(x[idx], y[idx]).mean() + entropy_bonus * _entropy(m, x[idx])))
         loss = torch.stack(nll).sum()
         opt.zero_grad(); loss.backward(); opt.step()
         if exact:
@@ -589,6 +631,10 @@ def recover_reward(
     live = [live_mask(r) if cfg.terminal == "absorbing" else torch.ones(len(r.actions)) for r in rollouts]
     held = [holdout_mask(len(r.actions), cfg.holdout, holdout_seed(seed, k)) for k, r in enumerate(rollouts)]
     alpha, gamma, lam = cfg.alpha_model, cfg.gamma, cfg.entropy_bonus
+    # logs of any size: minibatches once a rollout exceeds one batch (the paper's full batches below)
+    big = max(len(r) for r in rollouts) > cfg.minibatch
+    mb = cfg.minibatch if big else None
+    gen = torch.Generator().manual_seed(seed + 1) if big else None
     st: dict[str, Any] = dict(state or {})
     info: dict[str, Any] = dict(st.get("info", {}))
     tick = progress or (lambda stage, n: None)
@@ -620,7 +666,7 @@ def recover_reward(
                 p.load_state_dict(policies[-1].state_dict())
         else:
             fit = fit_gaussian_policies(policies, NS, A, cfg.policy_steps, cfg.lr, lam, held, cfg.log_std,
-                                        lambda n: tick("policies", n))
+                                        lambda n: tick("policies", n), mb, gen)
         info["policy_nll"] = fit["nll"]
         if "stop_step" in fit:
             info["policy_stop_step"] = fit["stop_step"]
@@ -636,10 +682,18 @@ def recover_reward(
     else:
         with torch.no_grad():
             Xk = [torch.cat([S[k], S2[k], S[k + 1], S2[k + 1]]) for k in range(K - 1)]
-            Yk = divergence_targets(policies, norm, Xk)
+            Yk = (divergence_targets(policies, norm, Xk) if not big else
+                  _chunked(lambda xs: divergence_targets(policies, norm, xs), Xk))
         opt = torch.optim.Adam(rho.parameters(), lr=cfg.lr)
         for i in range(cfg.kl_steps):
-            loss = torch.stack([((rho(x)[:, k] - y) ** 2).mean() for k, (x, y) in enumerate(zip(Xk, Yk))]).sum()
+            if not big:
+                loss = torch.stack([((rho(x)[:, k] - y) ** 2).mean() for k, (x, y) in enumerate(zip(Xk, Yk))]).sum()
+            else:
+                terms2 = []
+                for k, (x, y) in enumerate(zip(Xk, Yk)):
+                    idx = torch.randint(len(x), (mb,), generator=gen)
+                    terms2.append(((rho(x[idx])[:, k] - y[idx]) ** 2).mean())
+                loss = torch.stack(terms2).sum()
             opt.zero_grad(); loss.backward(); opt.step()
             tick("divergences", i + 1)
         info["kl_mse"] = float(loss.detach()) / (K - 1)
@@ -654,7 +708,7 @@ def recover_reward(
         with torch.no_grad():
             last_s = reward.norm(S[-1])
         fit = fit_gaussian_policies([reward.policy], [last_s], [A[-1]], cfg.reward_init_steps, cfg.lr, 0.0,
-                                    [held[-1]], cfg.log_std, lambda n: tick("reward init", n))
+                                    [held[-1]], cfg.log_std, lambda n: tick("reward init", n), mb, gen)
         info["bc_nll"] = fit["nll"]
         if "stop_step" in fit:
             info["bc_stop_step"] = fit["stop_step"]
@@ -667,12 +721,16 @@ def recover_reward(
         shaping.load_state_dict(st["shaping"])
     else:
         with torch.no_grad():
-            targets = consistency_targets(policies, rho, norm, S, A, S2, live, alpha, gamma)
+            targets = (consistency_targets(policies, rho, norm, S, A, S2, live, alpha, gamma) if not big else
+                       _chunked(lambda s, a, s2, lv: consistency_targets(policies, rho, norm, s, a, s2, lv, alpha, gamma),
+                                S, A, S2, live))
         kl_params: list[torch.Tensor] = []
         if cfg.kl_weight != 0.0:
             # KL-regularized model: targets a_k + lambda b_k (book chapter "What kind of learner?")
             with torch.no_grad():
-                kl_dir = kl_direction_targets(policies, rho, norm, S, A, S2, live, gamma)
+                kl_dir = (kl_direction_targets(policies, rho, norm, S, A, S2, live, gamma) if not big else
+                          _chunked(lambda s, a, s2, lv: kl_direction_targets(policies, rho, norm, s, a, s2, lv, gamma),
+                                   S, A, S2, live))
             if cfg.kl_weight is None:
                 kl_raw = torch.zeros((), requires_grad=True)  # lambda = softplus(kl_raw), ln 2 at the start
                 kl_params = [kl_raw]
@@ -686,9 +744,15 @@ def recover_reward(
         for i in range(cfg.consistency_steps):
             terms = []
             for k in range(K - 1):
-                tk = targets[k] if cfg.kl_weight == 0.0 else targets[k] + kl_now() * kl_dir[k]
-                res = consistency_residual(tk, reward(S[k + 1], A[k + 1]), shaping(S[k + 1])[:, k],
-                                           shaping(S2[k + 1])[:, k], live[k + 1], gamma)
+                if not big:
+                    tk = targets[k] if cfg.kl_weight == 0.0 else targets[k] + kl_now() * kl_dir[k]
+                    res = consistency_residual(tk, reward(S[k + 1], A[k + 1]), shaping(S[k + 1])[:, k],
+                                               shaping(S2[k + 1])[:, k], live[k + 1], gamma)
+                else:  # a minibatch of D_{k+1}'s transitions
+                    j = torch.randint(len(A[k + 1]), (mb,), generator=gen)
+                    tk = targets[k][j] if cfg.kl_weight == 0.0 else targets[k][j] + kl_now() * kl_dir[k][j]
+                    res = consistency_residual(tk, reward(S[k + 1][j], A[k + 1][j]), shaping(S[k + 1][j])[:, k],
+                                               shaping(S2[k + 1][j])[:, k], live[k + 1][j], gamma)
                 terms.append((res ** 2).mean())
             loss = torch.stack(terms).mean()
             opt.zero_grad(); loss.backward(); opt.step()

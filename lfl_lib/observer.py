@@ -292,6 +292,11 @@ def behaviour_clone(
     if (rollout.obs_dim, rollout.act_dim) != (ppo.obs_dim, ppo.act_dim):
         raise ValueError(f"rollout has obs_dim, act_dim = {rollout.obs_dim}, {rollout.act_dim}; "
                          f"the agent's environment has {ppo.obs_dim}, {ppo.act_dim}")
+    n_agent = getattr(ppo, "n_actions", None)
+    if rollout.n_actions != n_agent:
+        def kind(n: int | None) -> str:
+            return "continuous actions" if n is None else f"Discrete({n}) actions"
+        raise ValueError(f"rollout has {kind(rollout.n_actions)}; the agent's environment has {kind(n_agent)}")
     steps = check_positive_int(steps, "steps")
     cfg = as_config(config)
     if held_out is not None:
@@ -301,7 +306,7 @@ def behaviour_clone(
     s = rollout.observations
     ppo.set_obs_stats(s.mean(0), s.var(0), len(s))
     x = torch.as_tensor(ppo._normalize(s))
-    a = torch.as_tensor(rollout.actions, dtype=torch.float32)
+    a = torch.as_tensor(rollout.actions, dtype=torch.float32 if rollout.n_actions is None else torch.long)
     fit = fit_gaussian_policies([ppo.actor], [x], [a], steps, cfg.lr, cfg.entropy_bonus,
                                 None if held_out is None else [held_out], cfg.log_std)
     return fit["nll"]
@@ -337,13 +342,16 @@ def train_observer(
     checkpoint: str | Path | None = None,
     progress: bool = False,
     freeze_obs_stats: bool = True,
+    strict: bool = False,
 ) -> ObserverResult:
     """Train the observer of Section 6.2: PPO on the recovered reward, scored on the true one.
 
     Parameters
     ----------
     env_id : str
-        The learner's environment (a registered gymnasium id with Box spaces).
+        The learner's environment (a registered gymnasium id with Box observations, and Box
+        actions or Discrete actions; for the latter the observer's PPO has a categorical
+        actor, :class:`lfl_lib.categorical.CategoricalActor`).
     reward : lfl_lib.deep_lfl.RewardModel or path
         The recovered reward, or a file/folder written by :func:`save_reward`.
     start : lfl_lib.data.Rollout, optional
@@ -370,8 +378,11 @@ def train_observer(
         statistics alone turn the cloned start into another policy, and that freezing them
         keeps it; the default was decided on held-out Hopper seeds
         (``book/data/mujoco_heldout/README.md``, addendum 6 and outcome 4).
+    strict : bool
+        A reward file that records another environment id: a warning (default) or a
+        ValueError (:func:`check_reward_env`).
     """
-    env_id = check_env_id(env_id)
+    env_id = check_env_id(env_id, allow_discrete=True)
     if not isinstance(freeze_obs_stats, (bool, np.bool_)):
         raise ValueError(f"freeze_obs_stats must be True or False; got {freeze_obs_stats!r}")
     if isinstance(reward, (str, Path)):
@@ -391,12 +402,13 @@ def train_observer(
     bc_cfg = as_config(bc_config, "bc_config")
     from tqdm import tqdm
 
+    probe = gym.make(env_id)
+    try:
+        check_reward_env(reward, probe, strict)
+    finally:
+        probe.close()
     torch.manual_seed(seed)
     ppo = PPO(env_id, ppo_config, seed=seed, reward_fn=reward.reward_fn)
-    obs_dim = int(reward.norm.mean.numel())
-    if ppo.obs_dim != obs_dim:
-        ppo.close()
-        raise ValueError(f"reward was recovered for obs_dim {obs_dim}; {env_id} has {ppo.obs_dim}")
     ck = Path(checkpoint) if checkpoint is not None else None
     try:
         if ck is not None and ck.exists():

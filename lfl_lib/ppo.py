@@ -258,8 +258,13 @@ class PolicySnapshot:
     def actor(self) -> GaussianActor:
         if self._actor is None:
             obs_dim = len(self.obs_mean)
-            act_dim = len(self.actor_state["log_std"])
-            a = GaussianActor(obs_dim, act_dim, self.hidden)
+            if "log_std" in self.actor_state:
+                a = GaussianActor(obs_dim, len(self.actor_state["log_std"]), self.hidden)
+            else:  # a categorical policy (discrete actions): its last layer has one logit per action
+                from .categorical import CategoricalActor
+
+                last = max(k for k in self.actor_state if k.endswith(".weight"))
+                a = CategoricalActor(obs_dim, int(self.actor_state[last].shape[0]), self.hidden)
             a.load_state_dict(self.actor_state)
             self._actor = a
         return self._actor
@@ -270,8 +275,11 @@ class PolicySnapshot:
 
     @torch.no_grad()
     def mean_action(self, obs: NDArray[np.float64]) -> NDArray[np.float64]:
-        """The deterministic action mu(s) for a batch of raw observations."""
-        return self.actor().mean(self.normalize(obs)).numpy().astype(np.float64)
+        """The deterministic action for a batch of raw observations: mu(s), or a categorical policy's mode (int64)."""
+        actor = self.actor()
+        if not isinstance(actor, GaussianActor):
+            return actor.mode(self.normalize(obs)).numpy()
+        return actor.mean(self.normalize(obs)).numpy().astype(np.float64)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -289,8 +297,9 @@ class PolicySnapshot:
 # ------------------------------------------------------------------ environments
 
 
-def check_env_id(env_id: str) -> str:
-    """Check that ``env_id`` is a registered gymnasium id with a continuous (Box) action space."""
+def check_env_id(env_id: str, allow_discrete: bool = False) -> str:
+    """Check that ``env_id`` is a registered gymnasium id with Box observations and Box actions
+    (or, with ``allow_discrete``, Discrete actions)."""
     if not isinstance(env_id, str) or env_id not in gym.registry:
         mujoco_ids = sorted(k for k, v in gym.registry.items() if "mujoco" in str(v.entry_point) and k.endswith("-v5"))
         raise ValueError(
@@ -299,8 +308,11 @@ def check_env_id(env_id: str) -> str:
         )
     env = gym.make(env_id)
     try:
-        if not isinstance(env.action_space, gym.spaces.Box) or not isinstance(env.observation_space, gym.spaces.Box):
-            raise ValueError(f"env {env_id!r} must have continuous (Box) observations and actions; got {env.action_space}")
+        kinds = (gym.spaces.Box, gym.spaces.Discrete) if allow_discrete else (gym.spaces.Box,)
+        if not isinstance(env.action_space, kinds) or not isinstance(env.observation_space, gym.spaces.Box):
+            what = "Box or Discrete" if allow_discrete else "continuous (Box)"
+            raise ValueError(f"env {env_id!r} must have Box observations and {what} actions; got "
+                             f"{env.observation_space} and {env.action_space}")
     finally:
         env.close()
     return env_id
@@ -322,8 +334,10 @@ class RolloutTap(gym.vector.VectorWrapper):
     def __init__(self, env: gym.vector.VectorEnv, reward_fn: RewardFn | None = None) -> None:
         super().__init__(env)
         self.reward_fn = reward_fn
-        self.low = env.single_action_space.low.astype(np.float64)
-        self.high = env.single_action_space.high.astype(np.float64)
+        self.discrete = isinstance(env.single_action_space, gym.spaces.Discrete)
+        if not self.discrete:
+            self.low = env.single_action_space.low.astype(np.float64)
+            self.high = env.single_action_space.high.astype(np.float64)
         self.raw_obs: NDArray[np.float64] | None = None
         self.raw_next_obs: NDArray[np.float64] | None = None
         self.running_return = np.zeros(env.num_envs)
@@ -342,8 +356,11 @@ class RolloutTap(gym.vector.VectorWrapper):
         return obs, info
 
     def step(self, actions: NDArray[np.float64]):  # type: ignore[override]
-        actions = np.asarray(actions, dtype=np.float64)
-        clipped = np.clip(actions, self.low, self.high)
+        if self.discrete:  # integer actions, nothing to clip
+            actions = clipped = np.asarray(actions).astype(np.int64)
+        else:
+            actions = np.asarray(actions, dtype=np.float64)
+            clipped = np.clip(actions, self.low, self.high)
         obs, reward, term, trunc, info = self.env.step(clipped)
         obs64 = np.asarray(obs, dtype=np.float64)
         nxt = obs64.copy()
@@ -721,18 +738,26 @@ class PPO:
         reward_fn: RewardFn | None = None, hook: Hook | None = None,
     ) -> None:
         self.config = cfg = config or PPOConfig()
-        self.env_id = check_env_id(env_id)
+        self.env_id = check_env_id(env_id, allow_discrete=True)
         self.seed = int(seed)
         self.hook = hook
         self.envs = make_vector_env(env_id, cfg.n_envs, reward_fn, norm_obs=cfg.norm_obs,
                                     norm_reward=cfg.norm_reward, gamma=cfg.gamma)
         self.tap: RolloutTap = _find(self.envs, RolloutTap)
         self.obs_dim = int(np.prod(self.envs.single_observation_space.shape))
-        self.act_dim = int(np.prod(self.envs.single_action_space.shape))
+        space = self.envs.single_action_space
+        #: the number of discrete actions (a categorical actor) or None (a Gaussian actor)
+        self.n_actions: int | None = int(space.n) if isinstance(space, gym.spaces.Discrete) else None
+        self.act_dim = 1 if self.n_actions is not None else int(np.prod(space.shape))
         self.gen = torch.Generator().manual_seed(self.seed)
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
-            self.actor = GaussianActor(self.obs_dim, self.act_dim, cfg.hidden)
+            if self.n_actions is None:
+                self.actor = GaussianActor(self.obs_dim, self.act_dim, cfg.hidden)
+            else:
+                from .categorical import CategoricalActor
+
+                self.actor = CategoricalActor(self.obs_dim, self.n_actions, cfg.hidden)
             self.critic = Critic(self.obs_dim, cfg.hidden)
         self.opt = torch.optim.Adam(
             list(self.actor.parameters()) + list(self.critic.parameters()), lr=cfg.lr, eps=cfg.adam_eps
@@ -798,6 +823,8 @@ class PPO:
             return
         if not isinstance(policy, PolicySnapshot):
             raise TypeError(f"policy must be a PolicySnapshot or None; got {type(policy).__name__}")
+        if self.n_actions is not None:
+            raise ValueError("set_anchor is for Gaussian policies; this PPO has discrete actions")
         if len(policy.obs_mean) != self.obs_dim or len(policy.actor_state["log_std"]) != self.act_dim:
             raise ValueError(f"policy must act on {self.obs_dim} observations and {self.act_dim} actions; got "
                              f"{len(policy.obs_mean)} and {len(policy.actor_state['log_std'])}")
@@ -828,6 +855,8 @@ class PPO:
             else float("nan")
         if not (np.isfinite(a) and a >= 0):
             raise ValueError(f"alpha must be a finite number >= 0; got {alpha!r}")
+        if a > 0 and self.n_actions is not None:
+            raise ValueError("set_soft is for Gaussian policies; this PPO has discrete actions")
         self.soft_alpha = a
 
     def freeze_obs_stats(self, frozen: bool = True) -> None:
@@ -866,6 +895,8 @@ class PPO:
         are computed once for the whole rollout after the loop. Each step draws its noise from
         ``self.gen`` exactly as before, so the random stream is unchanged.
         """
+        if self.n_actions is not None:
+            return self._collect_rollout_discrete()
         cfg = self.config
         T, N = cfg.n_steps, cfg.n_envs
         obs_b = np.empty((T, N, self.obs_dim), np.float32)
@@ -929,6 +960,51 @@ class PPO:
         rollout = Rollout(raw0, act_b[:, 0].astype(np.float64), rawn0, term_b[:, 0].copy(), trunc_b[:, 0].copy())
         return obs_b, act_b, logp_b, rew_b, done_b, val_b, rollout
 
+    def _collect_rollout_discrete(self) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32],
+                                                 NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], Rollout]:
+        """:meth:`_collect_rollout` for a categorical actor: actions drawn by ``torch.multinomial`` from ``self.gen``.
+
+        The actions are returned as float32 of shape (T, N, 1) (integers) and environment 0's
+        :class:`Rollout` carries ``action_space=n_actions``.
+        """
+        cfg = self.config
+        T, N = cfg.n_steps, cfg.n_envs
+        obs_b = np.empty((T, N, self.obs_dim), np.float32)
+        act_b = np.empty((T, N, 1), np.float32)
+        logp_b = np.empty((T, N), np.float32)
+        rew_b = np.empty((T, N), np.float64)
+        val_b = np.empty((T + 1, N), np.float64)
+        raw0 = np.empty((T, self.obs_dim)); rawn0 = np.empty((T, self.obs_dim))
+        term_b = np.empty((T, N), bool); trunc_b = np.empty((T, N), bool)
+        actor_net, critic_net = _layers(self.actor.logits), _layers(self.critic.v)
+        gen, tap, step, gamma = self.gen, self.tap, self.envs.step, cfg.gamma
+        boot_term = cfg.bootstrap_terminations
+        with torch.inference_mode():
+            for t in range(T):
+                obs_b[t] = self._obs
+                o = torch.from_numpy(obs_b[t])
+                logp_all = F.log_softmax(_apply(actor_net, o), dim=-1)
+                a = torch.multinomial(logp_all.exp(), 1, generator=gen)[:, 0]
+                logp_b[t] = logp_all.gather(-1, a[:, None])[:, 0].numpy()
+                val_b[t] = _apply(critic_net, o).numpy()[:, 0]
+                raw0[t] = tap.raw_obs[0]
+                a64 = a.numpy().astype(np.int64)
+                nobs, r, term, trunc, _ = step(a64)
+                act_b[t, :, 0] = a64
+                rew_b[t] = r
+                tr_only = (trunc | term) if boot_term else (trunc & ~term)
+                if tr_only.any():
+                    fin = self._normalize(tap.raw_next_obs[tr_only])
+                    rew_b[t, tr_only] += gamma * _apply(critic_net, torch.from_numpy(fin)).numpy()[:, 0]
+                term_b[t], trunc_b[t] = term, trunc
+                rawn0[t] = tap.raw_next_obs[0]
+                self._obs = np.asarray(nobs, np.float32)
+            val_b[T] = _apply(critic_net, torch.from_numpy(self._obs)).numpy()[:, 0]
+        done_b = (term_b | trunc_b).astype(np.float64)
+        rollout = Rollout(raw0, act_b[:, 0, 0].astype(np.int64), rawn0, term_b[:, 0].copy(), trunc_b[:, 0].copy(),
+                          action_space=self.n_actions)
+        return obs_b, act_b, logp_b, rew_b, done_b, val_b, rollout
+
     # -- one update
     def train_update(self) -> dict[str, float]:
         """Collect one rollout of ``n_envs x n_steps`` steps and run the PPO optimisation."""
@@ -961,13 +1037,18 @@ class PPO:
             perm = torch.randperm(T * N, generator=gen)
             for start in range(0, T * N, mb):
                 idx = perm[start:start + mb]
-                dist = actor.dist(b_obs[idx])
-                new_logp = dist.log_prob(b_act[idx]).sum(-1)
+                if self.n_actions is None:
+                    dist = actor.dist(b_obs[idx])
+                    new_logp = dist.log_prob(b_act[idx]).sum(-1)
+                    entropy = actor.entropy()
+                else:  # categorical: the state-dependent entropy, averaged over the minibatch
+                    new_logp = actor.log_prob(b_obs[idx], b_act[idx])
+                    entropy = actor.entropy(b_obs[idx]).mean()
                 ratio = (new_logp - b_logp[idx]).exp()
                 adv_mb = normalize_advantages(b_adv[idx])
                 pg_loss = clipped_surrogate_loss(ratio, adv_mb, clip_now)
                 v_loss = value_loss(critic(b_obs[idx]), b_ret[idx])
-                loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * actor.entropy()
+                loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
                 self.opt.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -1113,8 +1194,10 @@ def evaluate_episodes(
     n_episodes = check_positive_int(n_episodes, "n_episodes")
     envs = SyncVectorEnv([functools.partial(gym.make, env_id) for _ in range(n_episodes)],
                          autoreset_mode=AutoresetMode.SAME_STEP)
-    low, high = envs.single_action_space.low, envs.single_action_space.high
-    sigma = policy.actor().log_std.detach().exp().numpy().astype(np.float64)
+    discrete = isinstance(envs.single_action_space, gym.spaces.Discrete)
+    if not discrete:
+        low, high = envs.single_action_space.low, envs.single_action_space.high
+        sigma = policy.actor().log_std.detach().exp().numpy().astype(np.float64)
     noise = np.random.default_rng(seed)
     returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, int)
     terminated = np.zeros(n_episodes, bool)
@@ -1124,11 +1207,16 @@ def evaluate_episodes(
         active = np.ones(n_episodes, bool)
         while active.any():
             act = policy.mean_action(np.asarray(obs, np.float64))
-            if stochastic:
+            if stochastic and discrete:  # a draw of the categorical policy
+                with torch.no_grad():
+                    p = policy.actor().log_probs(policy.normalize(np.asarray(obs, np.float64))).exp().double().numpy()
+                act = (noise.random(len(p))[:, None] > np.cumsum(p / p.sum(1, keepdims=True), 1)).sum(1)
+                act = np.minimum(act, p.shape[1] - 1)
+            elif stochastic:
                 act = act + sigma * noise.standard_normal(act.shape)
             if reward_fn is not None:
                 other[active] += np.asarray(reward_fn(np.asarray(obs, np.float64), act), np.float64)[active]
-            obs, r, term, trunc, _ = envs.step(np.clip(act, low, high))
+            obs, r, term, trunc, _ = envs.step(act if discrete else np.clip(act, low, high))
             returns[active] += r[active]
             lengths[active] += 1
             terminated |= active & term
