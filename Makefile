@@ -71,7 +71,7 @@ PRESET    ?= paper
 ESTIMATOR ?= paper
 PAPER_RUN  = runs/mujoco/$(ENV)_seed$(SEED)_$(PRESET)
 study: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python -m lfl_lib.study --env $(ENV) --seed $(SEED) --preset $(PRESET) \
+	OMP_NUM_THREADS=1 $(BIN)/lfl study --env $(ENV) --seed $(SEED) --preset $(PRESET) \
 	  --estimator $(ESTIMATOR) $(if $(and $(filter-out paper,$(ESTIMATOR)),$(wildcard $(PAPER_RUN)/learner.pt)),--learner-from $(PAPER_RUN))
 
 # PPO throughput: ours vs raw vector-env stepping vs Stable-Baselines3 (needs the bench extra).
@@ -86,16 +86,16 @@ bench-tabular: $(STAMP)
 # Chapter 5's precomputed data under book/data/tabular/ (about 20 min on 2 cores):
 # Table 2 at 100 runs, the ablations, the estimator study on held-out seeds.
 table2-data: $(STAMP)
-	$(BIN)/python -m lfl_lib.table2 table --runs 100
-	$(BIN)/python -m lfl_lib.table2_study ablations --runs 10
-	$(BIN)/python -m lfl_lib.table2_study study --runs 20
-	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m lfl_lib.table2_extended table --runs 100
-	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m lfl_lib.table2_extended criteria --runs 10 --first-seed 1000
+	$(BIN)/lfl table2 table --runs 100
+	$(BIN)/lfl table2-study ablations --runs 10
+	$(BIN)/lfl table2-study study --runs 20
+	OPENBLAS_NUM_THREADS=1 $(BIN)/lfl table2-extended table --runs 100
+	OPENBLAS_NUM_THREADS=1 $(BIN)/lfl table2-extended criteria --runs 10 --first-seed 1000
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis
 
-# A grid of study runs as Ray tasks (lfl_lib.sweep; installs the sweep extra). Local Ray with one
+# A grid of study runs as Ray tasks (lfl sweep, lfl_lib.experiments.sweep; installs the sweep extra). Local Ray with one
 # run per core by default; ADDRESS=host:port joins a running cluster (see README). Resumable: the
 # same command again skips finished runs and resumes the others. Results land where make study
 # puts them. E.g. make sweep ENVS="Reacher-v5 Hopper-v5" SEEDS="0..4" ESTIMATORS="paper fix"
@@ -106,7 +106,7 @@ ESTIMATORS ?= paper
 SWEEP_ARGS ?=
 sweep: $(STAMP)
 	$(PIP) install --quiet -c constraints.txt -e '.[sweep]'
-	OMP_NUM_THREADS=1 $(BIN)/python -m lfl_lib.sweep --env $(ENVS) --seed $(SEEDS) --estimator $(ESTIMATORS) \
+	OMP_NUM_THREADS=1 $(BIN)/lfl sweep --env $(ENVS) --seed $(SEEDS) --estimator $(ESTIMATORS) \
 	  --preset $(PRESET) $(if $(ADDRESS),--address $(ADDRESS)) $(if $(WORKERS),--workers $(WORKERS)) $(SWEEP_ARGS)
 
 # The sweep's tests on a local Ray instance (a smoke sweep killed and resumed, a failing run): minutes.

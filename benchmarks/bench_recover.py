@@ -63,7 +63,7 @@ def main() -> None:
               f"peak {row['peak_rss_mib']:6.0f} MiB", flush=True)
     import torch
 
-    from lfl_lib._atomic import atomic_write
+    from lfl_lib._io import write_json
 
     result = {
         "command": "python " + " ".join(sys.argv),
@@ -76,7 +76,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "rows": rows,
     }
-    atomic_write(args.out, lambda f: f.write((json.dumps(result, indent=1) + "\n").encode()))
+    write_json(result, args.out, sort_keys=False)
     print(f"wrote {args.out}")
 
 

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_sweep.py [--out book/data/bench/sweep_scaling.json]
 
-Runs ``python -m lfl_lib.sweep --env Reacher-v5 Hopper-v5 --seed 0 1 --preset smoke`` (four
+Runs ``lfl sweep --env Reacher-v5 Hopper-v5 --seed 0 1 --preset smoke`` (four
 runs) from scratch in a temporary folder, once with ``--workers 1`` and once with
 ``--workers 2``, and records each sweep's wall time (Ray's start apart from the runs), the
 wall time of every run, and the load average. The ratio of the two wall times is the
@@ -31,7 +31,7 @@ def one(workers: int, tmp: Path) -> dict:
     root = tmp / f"root_{workers}"
     load = os.getloadavg()[0]
     t = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "lfl_lib.sweep", *GRID, "--workers", str(workers), "--root", str(root),
+    res = subprocess.run([sys.executable, "-m", "lfl_lib", "sweep", *GRID, "--workers", str(workers), "--root", str(root),
                           "--record", str(rec)], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     wall = time.perf_counter() - t
     if res.returncode != 0:

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from lfl_lib.gridworld import ALPHA_MODEL, make_gridworld
-from lfl_lib.table2 import LEARNERS, learner_policies, provenance, run_many, summarize, write_json_atomic
+from lfl_lib._io import provenance, write_json
+from lfl_lib.experiments.table2 import LEARNERS, PIPELINE_FILES, learner_policies, run_many, summarize
 from lfl_lib.tabular_lfl import recover_reward
 from lfl_lib.trajectories import sample_trajectories
 
@@ -51,7 +52,7 @@ def time_one_run(name: str, repeats: int = 5) -> float:
 
 _EXTENDED = """
 import json, time
-from lfl_lib.table2_extended import extended_table
+from lfl_lib.experiments.table2_extended import extended_table
 t0, c0 = time.perf_counter(), time.process_time()
 ext = extended_table(range(10), progress=False)
 print(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
@@ -94,15 +95,14 @@ def main(argv: list[str] | None = None) -> None:
           f"{ext['cpu_s']:.1f} s CPU (target 10 s); load average {ext['load_average']:.1f}")
     for name, s in ext["summary"].items():
         print(f"  {name:<10} learner {s['learner_J']:.2f}  paper {s['paper_J']:.2f}  auto {s['auto_J']:.2f}")
-    prov = provenance(argv, time.time() - start)
-    prov["command"] = " ".join(["python benchmarks/bench_tabular.py", *argv])
-    write_json_atomic(args.out, {
+    prov = provenance(" ".join(["python benchmarks/bench_tabular.py", *argv]), time.time() - start, PIPELINE_FILES)
+    write_json({
         "cpu_count": os.cpu_count(), "one_run_ms": one_run_ms,
         "n_trajectories": {name: LEARNERS[name] + 1 for name in one_run_ms},
         "table2_10runs": {"wall_s": wall, "cpu_s": cpu, "load_average": load,
                           "observer_J": {n: [s["observer_J"], s["observer_J_std"]] for n, s in summary.items()}},
         "extended_table2_10runs": {k: ext[k] for k in ("wall_s", "cpu_s", "load_average")},
-        "provenance": prov})
+        "provenance": prov}, args.out, sort_keys=False, mkdir=True)
     print(f"wrote {args.out}")
 
 

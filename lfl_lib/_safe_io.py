@@ -11,12 +11,12 @@ written by :func:`save` needs unpickling of arbitrary objects.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from ._atomic import atomic_write
+from ._io import atomic_write
 
 _TAG = "__ndarray__"
 
@@ -59,3 +59,17 @@ def save(obj: Any, path: str | Path) -> None:
 def load(path: str | Path) -> Any:
     """``from_safe(torch.load(path, weights_only=True))``."""
     return from_safe(torch.load(path, weights_only=True))
+
+
+def load_checkpoint(path: Path, keys: Sequence[str]) -> dict[str, Any]:
+    """A checkpoint written by :func:`save` holding ``keys``; any failure becomes a clear ValueError."""
+    try:
+        obj = load(path)  # torch.load(weights_only=True): no arbitrary unpickling
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise ValueError(
+            f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}; a checkpoint written by an "
+            "older lfl_lib needed full unpickling); delete it to redo that stage"
+        ) from exc
+    if not isinstance(obj, dict) or any(k not in obj for k in keys):
+        raise ValueError(f"checkpoint {path} is corrupt: expected the keys {list(keys)}; delete it to redo that stage")
+    return obj

@@ -35,13 +35,9 @@ from numpy.typing import NDArray
 from torch import nn
 from torch.nn import functional as F
 
+from .nets import mlp
+
 __all__ = ["CategoricalActor", "categorical_kl", "is_categorical"]
-
-
-def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int, out_gain: float) -> nn.Sequential:
-    from .ppo import _mlp as mlp
-
-    return mlp(n_in, hidden, n_out, out_gain)
 
 
 class CategoricalActor(nn.Module):
@@ -66,7 +62,7 @@ class CategoricalActor(nn.Module):
         if int(n_actions) < 2:
             raise ValueError(f"n_actions must be >= 2; got {n_actions}")
         self.n_actions = int(n_actions)
-        self.logits = _mlp(obs_dim, tuple(hidden), self.n_actions, out_gain=0.01)
+        self.logits = mlp(obs_dim, tuple(hidden), self.n_actions, out_gain=0.01)
 
     def log_probs(self, obs: torch.Tensor) -> torch.Tensor:
         """:math:`\\ln\\pi(\\cdot|s)` for a batch of (standardized) observations; shape (n, n_actions)."""

@@ -1,9 +1,9 @@
-"""``python -m lfl_lib``: Algorithm 1 on your own learner's logs, and the observer it trains.
+"""``lfl recover`` and ``lfl observe``: Algorithm 1 on your own learner's logs, and the observer it trains.
 
-Two commands::
+Two commands of ``lfl`` (also ``python -m lfl_lib recover|observe``)::
 
-    python -m lfl_lib recover --rollouts D1.npz D2.npz ... [--out DIR]
-    python -m lfl_lib observe --reward DIR --env ENV_ID [--start DK.npz] [--out DIR]
+    lfl recover --rollouts D1.npz D2.npz ... [--out DIR]
+    lfl observe --reward DIR --env ENV_ID [--start DK.npz] [--out DIR]
 
 ``recover`` reads one ``.npz`` file per observed policy, in the order of the learning
 (arrays ``observations``, ``actions``, ``next_observations``, ``terminations``,
@@ -35,7 +35,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._atomic import atomic_write
+from ._io import versions, write_json, write_npz
 
 __all__ = ["main"]
 
@@ -46,22 +46,6 @@ RECOVER_PRESETS: dict[str, dict[str, int]] = {
     "paper": {},  # DeepLfLConfig's defaults (Section 6.3)
     "fast": {"policy_steps": 300, "kl_steps": 50, "reward_init_steps": 300, "consistency_steps": 300},
 }
-
-
-def _atomic_json(obj: Any, path: Path) -> None:
-    atomic_write(path, lambda f: f.write((json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()))
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("lfl_lib", "numpy", "torch", "gymnasium", "mujoco"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
 
 
 def _positive(kind: type) -> Any:
@@ -121,9 +105,8 @@ class _Folder:
 
 def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str) -> dict[str, Any]:
     from . import _safe_io
-    from .deep_lfl import DeepLfLConfig, recover_reward
+    from .deep_lfl import ESTIMATORS, DeepLfLConfig, recover_reward
     from .observer import save_reward
-    from .study import ESTIMATORS
 
     from .data import check_rollouts, load_rollout
 
@@ -205,7 +188,7 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
         "losses": {k: float(v) for k, v in info.items()},
         "fitted_policy_std": [sig(sd, "log_std") for sd in last["policies"]],
         "reward_std": sig(last["reward"], "policy.log_std"),
-        "versions": _versions(),
+        "versions": versions(),
         "wall_time_s": round(time.perf_counter() - t0, 1),
     }
     report["env"] = env_id
@@ -213,7 +196,7 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
         report["n_actions"] = rollouts[0].n_actions
     save_reward(reward, folder.make() / "reward.pt", {"settings": cfg.to_dict(), "rollouts": list(shapes)},
                 env=env_id)
-    _atomic_json(report, out / "recover_report.json")
+    write_json(report, out / "recover_report.json")
     ck.unlink(missing_ok=True)
     return report
 
@@ -315,14 +298,13 @@ def _recover_tabular(args: argparse.Namespace, folder: _Folder, command: str) ->
                      "transitions": "known (from --env)" if P is not None else "estimated",
                      "learner_model": res.learner_model, "kl_weight": res.kl_weight},
         "reward_range": [float(res.r.min()), float(res.r.max())],
-        "versions": _versions(),
+        "versions": versions(),
         "wall_time_s": round(time.perf_counter() - t0, 3),
     }
     out = folder.make()
-    from .data import _atomic_npz
 
-    _atomic_npz({"r": res.r}, out / "reward.npz")
-    _atomic_json(report, out / "recover_report.json")
+    write_npz({"r": res.r}, out / "reward.npz")
+    write_json(report, out / "recover_report.json")
     return report
 
 
@@ -348,12 +330,11 @@ def _observe_tabular(args: argparse.Namespace, folder: _Folder, command: str) ->
     pi = observer_policy(mdp, r_hat, args.alpha)
     returns = play_policy(env, pi, args.eval_episodes, seed=args.seed, greedy=args.greedy)
     report = {"command": command, "kind": "tabular", "env": args.env, "alpha": args.alpha, "greedy": args.greedy,
-              "episodes": args.eval_episodes, "mean_return": float(returns.mean()), "versions": _versions()}
+              "episodes": args.eval_episodes, "mean_return": float(returns.mean()), "versions": versions()}
     out = folder.make()
-    _atomic_json(report, out / "observe_report.json")
-    from .data import _atomic_npz
+    write_json(report, out / "observe_report.json")
 
-    _atomic_npz({"pi": pi}, out / "policy.npz")
+    write_npz({"pi": pi}, out / "policy.npz")
     return report
 
 
@@ -396,11 +377,11 @@ def _observe_continuous(args: argparse.Namespace, folder: _Folder, command: str)
                        "score": "mean undiscounted true return"},
         "scores": res.scores,
         "returns": res.returns,
-        "versions": _versions(),
+        "versions": versions(),
         "wall_time_s": round(time.perf_counter() - t0, 1),
     }
     _safe_io.save(res.policy.to_dict(), out / "policy.pt")
-    _atomic_json(report, out / "observe_report.json")
+    write_json(report, out / "observe_report.json")
     (out / "observe_checkpoint.pt").unlink(missing_ok=True)
     return report
 
@@ -409,7 +390,7 @@ def _observe_continuous(args: argparse.Namespace, folder: _Folder, command: str)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m lfl_lib", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="lfl", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("recover", help="recover a reward from one .npz file per observed policy",
                        description="Algorithm 1 on one .npz file per observed policy, in the order of the learning.")
@@ -481,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(args_list)
-    command = "python -m lfl_lib " + " ".join(shlex.quote(a) for a in args_list)
+    command = "lfl " + " ".join(shlex.quote(a) for a in args_list)
     folder: _Folder | None = None
     try:
         for name in ("seed",):

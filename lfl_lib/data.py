@@ -33,7 +33,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._atomic import atomic_write
+from ._io import write_npz
 
 __all__ = [
     "Rollout",
@@ -329,10 +329,6 @@ class Rollout:
         return cls(**{k: np.concatenate(v) for k, v in parts.items()}, action_space=action_space)
 
 
-def _atomic_npz(arrays: Mapping[str, NDArray[Any]], path: Path) -> None:
-    atomic_write(path, lambda f: np.savez(f, **arrays))
-
-
 def save_rollout(rollout: Rollout, path: str | Path) -> Path:
     """Write ``rollout`` to ``path`` as a ``.npz`` file with the five arrays of :data:`ROLLOUT_FIELDS`.
 
@@ -348,7 +344,7 @@ def save_rollout(rollout: Rollout, path: str | Path) -> Path:
         raise ValueError(f"path must end in .npz; got {str(path)!r}")
     if not path.parent.is_dir():
         raise ValueError(f"path: folder {str(path.parent)!r} does not exist")
-    _atomic_npz(rollout.to_arrays(), path)
+    write_npz(rollout.to_arrays(), path)
     return path
 
 
@@ -602,7 +598,7 @@ def save_episodes(episodes: Sequence[Episode], path: str | Path) -> Path:
         "truncations": np.concatenate([np.arange(len(e)) == len(e) - 1 if not e.terminated else np.zeros(len(e), bool)
                                        for e in episodes]),
     }
-    _atomic_npz(arrays, path)
+    write_npz(arrays, path)
     return path
 
 

@@ -45,20 +45,33 @@ from torch import nn
 
 from ._validate import check_alpha, check_gamma, check_positive_int, check_real
 from .categorical import CategoricalActor, categorical_kl
-from .data import check_rollouts
-from .ppo import GaussianActor, Rollout
+from .data import Rollout, check_rollouts
+from .nets import GaussianActor
 
 #: A policy of Algorithm 1: Gaussian (continuous actions) or categorical (discrete actions).
 Policy = GaussianActor | CategoricalActor
 
 __all__ = [
-    "DeepLfLConfig", "Standardizer", "RewardModel", "SharedHeads", "recover_reward", "gaussian_kl", "policy_kl",
+    "ESTIMATORS", "DeepLfLConfig", "Standardizer", "RewardModel", "SharedHeads", "recover_reward", "gaussian_kl",
+    "policy_kl",
     "fit_gaussian_policies", "fit_chained_policy", "holdout_mask", "holdout_seed", "as_config",
     "live_mask", "divergence_targets", "consistency_targets", "kl_direction_targets", "consistency_residual",
 ]
 
 #: Held-out negative log-likelihoods are compared every this many Adam steps.
 CHECK_EVERY = 10
+
+
+#: The estimators of Algorithm 1, by name (the ``--estimator`` of ``lfl recover`` and ``lfl study``): the settings of Algorithm 1's maximum-likelihood
+#: fits (:class:`~lfl_lib.deep_lfl.DeepLfLConfig` fields) that each one uses. ``"paper"``
+#: keeps the paper's (the defaults); ``"fix"`` is the variant of chapter 6, Section 6.4: the
+#: log-std set exactly, 20 % of each rollout held out for early stopping; ``"released-code"``
+#: is what the authors' released code computes (chained fits; see the module docstring).
+ESTIMATORS: dict[str, dict[str, Any]] = {
+    "paper": {"log_std": "adam", "holdout": 0.0, "policy_fit": "separate"},
+    "fix": {"log_std": "exact", "holdout": 0.2, "policy_fit": "separate"},
+    "released-code": {"log_std": "adam", "holdout": 0.0, "policy_fit": "chained"},
+}
 
 
 @dataclass(frozen=True)
@@ -83,7 +96,7 @@ class DeepLfLConfig:
         Width of the tanh layer shared by the rho_k (and by the f_k) across k (128).
     log_std : {"adam", "exact"}
         How every maximum-likelihood fit (stages 1 and 3, and the observer's behaviour
-        cloning in :mod:`lfl_lib.study`) sets the state-independent log-std. ``"adam"``
+        cloning in :mod:`lfl_lib.experiments.study`) sets the state-independent log-std. ``"adam"``
         (the paper's setting): a free parameter started at 0 (sigma = 1) and trained by
         Adam with the means. ``"exact"``: before the first Adam step on the mean network
         and after every step, the log-std is set to its maximiser given the current means,

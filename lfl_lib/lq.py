@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
-from .ppo import GaussianActor, Rollout
+from .data import Rollout
+from .nets import GaussianActor
 
 __all__ = [
     "LQProblem", "LinearGaussianPolicy", "LQEnv", "reward_matrix", "log_policy_reward_matrix",

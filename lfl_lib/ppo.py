@@ -35,7 +35,7 @@ import functools
 import pickle
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -51,6 +51,7 @@ from torch.nn import functional as F
 
 from ._validate import check_positive_int
 from .data import Rollout  # the observer's data type; re-exported here for older code
+from .nets import Critic, GaussianActor, PolicySnapshot
 
 __all__ = [
     "PPOConfig",
@@ -85,7 +86,14 @@ def _mujoco_warning(msg: str) -> None:
     warnings.warn(f"MuJoCo: {msg}", RuntimeWarning, stacklevel=2)
 
 
-mujoco.set_mju_user_warning(_mujoco_warning)
+@functools.cache
+def _quiet_mujoco() -> None:
+    """Install :func:`_mujoco_warning` as MuJoCo's warning handler (process-wide), once.
+
+    Called where this module makes MuJoCo environments, not on import: importing
+    :mod:`lfl_lib.ppo` changes nothing outside it.
+    """
+    mujoco.set_mju_user_warning(_mujoco_warning)
 
 #: Signature of a reward given in place of the environment's: r(s, a) on raw batches.
 RewardFn = Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.float64]]
@@ -181,119 +189,6 @@ class PPOConfig:
         return d
 
 
-# --------------------------------------------------------------------------- networks
-
-
-def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int, out_gain: float) -> nn.Sequential:
-    """Tanh MLP with orthogonal initialisation (gain sqrt(2) inside, ``out_gain`` at the end)."""
-    layers: list[nn.Module] = []
-    sizes = (n_in, *hidden)
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        lin = nn.Linear(a, b)
-        nn.init.orthogonal_(lin.weight, gain=np.sqrt(2.0))
-        nn.init.zeros_(lin.bias)
-        layers += [lin, nn.Tanh()]
-    out = nn.Linear(sizes[-1], n_out)
-    nn.init.orthogonal_(out.weight, gain=out_gain)
-    nn.init.zeros_(out.bias)
-    layers.append(out)
-    return nn.Sequential(*layers)
-
-
-class GaussianActor(nn.Module):
-    """Gaussian policy :math:`\\pi(a|s) = N(\\mu(s), \\mathrm{diag}(\\sigma^2))`, log-std independent of s.
-
-    The same class serves as the learner's actor, the policies :math:`\\hat\\pi_{\\theta_k}`
-    of Algorithm 1 and the reward parametrisation :math:`r_\\phi = \\ln \\pi_\\phi`.
-    """
-
-    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (64, 64)) -> None:
-        super().__init__()
-        self.mean = _mlp(obs_dim, hidden, act_dim, out_gain=0.01)
-        self.log_std = nn.Parameter(torch.zeros(act_dim))
-
-    def dist(self, obs: torch.Tensor) -> torch.distributions.Normal:
-        """The action distribution at ``obs`` (shape (n, obs_dim))."""
-        mu = self.mean(obs)
-        return torch.distributions.Normal(mu, self.log_std.exp().expand_as(mu))
-
-    def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        """:math:`\\ln \\pi(a|s)`, summed over action dimensions; shape (n,)."""
-        return self.dist(obs).log_prob(act).sum(-1)
-
-    def entropy(self) -> torch.Tensor:
-        """Entropy of the Gaussian (the same at every state since the log-std is global)."""
-        return (self.log_std + 0.5 * np.log(2 * np.pi * np.e)).sum()
-
-
-class Critic(nn.Module):
-    """State-value network V(s), a separate 64-64 tanh MLP."""
-
-    def __init__(self, obs_dim: int, hidden: tuple[int, ...] = (64, 64)) -> None:
-        super().__init__()
-        self.v = _mlp(obs_dim, hidden, 1, out_gain=1.0)
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.v(obs).squeeze(-1)
-
-
-# ------------------------------------------------------------------ data passed around
-
-
-@dataclass
-class PolicySnapshot:
-    """A frozen Gaussian policy acting on raw observations.
-
-    The actor sees ``(s - obs_mean) / sqrt(obs_var + 1e-8)``, the normalization that was
-    in force when the snapshot was taken.
-    """
-
-    actor_state: dict[str, torch.Tensor]
-    obs_mean: NDArray[np.float64]
-    obs_var: NDArray[np.float64]
-    hidden: tuple[int, ...] = (64, 64)
-    eps: float = 1e-8
-    _actor: GaussianActor | None = field(default=None, repr=False, compare=False)
-
-    def actor(self) -> GaussianActor:
-        if self._actor is None:
-            obs_dim = len(self.obs_mean)
-            if "log_std" in self.actor_state:
-                a = GaussianActor(obs_dim, len(self.actor_state["log_std"]), self.hidden)
-            else:  # a categorical policy (discrete actions): its last layer has one logit per action
-                from .categorical import CategoricalActor
-
-                last = max(k for k in self.actor_state if k.endswith(".weight"))
-                a = CategoricalActor(obs_dim, int(self.actor_state[last].shape[0]), self.hidden)
-            a.load_state_dict(self.actor_state)
-            self._actor = a
-        return self._actor
-
-    def normalize(self, obs: NDArray[np.float64]) -> torch.Tensor:
-        x = (obs - self.obs_mean) / np.sqrt(self.obs_var + self.eps)
-        return torch.as_tensor(x, dtype=torch.float32)
-
-    @torch.no_grad()
-    def mean_action(self, obs: NDArray[np.float64]) -> NDArray[np.float64]:
-        """The deterministic action for a batch of raw observations: mu(s), or a categorical policy's mode (int64)."""
-        actor = self.actor()
-        if not isinstance(actor, GaussianActor):
-            return actor.mode(self.normalize(obs)).numpy()
-        return actor.mean(self.normalize(obs)).numpy().astype(np.float64)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "actor_state": {k: v.clone() for k, v in self.actor_state.items()},
-            "obs_mean": self.obs_mean.copy(),
-            "obs_var": self.obs_var.copy(),
-            "hidden": tuple(self.hidden),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PolicySnapshot":
-        return cls(d["actor_state"], np.asarray(d["obs_mean"]), np.asarray(d["obs_var"]), tuple(d["hidden"]))
-
-
 # ------------------------------------------------------------------ environments
 
 
@@ -306,6 +201,7 @@ def check_env_id(env_id: str, allow_discrete: bool = False) -> str:
             f"env must be a registered gymnasium environment id; got {env_id!r}. "
             f"MuJoCo v5 ids: {', '.join(mujoco_ids)}"
         )
+    _quiet_mujoco()
     env = gym.make(env_id)
     try:
         kinds = (gym.spaces.Box, gym.spaces.Discrete) if allow_discrete else (gym.spaces.Box,)
@@ -390,7 +286,7 @@ class RolloutTap(gym.vector.VectorWrapper):
 
 
     def capture_reward_terms(self, maxlen: int) -> None:
-        """Start the released code's score queue (the ``paper-code`` protocol of :mod:`lfl_lib.study`).
+        """Start the released code's score queue (the ``paper-code`` protocol of :mod:`lfl_lib.experiments.study`).
 
         After every step, the sum of the step's info entries whose key contains ``"reward"``
         is appended for each environment in turn (environment 0 first) to a queue of the last
@@ -440,6 +336,7 @@ def make_vector_env(
     norm_obs: bool = True, norm_reward: bool = True, gamma: float = 0.99,
 ) -> gym.vector.VectorEnv:
     """The learner's vector env: SyncVectorEnv -> RolloutTap -> NormalizeObservation -> NormalizeReward."""
+    _quiet_mujoco()
     envs: gym.vector.VectorEnv = SyncVectorEnv(
         [functools.partial(gym.make, env_id) for _ in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP,
         copy=False,  # no copy of the batched observations: RolloutTap copies what it keeps, the wrappers return new arrays
@@ -1192,6 +1089,7 @@ def evaluate_episodes(
         the reward a PPO observer of that reward is paid along the same episodes.
     """
     n_episodes = check_positive_int(n_episodes, "n_episodes")
+    _quiet_mujoco()
     envs = SyncVectorEnv([functools.partial(gym.make, env_id) for _ in range(n_episodes)],
                          autoreset_mode=AutoresetMode.SAME_STEP)
     discrete = isinstance(envs.single_action_space, gym.spaces.Discrete)

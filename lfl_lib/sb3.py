@@ -24,13 +24,12 @@ episodes' starts; Algorithm 1 wants each policy's own transitions, in order.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._atomic import atomic_write
+from ._io import write_json
 from ._validate import check_positive_int
 from .data import Rollout, save_rollout
 
@@ -172,8 +171,7 @@ class _LearnerLogImpl:
         info = {"env_id": self._env_id(), "policy": "deterministic" if self.deterministic else "stochastic (as the learner acts)",
                 "episodes": self.episodes, "every": self.every, "records": self.records,
                 "algorithm": type(self.model).__name__}
-        atomic_write(self.out / "learner_log.json",
-                     lambda f: f.write((json.dumps(info, indent=1) + "\n").encode()))
+        write_json(info, self.out / "learner_log.json", sort_keys=False)
         if self.verbose:
             print(f"LearnerLog: {name} at step {self.num_timesteps}, mean return {np.mean(returns):.2f}")
 

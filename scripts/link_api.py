@@ -40,10 +40,10 @@ def api_names() -> tuple[dict[str, tuple[str, str]], dict[str, set[str]]]:
     import lfl_lib
 
     qualified: dict[str, tuple[str, str]] = {}
-    for info in pkgutil.iter_modules(lfl_lib.__path__):
-        if info.name.startswith("_"):
+    for info in pkgutil.walk_packages(lfl_lib.__path__, "lfl_lib."):
+        if info.name.rsplit(".", 1)[-1].startswith("_") or info.ispkg:
             continue
-        modname = f"lfl_lib.{info.name}"
+        modname = info.name
         try:
             module = importlib.import_module(modname)
         except Exception:  # noqa: BLE001 - a module that does not import is not documented either

@@ -7,14 +7,13 @@ import pytest
 from numpy.testing import assert_allclose
 
 from lfl_lib.baselines import (
-    METHODS,
     behaviour_cloning,
-    compare_run,
     demo_log_likelihood,
     maxent_irl,
     pooled_counts,
     soft_optimal_from,
 )
+from lfl_lib.experiments.baselines import METHODS, compare_run
 from lfl_lib.gridworld import ALPHA, make_gridworld
 from lfl_lib.mdp import random_mdp, soft_optimal
 from lfl_lib.trajectories import Trajectory, sample_trajectory
@@ -158,7 +157,7 @@ def test_maxent_irl_state_action_features_fit_at_least_as_well(grid):
 
 
 def test_lfl_column_is_the_observer_of_table2(grid):
-    from lfl_lib.table2 import run_once
+    from lfl_lib.experiments.table2 import run_once
 
     scores = compare_run("SPI", 0, mdp=grid, methods=["learner_last", "lfl"])
     ref = run_once("SPI", 0, mdp=grid)

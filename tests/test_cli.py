@@ -95,8 +95,8 @@ def test_safe_checkpoint_round_trip(tmp_path):
 
 
 def test_study_refuses_bad_input_before_writing(tmp_path):
-    from lfl_lib.study import main as study_main
-    from lfl_lib.study import make_config, parse_window
+    from lfl_lib.experiments.study import main as study_main
+    from lfl_lib.experiments.study import make_config, parse_window
 
     with pytest.raises(ValueError, match="window must give at least 2 strictly increasing"):
         parse_window("5..2")

@@ -15,7 +15,7 @@ from numpy.testing import assert_array_equal
 torch.set_num_threads(1)
 
 from lfl_lib.ppo import PPO, PPOConfig  # noqa: E402
-from lfl_lib.study import main, make_config, variant_name  # noqa: E402
+from lfl_lib.experiments.study import main, make_config, variant_name  # noqa: E402
 
 TINY = PPOConfig(n_envs=2, n_steps=128, n_epochs=4, n_minibatches=4, anneal_updates=5)
 

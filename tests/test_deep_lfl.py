@@ -14,7 +14,8 @@ torch.set_num_threads(1)  # small networks: one thread is faster on a shared mac
 from lfl_lib.deep_lfl import (
     CHECK_EVERY, DeepLfLConfig, fit_gaussian_policies, gaussian_kl, holdout_mask, recover_reward,
 )
-from lfl_lib.ppo import GaussianActor, Rollout
+from lfl_lib.data import Rollout
+from lfl_lib.nets import GaussianActor
 
 FAST = DeepLfLConfig(policy_steps=300, kl_steps=50, reward_init_steps=300, consistency_steps=100, lr=1e-2)
 

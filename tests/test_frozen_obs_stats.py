@@ -14,7 +14,7 @@ from numpy.testing import assert_array_equal
 torch.set_num_threads(1)
 
 from lfl_lib.ppo import PPO, PPOConfig  # noqa: E402
-from lfl_lib.study import OBSERVER_OBS_STATS, main, make_config, run_study, variant_name  # noqa: E402
+from lfl_lib.experiments.study import OBSERVER_OBS_STATS, main, make_config, run_study, variant_name  # noqa: E402
 
 TINY = PPOConfig(n_envs=2, n_steps=64, n_epochs=2, n_minibatches=2, anneal_updates=5)
 ENV = "Hopper-v5"
@@ -74,7 +74,7 @@ def test_the_option_is_checked_named_and_stored_only_when_used(tmp_path, capsys)
 
 
 def test_a_frozen_smoke_run_keeps_the_clone_statistics(tmp_path):
-    from lfl_lib.study import _load
+    from lfl_lib._safe_io import load_checkpoint as _load
 
     base_cfg = make_config(ENV, seed=0, preset="smoke", kl_weight=None, terminal="bootstrap")
     base = run_study(base_cfg, out_dir=tmp_path / "o1", run_dir=tmp_path / "r1", progress=False)

@@ -31,7 +31,7 @@ from lfl_lib.tabular_lfl import (
     select_learner_model,
     targets,
 )
-from lfl_lib.table2 import observed_run
+from lfl_lib.experiments.table2 import observed_run
 from lfl_lib.trajectories import Trajectory
 
 kl_weights = st.floats(min_value=0.0, max_value=5.0, allow_nan=False, allow_infinity=False)
@@ -141,7 +141,7 @@ def test_value_iteration_inversion_on_the_grid_and_bad_input():
 def test_spi_model_is_todays_behaviour_bitwise():
     # the committed Table 2 (100 runs) was computed before learner_model existed
     data = json.loads((Path(__file__).parents[1] / "book/data/tabular/table2_100runs.json").read_text())
-    from lfl_lib.table2 import run_once
+    from lfl_lib.experiments.table2 import run_once
 
     for row in data["runs"][:: 97][:4]:
         res = run_once(row["learner"], row["seed"])

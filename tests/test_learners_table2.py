@@ -1,4 +1,4 @@
-"""Tests of the Table 2 learners (lfl_lib.learners) and of the Table 2 runner (lfl_lib.table2)."""
+"""Tests of the Table 2 learners (lfl_lib.learners) and of the Table 2 runner (lfl_lib.experiments.table2)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from lfl_lib.gridworld import ALPHA
 from lfl_lib.learners import q_learning, random_improvements, soft_policy_iteration, soft_value_iteration
 from lfl_lib.mdp import score, soft_evaluate, soft_optimal, uniform_policy
-from lfl_lib.table2 import LEARNERS, run_once, summarize
+from lfl_lib.experiments.table2 import LEARNERS, run_once, summarize
 
 
 def test_spi_scores_increase_and_match_the_paper_learner(grid):
@@ -111,7 +111,7 @@ def test_table2_does_not_import_its_study_module():
     import ast
     import inspect
 
-    import lfl_lib.table2 as t2
+    import lfl_lib.experiments.table2 as t2
 
     tree = ast.parse(inspect.getsource(t2))
     modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
@@ -120,7 +120,7 @@ def test_table2_does_not_import_its_study_module():
 
 def test_best_learner_score_is_at_least_the_last():
     """SPI improves monotonically, so its best observed policy is its last (Table 2's caption says best)."""
-    from lfl_lib.table2_study import best_learner_scores
+    from lfl_lib.experiments.table2_study import best_learner_scores
 
     (best, last), = best_learner_scores("SPI", [0])
     np.testing.assert_allclose(best, last, rtol=0, atol=1e-12)

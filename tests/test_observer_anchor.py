@@ -15,7 +15,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 torch.set_num_threads(1)
 
 from lfl_lib.ppo import PPO, PolicySnapshot, PPOConfig  # noqa: E402
-from lfl_lib.study import OBSERVER_ANCHORS, main, make_config, run_study, variant_name  # noqa: E402
+from lfl_lib.experiments.study import OBSERVER_ANCHORS, main, make_config, run_study, variant_name  # noqa: E402
 
 # no reward normalization, so that the reward buffer shows the anchor term in the reward's units
 TINY = PPOConfig(n_envs=2, n_steps=64, n_epochs=2, n_minibatches=2, anneal_updates=5, norm_reward=False)

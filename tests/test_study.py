@@ -16,7 +16,7 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from lfl_lib.study import (DEFAULT_WINDOWS, HELDOUT_CANDIDATES, HELDOUT_ENV, HELDOUT_SEEDS, LEARNER_KEYS,
+from lfl_lib.experiments.study import (DEFAULT_WINDOWS, HELDOUT_CANDIDATES, HELDOUT_ENV, HELDOUT_SEEDS, LEARNER_KEYS,
                             heldout_choice, heldout_runs, main, make_config, parse_window, run_study,
                             select_candidate, variant_name)
 
@@ -63,7 +63,7 @@ def test_a_finished_run_is_not_redone(smoke):
 def test_killed_run_resumes_without_redoing_updates(smoke, tmp_path):
     res, _, _ = smoke
     run, out = tmp_path / "run", tmp_path / "out"
-    cmd = [sys.executable, "-m", "lfl_lib.study", "--env", ENV, "--preset", "smoke",
+    cmd = [sys.executable, "-m", "lfl_lib", "study", "--env", ENV, "--preset", "smoke",
            "--run-dir", str(run), "--out", str(out), "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ck = run / "learner.pt"
@@ -205,7 +205,7 @@ def test_learner_from_another_learner_is_refused(smoke, tmp_path, capsys):
 
 # ------------------------------------------------------------------ scoring protocols, released-code estimator (issue 14)
 
-from lfl_lib.study import PROTOCOLS, protocol_scores  # noqa: E402
+from lfl_lib.experiments.study import PROTOCOLS, protocol_scores  # noqa: E402
 
 KEYS = ("learner_returns", "learner_normalized", "observer_returns", "observer_normalized", "final_observer_normalized")
 

@@ -1,4 +1,4 @@
-"""Tests of the sweep (lfl_lib.sweep): the grid, one task in-process, and a smoke sweep on a local Ray.
+"""Tests of the sweep (lfl_lib.experiments.sweep): the grid, one task in-process, and a smoke sweep on a local Ray.
 
 The Ray part (a smoke sweep of two runs, killed in the middle and started again, and a sweep
 with a failing run) starts Ray three times and takes a few minutes on two cores: it runs when
@@ -21,9 +21,9 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from lfl_lib import study
-from lfl_lib.study import make_config, run_study
-from lfl_lib.sweep import (
+from lfl_lib.experiments import study
+from lfl_lib.experiments.study import make_config, run_study
+from lfl_lib.experiments.sweep import (
     Outcome, Task, main, make_grid, parse_option, parse_seeds, run_task, study_folders, summary_table,
 )
 
@@ -83,7 +83,7 @@ def test_bad_grid_is_refused_before_anything_runs(tmp_path, capsys):
     assert main(["--env", "Reacher-v5", "--seed", "x", "--root", str(tmp_path), *SMOKE]) == 2
     assert main(["--env", "Reacher-v5", "--workers", "0", "--root", str(tmp_path), *SMOKE]) == 2
     assert "workers must be an integer >= 1" in capsys.readouterr().err
-    with pytest.raises(SystemExit):  # argparse: an estimator that lfl_lib.study does not list
+    with pytest.raises(SystemExit):  # argparse: an estimator that lfl_lib.experiments.study does not list
         main(["--estimator", "better", "--dry-run"])
     assert not any(tmp_path.iterdir())
 
@@ -97,7 +97,7 @@ def test_estimator_choices_come_from_the_study(capsys):
 
 def test_folders_are_where_the_study_puts_a_run(tmp_path, monkeypatch):
     """Without options, the sweep's folders are run_study's defaults (what make study uses)."""
-    monkeypatch.setattr(study, "REPO_ROOT", tmp_path)
+    monkeypatch.chdir(tmp_path)  # the study's default folders are relative to the current one
     for preset, est in (("smoke", "paper"), ("smoke", "fix"), ("paper", "paper"), ("paper", "fix")):
         cfg = make_config("Reacher-v5", 3, preset, estimator=est)
         out, run = study_folders("Reacher-v5", 3, preset, est)
@@ -110,7 +110,7 @@ def test_folders_are_where_the_study_puts_a_run(tmp_path, monkeypatch):
         # a run folder of another configuration where the sweep expects the checkpoints: refused, named
         (tmp_path / run).mkdir(parents=True)
         (tmp_path / run / "config.json").write_text(json.dumps({"seed": -1}))
-        with pytest.raises(ValueError, match=f"run folder {tmp_path / run} holds another configuration"):
+        with pytest.raises(ValueError, match=f"run folder {run} holds another configuration"):
             run_study(cfg, progress=False)
 
 
@@ -153,7 +153,7 @@ ray_tests = pytest.mark.skipif(
 
 
 def _children(pid: int) -> set[int]:
-    from lfl_lib.sweep import _descendants
+    from lfl_lib.experiments.sweep import _descendants
 
     return _descendants(pid)
 
@@ -174,7 +174,7 @@ def _alive(pids: set[int]) -> set[int]:
 def test_smoke_sweep_killed_and_resumed(tmp_path):
     pytest.importorskip("ray")
     root = tmp_path / "root"
-    cmd = [sys.executable, "-m", "lfl_lib.sweep", "--env", "Reacher-v5", "Hopper-v5", "--seed", "0", "--workers", "2",
+    cmd = [sys.executable, "-m", "lfl_lib", "sweep", "--env", "Reacher-v5", "Hopper-v5", "--seed", "0", "--workers", "2",
            "--root", str(root), *SMOKE]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ck = root / "runs/mujoco/Hopper-v5_seed0_smoke/learner.pt"
@@ -226,7 +226,7 @@ def test_a_failing_run_does_not_stop_the_others(tmp_path):
     pytest.importorskip("ray")
     root = tmp_path / "root"
     ok = make_grid(["Reacher-v5"], [1], ["paper"], ["smoke"])[0]
-    cmd = [sys.executable, "-m", "lfl_lib.sweep", "--env", "Reacher-v5", "--seed", "1", "--workers", "2",
+    cmd = [sys.executable, "-m", "lfl_lib", "sweep", "--env", "Reacher-v5", "--seed", "1", "--workers", "2",
            "--root", str(root), "--option", "learner-updates=4", "--option", "learner-updates=1",
            "--record", str(tmp_path / "record.json"), *SMOKE]
     res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)

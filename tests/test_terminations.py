@@ -1,4 +1,4 @@
-"""Tests of lfl_lib.terminations: episode ends and the recovered reward of a finished smoke run."""
+"""Tests of lfl_lib.experiments.terminations: episode ends and the recovered reward of a finished smoke run."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from lfl_lib.study import make_config, run_study
-from lfl_lib.terminations import main, termination_report
+from lfl_lib.experiments.study import make_config, run_study
+from lfl_lib.experiments.terminations import main, termination_report
 
 torch.set_num_threads(1)
 ENV = "Hopper-v5"  # terminates when the robot falls
@@ -64,7 +64,7 @@ def test_report_uses_the_study_protocol(hopper_smoke):
 def test_evaluate_episodes_sums_a_reward_fn_without_changing_the_episodes(hopper_smoke):
     from lfl_lib.deep_lfl import RewardModel
     from lfl_lib.ppo import PolicySnapshot, evaluate_episodes
-    from lfl_lib.study import _load
+    from lfl_lib._safe_io import load_checkpoint as _load
 
     _, run = hopper_smoke
     pol = PolicySnapshot.from_dict(_load(sorted((run / "observed").glob("update_*.pt"))[-1], ["policy"])["policy"])
@@ -96,7 +96,7 @@ def test_command_line_writes_one_file(hopper_smoke, tmp_path, capsys):
     out = tmp_path / "t.json"
     assert main([str(run), "--out", str(out)]) == 0
     data = json.loads(out.read_text())
-    assert len(data["runs"]) == 1 and data["command"].startswith("python -m lfl_lib.terminations")
+    assert len(data["runs"]) == 1 and data["command"].startswith("lfl terminations")
     assert data["wall_time_s"] >= 0 and data["git_commit"]
     assert "observer length" in capsys.readouterr().out
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]

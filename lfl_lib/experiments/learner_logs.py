@@ -1,6 +1,6 @@
 """Learner logs that reach past the observed window (the reward benchmark's data).
 
-``python -m lfl_lib.experiments.learner_logs --env Hopper-v5 --seed 0`` trains the study's
+``lfl learner-logs --env Hopper-v5 --seed 0`` trains the study's
 PPO learner (the same configuration, seed and decay horizon as the study's, so its updates
 inside the observed window are the study's bitwise) for ``ceil(extend * max(window))``
 updates, and keeps *every* update: the rollout of environment 0 and the policy that
@@ -32,9 +32,10 @@ from tqdm import tqdm
 
 from .. import _safe_io
 from ..ppo import PAPER_CODE_QUEUE, PPO, PolicySnapshot, Rollout, evaluate_episodes
-from ..study import DEFAULT_WINDOWS, REPO_ROOT, _git_commit, _versions, make_config
+from .._io import git_commit, versions, write_json, write_npz
+from .study import DEFAULT_WINDOWS, make_config
 
-__all__ = ["extended_updates", "run_learner_log", "load_checkpoint", "main"]
+__all__ = ["extended_updates", "run_learner_log", "load_checkpoint", "load_trajectories", "main"]
 
 #: Where the committed results go, and where the run folders go, by default.
 DEFAULT_OUT = Path("book/data/learner_logs")
@@ -46,14 +47,6 @@ def extended_updates(window: Sequence[int], extend: float) -> int:
     if not (isinstance(extend, (int, float)) and math.isfinite(extend) and extend >= 1.0):
         raise ValueError(f"extend must be a number >= 1; got {extend!r}")
     return int(math.ceil(extend * max(window)))
-
-
-def _json(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def load_checkpoint(run_dir: str | Path, update: int) -> tuple[Rollout, PolicySnapshot]:
@@ -71,7 +64,7 @@ def _train(env_id: str, seed: int, n_updates: int, run_dir: Path, progress: bool
         _safe_io.save({"update": update, "rollout": rollout.to_arrays(), "policy": policy.to_dict()},
                       ck_dir / f"update_{update:03d}.pt")
 
-    # exactly the study's learner (lfl_lib.study._learner): same configuration, seed and tap
+    # exactly the study's learner (lfl_lib.experiments.study._learner): same configuration, seed and tap
     ppo = PPO(env_id, cfg.learner_ppo, seed=seed, hook=hook)
     ppo.tap.capture_reward_terms(PAPER_CODE_QUEUE)
     ck = run_dir / "learner.pt"
@@ -89,9 +82,32 @@ def _train(env_id: str, seed: int, n_updates: int, run_dir: Path, progress: bool
     return time.perf_counter() - t0
 
 
+def _save_trajectories(path: Path, seen: list[tuple[np.ndarray, np.ndarray]], ends: dict[str, Any]) -> None:
+    """The evaluation episodes' states and actions (before clipping), padded to the longest.
+
+    ``observations[t, i]`` and ``actions[t, i]`` are step t of episode i, valid for
+    ``t < lengths[i]``; ``terminated[i]`` tells whether episode i ended by termination.
+    """
+    obs = np.stack([o for o, _ in seen])
+    act = np.stack([a for _, a in seen])
+    arrays = {"observations": obs, "actions": act, "lengths": np.asarray(ends["lengths"], np.int64),
+              "terminated": np.asarray(ends["terminated"], bool), "returns": np.asarray(ends["returns"])}
+    write_npz(arrays, path, compressed=True)
+
+
+def load_trajectories(run_dir: str | Path, update: int, protocol: str = "mean") -> dict[str, np.ndarray]:
+    """The stored evaluation episodes of ``update`` (``protocol`` "mean" or "sampled")."""
+    if protocol not in ("mean", "sampled"):
+        raise ValueError(f"protocol must be 'mean' or 'sampled'; got {protocol!r}")
+    with np.load(Path(run_dir) / "trajectories" / f"update_{update:03d}_{protocol}.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
 def _evaluate(env_id: str, n_updates: int, run_dir: Path, episodes: int, eval_seed: int,
               progress: bool) -> dict[str, Any]:
     path = run_dir / "eval.json"
+    traj_dir = run_dir / "trajectories"
+    traj_dir.mkdir(exist_ok=True)
     ev: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     bar = tqdm(total=n_updates, initial=len(ev), desc=f"{env_id} eval", disable=not progress)
     for u in range(1, n_updates + 1):
@@ -100,12 +116,19 @@ def _evaluate(env_id: str, n_updates: int, run_dir: Path, episodes: int, eval_se
         _, pol = load_checkpoint(run_dir, u)
         rec: dict[str, Any] = {}
         for name, stochastic in (("mean", False), ("sampled", True)):
-            ends = evaluate_episodes(env_id, pol, episodes, eval_seed, stochastic=stochastic)
+            seen: list[tuple[np.ndarray, np.ndarray]] = []
+
+            def record(obs: np.ndarray, act: np.ndarray, seen: list = seen) -> np.ndarray:
+                seen.append((np.asarray(obs, np.float32).copy(), np.asarray(act, np.float32).copy()))
+                return np.zeros(len(obs))
+
+            ends = evaluate_episodes(env_id, pol, episodes, eval_seed, stochastic=stochastic, reward_fn=record)
+            _save_trajectories(traj_dir / f"update_{u:03d}_{name}.npz", seen, ends)
             rec[name] = [float(x) for x in ends["returns"]]
             rec[name + "_lengths"] = [int(x) for x in ends["lengths"]]
         rec["sigma"] = [round(float(x), 4) for x in pol.actor_state["log_std"].exp()]
         ev[str(u)] = rec
-        _json(ev, path)
+        write_json(ev, path)
         bar.update(1)
     bar.close()
     return ev
@@ -113,7 +136,7 @@ def _evaluate(env_id: str, n_updates: int, run_dir: Path, episodes: int, eval_se
 
 def _study_match(env_id: str, seed: int, window: Sequence[int], ev: dict[str, Any]) -> bool | None:
     """Do the window's mean-action returns equal the committed study's, bit for bit (None: no file)?"""
-    f = REPO_ROOT / "book" / "data" / "mujoco_scores" / "paper" / f"{env_id}_seed{seed}.json"
+    f = Path("book") / "data" / "mujoco_scores" / "paper" / f"{env_id}_seed{seed}.json"
     if not f.exists():
         return None
     study = json.loads(f.read_text())["learner"]["returns"]
@@ -133,11 +156,11 @@ def run_learner_log(env_id: str, seed: int, extend: float = 1.5, episodes: int =
     times_path = rdir / "times.json"
     times: dict[str, float] = json.loads(times_path.read_text()) if times_path.exists() else {}
     times["learner"] = times.get("learner", 0.0) + _train(env_id, seed, n_updates, rdir, progress)
-    _json(times, times_path)
+    write_json(times, times_path)
     t0 = time.perf_counter()
     ev = _evaluate(env_id, n_updates, rdir, episodes, eval_seed, progress)
     times["eval"] = times.get("eval", 0.0) + time.perf_counter() - t0
-    _json(times, times_path)
+    write_json(times, times_path)
     updates = list(range(1, n_updates + 1))
     result = {
         "env_id": env_id, "seed": seed, "window": list(window), "updates": updates,
@@ -147,18 +170,18 @@ def run_learner_log(env_id: str, seed: int, extend: float = 1.5, episodes: int =
         "sampled_return": [float(np.mean(ev[str(u)]["sampled"])) for u in updates],
         "returns": {str(u): ev[str(u)] for u in updates},
         "window_matches_study": _study_match(env_id, seed, window, ev),
-        "command": command, "git_commit": _git_commit(), "versions": _versions(),
+        "command": command, "git_commit": git_commit(), "versions": versions(),
         "stage_time_s": {k: round(v, 1) for k, v in times.items()},
     }
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{env_id}_seed{seed}.json"
-    _json(result, path)
+    write_json(result, path)
     return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lfl_lib.experiments.learner_logs", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="lfl learner-logs", description=__doc__.split("\n\n")[0])
     p.add_argument("--env", required=True, choices=sorted(DEFAULT_WINDOWS))
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--extend", type=float, default=1.5, help="train to ceil(EXTEND * last observed update) (1.5)")
@@ -167,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"results folder ({DEFAULT_OUT})")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
-    cmd = "python -m lfl_lib.experiments.learner_logs " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
+    cmd = "lfl learner-logs " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     path = run_learner_log(a.env, a.seed, a.extend, a.episodes, run_dir=a.run_dir, out=a.out,
                            progress=not a.no_progress, command=cmd)
     print(path)

@@ -2,14 +2,14 @@
 
 Command line (results with provenance under ``book/data/tabular/``)::
 
-    python -m lfl_lib.table2_study study --runs 20       # estimator choices on held-out seeds
-    python -m lfl_lib.table2_study ablations --runs 10   # trajectory length, alpha_model, K
+    lfl table2-study study --runs 20       # estimator choices on held-out seeds
+    lfl table2-study ablations --runs 10   # trajectory length, alpha_model, K
 
-This module imports :mod:`lfl_lib.table2` (its runs, seeds and provenance); the
+This module imports :mod:`lfl_lib.experiments.table2` (its runs, seeds and provenance); the
 Table 2 module does not import this one.
 
 - :func:`study` scores every estimator of :data:`CANDIDATES` on the seeds of
-  :data:`lfl_lib.table2.HELD_OUT_SEEDS`, which the reported tables never use; the
+  :data:`lfl_lib.experiments.table2.HELD_OUT_SEEDS`, which the reported tables never use; the
   estimator chosen from it is the default of :func:`lfl_lib.tabular_lfl.recover_reward`.
 - :func:`ablations` varies one setting of Table 2 at a time (trajectory length,
   :math:`\\alpha_m`, number of observed improvements K) on the reported seeds, with the
@@ -19,6 +19,7 @@ Table 2 module does not import this one.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -26,12 +27,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .gridworld import ALPHA, make_gridworld
-from .learners import soft_policy_iteration
-from .tabular_lfl import consistency_fit, observer_score, targets
-from .table2 import (HELD_OUT_SEEDS, LEARNERS, REPORTED_SEEDS, observed_run, provenance, run_many, summarize,
-                     write_json_atomic)
-from .mdp import score
+from .._io import provenance, write_json
+from ..gridworld import ALPHA, make_gridworld
+from ..learners import soft_policy_iteration
+from ..tabular_lfl import consistency_fit, observer_score, targets
+from .table2 import (PIPELINE_FILES, HELD_OUT_SEEDS, LEARNERS, REPORTED_SEEDS, observed_run, run_many, summarize)
+from ..mdp import score
 
 __all__ = ["PAPER_RECIPE", "CANDIDATES", "study", "ablations", "exact_policy_observer", "best_learner_scores"]
 
@@ -112,8 +113,8 @@ def best_learner_scores(name: str, seeds: Sequence[int]) -> list[tuple[float, fl
     """(J of the best observed policy, J of the last) of learner ``name`` for each seed.
 
     The paper's Table 2 caption scores a learner by its *best* policy; the authors' code and
-    :func:`lfl_lib.table2.run_once` by its last. The policies are those of
-    :func:`lfl_lib.table2.observed_run`.
+    :func:`lfl_lib.experiments.table2.run_once` by its last. The policies are those of
+    :func:`lfl_lib.experiments.table2.observed_run`.
     """
     mdp = make_gridworld()
     out = []
@@ -127,7 +128,7 @@ def best_learner_scores(name: str, seeds: Sequence[int]) -> list[tuple[float, fl
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: ``study`` or ``ablations``, written as JSON with provenance."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m lfl_lib.table2_study", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="lfl table2-study", description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=["study", "ablations"])
     parser.add_argument("--runs", type=int, default=None, help="number of seeds (study: 20, ablations: 10)")
     parser.add_argument("--out", type=Path, default=Path("book/data/tabular"))
@@ -137,9 +138,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         data, name = study(args.runs or 20), "estimator_study.json"
     else:
         data, name = ablations(args.runs or 10), "ablations.json"
-    data["provenance"] = provenance(argv, time.time() - start)
-    data["provenance"]["command"] = "python -m lfl_lib.table2_study " + " ".join(argv)
-    write_json_atomic(args.out / name, data)
+    data["provenance"] = provenance("lfl table2-study " + shlex.join(argv), time.time() - start, PIPELINE_FILES)
+    write_json(data, args.out / name, sort_keys=False, mkdir=True)
     print(f"wrote {args.out / name} in {time.time() - start:.1f} s")
 
 

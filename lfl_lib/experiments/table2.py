@@ -9,22 +9,18 @@ learner (Q-learning, random improvements), its second the observed trajectories.
 
 Command line (results with provenance under ``book/data/tabular/``)::
 
-    python -m lfl_lib.table2 table --runs 100          # Table 2 at 100 runs
+    lfl table2 table --runs 100               # Table 2 at 100 runs
 
 The studies built on these runs (estimator choice on held-out seeds, ablations) live in
-:mod:`lfl_lib.table2_study`, and the extended Table 2 of chapter 8 in
-:mod:`lfl_lib.table2_extended`; both import this module, which imports neither.
+:mod:`lfl_lib.experiments.table2_study`, and the extended Table 2 of chapter 8 in
+:mod:`lfl_lib.experiments.table2_extended`; both import this module, which imports neither.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import subprocess
+import shlex
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,12 +29,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from .gridworld import ALPHA, ALPHA_MODEL, make_gridworld
-from .learners import (kl_soft_policy_iteration, q_learning, random_improvements, soft_policy_iteration,
+from .._io import provenance, write_json
+from ..gridworld import ALPHA, ALPHA_MODEL, make_gridworld
+from ..learners import (kl_soft_policy_iteration, q_learning, random_improvements, soft_policy_iteration,
                        soft_value_iteration)
-from .mdp import TabularMDP, discounted_entropy, expected_return, score
-from .tabular_lfl import observer_score, recover_reward
-from .trajectories import Trajectory, sample_trajectories
+from ..mdp import TabularMDP, discounted_entropy, expected_return, score
+from ..tabular_lfl import observer_score, recover_reward
+from ..trajectories import Trajectory, sample_trajectories
 
 __all__ = [
     "LEARNERS",
@@ -164,45 +161,9 @@ def summarize(results: Sequence[RunResult]) -> dict[str, dict[str, float]]:
 
 
 #: The modules a Table 2 computation runs; provenance records whether any differs from the commit.
-PIPELINE_FILES = tuple(f"lfl_lib/{m}.py" for m in (
-    "_validate", "mdp", "gridworld", "improvement", "inversion", "learners", "trajectories",
-    "tabular_lfl", "table2", "table2_study", "table2_extended"))
-
-
-def provenance(argv: Sequence[str], wall_s: float) -> dict[str, Any]:
-    """The command, git commit, library versions and wall time of a computation.
-
-    ``pipeline_modified_since_commit`` is true when one of :data:`PIPELINE_FILES` had
-    uncommitted changes when the computation ended.
-    """
-    import scipy
-
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", *PIPELINE_FILES],
-                                    capture_output=True, text=True).stdout.strip())
-    except (OSError, subprocess.CalledProcessError):
-        commit, dirty = "unknown", None
-    return {
-        "command": "python -m lfl_lib.table2 " + " ".join(argv),
-        "git_commit": commit,
-        "pipeline_modified_since_commit": dirty,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "wall_time_s": round(wall_s, 1),
-        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=1)
-        fh.write("\n")
-    os.replace(tmp, path)
+PIPELINE_FILES = (*(f"lfl_lib/{m}.py" for m in (
+    "_validate", "mdp", "gridworld", "improvement", "inversion", "learners", "trajectories", "tabular_lfl")),
+    *(f"lfl_lib/experiments/{m}.py" for m in ("table2", "table2_study", "table2_extended")))
 
 
 def _results_json(results: Sequence[RunResult]) -> list[dict[str, Any]]:
@@ -211,7 +172,7 @@ def _results_json(results: Sequence[RunResult]) -> list[dict[str, Any]]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m lfl_lib.table2", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="lfl table2", description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=["table"])
     parser.add_argument("--runs", type=int, default=100, help="number of seeds")
     parser.add_argument("--out", type=Path, default=Path("book/data/tabular"))
@@ -221,8 +182,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     results = run_many(list(LEARNERS), seeds, progress=True)
     data = {"seeds": [seeds[0], seeds[-1]], "summary": summarize(results), "runs": _results_json(results)}
     name = f"table2_{args.runs}runs.json"
-    data["provenance"] = provenance(argv, time.time() - start)
-    write_json_atomic(args.out / name, data)
+    data["provenance"] = provenance("lfl table2 " + shlex.join(argv), time.time() - start, PIPELINE_FILES)
+    write_json(data, args.out / name, sort_keys=False, mkdir=True)
     print(f"wrote {args.out / name} in {time.time() - start:.1f} s")
 
 

@@ -1,18 +1,18 @@
 """The extended Table 2 of the book's chapter "What kind of learner?".
 
 Six learners (the four of Table 2 and KL-regularized SPI learners with
-:math:`\\lambda` = 1 and 3, :data:`lfl_lib.table2.EXTENDED_LEARNERS`), each observed twice
+:math:`\\lambda` = 1 and 3, :data:`lfl_lib.experiments.table2.EXTENDED_LEARNERS`), each observed twice
 on the same trajectories: under the paper's model (SPI, :math:`\\alpha_m = 0.7`) and under
 the model that ``learner_model="auto"`` selects (:func:`lfl_lib.tabular_lfl.select_learner_model`).
-A run's seeds are those of :mod:`lfl_lib.table2`, so the first four learners draw the same
+A run's seeds are those of :mod:`lfl_lib.experiments.table2`, so the first four learners draw the same
 policies and trajectories as in Table 2.
 
 Command line (results with provenance under ``book/data/tabular/``; resumes from its
 checkpoint file if interrupted)::
 
-    python -m lfl_lib.table2_extended table --runs 100
-    python -m lfl_lib.table2_extended table --runs 10 --first-seed 1000      # held-out seeds
-    python -m lfl_lib.table2_extended criteria --runs 10 --first-seed 1000   # the choice of "auto"'s criterion
+    lfl table2-extended table --runs 100
+    lfl table2-extended table --runs 10 --first-seed 1000      # held-out seeds
+    lfl table2-extended criteria --runs 10 --first-seed 1000   # the choice of "auto"'s criterion
 
 :func:`criterion_study` is the study behind the choices of ``"auto"`` (criterion and
 candidates), run on the held-out seeds 1000-1009 only: for every candidate model (SPI, KL
@@ -24,6 +24,7 @@ log-likelihood under both kinds of prediction of
 from __future__ import annotations
 
 import argparse
+import shlex
 import json
 import sys
 import time
@@ -32,11 +33,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .gridworld import ALPHA, ALPHA_MODEL, make_gridworld
-from .mdp import TabularMDP, score
-from .tabular_lfl import KL_RATIO_GRID, _split_halves, fit_lfl, observer_score, predict_next_policies
-from .trajectories import pair_counts
-from .table2 import EXTENDED_LEARNERS, observed_run, provenance, write_json_atomic
+from .._io import provenance, write_json
+from ..gridworld import ALPHA, ALPHA_MODEL, make_gridworld
+from ..mdp import TabularMDP, score
+from ..tabular_lfl import KL_RATIO_GRID, _split_halves, fit_lfl, observer_score, predict_next_policies
+from ..trajectories import pair_counts
+from .table2 import PIPELINE_FILES, EXTENDED_LEARNERS, observed_run
 
 __all__ = ["extended_run", "extended_table", "summarize_extended", "criterion_study"]
 
@@ -76,7 +78,7 @@ def summarize_extended(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def extended_table(seeds: Sequence[int], checkpoint: Path | None = None, progress: bool = True) -> dict[str, Any]:
-    """Every learner of :data:`lfl_lib.table2.EXTENDED_LEARNERS` on ``seeds``; resumes from ``checkpoint`` (a JSON list of runs)."""
+    """Every learner of :data:`lfl_lib.experiments.table2.EXTENDED_LEARNERS` on ``seeds``; resumes from ``checkpoint`` (a JSON list of runs)."""
     done: list[dict[str, Any]] = []
     if checkpoint is not None and checkpoint.exists():
         done = json.loads(checkpoint.read_text())
@@ -91,7 +93,7 @@ def extended_table(seeds: Sequence[int], checkpoint: Path | None = None, progres
     for i, (n, s) in enumerate(it):
         done.append(extended_run(n, s, mdp))
         if checkpoint is not None and (i % 10 == 9 or i == len(jobs) - 1):
-            write_json_atomic(checkpoint, done)
+            write_json(done, checkpoint, sort_keys=False, mkdir=True)
     order = {n: i for i, n in enumerate(EXTENDED_LEARNERS)}
     done.sort(key=lambda r: (order[r["learner"]], r["seed"]))
     done = [r for r in done if r["seed"] in set(seeds)]
@@ -139,7 +141,7 @@ def criterion_study(seeds: Sequence[int], alpha_model: float = ALPHA_MODEL, prog
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: ``table`` (resumable) or ``criteria``, written as JSON with provenance."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m lfl_lib.table2_extended", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="lfl table2-extended", description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=["table", "criteria"])
     parser.add_argument("--runs", type=int, default=100, help="number of seeds")
     parser.add_argument("--first-seed", type=int, default=0, help="first seed (1000 and up: held out)")
@@ -155,9 +157,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         data = criterion_study(seeds)
         name = f"criterion_study_{args.runs}runs_from{args.first_seed}.json"
-    data["provenance"] = provenance(argv, time.time() - start)
-    data["provenance"]["command"] = "python -m lfl_lib.table2_extended " + " ".join(argv)
-    write_json_atomic(args.out / name, data)
+    data["provenance"] = provenance("lfl table2-extended " + shlex.join(argv), time.time() - start, PIPELINE_FILES)
+    write_json(data, args.out / name, sort_keys=False, mkdir=True)
     if ckpt is not None:
         ckpt.unlink(missing_ok=True)
     print(f"wrote {args.out / name} in {time.time() - start:.1f} s")

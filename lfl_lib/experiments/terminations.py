@@ -3,7 +3,7 @@
 The paper explains LfL's failure on Hopper by absorbing states: the robot falls, the
 episode *terminates*, and a recovered reward that is negative on average makes ending the
 episode early attractive. This module measures the two quantities that explanation is
-about, from the run folder of a finished :mod:`lfl_lib.study` run:
+about, from the run folder of a finished :mod:`lfl_lib.experiments.study` run:
 
 - how episodes end under the first and the last observed learner policy and under the final observer
   (mean length, share of episodes that terminate rather than reach the time limit), with
@@ -21,7 +21,7 @@ about, from the run folder of a finished :mod:`lfl_lib.study` run:
   beside the true return, so that a reader sees whether PPO climbed :math:`r_\\phi` while the
   true return fell, and (mean actions) whether its mean policy did.
 
-``python -m lfl_lib.terminations RUN_DIR [RUN_DIR ...] --out FILE`` writes one JSON
+``lfl terminations RUN_DIR [RUN_DIR ...] --out FILE`` writes one JSON
 file (atomically) with one record per run folder, the command, the git commit and the
 wall time. With ``--merge`` the records of an existing ``FILE`` are kept, except those of
 the run folders given again, which are replaced; the earlier commands are kept under
@@ -43,9 +43,12 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from .deep_lfl import RewardModel
-from .ppo import PPO, PolicySnapshot, Rollout, evaluate_episodes
-from .study import ESTIMATORS, OBSERVER_INITS, REPO_ROOT, _atomic_json, _git_commit, _load, _read_json, make_config
+from ..deep_lfl import RewardModel
+from ..ppo import PPO, PolicySnapshot, Rollout, evaluate_episodes
+from .._io import git_commit, read_json, write_json
+from .._safe_io import load_checkpoint
+from ..deep_lfl import ESTIMATORS
+from .study import OBSERVER_INITS, make_config
 
 __all__ = ["termination_report", "main"]
 
@@ -91,7 +94,7 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
     rdir = Path(run_dir)
     if not (rdir / "config.json").exists():
         raise ValueError(f"run_dir {rdir} is not a run folder (no config.json)")
-    stored = _read_json(rdir / "config.json", "run configuration")
+    stored = read_json(rdir / "config.json", "run configuration")
     configs = []
     anchor = stored.get("observer_anchor", "none")
     for name in ESTIMATORS:
@@ -114,11 +117,11 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
     missing = [str(p.relative_to(rdir)) for p in needed if not p.exists()]
     if missing:
         raise ValueError(f"run_dir {rdir} holds no finished run (missing {', '.join(missing)})")
-    last = _load(needed[0], ["update", "rollout", "policy"])
-    lfl = _load(needed[1], ["lfl"])["lfl"]
+    last = load_checkpoint(needed[0], ["update", "rollout", "policy"])
+    lfl = load_checkpoint(needed[1], ["lfl"])["lfl"]
     if "reward" not in lfl:
         raise ValueError(f"run_dir {rdir}: the recovery has not finished (no reward in recovery.pt)")
-    saved = _load(needed[2], ["ppo", "returns"])
+    saved = load_checkpoint(needed[2], ["ppo", "returns"])
     if saved["ppo"]["update"] != cfg.observer_updates:
         raise ValueError(f"run_dir {rdir}: the observer has not finished ({saved['ppo']['update']} updates)")
 
@@ -134,7 +137,7 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
     finally:
         observer.close()
     learner_policy = PolicySnapshot.from_dict(last["policy"])
-    first_policy = PolicySnapshot.from_dict(_load(needed[3], ["update", "rollout", "policy"])["policy"])
+    first_policy = PolicySnapshot.from_dict(load_checkpoint(needed[3], ["update", "rollout", "policy"])["policy"])
     policies = {"learner_first": first_policy, "learner_last": learner_policy, "observer_final": observer_policy}
     ends = {who: _summary(evaluate_episodes(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed,
                                             reward_fn=reward.reward_fn))
@@ -223,7 +226,7 @@ def _earlier_records(out: Path, run_dirs: Sequence[str]) -> tuple[list[dict[str,
     except json.JSONDecodeError as exc:
         raise ValueError(f"--merge: {out} is not JSON ({exc})") from None
     if not isinstance(old, dict) or not isinstance(old.get("runs"), list) or old.get("protocol") != PROTOCOL:
-        raise ValueError(f"--merge: {out} is not a file of python -m lfl_lib.terminations (no runs of its protocol)")
+        raise ValueError(f"--merge: {out} is not a file of lfl terminations (no runs of its protocol)")
     again = {_relative(Path(d)) for d in run_dirs}
     kept = [r for r in old["runs"] if r.get("run_dir") not in again]
     header = {k: old[k] for k in ("command", "git_commit", "wall_time_s") if k in old}
@@ -233,7 +236,7 @@ def _earlier_records(out: Path, run_dirs: Sequence[str]) -> tuple[list[dict[str,
 
 def _relative(p: Path) -> str:
     try:
-        return str(p.resolve().relative_to(REPO_ROOT))
+        return str(p.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(p.resolve())
 
@@ -241,7 +244,7 @@ def _relative(p: Path) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; returns the exit status (2 on bad input)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    p = argparse.ArgumentParser(prog="python -m lfl_lib.terminations", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="lfl terminations", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dirs", nargs="+", help="run folders of finished study runs")
     p.add_argument("--out", required=True, help="JSON file to write (atomically)")
     p.add_argument("--merge", action="store_true",
@@ -258,15 +261,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     out.parent.mkdir(parents=True, exist_ok=True)
     data: dict[str, Any] = {
-        "command": "python -m lfl_lib.terminations " + " ".join(shlex.quote(a) for a in args_list),
-        "git_commit": _git_commit(),
+        "command": "lfl terminations " + " ".join(shlex.quote(a) for a in args_list),
+        "git_commit": git_commit(),
         "wall_time_s": round(time.perf_counter() - t0, 1),
         "protocol": PROTOCOL,
         "runs": kept + runs,
     }
     if earlier:
         data["earlier"] = earlier
-    _atomic_json(data, out)
+    write_json(data, out)
     for r in runs:
         lo, la = r["observer_final"], r["learner_last"]
         print(f"{r['env_id']} seed {r['seed']} ({r['estimator']}, terminal {r['terminal']}): learner length {la['mean_length']:.0f} "
