@@ -16,9 +16,7 @@ MLP. Algorithm 1 carries over unchanged with them:
 With one-hot observations of a tabular MDP these are the tabular targets of Theorem 2
 (:func:`lfl_lib.tabular_lfl.targets`); ``tests/test_categorical.py`` checks it.
 
-The log-density limitation
---------------------------
-A reward of the form :math:`r_\\phi(s, a) = \\ln\\pi_\\phi(a|s)` has, at every state, its largest
+**The log-density limitation.** A reward of the form :math:`r_\\phi(s, a) = \\ln\\pi_\\phi(a|s)` has, at every state, its largest
 value at the mode of :math:`\\pi_\\phi(\\cdot|s)`: an agent that maximises the immediate reward
 plays :math:`\\arg\\max_a \\pi_\\phi(a|s)`, the cloned policy's most likely action, whatever
 the learner was improving towards. Only the long-term terms (the states an action leads to)
@@ -37,7 +35,7 @@ from torch.nn import functional as F
 
 from .nets import mlp
 
-__all__ = ["CategoricalActor", "categorical_kl", "is_categorical"]
+__all__ = ["CategoricalActor", "categorical_kl", "is_categorical", "policy_table"]
 
 
 class CategoricalActor(nn.Module):
