@@ -202,7 +202,7 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
 
 
 def _logged_env_id(paths: Sequence[str]) -> str | None:
-    """The environment id of a :class:`lfl_lib.sb3.LearnerLog` folder (its ``learner_log.json``), if any."""
+    """The environment id of a :func:`lfl_lib.sb3.LearnerLog` folder (its ``learner_log.json``), if any."""
     log = Path(paths[0]).parent / "learner_log.json"
     try:
         env_id = json.loads(log.read_text()).get("env_id") if log.is_file() else None

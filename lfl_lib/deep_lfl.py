@@ -275,7 +275,9 @@ def gaussian_kl(p: GaussianActor, q: GaussianActor, s: torch.Tensor) -> torch.Te
     return torch.distributions.kl_divergence(p.dist(s), q.dist(s)).sum(-1)
 
 
-def policy_kl(p: Policy, q: Policy, s: torch.Tensor) -> torch.Tensor:
+def policy_kl(
+    p: GaussianActor | CategoricalActor, q: GaussianActor | CategoricalActor, s: torch.Tensor
+) -> torch.Tensor:
     """Closed-form :math:`KL(p(\\cdot|s) \\| q(\\cdot|s))` of two Gaussian or two categorical policies; shape (n,)."""
     if isinstance(p, CategoricalActor) and isinstance(q, CategoricalActor):
         return categorical_kl(p, q, s)

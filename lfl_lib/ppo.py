@@ -627,7 +627,7 @@ class PPO:
     Pendulum-v1), so that a run resumed from a checkpoint continues exactly. Where an
     environment's state cannot be saved (e.g. Box2D), the checkpoint says so
     (``state["envs"]["exact"]`` False) and a resumed run restarts its episodes at the next
-    update, with a warning (:attr:`resumed_exactly` False).
+    update, with a warning (its attribute ``resumed_exactly`` False).
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""A learner's log in two lines for stable-baselines3 users: :class:`LearnerLog`.
+"""A learner's log in two lines for stable-baselines3 users: :func:`LearnerLog`.
 
 Algorithm 1 needs, for each observed policy of the learner and in order, transitions that
 policy generated (:class:`lfl_lib.data.Rollout`). With stable-baselines3 (SB3)::
@@ -15,7 +15,7 @@ the episodes' true returns and lengths; ``python -m lfl_lib recover --rollouts l
 then recovers the reward.
 
 Needs the optional extra ``pip install 'lfl_lib[sb3]'``; stable-baselines3 is imported only
-when a :class:`LearnerLog` is made.
+when a :func:`LearnerLog` is made.
 
 Why fresh episodes: an off-policy learner's replay buffer (SAC, DQN) mixes many past
 policies, and an on-policy learner's rollout buffer holds one policy's steps without the
@@ -114,7 +114,7 @@ def LearnerLog(every: int, episodes: int = 5, out: str | Path = "learner_log", e
 
     Returns
     -------
-    stable_baselines3.common.callbacks.BaseCallback
+    an SB3 callback
         Pass it as ``model.learn(..., callback=...)``. Its class subclasses SB3's
         ``BaseCallback`` and is made on first use, so that importing :mod:`lfl_lib.sb3` does
         not import SB3.
