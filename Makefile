@@ -6,8 +6,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PIP    := $(BIN)/python -m pip
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with book/sanitize.cfg
+# MKL's AVX2 code path on every x86-64 CPU (Intel's AVX-512 path rounds differently), as
+# `import lfl_lib` sets it (lfl_lib/code_paths.py); a value set by the caller wins.
+export MKL_CBWR ?= AVX2
 
-.PHONY: all install book test test-unit test-book check browser-deps browser-test exec-times lab study bench bench-tabular table2-data clean
+.PHONY: all install book test test-unit test-book test-portable check browser-deps browser-test exec-times lab study bench bench-tabular table2-data clean
 
 all: test
 
@@ -29,6 +32,11 @@ test-book: $(STAMP)
 	$(BIN)/python -m pytest $(NBVAL) book/ -q
 
 test: test-unit test-book
+
+# The CPU-sensitive tests and notebooks again under the BLAS code paths of other x86-64 CPUs
+# (MKL_CBWR, OPENBLAS_CORETYPE, ONEDNN_MAX_CPU_ISA), those this CPU lacks skipped: a few minutes.
+test-portable: $(STAMP)
+	$(BIN)/python scripts/test_portable.py
 
 # After `make book`: a nitpicky rebuild (-n: every cross-reference must resolve), then a
 # crawl of _build/html (every internal href/src resolves; nothing is loaded from the network).

@@ -23,6 +23,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from lfl_lib.code_paths import pin as _pin
+
+_pin()  # MKL_CBWR=AVX2 unless set: the same float rounding on Intel and AMD (lfl_lib.code_paths)
+
 __version__ = "0.1.0"
 
 #: Public name -> (module, attribute), imported on first access.

@@ -52,8 +52,8 @@ from .nets import GaussianActor
 Policy = GaussianActor | CategoricalActor
 
 __all__ = [
-    "ESTIMATORS", "DeepLfLConfig", "Standardizer", "RewardModel", "SharedHeads", "recover_reward", "gaussian_kl",
-    "policy_kl",
+    "ESTIMATORS", "DeepLfLConfig", "Standardizer", "RewardModel", "QuadraticStateTerm", "MLPStateTerm", "SharedHeads",
+    "recover_reward", "gaussian_kl", "policy_kl",
     "fit_gaussian_policies", "fit_chained_policy", "holdout_mask", "holdout_seed", "as_config",
     "live_mask", "divergence_targets", "consistency_targets", "kl_direction_targets", "consistency_residual",
 ]
@@ -146,6 +146,17 @@ class DeepLfLConfig:
         improvement's states), with the same step counts, so that the time of a step and the
         memory stay bounded whatever the log's size; the targets are computed in chunks.
         The minibatches are drawn by a ``torch.Generator`` seeded ``seed + 1``.
+    reward_form : {"log-density", "state-term"}
+        ``"log-density"`` (default, the paper's): :math:`r_\\phi(s, a) = \\ln \\pi_\\phi(a|s)`, a
+        Gaussian log-density with one global sigma, whose maximum over actions is the same in
+        every state. ``"state-term"``: :math:`r_\\phi(s, a) = \\ln \\pi_\\phi(a|s) + g_\\phi(s)`,
+        :math:`g_\\phi` started at 0 (so stage 3 is unchanged) and fitted with the rest by Eq. (5).
+        Theorem 2 says what :math:`g` carries: up to a shaping, the reward of a soft improvement
+        is :math:`\\alpha \\ln \\pi_{k+1}(a|s) + \\alpha KL(\\pi_k(\\cdot|s) \\| \\pi_{k+1}(\\cdot|s))`.
+    state_term : {"mlp", "quadratic"}
+        The network :math:`g_\\phi` of ``reward_form="state-term"``: a tanh MLP with the
+        reward's ``hidden`` layers (default), or a quadratic form of the standardized state
+        (for the linear-quadratic test bed, :mod:`lfl_lib.lq`).
     """
 
     alpha_model: float = 0.7
@@ -165,6 +176,8 @@ class DeepLfLConfig:
     kl_weight: float | None = 0.0
     terminal: str = "absorbing"
     minibatch: int = 4096
+    reward_form: str = "log-density"
+    state_term: str = "mlp"
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha_model, "alpha_model")
@@ -186,6 +199,10 @@ class DeepLfLConfig:
         if self.terminal not in ("absorbing", "bootstrap"):
             raise ValueError(f"terminal must be 'absorbing' or 'bootstrap'; got {self.terminal!r}")
         check_positive_int(self.minibatch, "minibatch")
+        if self.reward_form not in ("log-density", "state-term"):
+            raise ValueError(f"reward_form must be 'log-density' or 'state-term'; got {self.reward_form!r}")
+        if self.state_term not in ("mlp", "quadratic"):
+            raise ValueError(f"state_term must be 'mlp' or 'quadratic'; got {self.state_term!r}")
         if self.kl_weight is not None:
             from .inversion import check_kl_weight
 
@@ -214,6 +231,8 @@ class DeepLfLConfig:
             del d["terminal"]
         if self.minibatch == 4096:
             del d["minibatch"]
+        if self.reward_form == "log-density":
+            del d["reward_form"], d["state_term"]
         return d
 
 
@@ -229,25 +248,75 @@ class Standardizer(nn.Module):
         return (s - self.mean) / self.std
 
 
+class QuadraticStateTerm(nn.Module):
+    """:math:`g(z) = z^\\top U z + b^\\top z` of a (standardized) state z, started at 0."""
+
+    def __init__(self, obs_dim: int) -> None:
+        super().__init__()
+        self.U = nn.Parameter(torch.zeros(obs_dim, obs_dim))
+        self.b = nn.Parameter(torch.zeros(obs_dim))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("ni,ij,nj->n", z, self.U, z) + z @ self.b
+
+
+class MLPStateTerm(nn.Module):
+    """:math:`g(z)`: a tanh MLP of a (standardized) state with a zero output layer, so g = 0 at the start."""
+
+    def __init__(self, obs_dim: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        n = obs_dim
+        for h in hidden:
+            layers += [nn.Linear(n, h), nn.Tanh()]
+            n = h
+        out = nn.Linear(n, 1)
+        nn.init.zeros_(out.weight); nn.init.zeros_(out.bias)
+        self.net = nn.Sequential(*layers, out)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).squeeze(-1)
+
+
 class RewardModel(nn.Module):
-    """The recovered reward :math:`r_\\phi(s, a) = \\ln \\pi_\\phi(a|s)` on raw states.
+    """The recovered reward :math:`r_\\phi(s, a) = \\ln \\pi_\\phi(a|s)` (+ :math:`g_\\phi(s)`) on raw states.
 
     Called as a module on tensors (``reward(s, a)``); :meth:`reward_fn` does the same on
     numpy batches (``reward.reward_fn(obs, actions)``). With ``n_actions``, :math:`\\pi_\\phi`
     is categorical over that many discrete actions (``act_dim`` is then 1 and actions are
     integers); otherwise Gaussian.
+    ``state_term`` (None, ``"mlp"`` or ``"quadratic"``) adds the state term of
+    :class:`DeepLfLConfig` ``reward_form="state-term"``; with None (default) the model is the
+    paper's log-density.
     """
 
     def __init__(self, obs_dim: int, act_dim: int, mean: NDArray[np.float64], std: NDArray[np.float64],
-                 hidden: tuple[int, ...] = (64, 64), n_actions: int | None = None) -> None:
+                 hidden: tuple[int, ...] = (64, 64), state_term: str | None = None,
+                 n_actions: int | None = None) -> None:
         super().__init__()
         self.norm = Standardizer(mean, std)
         self.n_actions = None if n_actions is None else int(n_actions)
         self.policy: Policy = (GaussianActor(obs_dim, act_dim, hidden) if n_actions is None
                                else CategoricalActor(obs_dim, int(n_actions), hidden))
+        self.state_term = state_term
+        if state_term == "mlp":
+            self.g: nn.Module | None = MLPStateTerm(obs_dim, hidden)
+        elif state_term == "quadratic":
+            self.g = QuadraticStateTerm(obs_dim)
+        elif state_term is None:
+            self.g = None
+        else:
+            raise ValueError(f"state_term must be None, 'mlp' or 'quadratic'; got {state_term!r}")
 
     def forward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return self.policy.log_prob(self.norm(s), a)
+        z = self.norm(s)
+        out = self.policy.log_prob(z, a)
+        return out if self.g is None else out + self.g(z)
+
+    def state_value(self, s: torch.Tensor) -> torch.Tensor:
+        """:math:`g_\\phi(s)` on raw states (zeros for the log-density form); shape (n,)."""
+        z = self.norm(s)
+        return torch.zeros(len(s)) if self.g is None else self.g(z)
 
     @torch.no_grad()
     def reward_fn(self, obs: NDArray[np.float64], actions: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -665,7 +734,9 @@ def recover_reward(
                               else CategoricalActor(obs_dim, n_actions, cfg.hidden) for _ in range(K)]
     rho = SharedHeads(obs_dim, K - 1, mean, std, cfg.shared_units)
     shaping = SharedHeads(obs_dim, K - 1, mean, std, cfg.shared_units)
-    reward = RewardModel(obs_dim, act_dim, mean, std, cfg.hidden, n_actions)
+    # the state term (if any) is built last, so every other network starts as without it
+    reward = RewardModel(obs_dim, act_dim, mean, std, cfg.hidden,
+                         cfg.state_term if cfg.reward_form == "state-term" else None, n_actions)
 
     # 1. policies pi_theta_k by maximum likelihood with an entropy bonus (Section 5.2)
     if "policies" in st:

@@ -104,6 +104,8 @@ def save_reward(reward: RewardModel, path: str | Path, metadata: dict[str, Any] 
         "state_dict": {k: v.detach().clone() for k, v in reward.state_dict().items()},
         "metadata": json.dumps(meta, sort_keys=True),
     }
+    if reward.state_term is not None:  # only then, so a log-density reward's file is as before
+        obj["state_term"] = reward.state_term
     _safe_io.save(obj, path)
     return path
 
@@ -149,7 +151,8 @@ def load_reward(path: str | Path) -> RewardModel:
     sd = obj["state_dict"]
     n_actions = obj.get("n_actions")
     reward = RewardModel(int(obj["obs_dim"]), int(obj["act_dim"]), np.zeros(obj["obs_dim"]), np.ones(obj["obs_dim"]),
-                         tuple(int(h) for h in obj["hidden"]), None if n_actions is None else int(n_actions))
+                         tuple(int(h) for h in obj["hidden"]), obj.get("state_term"),
+                         None if n_actions is None else int(n_actions))
     reward.load_state_dict(sd)
     reward.requires_grad_(False)
     meta = json.loads(obj["metadata"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+import lfl_lib  # noqa: F401  (first: pins MKL's code path before numpy or torch loads, lfl_lib.code_paths)
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings

@@ -15,8 +15,11 @@ from test_deep_lfl import FAST, _rollout  # noqa: E402
 from lfl_lib.deep_lfl import DeepLfLConfig, recover_reward  # noqa: E402
 
 # reward_fn on fixed inputs with REF, seed 4, computed by the code before the kl_weight
-# option existed (bitwise equal, parameters included, on the machine where the option was
-# written; compared here to float32 precision so that another CPU's rounding does not fail)
+# option existed (bitwise equal, parameters included, on the AMD EPYC where the option was
+# written, MKL's native code path). Training rounds differently under another BLAS code path:
+# under the project's MKL_CBWR=AVX2 these values move by up to 8e-4, under the other paths that
+# scripts/code_paths.py emulates by up to 1e-3 from that (book/data/code_paths.json; an Intel
+# Xeon's native AVX-512 path gave 1.1e-4 relative), so they are compared within 3e-3 (absolute).
 REF = dataclasses.replace(FAST, policy_steps=100, kl_steps=20, reward_init_steps=100, consistency_steps=50)
 PAPER_PATH_REFERENCE = [-2.6510658264160156, -4.605924606323242, -7.875148773193359, -2.6296236515045166,
                         -2.5226190090179443, -5.764218330383301, -5.364139080047607, -2.124755620956421]
@@ -33,7 +36,7 @@ def _data():
 def test_default_is_the_paper_path():
     rolls, s, a = _data()
     reward, info = recover_reward(rolls, REF, seed=4)
-    assert_allclose(reward.reward_fn(s, a), PAPER_PATH_REFERENCE, rtol=1e-4)
+    assert_allclose(reward.reward_fn(s, a), PAPER_PATH_REFERENCE, rtol=0, atol=3e-3)
     assert "kl_weight" not in info
     assert "kl_weight" not in DeepLfLConfig().to_dict()  # paper configurations are stored as before
 
