@@ -54,8 +54,10 @@ REWARD_FORMAT = "lfl_lib.reward/1"
 def reward_form(reward: RewardModel) -> str:
     """The reward's form in words, as stored in a reward file's metadata (``reward_form``)."""
     n = getattr(reward, "n_actions", None)
-    return ("ln pi_phi(a|s), Gaussian pi_phi (continuous actions)" if n is None
-            else f"ln pi_phi(a|s), categorical pi_phi over {n} discrete actions")
+    term = getattr(reward, "state_term", None)
+    head = "ln pi_phi(a|s)" if term is None else f"ln pi_phi(a|s) + g_phi(s) (state term: {term})"
+    return (f"{head}, Gaussian pi_phi (continuous actions)" if n is None
+            else f"{head}, categorical pi_phi over {n} discrete actions")
 
 
 def environment_record(env: str | gym.Env) -> dict[str, str]:
