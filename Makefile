@@ -38,9 +38,12 @@ test: test-unit test-book
 test-portable: $(STAMP)
 	$(BIN)/python scripts/test_portable.py
 
-# After `make book`: a nitpicky rebuild (-n: every cross-reference must resolve), then a
-# crawl of _build/html (every internal href/src resolves; nothing is loaded from the network).
+# After `make book`: every page's prose has no typed number (glued or the paper's, see
+# book/notation.md; make test runs the same check in tests/test_prose_numbers.py), a nitpicky
+# rebuild (-n: every cross-reference must resolve), then a crawl of _build/html (every internal
+# href/src resolves; nothing is loaded from the network).
 check: $(STAMP)
+	$(BIN)/python scripts/prose_numbers.py
 	$(BIN)/jupyter-book build . -W -n --keep-going --all
 	$(BIN)/python scripts/check_html.py _build/html
 

@@ -37,7 +37,8 @@ choices the book's chapter 5 selected on held-out seeds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 import numpy as np
@@ -62,6 +63,7 @@ __all__ = [
     "kl_weight_from_consistency",
     "KL_RATIO_GRID",
     "AUTO_CANDIDATES",
+    "AUTO_SE_MARGIN",
     "predict_next_policies",
     "ModelSelection",
     "select_learner_model",
@@ -457,10 +459,12 @@ def fit_lfl(
     terminal: np.ndarray | None = None,
     learner_model: LearnerModel = "spi",
     kl_weight: float | None = None,
+    se_margin: float | None = None,
 ) -> LfLResult:
     """Algorithm 1 (tabular) with all its intermediate results; see :func:`recover_reward`.
 
-    For ``learner_model="svi"`` the field ``shapings`` holds the potentials
+    ``se_margin`` (``"auto"`` only; None: :data:`AUTO_SE_MARGIN`) is the margin of
+    :func:`select_learner_model`. For ``learner_model="svi"`` the field ``shapings`` holds the potentials
     :math:`V_0, \\dots, V_{N-1}` (shape (N, S)) of :func:`~lfl_lib.inversion.value_iteration_fit`.
     """
     if learner_model not in LEARNER_MODELS:
@@ -470,6 +474,9 @@ def fit_lfl(
             raise ValueError(f"kl_weight applies to learner_model 'kl' or 'auto' only; got kl_weight={kl_weight!r} "
                              f"with learner_model={learner_model!r}")
         kl_weight = check_kl_weight(kl_weight)
+    if se_margin is not None and learner_model != "auto":
+        raise ValueError(f"se_margin applies to learner_model 'auto' only; got se_margin={se_margin!r} "
+                         f"with learner_model={learner_model!r}")
     _estimator_options = dict(policy_estimator=policy_estimator, policy_prior=policy_prior,
                               policy_prior_mean=policy_prior_mean, entropy_weight=entropy_weight,
                               policy_steps=policy_steps, policy_lr=policy_lr, transition_prior=transition_prior,
@@ -479,7 +486,8 @@ def fit_lfl(
     if learner_model == "auto":
         _observed(trajectories, n_states, n_actions, minimum=LEARNER_MODELS["auto"])
         sel = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model,
-                                   kl_weight=kl_weight, **data_options, **_estimator_options)
+                                   kl_weight=kl_weight, se_margin=AUTO_SE_MARGIN if se_margin is None else se_margin,
+                                   **data_options, **_estimator_options)
         res = fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, learner_model=sel.model,
                       kl_weight=sel.kl_weight if sel.model == "kl" else None, **data_options, **_estimator_options)
         return LfLResult(res.r, res.policies, res.targets, res.weights, res.shapings, res.P_hat,
@@ -495,7 +503,7 @@ def fit_lfl(
                 raise ValueError("trajectories must hold the data of at least 3 observed policies to estimate "
                                  "kl_weight (one improvement is explained by every weight); give kl_weight or more data")
             lam = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model, candidates=("kl",),
-                                       **data_options, **_estimator_options).kl_weight
+                                       se_margin=0.0, **data_options, **_estimator_options).kl_weight
         else:
             lam = kl_weight
     return _fit_prepared(policies, P_hat, wk, gamma, alpha_model, learner_model, lam, unseen, solver, n_steps, lr)
@@ -747,6 +755,13 @@ def _split_halves(data: Sequence[object]) -> tuple[list[object], list[object]]:
 #: likelihood still preferred it there (book chapter "What kind of learner?").
 AUTO_CANDIDATES: tuple[str, ...] = ("spi", "kl")
 
+#: The margin of ``learner_model="auto"``, in standard errors: the SPI model is kept unless the
+#: best candidate's held-out log-likelihood per pair exceeds SPI's by more than this many
+#: standard errors of the per-pair difference (0: the best candidate always; ``inf``: SPI always).
+#: Chosen on the held-out seeds 1000-1009 by the criterion written down in
+#: ``book/data/tabular/README.md`` (book chapter "What kind of learner?").
+AUTO_SE_MARGIN: float = math.inf
+
 #: The grid of :math:`\\lambda/\\alpha_m` over which ``"kl"`` (and ``"auto"``) estimate the KL weight.
 KL_RATIO_GRID: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
@@ -762,6 +777,22 @@ class ModelSelection:
     log_likelihood: dict[str, float]
     """Held-out log-likelihood per observed pair of every candidate (higher is better); the
     ``"kl"`` candidates are keyed ``"kl:<lambda>"``."""
+    standard_error: dict[str, float] = field(default_factory=dict)
+    """Standard error of each candidate's mean per-pair log-likelihood difference from ``"spi"``
+    (sample standard deviation, ddof 1, over the held-out pairs, divided by the square root of
+    their number); empty when ``"spi"`` is not a candidate."""
+
+
+def _difference_se(counts: Sequence[NDArray[np.float64]], logp: Sequence[NDArray[np.float64]],
+                   logp_ref: Sequence[NDArray[np.float64]]) -> float:
+    """Standard error of the mean of ``logp - logp_ref`` over pairs weighted by ``counts`` (ddof 1)."""
+    n = float(sum(c.sum() for c in counts))
+    if n < 2:
+        return math.inf
+    s1 = float(sum((c * (a - b)).sum() for c, a, b in zip(counts, logp, logp_ref)))
+    s2 = float(sum((c * (a - b) ** 2).sum() for c, a, b in zip(counts, logp, logp_ref)))
+    var = max(s2 - s1 * s1 / n, 0.0) / (n - 1)
+    return math.sqrt(var / n)
 
 
 def select_learner_model(
@@ -773,6 +804,7 @@ def select_learner_model(
     *,
     candidates: Sequence[str] = AUTO_CANDIDATES,
     kl_weight: float | None = None,
+    se_margin: float = AUTO_SE_MARGIN,
     **options,
 ) -> ModelSelection:
     """Which learner model explains the observed learning best, by a held-out likelihood.
@@ -783,7 +815,9 @@ def select_learner_model(
     :math:`\\pi_2, \\dots, \\pi_N` one step ahead from its reward (:func:`predict_next_policies`,
     ``kind="forward"``), and the prediction is scored by the
     log-likelihood of the *other* half's pairs of that policy. The folds are summed and
-    the best candidate wins (ties to the earlier one). The ``"kl"`` candidate is one per
+    the best candidate wins (ties to the earlier one), unless ``"spi"`` is a candidate and
+    the best one beats it by no more than ``se_margin`` standard errors of the per-pair
+    difference: then ``"spi"``, the paper's model, is kept ("no selection" is a candidate). The ``"kl"`` candidate is one per
     :math:`\\lambda = \\rho\\,\\alpha_m`, :math:`\\rho` in :data:`KL_RATIO_GRID` (or the given
     ``kl_weight``); :math:`\\lambda = 0` is SPI itself, reported as ``"spi"``.
 
@@ -804,6 +838,9 @@ def select_learner_model(
         A subset of ``("spi", "kl", "svi")``; by default :data:`AUTO_CANDIDATES`.
     kl_weight : float, optional
         A fixed :math:`\\lambda` for the ``"kl"`` candidate instead of the grid.
+    se_margin : float, default :data:`AUTO_SE_MARGIN`
+        The margin, in standard errors (>= 0, ``inf`` allowed), by which a candidate must beat
+        ``"spi"`` to replace it; 0 takes the best candidate, ``inf`` always keeps ``"spi"``.
     **options
         Estimator options of :func:`fit_lfl`.
     """
@@ -817,6 +854,12 @@ def select_learner_model(
         raise ValueError("trajectories must each hold at least 2 pairs (or, per policy, 2 episodes) "
                          "for the held-out criterion")
     alpha_model = check_alpha(alpha_model, "alpha_model")
+    try:
+        se_margin = float(se_margin)
+    except (TypeError, ValueError):
+        raise ValueError(f"se_margin must be a number >= 0 (inf allowed); got {se_margin!r}") from None
+    if not se_margin >= 0.0:
+        raise ValueError(f"se_margin must be a number >= 0 (inf allowed); got {se_margin!r}")
     runs: list[tuple[str, str, float]] = []  # (key, model, lambda)
     if "spi" in cands:
         runs.append(("spi", "spi", 0.0))
@@ -828,6 +871,8 @@ def select_learner_model(
         runs.append(("svi", "svi", 0.0))
     halves = _split_halves(trajs)
     ll = {key: 0.0 for key, _, _ in runs}
+    logp: dict[str, list[NDArray[np.float64]]] = {key: [] for key, _, _ in runs}
+    all_counts: list[NDArray[np.float64]] = []
     n_pairs = 0
     opts = {**_DEFAULT_OPTIONS, **options}
     unknown = set(opts) - set(_DEFAULT_OPTIONS)
@@ -836,6 +881,7 @@ def select_learner_model(
     for fit_half, test_half in (halves, halves[::-1]):
         test_counts = _observed(test_half, n_states, n_actions, minimum=1).pair_counts[1:]
         n_pairs += int(sum(c.sum() for c in test_counts))
+        all_counts += test_counts
         pols, P_hat, wk = _prepare(fit_half, n_states, n_actions, **opts)
         parts = None
         if any(model != "svi" for _, model, _ in runs):
@@ -844,14 +890,18 @@ def select_learner_model(
         for key, model, lam in runs:
             res = _fit_prepared(pols, P_hat, wk, gamma, alpha_model, model, lam, opts["unseen"], opts["solver"],
                                 opts["n_steps"], opts["lr"], kl_parts=parts)
-            preds = predict_next_policies(res, gamma, alpha_model, "forward")
-            ll[key] += float(sum((cnt * np.log(p)).sum() for cnt, p in zip(test_counts, preds)))
+            lp = [np.log(p) for p in predict_next_policies(res, gamma, alpha_model, "forward")]
+            logp[key] += lp
+            ll[key] += float(sum((cnt * l).sum() for cnt, l in zip(test_counts, lp)))
     ll = {key: v / n_pairs for key, v in ll.items()}
+    se = {key: _difference_se(all_counts, logp[key], logp["spi"]) for key in ll} if "spi" in ll else {}
     keys = list(ll)
     best = max(keys, key=lambda k: (ll[k], -keys.index(k)))
+    if se and best != "spi" and not (math.isfinite(se_margin) and ll[best] - ll["spi"] > se_margin * se[best]):
+        best = "spi"  # not better than the paper's model by the margin
     model = best.split(":")[0]
     lam = next(l for k, _, l in runs if k == best)
-    return ModelSelection(model, float(lam), ll)
+    return ModelSelection(model, float(lam), ll, se)
 
 
 def recover_reward(
@@ -933,13 +983,16 @@ def recover_reward(
           (:func:`~lfl_lib.inversion.value_iteration_fit`); needs three or more trajectories
           (the first policy is taken as the learner's start, not as a backup);
         - ``"auto"``: the candidate of :data:`AUTO_CANDIDATES` (``"spi"`` or ``"kl"`` with
-          :math:`\\lambda` on a grid) that predicts held-out pairs of the next policies best
+          :math:`\\lambda` on a grid) that predicts held-out pairs of the next policies best,
+          kept only if it beats ``"spi"`` by :data:`AUTO_SE_MARGIN` standard errors
           (:func:`select_learner_model`, which documents the criterion and its failure
           modes), then fitted on all the data; three or more trajectories.
     kl_weight : float, optional
         :math:`\\lambda \\ge 0` of ``"kl"`` (also used by the ``"kl"`` candidate of ``"auto"``).
         None (default): chosen from the trajectories by the held-out criterion of
         :func:`select_learner_model` over :data:`KL_RATIO_GRID`; needs three or more trajectories.
+        (With ``"auto"``, the option ``se_margin`` sets the margin of :func:`select_learner_model`;
+        by default :data:`AUTO_SE_MARGIN`.)
 
     Returns
     -------

@@ -101,7 +101,10 @@ def test_table2_runner_is_deterministic_and_complete():
         assert_allclose(row.learner_J, row.learner_ret + row.learner_ent, rtol=1e-9)
     summary = summarize(rows)
     assert list(summary) == list(LEARNERS)
-    assert summary["SPI"]["runs"] == 1 and summary["SPI"]["observer_J_std"] == 0.0
+    assert summary["SPI"]["runs"] == 1 and np.isnan(summary["SPI"]["observer_J_std"])  # one run: no sample SD
+    two = summarize([rows[0], run_once("SPI", seed=1, n_pairs=200)])["SPI"]
+    assert_allclose(two["observer_J_std"], np.std([rows[0].observer_J, run_once("SPI", seed=1, n_pairs=200).observer_J], ddof=1),
+                    rtol=1e-12)
     with pytest.raises(ValueError, match="name must be one of"):
         run_once("PPO", seed=0)
 

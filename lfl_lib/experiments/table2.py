@@ -144,7 +144,7 @@ def run_many(names: Sequence[str], seeds: Sequence[int], progress: bool = False,
 
 
 def summarize(results: Sequence[RunResult]) -> dict[str, dict[str, float]]:
-    """Mean and (population) standard deviation of every score, per learner."""
+    """Mean and sample standard deviation (ddof 1; NaN for a single run) of every score, per learner."""
     out: dict[str, dict[str, float]] = {}
     for name in dict.fromkeys(r.learner for r in results):
         rows = [r for r in results if r.learner == name]
@@ -152,7 +152,7 @@ def summarize(results: Sequence[RunResult]) -> dict[str, dict[str, float]]:
         for key in ("learner_J", "learner_ret", "learner_ent", "observer_J", "observer_ret", "observer_ent"):
             vals = np.array([getattr(r, key) for r in rows])
             d[key] = float(vals.mean())
-            d[key + "_std"] = float(vals.std())
+            d[key + "_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
         out[name] = d
     return out
 

@@ -36,7 +36,7 @@ import numpy as np
 from .._io import provenance, write_json
 from ..gridworld import ALPHA, ALPHA_MODEL, make_gridworld
 from ..mdp import TabularMDP, score
-from ..tabular_lfl import KL_RATIO_GRID, _split_halves, fit_lfl, observer_score, predict_next_policies
+from ..tabular_lfl import KL_RATIO_GRID, _difference_se, _split_halves, fit_lfl, observer_score, predict_next_policies
 from ..trajectories import pair_counts
 from .table2 import PIPELINE_FILES, EXTENDED_LEARNERS, observed_run
 
@@ -63,7 +63,7 @@ def extended_run(name: str, seed: int, mdp: TabularMDP | None = None, alpha_mode
 
 
 def summarize_extended(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per learner: mean and population std of the three scores, and how often each model was chosen."""
+    """Per learner: mean and sample standard deviation (ddof 1) of the three scores, and how often each model was chosen."""
     out: dict[str, Any] = {}
     for name in dict.fromkeys(r["learner"] for r in runs):
         rows = [r for r in runs if r["learner"] == name]
@@ -71,7 +71,7 @@ def summarize_extended(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for key in ("learner_J", "paper_J", "auto_J"):
             v = np.array([r[key] for r in rows])
             d[key] = float(v.mean())
-            d[key + "_std"] = float(v.std())
+            d[key + "_std"] = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
         d["chosen"] = {m: sum(r["auto_model"] == m for r in rows) for m in ("spi", "kl", "svi")}
         out[name] = d
     return out
@@ -102,7 +102,11 @@ def extended_table(seeds: Sequence[int], checkpoint: Path | None = None, progres
 
 
 def criterion_study(seeds: Sequence[int], alpha_model: float = ALPHA_MODEL, progress: bool = True) -> dict[str, Any]:
-    """Observer scores and held-out log-likelihoods of every candidate model, per run (held-out seeds only)."""
+    """Observer scores and held-out log-likelihoods of every candidate model, per run (held-out seeds only).
+
+    ``forward_se`` holds, per candidate, the standard error of its mean per-pair forward
+    log-likelihood difference from SPI (the margin unit of ``learner_model="auto"``).
+    """
     if any(s < 1000 for s in seeds):
         raise ValueError("seeds must be held-out seeds (1000 and up): this study makes choices")
     mdp = make_gridworld()
@@ -117,7 +121,10 @@ def criterion_study(seeds: Sequence[int], alpha_model: float = ALPHA_MODEL, prog
     for name, seed in jobs:
         _, trajs = observed_run(name, seed, mdp=mdp)
         halves = _split_halves(trajs)
-        row: dict[str, Any] = {"learner": name, "seed": int(seed), "J": {}, "forward": {}, "equation": {}}
+        row: dict[str, Any] = {"learner": name, "seed": int(seed), "J": {}, "forward": {}, "equation": {},
+                               "forward_se": {}}
+        fwd_logp: dict[str, list[np.ndarray]] = {}
+        all_counts: list[np.ndarray] = []
         for model, lam in cands:
             key = model if model != "kl" else f"kl:{lam:g}"
             kw = {"learner_model": model, "kl_weight": lam if model == "kl" else None}
@@ -127,12 +134,18 @@ def criterion_study(seeds: Sequence[int], alpha_model: float = ALPHA_MODEL, prog
             for fit_half, test_half in (halves, halves[::-1]):
                 counts = [pair_counts(tr, S, A) for tr in test_half[1:]]
                 n += int(sum(c.sum() for c in counts))
+                if model == "spi":
+                    all_counts += counts
                 res = fit_lfl(fit_half, S, A, g, alpha_model, **kw)
                 for kind in ll:
-                    preds = predict_next_policies(res, g, alpha_model, kind)
-                    ll[kind] += float(sum((c * np.log(p)).sum() for c, p in zip(counts, preds)))
+                    logp = [np.log(p) for p in predict_next_policies(res, g, alpha_model, kind)]
+                    ll[kind] += float(sum((c * lp).sum() for c, lp in zip(counts, logp)))
+                    if kind == "forward":
+                        fwd_logp.setdefault(key, []).extend(logp)
             for kind in ll:
                 row[kind][key] = round(ll[kind] / n, 6)
+        for key in row["J"]:
+            row["forward_se"][key] = round(_difference_se(all_counts, fwd_logp[key], fwd_logp["spi"]), 6)
         rows.append(row)
     return {"seeds": [min(seeds), max(seeds)], "alpha_model": alpha_model, "kl_ratio_grid": list(KL_RATIO_GRID),
             "runs": rows}
