@@ -16,7 +16,7 @@ all: test
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet -c constraints.txt -e '.[book,test,minari,dev]'
+	$(PIP) install --quiet -c constraints.txt -e '.[book,test,minari,sb3,dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lfl_lib)" >/dev/null
 	@touch $@
 
@@ -142,3 +142,18 @@ MODULES ?=
 mutation: $(STAMP)
 	$(PIP) install --quiet -c constraints.txt -e '.[mutation]'
 	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python scripts/mutation.py $(MODULES)
+
+# The learner logs of chapter 9 (lfl_lib.experiments.learner_logs): the study's PPO learners trained
+# to 1.5x their last observed update, every update kept. One run per core (xargs -P 2), resumable:
+# the same command again skips finished runs and resumes the others. About 15 min (Reacher) to
+# 45 min (Hopper) per run on one core. E.g. make learner-logs ENVS="Hopper-v5" SEEDS="0 1 2 3 4"
+.PHONY: learner-logs reward-bench
+learner-logs: $(STAMP)
+	for e in $(ENVS); do for s in $(SEEDS); do echo $$e $$s; done; done | \
+	  OMP_NUM_THREADS=1 xargs -P 2 -n 2 sh -c 'test -f book/data/learner_logs/$$0_seed$$1.json || \
+	  $(BIN)/python -m lfl_lib.experiments.learner_logs --env $$0 --seed $$1 --no-progress'
+
+# The reward benchmark of chapter 9 on the learner logs above (no RL; minutes per reward and run).
+REWARDS ?= true trex lfl lfl-state bc
+reward-bench: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m lfl_lib.experiments.reward_bench --rewards $(REWARDS) --envs $(ENVS) --seeds $(SEEDS)

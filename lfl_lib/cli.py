@@ -28,6 +28,7 @@ import json
 import shlex
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Sequence, cast
 
@@ -108,6 +109,9 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
     from .recovery import recover_with_checkpoints
 
     rollouts = check_rollouts([load_rollout(p) for p in args.rollouts], "--rollouts")
+    env_id = args.env or _logged_env_id(args.rollouts)
+    if env_id is not None:
+        _check_env_fits(env_id, rollouts[0])
     settings = {**RECOVER_PRESETS[args.preset], **ESTIMATORS[args.estimator]}
     if args.steps is not None:
         settings.update({k: args.steps for k in ("policy_steps", "kl_steps", "reward_init_steps", "consistency_steps")})
@@ -139,8 +143,8 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
     rec = recover_with_checkpoints(rollouts, cfg, ck, seed=args.seed, key=key, progress=not args.no_progress)
     reward, info, last = rec.reward, rec.losses, rec.state
 
-    def sig(sd: dict[str, Any], k: str) -> list[float]:
-        return [round(float(x), 5) for x in sd[k].exp()]
+    def sig(sd: dict[str, Any], k: str) -> list[float] | None:
+        return [round(float(x), 5) for x in sd[k].exp()] if k in sd else None  # None: categorical policies
 
     report = {
         "command": command,
@@ -155,10 +159,58 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
         "versions": versions(),
         "wall_time_s": round(time.perf_counter() - t0, 1),
     }
-    save_reward(reward, folder.make() / "reward.pt", {"settings": cfg.to_dict(), "rollouts": list(shapes)})
+    report["env"] = env_id
+    if rollouts[0].n_actions is not None:
+        report["n_actions"] = rollouts[0].n_actions
+    save_reward(reward, folder.make() / "reward.pt", {"settings": cfg.to_dict(), "rollouts": list(shapes)},
+                env=env_id)
     write_json(report, out / "recover_report.json")
     ck.unlink(missing_ok=True)
     return report
+
+
+def _logged_env_id(paths: Sequence[str]) -> str | None:
+    """The environment id of a :func:`lfl_lib.sb3.LearnerLog` folder (its ``learner_log.json``), if any."""
+    log = Path(paths[0]).parent / "learner_log.json"
+    try:
+        env_id = json.loads(log.read_text()).get("env_id") if log.is_file() else None
+    except (OSError, ValueError):
+        return None
+    return env_id if isinstance(env_id, str) else None
+
+
+def _check_env_fits(env_id: str, rollout: Any) -> None:
+    """--env must be a gymnasium id whose spaces are the data's."""
+    import gymnasium as gym
+
+    try:
+        env = gym.make(env_id)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"--env {env_id!r} is not a gymnasium environment ({type(exc).__name__}: {exc})") from exc
+    try:
+        obs_dim = int(np.prod(env.observation_space.shape or (0,)))
+        space = env.action_space
+        n = rollout.n_actions
+        fits = obs_dim == rollout.obs_dim and (
+            (n is not None and isinstance(space, gym.spaces.Discrete) and int(space.n) == n)
+            or (n is None and isinstance(space, gym.spaces.Box) and int(np.prod(space.shape)) == rollout.act_dim))
+        if not fits:
+            kind = f"Discrete({n})" if n is not None else f"{rollout.act_dim}-d continuous"
+            raise ValueError(f"--env {env_id!r} has {env.observation_space} and {space}; the rollouts have "
+                             f"{rollout.obs_dim}-d observations and {kind} actions")
+    finally:
+        env.close()
+
+
+def _check_distinct(paths: Sequence[str]) -> None:
+    """The same file twice is refused: Algorithm 1 explains an improvement between two different policies."""
+    seen: dict[Path, str] = {}
+    for p in paths:
+        key = Path(p).resolve()
+        if key in seen:
+            raise ValueError(f"--rollouts names the same file twice ({seen[key]!r} and {p!r}); give one file per "
+                             "observed policy, in order")
+        seen[key] = p
 
 
 def _tabular_model(args: argparse.Namespace) -> tuple[int, int, Any, Any]:
@@ -185,6 +237,8 @@ def _recover_tabular(args: argparse.Namespace, folder: _Folder, command: str) ->
     from .data import load_episodes
     from .tabular_lfl import fit_lfl
 
+    if args.learner_model is None:
+        args.learner_model = "spi"
     if args.kl_weight != 0.0:
         raise ValueError(f"--kl-weight is for a continuous recovery (--tabular models soft policy iteration); "
                          f"got {args.kl_weight if args.kl_weight is not None else 'fit'}")
@@ -198,7 +252,10 @@ def _recover_tabular(args: argparse.Namespace, folder: _Folder, command: str) ->
     gamma = args.gamma if args.gamma is not None else 0.99
     alpha_model = args.alpha_model if args.alpha_model is not None else 1.0
     t0 = time.perf_counter()
-    res = fit_lfl(cast(Any, data), S, A, gamma, alpha_model, P=P)  # fit_lfl takes episode groups too
+    if args.learner_model == "auto" and not args.no_progress:
+        print("learner model 'auto': fitting each candidate on half of the data and scoring it on the other "
+              "half (several fits: slower than one model)", file=sys.stderr, flush=True)
+    res = fit_lfl(cast(Any, data), S, A, gamma, alpha_model, P=P, learner_model=args.learner_model)
     report = {
         "command": command,
         "kind": "tabular",
@@ -206,7 +263,8 @@ def _recover_tabular(args: argparse.Namespace, folder: _Folder, command: str) ->
                      for p, eps in zip(args.rollouts, data)},
         "settings": {"n_states": S, "n_actions": A, "gamma": gamma, "alpha_model": alpha_model,
                      "env": args.env, "terminal": args.terminal if args.env else None,
-                     "transitions": "known (from --env)" if P is not None else "estimated"},
+                     "transitions": "known (from --env)" if P is not None else "estimated",
+                     "learner_model": res.learner_model, "kl_weight": res.kl_weight},
         "reward_range": [float(res.r.min()), float(res.r.max())],
         "versions": versions(),
         "wall_time_s": round(time.perf_counter() - t0, 3),
@@ -255,7 +313,7 @@ def _observe_continuous(args: argparse.Namespace, folder: _Folder, command: str)
     from .ppo import PPOConfig, check_env_id
 
     reward = load_reward(args.reward)
-    check_env_id(args.env)
+    check_env_id(args.env, allow_discrete=True)
     start = load_rollout(args.start) if args.start else None
     if args.terminal == "reset":
         raise ValueError("--terminal 'reset' is for a tabular reward; a continuous observer takes 'absorbing' "
@@ -273,7 +331,7 @@ def _observe_continuous(args: argparse.Namespace, folder: _Folder, command: str)
     res = train_observer(args.env, reward, start=start, updates=args.updates, ppo_config=ppo_cfg,
                          bc_steps=args.bc_steps, seed=args.seed, eval_episodes=args.eval_episodes,
                          checkpoint=out / "observe_checkpoint.pt", progress=not args.no_progress,
-                         freeze_obs_stats=args.obs_stats == "frozen")
+                         freeze_obs_stats=args.obs_stats == "frozen", strict=args.strict)
     report = {
         "command": command,
         "kind": "continuous",
@@ -308,7 +366,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="one file per observed policy, in order (at least 2)")
     r.add_argument("--out", default=None, help="output folder (default: the current working directory)")
     r.add_argument("--tabular", action="store_true", help="integer states and actions (tabular Algorithm 1)")
-    r.add_argument("--env", default=None, help="tabular: a toy-text env id whose transition table is used as P")
+    r.add_argument("--env", default=None, help="tabular: a toy-text env id whose transition table is used as P; "
+                   "continuous: the learner's env id, recorded in reward.pt and checked against the data's spaces "
+                   "(default: the env_id of a learner_log.json beside the rollouts)")
+    r.add_argument("--learner-model", choices=["spi", "kl", "svi", "auto"], default=None,
+                   help="tabular: the learner model (default spi; 'auto' chooses by a held-out likelihood and "
+                   "takes several fits)")
     r.add_argument("--terminal", choices=["absorbing", "reset", "bootstrap"], default="absorbing",
                    help="a termination: absorbing with value 0 (default); tabular with --env: 'reset' cells; "
                    "continuous: 'bootstrap', an ordinary state, so that the reward's level is a shaping (chapter 6)")
@@ -329,6 +392,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--debug", action="store_true", help="print the traceback of an error")
     o = sub.add_parser("observe", help="train and score an observer on a recovered reward",
                        description="Train an observer on a recovered reward and score it on the true reward.")
     o.add_argument("--reward", required=True, help="folder (or file) written by recover")
@@ -352,11 +416,18 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     o.add_argument("--no-progress", action="store_true")
+    o.add_argument("--strict", action="store_true",
+                   help="refuse a reward recovered on another environment id (default: a warning)")
+    o.add_argument("--debug", action="store_true", help="print the traceback of an error")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 done, 2 bad input, 130 interrupted)."""
+    """Run the command line; returns the exit status (0 done, 1 unexpected error, 2 bad input, 130 interrupted).
+
+    An error is reported on one line (``--debug`` adds its traceback); an output folder that
+    the run created and left empty is removed.
+    """
     args_list = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(args_list)
     command = "lfl " + " ".join(shlex.quote(a) for a in args_list)
@@ -378,8 +449,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             torch.set_num_threads(args.threads)
         if args.cmd == "recover":
+            _check_distinct(args.rollouts)
+            if not args.tabular and args.learner_model is not None:
+                raise ValueError("--learner-model is for --tabular; a continuous recovery takes --kl-weight")
             rep = (_recover_tabular if args.tabular else _recover_continuous)(args, folder, command)
-            print(f"reward written to {folder.path}; losses: {rep.get('losses', rep.get('reward_range'))}")
+            if "losses" in rep:
+                print(f"reward written to {folder.path}; losses: {rep['losses']}")
+            else:
+                lo, hi = rep["reward_range"]
+                print(f"reward written to {folder.path}; reward range [{lo:.4g}, {hi:.4g}], learner model "
+                      f"{rep['settings']['learner_model']}")
         else:
             rpath = Path(args.reward)
             if not rpath.exists():
@@ -396,6 +475,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         if folder is not None:
             folder.cleanup()
+        if args.debug:
+            traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - an unexpected failure: one line, the traceback with --debug
+        if folder is not None:
+            folder.cleanup()
+        if args.debug:
+            traceback.print_exc()
+        where = "" if args.debug else " (run again with --debug for the traceback)"
+        print(f"error: unexpected {type(exc).__name__}: {exc}{where}", file=sys.stderr)
+        return 1
     return 0

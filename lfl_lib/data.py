@@ -3,8 +3,10 @@
 Algorithm 1 needs, for each observed policy :math:`\\pi_1, \\dots, \\pi_K` of the learner
 and in the order of the learning, the transitions that policy generated:
 
-- **continuous** states and actions: one :class:`Rollout` per observed policy, the
-  arrays ``observations`` (T, obs_dim), ``actions`` (T, act_dim), ``next_observations``
+- **continuous** states (Box observations), with continuous actions or with **discrete**
+  actions (``action_space=Discrete(n)``: integer actions, categorical policies in
+  Algorithm 1): one :class:`Rollout` per observed policy, the
+  arrays ``observations`` (T, obs_dim), ``actions`` (T, act_dim) or (T,), ``next_observations``
   (T, obs_dim), ``terminations`` (T,) and ``truncations`` (T,); built from arrays
   (lists accepted), from a list of episodes (:meth:`Rollout.from_episodes`), from a
   ``.npz`` file (:func:`load_rollout`, :func:`save_rollout`) or from a Minari dataset
@@ -92,6 +94,50 @@ def _flags(x: ArrayLike, name: str, T: int, where: str) -> NDArray[np.bool_]:
     return arr.astype(bool)
 
 
+def _n_actions(space: Any) -> int | None:
+    """n for a discrete action space (an int n, or a space with ``n``, e.g. gymnasium's Discrete); None for Box/None."""
+    if space is None:
+        return None
+    if isinstance(space, (int, np.integer)) and not isinstance(space, bool):
+        n, start = int(space), 0
+    elif hasattr(space, "n") and not hasattr(space, "low"):
+        if hasattr(space, "nvec") or np.ndim(space.n) != 0:
+            raise ValueError(f"Rollout.action_space: only one discrete action per step is supported; got {space}")
+        n, start = int(space.n), int(getattr(space, "start", 0))
+        if start != 0:
+            raise ValueError(f"Rollout.action_space: a Discrete space must start at 0; got start={start}")
+    elif hasattr(space, "low") and hasattr(space, "high") and hasattr(space, "shape"):
+        return None
+    else:
+        raise ValueError("Rollout.action_space must be None, a gymnasium Box or Discrete space, or an int n "
+                         f"(n discrete actions); got {space!r}")
+    if n < 2:
+        raise ValueError(f"Rollout.action_space: a discrete space needs at least 2 actions; got {n}")
+    return n
+
+
+def _discrete_actions(x: ArrayLike, n: int, T: int | None, where: str) -> NDArray[np.int64]:
+    """Integer actions in [0, n) of shape (T,) (a (T, 1) column is accepted)."""
+    arr = np.asarray(x)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{where}actions must have shape (T,) for a Discrete({n}) action space, one integer per "
+                         f"step; got shape {arr.shape}")
+    if T is not None and arr.shape[0] != T:
+        raise ValueError(f"{where}actions must have T = {T} entries like observations; got {arr.shape[0]}")
+    if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and not np.all(np.isfinite(arr))):
+        raise ValueError(f"{where}actions must be integers for a Discrete({n}) action space; got dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and np.any(arr != np.round(arr)):
+        bad = arr[arr != np.round(arr)][0]
+        raise ValueError(f"{where}actions must be integers for a Discrete({n}) action space; found {bad!r}")
+    out = arr.astype(np.int64)
+    if out.size and (out.min() < 0 or out.max() >= n):
+        bad = out[(out < 0) | (out >= n)][0]
+        raise ValueError(f"{where}actions must lie in [0, {n - 1}] for a Discrete({n}) action space; found {bad}")
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class Rollout:
     """The transitions of **one** observed policy of the learner (continuous states and actions).
@@ -117,8 +163,14 @@ class Rollout:
         True where the episode was cut after this step (time limit, end of log) without
         reaching a terminal state. Such transitions are used like any other. Default:
         all False.
+    action_space : gymnasium space or int, optional
+        The learner's action space. None or a ``Box``: continuous actions (the default).
+        A ``Discrete(n)`` space (or the int ``n``): discrete actions, stored as int64 of
+        shape (T,), each checked to be an integer in [0, n). Integer actions given
+        without an action space are read as a continuous 1-d action, with a warning.
 
-    Lists are accepted wherever arrays are; the arrays are stored as float64 and bool.
+    Lists are accepted wherever arrays are; the arrays are stored as float64 and bool
+    (discrete actions as int64).
 
     Raises
     ------
@@ -133,6 +185,7 @@ class Rollout:
     next_observations: NDArray[np.float64]
     terminations: NDArray[np.bool_]
     truncations: NDArray[np.bool_] | None = None
+    action_space: Any = None
 
     def __post_init__(self) -> None:
         w = "Rollout."
@@ -140,11 +193,34 @@ class Rollout:
         T = obs.shape[0]
         if T == 0:
             raise ValueError("Rollout.observations is empty: a rollout needs at least one transition")
-        act = _real_2d(self.actions, "actions", w)
+        n = _n_actions(self.action_space)
+        if n is None:
+            act = _real_2d(self.actions, "actions", w)
+            if np.asarray(self.actions).dtype.kind in "iu":  # readable now: _real_2d accepted it
+                import warnings
+
+                warnings.warn("Rollout.actions are integers but no action_space was given: they are read as a "
+                              "continuous action; pass action_space=gymnasium.spaces.Discrete(n) (or n) for "
+                              "discrete actions", UserWarning, stacklevel=3)
+            shape = getattr(self.action_space, "shape", None)
+            if shape is not None and int(np.prod(shape)) != act.shape[1]:
+                raise ValueError(f"Rollout.actions have {act.shape[1]} columns; action_space {self.action_space} "
+                                 f"has {int(np.prod(shape))}")
+        else:
+            act = _discrete_actions(self.actions, n, T, w)
+        object.__setattr__(self, "action_space", n if n is not None else self.action_space)
         nxt = _real_2d(self.next_observations, "next_observations", w)
         if act.shape[0] != T or nxt.shape[0] != T:
+            hint = ""
+            raw = {k: np.shape(getattr(self, k)) for k in ("observations", "actions", "next_observations")}
+            if act.shape[0] == obs.shape[1] or nxt.shape[0] == obs.shape[1]:
+                hint = f" (is observations transposed? its shape is {raw['observations']}; expected (T, obs_dim))"
+            elif len(raw["actions"]) == 2 and raw["actions"][1] == T:
+                hint = f" (is actions transposed? its shape is {raw['actions']}; expected (T, act_dim))"
+            elif len(raw["next_observations"]) == 2 and raw["next_observations"][1] == T:
+                hint = f" (is next_observations transposed? its shape is {raw['next_observations']})"
             raise ValueError(f"Rollout.actions and next_observations must have T = {T} rows like observations; "
-                             f"got {act.shape[0]} and {nxt.shape[0]}")
+                             f"got {act.shape[0]} and {nxt.shape[0]}{hint}")
         if nxt.shape != obs.shape:
             raise ValueError(f"Rollout.next_observations must have the shape of observations {obs.shape}; got {nxt.shape}")
         term = _flags(self.terminations, "terminations", T, w)
@@ -162,11 +238,20 @@ class Rollout:
 
     @property
     def act_dim(self) -> int:
-        return int(self.actions.shape[1])
+        """Columns of ``actions``: the action's dimension (1 for discrete actions)."""
+        return 1 if self.actions.ndim == 1 else int(self.actions.shape[1])
+
+    @property
+    def n_actions(self) -> int | None:
+        """n for discrete actions (``action_space=Discrete(n)``); None for continuous actions."""
+        return self.action_space if isinstance(self.action_space, int) else None
 
     def to_arrays(self) -> dict[str, NDArray[Any]]:
-        """The five arrays by name (the content of a ``.npz`` file)."""
-        return {k: getattr(self, k) for k in ROLLOUT_FIELDS}
+        """The five arrays by name (the content of a ``.npz`` file), and ``n_actions`` for discrete actions."""
+        out = {k: getattr(self, k) for k in ROLLOUT_FIELDS}
+        if self.n_actions is not None:
+            out["n_actions"] = np.asarray(self.n_actions, dtype=np.int64)
+        return out
 
     def save(self, path: str | Path) -> Path:
         """Write the rollout to ``path`` (``.npz``); see :func:`~lfl_lib.data.save_rollout`."""
@@ -178,7 +263,7 @@ class Rollout:
         return load_rollout(path)
 
     @classmethod
-    def from_episodes(cls, episodes: Iterable[Any]) -> "Rollout":
+    def from_episodes(cls, episodes: Iterable[Any], action_space: Any = None) -> "Rollout":
         """One rollout from the episodes that one policy played, concatenated in order.
 
         Parameters
@@ -190,6 +275,8 @@ class Rollout:
             flags ``terminations`` and ``truncations`` of shape (T,) (as Minari's
             ``EpisodeData``) or one flag per episode, ``terminated`` (default False) and
             ``truncated``. An episode that is not terminated is used as truncated.
+        action_space : gymnasium space or int, optional
+            As for :class:`Rollout` (``Discrete(n)`` or ``n`` for discrete actions).
 
         Raises
         ------
@@ -207,7 +294,9 @@ class Rollout:
             if get("observations") is None or get("actions") is None:
                 raise ValueError(f"episodes[{i}] must have 'observations' and 'actions'")
             obs = _real_2d(get("observations"), "observations", w)
-            act = _real_2d(get("actions"), "actions", w)
+            n_act = _n_actions(action_space)
+            act = (_real_2d(get("actions"), "actions", w) if n_act is None
+                   else _discrete_actions(get("actions"), n_act, None, w))
             T = act.shape[0]
             if T == 0:
                 raise ValueError(f"episodes[{i}].actions is empty: an episode needs at least one action")
@@ -234,14 +323,16 @@ class Rollout:
             n += 1
         if n == 0:
             raise ValueError("episodes is empty: a rollout needs at least one episode")
-        dims = {(o.shape[1], a.shape[1]) for o, a in zip(parts["observations"], parts["actions"])}
+        dims = {(o.shape[1], a.shape[1] if a.ndim == 2 else 1) for o, a in zip(parts["observations"], parts["actions"])}
         if len(dims) > 1:
             raise ValueError(f"episodes must all have the same observation and action sizes; got {sorted(dims)}")
-        return cls(**{k: np.concatenate(v) for k, v in parts.items()})
+        return cls(**{k: np.concatenate(v) for k, v in parts.items()}, action_space=action_space)
 
 
 def save_rollout(rollout: Rollout, path: str | Path) -> Path:
     """Write ``rollout`` to ``path`` as a ``.npz`` file with the five arrays of :data:`ROLLOUT_FIELDS`.
+
+    Discrete actions add the scalar array ``n_actions`` (the size of the Discrete space).
 
     Written atomically (a temporary file renamed): an interrupted write leaves no file.
     Readable with plain ``numpy.load`` (no pickle).
@@ -260,8 +351,8 @@ def save_rollout(rollout: Rollout, path: str | Path) -> Path:
 def load_rollout(path: str | Path) -> Rollout:
     """Read one observed policy's rollout from a ``.npz`` file (see :func:`save_rollout`).
 
-    ``truncations`` may be missing (all False); other arrays are ignored. Loaded without
-    pickle (``allow_pickle=False``).
+    ``truncations`` may be missing (all False); a scalar ``n_actions`` marks discrete actions
+    (``action_space=n``); other arrays are ignored. Loaded without pickle (``allow_pickle=False``).
 
     Raises
     ------
@@ -280,8 +371,9 @@ def load_rollout(path: str | Path) -> Rollout:
     missing = [k for k in ROLLOUT_FIELDS[:4] if k not in arrays]
     if missing:
         raise ValueError(f"rollout file {str(path)!r} lacks the arrays {missing}; it holds {sorted(arrays)}")
+    space = int(arrays["n_actions"]) if "n_actions" in arrays and np.ndim(arrays["n_actions"]) == 0 else None
     try:
-        return Rollout(**{k: arrays[k] for k in ROLLOUT_FIELDS if k in arrays})
+        return Rollout(**{k: arrays[k] for k in ROLLOUT_FIELDS if k in arrays}, action_space=space)
     except ValueError as exc:
         raise ValueError(f"rollout file {str(path)!r}: {exc}") from exc
 
@@ -317,6 +409,10 @@ def check_rollouts(rollouts: Any, name: str = "rollouts", minimum: int = 2) -> l
         if (r.obs_dim, r.act_dim) != (out[0].obs_dim, out[0].act_dim):
             raise ValueError(f"{name}[{k}] has obs_dim, act_dim = {r.obs_dim}, {r.act_dim}; "
                              f"{name}[0] has {out[0].obs_dim}, {out[0].act_dim}")
+        if r.n_actions != out[0].n_actions:
+            def kind(n: int | None) -> str:
+                return "continuous actions" if n is None else f"Discrete({n}) actions"
+            raise ValueError(f"{name}[{k}] has {kind(r.n_actions)}; {name}[0] has {kind(out[0].n_actions)}")
     return out
 
 
@@ -334,8 +430,9 @@ def rollout_from_minari(dataset: Any, episode_indices: Sequence[int] | None = No
     -----
     Minari stores one dataset per data-collecting policy; for Algorithm 1 give one
     dataset per observed policy of the learner, in order. Needs the optional extra
-    ``pip install lfl_lib[minari]`` (``minari[hdf5]``). Only flat Box observation and
-    action spaces are supported.
+    ``pip install lfl_lib[minari]`` (``minari[hdf5]``). Only flat Box observations, and
+    Box or Discrete action spaces, are supported. Writing a Minari dataset (``minari.DataCollector``,
+    ``create_dataset_from_buffers``) needs ``pip install "minari[create]"``, which brings in jax.
     """
     try:
         import minari
@@ -351,8 +448,10 @@ def rollout_from_minari(dataset: Any, episode_indices: Sequence[int] | None = No
     eps = list(dataset.iterate_episodes(episode_indices))
     for i, ep in enumerate(eps):
         if isinstance(ep.observations, dict) or isinstance(ep.actions, dict):
-            raise ValueError(f"dataset episode {i}: only flat Box observations and actions are supported")
-    return Rollout.from_episodes(eps)
+            raise ValueError(f"dataset episode {i}: only flat Box observations and Box or Discrete actions "
+                             "are supported")
+    space = getattr(dataset, "action_space", None)
+    return Rollout.from_episodes(eps, action_space=space if hasattr(space, "n") else None)
 
 
 # ----------------------------------------------------------------------------- tabular

@@ -16,6 +16,13 @@ From rollouts :math:`D_1, \\dots, D_K` of an improving learner, recover one rewa
           \\big(r_k(s, a, s') - r_\\phi(s, a) + f_{\\psi_k}(s) - \\gamma f_{\\psi_k}(s')\\big)^2,
           \\qquad r_k = \\alpha \\ln \\hat\\pi_{k+1}(a|s) + \\alpha\\gamma\\rho_k(s').
 
+Discrete actions (``Rollout(..., action_space=Discrete(n))``): the policies and
+:math:`\\pi_\\phi` are categorical (:class:`lfl_lib.categorical.CategoricalActor`), the entropy
+bonus is averaged over the data's states, and the divergence is the closed-form categorical
+KL (:func:`lfl_lib.categorical.categorical_kl`). At each state, :math:`r_\\phi = \\ln\\pi_\\phi`
+is largest at :math:`\\pi_\\phi`'s mode (the log-density limitation, stated in
+:mod:`lfl_lib.categorical`).
+
 Terminal transitions: when :math:`s'` is terminal (a termination, not a time-limit
 truncation) it is absorbing with value 0, so the terms at :math:`s'` (the divergence
 :math:`\\gamma\\rho_k(s')` and the shaping :math:`\\gamma f_{\\psi_k}(s')`) are dropped.
@@ -37,12 +44,16 @@ from numpy.typing import NDArray
 from torch import nn
 
 from ._validate import check_alpha, check_gamma, check_positive_int, check_real
+from .categorical import CategoricalActor, categorical_kl
 from .data import Rollout, check_rollouts
 from .nets import GaussianActor
 
+#: A policy of Algorithm 1: Gaussian (continuous actions) or categorical (discrete actions).
+Policy = GaussianActor | CategoricalActor
+
 __all__ = [
     "ESTIMATORS", "DeepLfLConfig", "Standardizer", "RewardModel", "QuadraticStateTerm", "MLPStateTerm", "SharedHeads",
-    "recover_reward", "gaussian_kl",
+    "recover_reward", "gaussian_kl", "policy_kl",
     "fit_gaussian_policies", "fit_chained_policy", "holdout_mask", "holdout_seed", "as_config",
     "live_mask", "divergence_targets", "consistency_targets", "kl_direction_targets", "consistency_residual",
 ]
@@ -127,6 +138,14 @@ class DeepLfLConfig:
         model's log-density level (the units of the actions), no longer matters; pair it
         with an observer whose PPO bootstraps terminations
         (:class:`lfl_lib.ppo.PPOConfig` ``bootstrap_terminations``).
+    minibatch : int
+        Logs of any size. While every rollout holds at most ``minibatch`` transitions (4096;
+        the study's hold 2,048), every stage takes full-batch Adam steps, as in the paper.
+        Beyond, each Adam step of the four stages uses a minibatch of ``minibatch``
+        transitions drawn uniformly (with replacement) from each rollout (stage 2: from each
+        improvement's states), with the same step counts, so that the time of a step and the
+        memory stay bounded whatever the log's size; the targets are computed in chunks.
+        The minibatches are drawn by a ``torch.Generator`` seeded ``seed + 1``.
     reward_form : {"log-density", "state-term"}
         ``"log-density"`` (default, the paper's): :math:`r_\\phi(s, a) = \\ln \\pi_\\phi(a|s)`, a
         Gaussian log-density with one global sigma, whose maximum over actions is the same in
@@ -156,6 +175,7 @@ class DeepLfLConfig:
     policy_batch: int = 100
     kl_weight: float | None = 0.0
     terminal: str = "absorbing"
+    minibatch: int = 4096
     reward_form: str = "log-density"
     state_term: str = "mlp"
 
@@ -178,6 +198,7 @@ class DeepLfLConfig:
             raise ValueError("policy_fit='chained' (the released code's fit) takes holdout=0 and log_std='adam' only")
         if self.terminal not in ("absorbing", "bootstrap"):
             raise ValueError(f"terminal must be 'absorbing' or 'bootstrap'; got {self.terminal!r}")
+        check_positive_int(self.minibatch, "minibatch")
         if self.reward_form not in ("log-density", "state-term"):
             raise ValueError(f"reward_form must be 'log-density' or 'state-term'; got {self.reward_form!r}")
         if self.state_term not in ("mlp", "quadratic"):
@@ -208,6 +229,8 @@ class DeepLfLConfig:
             del d["kl_weight"]
         if self.terminal == "absorbing":
             del d["terminal"]
+        if self.minibatch == 4096:
+            del d["minibatch"]
         if self.reward_form == "log-density":
             del d["reward_form"], d["state_term"]
         return d
@@ -215,9 +238,6 @@ class DeepLfLConfig:
 
 class Standardizer(nn.Module):
     """Fixed affine map s -> (s - mean) / std, stored as buffers (saved with the model)."""
-
-    mean: torch.Tensor
-    std: torch.Tensor
 
     def __init__(self, mean: NDArray[np.float64], std: NDArray[np.float64]) -> None:
         super().__init__()
@@ -262,17 +282,23 @@ class MLPStateTerm(nn.Module):
 class RewardModel(nn.Module):
     """The recovered reward :math:`r_\\phi(s, a) = \\ln \\pi_\\phi(a|s)` (+ :math:`g_\\phi(s)`) on raw states.
 
-    Called as a module on tensors; :meth:`reward_fn` does the same on numpy batches.
+    Called as a module on tensors (``reward(s, a)``); :meth:`reward_fn` does the same on
+    numpy batches (``reward.reward_fn(obs, actions)``). With ``n_actions``, :math:`\\pi_\\phi`
+    is categorical over that many discrete actions (``act_dim`` is then 1 and actions are
+    integers); otherwise Gaussian.
     ``state_term`` (None, ``"mlp"`` or ``"quadratic"``) adds the state term of
     :class:`DeepLfLConfig` ``reward_form="state-term"``; with None (default) the model is the
     paper's log-density.
     """
 
     def __init__(self, obs_dim: int, act_dim: int, mean: NDArray[np.float64], std: NDArray[np.float64],
-                 hidden: tuple[int, ...] = (64, 64), state_term: str | None = None) -> None:
+                 hidden: tuple[int, ...] = (64, 64), state_term: str | None = None,
+                 n_actions: int | None = None) -> None:
         super().__init__()
         self.norm = Standardizer(mean, std)
-        self.policy = GaussianActor(obs_dim, act_dim, hidden)
+        self.n_actions = None if n_actions is None else int(n_actions)
+        self.policy: Policy = (GaussianActor(obs_dim, act_dim, hidden) if n_actions is None
+                               else CategoricalActor(obs_dim, int(n_actions), hidden))
         self.state_term = state_term
         if state_term == "mlp":
             self.g: nn.Module | None = MLPStateTerm(obs_dim, hidden)
@@ -297,7 +323,7 @@ class RewardModel(nn.Module):
     def reward_fn(self, obs: NDArray[np.float64], actions: NDArray[np.float64]) -> NDArray[np.float64]:
         """r_phi on numpy batches, shape (n,): the ``reward_fn`` given to :class:`lfl_lib.ppo.PPO`."""
         s = torch.as_tensor(obs, dtype=torch.float32)
-        a = torch.as_tensor(actions, dtype=torch.float32)
+        a = torch.as_tensor(np.asarray(actions), dtype=torch.float32 if self.n_actions is None else torch.long)
         return self.forward(s, a).numpy().astype(np.float64)
 
 
@@ -319,6 +345,20 @@ def gaussian_kl(p: GaussianActor, q: GaussianActor, s: torch.Tensor) -> torch.Te
     return torch.distributions.kl_divergence(p.dist(s), q.dist(s)).sum(-1)
 
 
+def policy_kl(
+    p: GaussianActor | CategoricalActor, q: GaussianActor | CategoricalActor, s: torch.Tensor
+) -> torch.Tensor:
+    """Closed-form :math:`KL(p(\\cdot|s) \\| q(\\cdot|s))` of two Gaussian or two categorical policies; shape (n,)."""
+    if isinstance(p, CategoricalActor) and isinstance(q, CategoricalActor):
+        return categorical_kl(p, q, s)
+    return gaussian_kl(p, q, s)
+
+
+def _entropy(m: Policy, x: torch.Tensor) -> torch.Tensor:
+    """The entropy bonus's term: the Gaussian's (state-independent), or the categorical's mean over ``x``."""
+    return m.entropy(x).mean() if isinstance(m, CategoricalActor) else m.entropy()
+
+
 def live_mask(rollout: Rollout) -> torch.Tensor:
     """1 where :math:`s'` is not terminal, 0 after a termination (truncations stay 1); shape (T,)."""
     return _t(1.0 - rollout.terminations.astype(np.float64))
@@ -331,7 +371,7 @@ def divergence_targets(
 
     ``norm`` maps raw states to the policies' standardized inputs.
     """
-    return [gaussian_kl(policies[k], policies[k + 1], norm(x)) for k, x in enumerate(states)]
+    return [policy_kl(policies[k], policies[k + 1], norm(x)) for k, x in enumerate(states)]
 
 
 def consistency_targets(
@@ -381,6 +421,24 @@ def consistency_residual(
     return target - reward + sh
 
 
+#: Rows per forward pass when the targets of a large log are computed (bounded memory).
+CHUNK = 65536
+
+
+def _chunked(fn: Callable[..., list[torch.Tensor]], *lists: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """``fn(*lists)`` computed on row chunks of every tensor of every list, and concatenated per output.
+
+    ``fn`` maps lists of tensors (one per rollout, of different lengths) to a list of
+    row-wise outputs, each output k computed from the rows of one input index; chunk j of
+    every tensor holds its rows ``[j * CHUNK, (j + 1) * CHUNK)`` (possibly empty).
+    """
+    n = max(len(x) for xs in lists for x in xs)
+    parts: list[list[torch.Tensor]] = []
+    for j in range(0, n, CHUNK):
+        parts.append(fn(*[[x[j:j + CHUNK] for x in xs] for xs in lists]))
+    return [torch.cat([p[k] for p in parts]) for k in range(len(parts[0]))]
+
+
 def _t(x: NDArray[Any]) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x, dtype=np.float32))
 
@@ -423,8 +481,10 @@ def fit_gaussian_policies(
     held_out: Sequence[NDArray[np.bool_]] | None = None,
     log_std: str = "adam",
     progress: Callable[[int], None] | None = None,
+    batch: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> dict[str, float]:
-    """Maximum likelihood with an entropy bonus (Section 5.2), one Gaussian per dataset.
+    """Maximum likelihood with an entropy bonus (Section 5.2), one Gaussian (or categorical) policy per dataset.
 
     Minimises :math:`\\sum_k -\\big(\\frac{1}{n_k}\\sum_{(s,a)} \\ln \\pi_k(a|s) + \\lambda
     \\mathcal H(\\pi_k)\\big)` by full-batch Adam, the models updated together (Adam's step is
@@ -432,8 +492,8 @@ def fit_gaussian_policies(
 
     Parameters
     ----------
-    models : sequence of GaussianActor
-        Fitted in place.
+    models : sequence of GaussianActor or CategoricalActor
+        Fitted in place. A categorical policy's entropy is averaged over its data's states.
     obs, actions : sequence of Tensor
         The (already standardized) states and the actions of each model's data.
     steps, lr, entropy_bonus : int, float, float
@@ -449,6 +509,10 @@ def fit_gaussian_policies(
         \\mu_i(s))^2} / (1 - \\lambda)\\big)`.
     progress : callable, optional
         ``progress(n_steps_done)``.
+    batch, generator : optional
+        With ``batch``, each Adam step uses ``batch`` pairs of each dataset drawn uniformly
+        with replacement by ``generator`` (:class:`DeepLfLConfig` ``minibatch``); without it,
+        full batches.
 
     Returns
     -------
@@ -472,6 +536,8 @@ def fit_gaussian_policies(
     XV = [x[~t] for x, t in zip(obs, train)]
     YV = [a[~t] for a, t in zip(actions, train)]
     exact = log_std == "exact"
+    if exact and any(isinstance(m, CategoricalActor) for m in models):
+        raise ValueError("log_std='exact' is for Gaussian policies; a categorical policy has no log-std")
     if exact and not 0.0 <= entropy_bonus < 1.0:
         raise ValueError(f"entropy_bonus must be in [0, 1) for log_std='exact' (no maximiser otherwise); got {entropy_bonus!r}")
 
@@ -501,7 +567,13 @@ def fit_gaussian_policies(
         check(0)
     loss = torch.zeros(())
     for i in range(steps):
-        nll = [-(m.log_prob(x, y).mean() + entropy_bonus * m.entropy()) for m, x, y in zip(models, X, Y)]
+        if batch is None:
+            nll = [-(m.log_prob(x, y).mean() + entropy_bonus * _entropy(m, x)) for m, x, y in zip(models, X, Y)]
+        else:
+            nll = []
+            for m, x, y in zip(models, X, Y):
+                idx = torch.randint(len(x), (batch,), generator=generator)
+                nll.append(-(m.log_prob(x[idx], y[idx]).mean() + entropy_bonus * _entropy(m, x[idx])))
         loss = torch.stack(nll).sum()
         opt.zero_grad()
         loss.backward()
@@ -566,7 +638,7 @@ def fit_chained_policy(
     for k, (x, y) in enumerate(zip(obs, actions)):
         for i in range(steps):
             idx = torch.randint(len(x), (batch,), generator=gen)
-            loss = -(model.log_prob(x[idx], y[idx]).mean() + entropy_bonus * model.entropy())
+            loss = -(model.log_prob(x[idx], y[idx]).mean() + entropy_bonus * _entropy(model, x[idx]))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -608,6 +680,8 @@ def recover_reward(
     rollouts : list of lfl_lib.data.Rollout
         One :class:`lfl_lib.data.Rollout` per observed policy, in the order of the
         learner's updates (at least two). A terminal next state is absorbing with value 0.
+        Rollouts with discrete actions (``action_space=Discrete(n)``) get categorical
+        policies and a categorical :math:`\\pi_\\phi`.
     config : DeepLfLConfig or dict, optional
         The settings (a dict of :class:`DeepLfLConfig` fields is accepted).
     seed : int
@@ -622,7 +696,8 @@ def recover_reward(
     Returns
     -------
     reward : RewardModel
-        :math:`r_\\phi`, callable on raw (obs, actions) numpy batches.
+        :math:`r_\\phi`: ``reward(s, a)`` on tensors of raw states and actions, and
+        ``reward.reward_fn(obs, actions)`` on numpy batches.
     info : dict
         Final losses of each stage (``policy_nll``, ``kl_mse``, ``bc_nll``, ``consistency``).
     """
@@ -630,17 +705,25 @@ def recover_reward(
     rollouts = check_rollouts(rollouts, "rollouts")
     seed = check_positive_int(seed, "seed", minimum=0)
     obs_dim = rollouts[0].observations.shape[1]
-    act_dim = rollouts[0].actions.shape[1]
+    act_dim = rollouts[0].act_dim
+    n_actions = rollouts[0].n_actions
+    if n_actions is not None and cfg.log_std == "exact":
+        raise ValueError("config.log_std='exact' is for continuous actions; discrete actions have categorical "
+                         "policies (use log_std='adam', the default)")
     K = len(rollouts)
     all_s = np.concatenate([np.concatenate([r.observations, r.next_observations]) for r in rollouts])
     mean, std = all_s.mean(0), all_s.std(0)
     S = [_t(r.observations) for r in rollouts]
-    A = [_t(r.actions) for r in rollouts]
+    A = [_t(r.actions) if n_actions is None else torch.as_tensor(r.actions, dtype=torch.long) for r in rollouts]
     S2 = [_t(r.next_observations) for r in rollouts]
     # "bootstrap": a terminated s' is an ordinary state (its terms stay), as at a truncation
     live = [live_mask(r) if cfg.terminal == "absorbing" else torch.ones(len(r.actions)) for r in rollouts]
     held = [holdout_mask(len(r.actions), cfg.holdout, holdout_seed(seed, k)) for k, r in enumerate(rollouts)]
     alpha, gamma, lam = cfg.alpha_model, cfg.gamma, cfg.entropy_bonus
+    # logs of any size: minibatches once a rollout exceeds one batch (the paper's full batches below)
+    big = max(len(r) for r in rollouts) > cfg.minibatch
+    mb = cfg.minibatch if big else None
+    gen = torch.Generator().manual_seed(seed + 1) if big else None
     st: dict[str, Any] = dict(state or {})
     info: dict[str, Any] = dict(st.get("info", {}))
     tick = progress or (lambda stage, n: None)
@@ -652,12 +735,13 @@ def recover_reward(
 
     torch.manual_seed(seed)
     norm = Standardizer(mean, std)
-    policies = [GaussianActor(obs_dim, act_dim, cfg.hidden) for _ in range(K)]
+    policies: list[Policy] = [GaussianActor(obs_dim, act_dim, cfg.hidden) if n_actions is None
+                              else CategoricalActor(obs_dim, n_actions, cfg.hidden) for _ in range(K)]
     rho = SharedHeads(obs_dim, K - 1, mean, std, cfg.shared_units)
     shaping = SharedHeads(obs_dim, K - 1, mean, std, cfg.shared_units)
     # the state term (if any) is built last, so every other network starts as without it
     reward = RewardModel(obs_dim, act_dim, mean, std, cfg.hidden,
-                         cfg.state_term if cfg.reward_form == "state-term" else None)
+                         cfg.state_term if cfg.reward_form == "state-term" else None, n_actions)
 
     # 1. policies pi_theta_k by maximum likelihood with an entropy bonus (Section 5.2)
     if "policies" in st:
@@ -673,7 +757,7 @@ def recover_reward(
                 p.load_state_dict(policies[-1].state_dict())
         else:
             fit = fit_gaussian_policies(policies, NS, A, cfg.policy_steps, cfg.lr, lam, held, cfg.log_std,
-                                        lambda n: tick("policies", n))
+                                        lambda n: tick("policies", n), mb, gen)
         info["policy_nll"] = fit["nll"]
         if "stop_step" in fit:
             info["policy_stop_step"] = fit["stop_step"]
@@ -689,10 +773,18 @@ def recover_reward(
     else:
         with torch.no_grad():
             Xk = [torch.cat([S[k], S2[k], S[k + 1], S2[k + 1]]) for k in range(K - 1)]
-            Yk = divergence_targets(policies, norm, Xk)
+            Yk = (divergence_targets(policies, norm, Xk) if not big else
+                  _chunked(lambda xs: divergence_targets(policies, norm, xs), Xk))
         opt = torch.optim.Adam(rho.parameters(), lr=cfg.lr)
         for i in range(cfg.kl_steps):
-            loss = torch.stack([((rho(x)[:, k] - y) ** 2).mean() for k, (x, y) in enumerate(zip(Xk, Yk))]).sum()
+            if not big:
+                loss = torch.stack([((rho(x)[:, k] - y) ** 2).mean() for k, (x, y) in enumerate(zip(Xk, Yk))]).sum()
+            else:
+                terms2 = []
+                for k, (x, y) in enumerate(zip(Xk, Yk)):
+                    idx = torch.randint(len(x), (mb,), generator=gen)
+                    terms2.append(((rho(x[idx])[:, k] - y[idx]) ** 2).mean())
+                loss = torch.stack(terms2).sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -709,7 +801,7 @@ def recover_reward(
         with torch.no_grad():
             last_s = reward.norm(S[-1])
         fit = fit_gaussian_policies([reward.policy], [last_s], [A[-1]], cfg.reward_init_steps, cfg.lr, 0.0,
-                                    [held[-1]], cfg.log_std, lambda n: tick("reward init", n))
+                                    [held[-1]], cfg.log_std, lambda n: tick("reward init", n), mb, gen)
         info["bc_nll"] = fit["nll"]
         if "stop_step" in fit:
             info["bc_stop_step"] = fit["stop_step"]
@@ -722,12 +814,16 @@ def recover_reward(
         shaping.load_state_dict(st["shaping"])
     else:
         with torch.no_grad():
-            targets = consistency_targets(policies, rho, norm, S, A, S2, live, alpha, gamma)
+            targets = (consistency_targets(policies, rho, norm, S, A, S2, live, alpha, gamma) if not big else
+                       _chunked(lambda s, a, s2, lv: consistency_targets(policies, rho, norm, s, a, s2, lv, alpha, gamma),
+                                S, A, S2, live))
         kl_params: list[torch.Tensor] = []
         if cfg.kl_weight != 0.0:
             # KL-regularized model: targets a_k + lambda b_k (book chapter "What kind of learner?")
             with torch.no_grad():
-                kl_dir = kl_direction_targets(policies, rho, norm, S, A, S2, live, gamma)
+                kl_dir = (kl_direction_targets(policies, rho, norm, S, A, S2, live, gamma) if not big else
+                          _chunked(lambda s, a, s2, lv: kl_direction_targets(policies, rho, norm, s, a, s2, lv, gamma),
+                                   S, A, S2, live))
             if cfg.kl_weight is None:
                 kl_raw = torch.zeros((), requires_grad=True)  # lambda = softplus(kl_raw), ln 2 at the start
                 kl_params = [kl_raw]
@@ -741,9 +837,15 @@ def recover_reward(
         for i in range(cfg.consistency_steps):
             terms = []
             for k in range(K - 1):
-                tk = targets[k] if cfg.kl_weight == 0.0 else targets[k] + kl_now() * kl_dir[k]
-                res = consistency_residual(tk, reward(S[k + 1], A[k + 1]), shaping(S[k + 1])[:, k],
-                                           shaping(S2[k + 1])[:, k], live[k + 1], gamma)
+                if not big:
+                    tk = targets[k] if cfg.kl_weight == 0.0 else targets[k] + kl_now() * kl_dir[k]
+                    res = consistency_residual(tk, reward(S[k + 1], A[k + 1]), shaping(S[k + 1])[:, k],
+                                               shaping(S2[k + 1])[:, k], live[k + 1], gamma)
+                else:  # a minibatch of D_{k+1}'s transitions
+                    j = torch.randint(len(A[k + 1]), (mb,), generator=gen)
+                    tk = targets[k][j] if cfg.kl_weight == 0.0 else targets[k][j] + kl_now() * kl_dir[k][j]
+                    res = consistency_residual(tk, reward(S[k + 1][j], A[k + 1][j]), shaping(S[k + 1][j])[:, k],
+                                               shaping(S2[k + 1][j])[:, k], live[k + 1][j], gamma)
                 terms.append((res ** 2).mean())
             loss = torch.stack(terms).mean()
             opt.zero_grad()

@@ -91,8 +91,13 @@ class PolicySnapshot:
     def actor(self) -> GaussianActor:
         if self._actor is None:
             obs_dim = len(self.obs_mean)
-            act_dim = len(self.actor_state["log_std"])
-            a = GaussianActor(obs_dim, act_dim, self.hidden)
+            if "log_std" in self.actor_state:
+                a = GaussianActor(obs_dim, len(self.actor_state["log_std"]), self.hidden)
+            else:  # a categorical policy (discrete actions): its last layer has one logit per action
+                from .categorical import CategoricalActor
+
+                last = max(k for k in self.actor_state if k.endswith(".weight"))
+                a = CategoricalActor(obs_dim, int(self.actor_state[last].shape[0]), self.hidden)
             a.load_state_dict(self.actor_state)
             self._actor = a
         return self._actor
@@ -103,8 +108,11 @@ class PolicySnapshot:
 
     @torch.no_grad()
     def mean_action(self, obs: NDArray[np.float64]) -> NDArray[np.float64]:
-        """The deterministic action mu(s) for a batch of raw observations."""
-        return self.actor().mean(self.normalize(obs)).numpy().astype(np.float64)
+        """The deterministic action for a batch of raw observations: mu(s), or a categorical policy's mode (int64)."""
+        actor = self.actor()
+        if not isinstance(actor, GaussianActor):
+            return actor.mode(self.normalize(obs)).numpy()
+        return actor.mean(self.normalize(obs)).numpy().astype(np.float64)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -38,6 +39,9 @@ __all__ = [
     "save_reward",
     "load_reward",
     "reward_settings",
+    "reward_form",
+    "environment_record",
+    "check_reward_env",
     "RecoveredReward",
     "behaviour_clone",
     "ObserverResult",
@@ -48,27 +52,60 @@ __all__ = [
 REWARD_FORMAT = "lfl_lib.reward/1"
 
 
-def save_reward(reward: RewardModel, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+def reward_form(reward: RewardModel) -> str:
+    """The reward's form in words, as stored in a reward file's metadata (``reward_form``)."""
+    n = getattr(reward, "n_actions", None)
+    term = getattr(reward, "state_term", None)
+    head = "ln pi_phi(a|s)" if term is None else f"ln pi_phi(a|s) + g_phi(s) (state term: {term})"
+    return (f"{head}, Gaussian pi_phi (continuous actions)" if n is None
+            else f"{head}, categorical pi_phi over {n} discrete actions")
+
+
+def environment_record(env: str | gym.Env) -> dict[str, str]:
+    """What a reward file records of its environment: ``id``, ``observation_space``, ``action_space`` (as text)."""
+    made = isinstance(env, str)
+    e = gym.make(env) if made else env
+    try:
+        spec = getattr(e, "spec", None)
+        return {"id": env if made else (spec.id if spec is not None else type(e.unwrapped).__name__),
+                "observation_space": str(e.observation_space), "action_space": str(e.action_space)}
+    finally:
+        if made:
+            e.close()
+
+
+def save_reward(reward: RewardModel, path: str | Path, metadata: dict[str, Any] | None = None,
+                env: str | gym.Env | None = None) -> Path:
     """Write the recovered reward to ``path`` (a ``.pt`` file), atomically.
 
     The file holds a dict of plain values: ``format``, ``obs_dim``, ``act_dim``,
-    ``hidden``, ``state_dict`` (tensors: the standardization and the network) and
-    ``metadata`` (as JSON text). ``torch.load(path)`` reads it with its default
-    ``weights_only=True``; :func:`load_reward` rebuilds the :class:`~lfl_lib.deep_lfl.RewardModel`.
+    ``n_actions`` (discrete actions only), ``hidden``, ``state_dict`` (tensors: the
+    standardization and the network) and ``metadata`` (as JSON text: the given dict, the
+    ``reward_form`` and, with ``env``, the environment's ``id`` and spaces under ``env``).
+    ``torch.load(path)`` reads it with its default ``weights_only=True``;
+    :func:`load_reward` rebuilds the :class:`~lfl_lib.deep_lfl.RewardModel`. Using the reward
+    on another environment than the recorded one warns (:func:`check_reward_env`).
     """
     if not isinstance(reward, RewardModel):
         raise ValueError(f"reward must be a lfl_lib.deep_lfl.RewardModel; got {type(reward).__name__}")
     path = Path(path)
     if not path.parent.is_dir():
         raise ValueError(f"path: folder {str(path.parent)!r} does not exist")
-    hidden = [m.out_features for m in reward.policy.mean if isinstance(m, torch.nn.Linear)][:-1]
+    n_actions = getattr(reward, "n_actions", None)
+    net = reward.policy.mean if n_actions is None else reward.policy.logits
+    hidden = [m.out_features for m in net if isinstance(m, torch.nn.Linear)][:-1]
+    meta = dict(metadata or {})
+    meta["reward_form"] = reward_form(reward)
+    if env is not None:
+        meta["env"] = environment_record(env)
     obj = {
         "format": REWARD_FORMAT,
         "obs_dim": int(reward.norm.mean.numel()),
-        "act_dim": int(reward.policy.log_std.numel()),
+        "act_dim": 1 if n_actions is not None else int(reward.policy.log_std.numel()),
+        **({} if n_actions is None else {"n_actions": int(n_actions)}),
         "hidden": hidden,
         "state_dict": {k: v.detach().clone() for k, v in reward.state_dict().items()},
-        "metadata": json.dumps(metadata or {}, sort_keys=True),
+        "metadata": json.dumps(meta, sort_keys=True),
     }
     if reward.state_term is not None:  # only then, so a log-density reward's file is as before
         obj["state_term"] = reward.state_term
@@ -115,11 +152,52 @@ def load_reward(path: str | Path) -> RewardModel:
     """
     obj = _read_reward_file(path)
     sd = obj["state_dict"]
+    n_actions = obj.get("n_actions")
     reward = RewardModel(int(obj["obs_dim"]), int(obj["act_dim"]), np.zeros(obj["obs_dim"]), np.ones(obj["obs_dim"]),
-                         tuple(int(h) for h in obj["hidden"]), obj.get("state_term"))
+                         tuple(int(h) for h in obj["hidden"]), obj.get("state_term"),
+                         None if n_actions is None else int(n_actions))
     reward.load_state_dict(sd)
     reward.requires_grad_(False)
+    meta = json.loads(obj["metadata"])
+    reward.env_record = meta.get("env") if isinstance(meta, dict) else None  # type: ignore[assignment]
     return reward
+
+
+def check_reward_env(reward: RewardModel, env: gym.Env, strict: bool = False) -> None:
+    """Check that ``reward`` fits ``env``: its spaces always, its recorded environment id when it has one.
+
+    Raises
+    ------
+    ValueError
+        The observation size or the kind or size of the actions differ; or, with
+        ``strict=True``, the reward file records another environment id.
+
+    Warns
+    -----
+    UserWarning
+        The reward file records another environment id (without ``strict``).
+    """
+    obs_dim = int(np.prod(env.observation_space.shape or (0,)))
+    if not isinstance(env.observation_space, gym.spaces.Box):
+        raise ValueError(f"env must have Box observations for a continuous-state reward; got {env.observation_space}")
+    if obs_dim != int(reward.norm.mean.numel()):
+        raise ValueError(f"reward was recovered for obs_dim {int(reward.norm.mean.numel())}; env has {env.observation_space}")
+    n = getattr(reward, "n_actions", None)
+    space = env.action_space
+    if n is not None and not (isinstance(space, gym.spaces.Discrete) and int(space.n) == n):
+        raise ValueError(f"reward was recovered for Discrete({n}) actions; env has {space}")
+    if n is None:
+        act_dim = int(reward.policy.log_std.numel())
+        if not isinstance(space, gym.spaces.Box) or int(np.prod(space.shape)) != act_dim:
+            raise ValueError(f"reward was recovered for continuous actions of dimension {act_dim}; env has {space}")
+    rec = getattr(reward, "env_record", None)
+    spec = getattr(env, "spec", None)
+    if rec and spec is not None and rec.get("id") != spec.id:
+        msg = (f"the reward was recovered on {rec.get('id')!r} and is used on {spec.id!r}: the spaces fit, "
+               "but nothing says the reward means anything there")
+        if strict:
+            raise ValueError(msg + " (refused under strict)")
+        warnings.warn(msg, UserWarning, stacklevel=3)
 
 
 def reward_metadata(path: str | Path) -> dict[str, Any]:
@@ -136,7 +214,8 @@ class RecoveredReward(gym.Wrapper):
     At each step the reward is ``reward_fn(s, a)`` with ``s`` the observation before the
     step and ``a`` the action passed to ``step``; the environment's own reward is
     kept in ``info["true_reward"]``. Works with any RL library that trains on a
-    gymnasium environment (single, non-vector; flat Box observations and actions).
+    gymnasium environment (single, non-vector; flat Box observations, Box or Discrete
+    actions).
 
     Parameters
     ----------
@@ -144,17 +223,18 @@ class RecoveredReward(gym.Wrapper):
     reward : lfl_lib.deep_lfl.RewardModel, path, or callable
         A :class:`~lfl_lib.deep_lfl.RewardModel`, a file or folder written by
         :func:`save_reward`, or any ``reward_fn(obs_batch, action_batch) -> rewards``.
+    strict : bool
+        A reward file that records another environment id than ``env``'s: a warning
+        (default) or, with ``strict=True``, a ValueError (:func:`check_reward_env`).
     """
 
-    def __init__(self, env: gym.Env, reward: RewardModel | str | Path | Callable[..., Any]) -> None:
+    def __init__(self, env: gym.Env, reward: RewardModel | str | Path | Callable[..., Any],
+                 strict: bool = False) -> None:
         super().__init__(env)
         if isinstance(reward, (str, Path)):
             reward = load_reward(reward)
         if isinstance(reward, RewardModel):
-            obs_dim = int(np.prod(env.observation_space.shape or (0,)))
-            if obs_dim != int(reward.norm.mean.numel()):
-                raise ValueError(f"reward was recovered for obs_dim {int(reward.norm.mean.numel())}; "
-                                 f"env has {env.observation_space}")
+            check_reward_env(reward, env, strict)
             fn = reward.reward_fn
         elif callable(reward):
             fn = reward
@@ -171,7 +251,10 @@ class RecoveredReward(gym.Wrapper):
     def step(self, action: Any):  # type: ignore[override]
         if self._obs is None:
             raise RuntimeError("call reset() before step()")
-        a = np.asarray(action, dtype=np.float64).reshape(1, -1)
+        if isinstance(self.env.action_space, gym.spaces.Discrete):
+            a = np.asarray(action, dtype=np.int64).reshape(1)
+        else:
+            a = np.asarray(action, dtype=np.float64).reshape(1, -1)
         r = float(np.asarray(self.reward_fn(self._obs, a)).reshape(-1)[0])
         obs, true_r, term, trunc, info = self.env.step(action)
         info = dict(info)
@@ -215,6 +298,11 @@ def behaviour_clone(
     if (rollout.obs_dim, rollout.act_dim) != (ppo.obs_dim, ppo.act_dim):
         raise ValueError(f"rollout has obs_dim, act_dim = {rollout.obs_dim}, {rollout.act_dim}; "
                          f"the agent's environment has {ppo.obs_dim}, {ppo.act_dim}")
+    n_agent = getattr(ppo, "n_actions", None)
+    if rollout.n_actions != n_agent:
+        def kind(n: int | None) -> str:
+            return "continuous actions" if n is None else f"Discrete({n}) actions"
+        raise ValueError(f"rollout has {kind(rollout.n_actions)}; the agent's environment has {kind(n_agent)}")
     steps = check_positive_int(steps, "steps")
     cfg = as_config(config)
     if held_out is not None:
@@ -224,7 +312,7 @@ def behaviour_clone(
     s = rollout.observations
     ppo.set_obs_stats(s.mean(0), s.var(0), len(s))
     x = torch.as_tensor(ppo._normalize(s))
-    a = torch.as_tensor(rollout.actions, dtype=torch.float32)
+    a = torch.as_tensor(rollout.actions, dtype=torch.float32 if rollout.n_actions is None else torch.long)
     fit = fit_gaussian_policies([ppo.actor], [x], [a], steps, cfg.lr, cfg.entropy_bonus,
                                 None if held_out is None else [held_out], cfg.log_std)
     return fit["nll"]
@@ -256,8 +344,8 @@ class ObserverResult:
 def _check_options(env_id: str, reward: RewardModel | str | Path, start: Rollout | PolicySnapshot | None,
                    opts: dict[str, Any]) -> tuple[str, RewardModel]:
     """Validate :func:`train_observer`'s arguments; every error names the argument."""
-    env_id = check_env_id(env_id)
-    for name in ("freeze_obs_stats", "progress", "paper_code"):
+    env_id = check_env_id(env_id, allow_discrete=True)
+    for name in ("freeze_obs_stats", "progress", "paper_code", "strict"):
         if not isinstance(opts[name], (bool, np.bool_)):
             raise ValueError(f"{name} must be True or False; got {opts[name]!r}")
     if isinstance(reward, (str, Path)):
@@ -321,6 +409,7 @@ def train_observer(
     paper_code: bool = False,
     desc: str = "observer",
     after_checkpoint: Callable[[], None] | None = None,
+    strict: bool = False,
 ) -> ObserverResult:
     """Train the observer of Section 6.2: PPO on the recovered reward, scored on the true one.
 
@@ -332,7 +421,9 @@ def train_observer(
     Parameters
     ----------
     env_id : str
-        The learner's environment (a registered gymnasium id with Box spaces).
+        The learner's environment (a registered gymnasium id with Box observations, and Box
+        actions or Discrete actions; for the latter the observer's PPO has a categorical
+        actor, :class:`lfl_lib.categorical.CategoricalActor`).
     reward : lfl_lib.deep_lfl.RewardModel or path
         The recovered reward, or a file/folder written by :func:`save_reward`.
     start : lfl_lib.data.Rollout or lfl_lib.nets.PolicySnapshot, optional
@@ -377,22 +468,27 @@ def train_observer(
         Record the released code's score queue of every update's rollout (``paper_code``).
     after_checkpoint : callable, optional
         Called after each checkpoint is written (e.g. to record the time spent).
+    strict : bool
+        A reward file that records another environment id: a warning (default) or a
+        ValueError (:func:`check_reward_env`).
     """
     opts = dict(updates=updates, bc_steps=bc_steps, seed=seed, eval_episodes=eval_episodes,
                 critic_warmup=critic_warmup, freeze_obs_stats=freeze_obs_stats, progress=progress,
-                paper_code=paper_code, anchor_weight=anchor_weight, soft_alpha=soft_alpha)
+                paper_code=paper_code, anchor_weight=anchor_weight, soft_alpha=soft_alpha, strict=strict)
     env_id, reward = _check_options(env_id, reward, start, opts)
     if ppo_config is None:
         ppo_config = PPOConfig(anneal_updates=max(updates, 1))
     if not isinstance(ppo_config, PPOConfig):
         raise ValueError(f"ppo_config must be a lfl_lib.ppo.PPOConfig; got {type(ppo_config).__name__}")
     bc_cfg = as_config(bc_config, "bc_config")
+    probe = gym.make(env_id)
+    try:
+        check_reward_env(reward, probe, strict)
+    finally:
+        probe.close()
     torch.manual_seed(seed)
     ppo = PPO(env_id, ppo_config, seed=seed, reward_fn=reward.reward_fn)
     try:
-        if ppo.obs_dim != int(reward.norm.mean.numel()):
-            raise ValueError(f"reward was recovered for obs_dim {int(reward.norm.mean.numel())}; "
-                             f"{env_id} has {ppo.obs_dim}")
         if paper_code:
             ppo.tap.capture_reward_terms(PAPER_CODE_QUEUE)
         scores = dict(scores or {})

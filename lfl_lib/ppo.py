@@ -36,7 +36,7 @@ import pickle
 import time
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, cast
+from typing import Any, Callable
 
 import gymnasium as gym
 import mujoco
@@ -192,8 +192,9 @@ class PPOConfig:
 # ------------------------------------------------------------------ environments
 
 
-def check_env_id(env_id: str) -> str:
-    """Check that ``env_id`` is a registered gymnasium id with a continuous (Box) action space."""
+def check_env_id(env_id: str, allow_discrete: bool = False) -> str:
+    """Check that ``env_id`` is a registered gymnasium id with Box observations and Box actions
+    (or, with ``allow_discrete``, Discrete actions)."""
     if not isinstance(env_id, str) or env_id not in gym.registry:
         mujoco_ids = sorted(k for k, v in gym.registry.items() if "mujoco" in str(v.entry_point) and k.endswith("-v5"))
         raise ValueError(
@@ -203,8 +204,11 @@ def check_env_id(env_id: str) -> str:
     _quiet_mujoco()
     env = gym.make(env_id)
     try:
-        if not isinstance(env.action_space, gym.spaces.Box) or not isinstance(env.observation_space, gym.spaces.Box):
-            raise ValueError(f"env {env_id!r} must have continuous (Box) observations and actions; got {env.action_space}")
+        kinds = (gym.spaces.Box, gym.spaces.Discrete) if allow_discrete else (gym.spaces.Box,)
+        if not isinstance(env.action_space, kinds) or not isinstance(env.observation_space, gym.spaces.Box):
+            what = "Box or Discrete" if allow_discrete else "continuous (Box)"
+            raise ValueError(f"env {env_id!r} must have Box observations and {what} actions; got "
+                             f"{env.observation_space} and {env.action_space}")
     finally:
         env.close()
     return env_id
@@ -226,9 +230,10 @@ class RolloutTap(gym.vector.VectorWrapper):
     def __init__(self, env: gym.vector.VectorEnv, reward_fn: RewardFn | None = None) -> None:
         super().__init__(env)
         self.reward_fn = reward_fn
-        space = cast(gym.spaces.Box, env.single_action_space)
-        self.low = space.low.astype(np.float64)
-        self.high = space.high.astype(np.float64)
+        self.discrete = isinstance(env.single_action_space, gym.spaces.Discrete)
+        if not self.discrete:
+            self.low = env.single_action_space.low.astype(np.float64)
+            self.high = env.single_action_space.high.astype(np.float64)
         self.raw_obs: NDArray[np.float64] | None = None
         self.raw_next_obs: NDArray[np.float64] | None = None
         self.running_return = np.zeros(env.num_envs)
@@ -247,8 +252,11 @@ class RolloutTap(gym.vector.VectorWrapper):
         return obs, info
 
     def step(self, actions: NDArray[np.float64]):  # type: ignore[override]
-        actions = np.asarray(actions, dtype=np.float64)
-        clipped = np.clip(actions, self.low, self.high)
+        if self.discrete:  # integer actions, nothing to clip
+            actions = clipped = np.asarray(actions).astype(np.int64)
+        else:
+            actions = np.asarray(actions, dtype=np.float64)
+            clipped = np.clip(actions, self.low, self.high)
         obs, reward, term, trunc, info = self.env.step(clipped)
         obs64 = np.asarray(obs, dtype=np.float64)
         nxt = obs64.copy()
@@ -268,7 +276,7 @@ class RolloutTap(gym.vector.VectorWrapper):
             self.episode_returns.append(float(self.running_return[i]))
             self.running_return[i] = 0.0
         if self.reward_fn is not None:
-            reward = np.asarray(self.reward_fn(cast(NDArray[np.float64], self.raw_obs), actions), dtype=np.float64).reshape(self.num_envs)
+            reward = np.asarray(self.reward_fn(self.raw_obs, actions), dtype=np.float64).reshape(self.num_envs)
         if self.reward_offset is not None:
             reward = np.asarray(reward, dtype=np.float64) + self.reward_offset
             self.reward_offset = None
@@ -388,56 +396,114 @@ def _time_limit(env: gym.Env) -> TimeLimit | None:
     return None
 
 
+#: Attributes of an environment that :func:`_env_state` never saves: its random generator (saved
+#: apart), its spec and spaces (rebuilt by ``gym.make``) and its renderer.
+_NOT_SAVED = frozenset({"_np_random", "_np_random_seed", "np_random", "spec", "metadata", "render_mode",
+                        "observation_space", "action_space", "screen", "clock", "viewer", "renderer",
+                        "mujoco_renderer"})
+
+
+def _is_mujoco(u: Any) -> bool:
+    return isinstance(getattr(u, "data", None), mujoco.MjData) and isinstance(getattr(u, "model", None), mujoco.MjModel)
+
+
+def _sub_state(u: Any) -> tuple[str, bytes] | str:
+    """One environment's saved state, ``(kind, bytes)``, or the reason why it cannot be saved.
+
+    MuJoCo environments: the whole ``MjData`` (derived quantities such as body positions are
+    one integration step behind ``qpos`` after ``mj_step``, and rewards read them). Other
+    environments (classic control, toy text and any Python environment whose state lies in
+    plain attributes): the pickled attributes of the unwrapped environment, less
+    :data:`_NOT_SAVED`. An environment whose state cannot be pickled (Box2D's world, a
+    simulator handle) returns the reason.
+    """
+    if _is_mujoco(u):
+        return ("mujoco", pickle.dumps(u.data))
+    attrs = {k: v for k, v in vars(u).items() if k not in _NOT_SAVED}
+    try:
+        return ("attributes", pickle.dumps(attrs))
+    except Exception as exc:  # noqa: BLE001 - any failure means the state cannot be saved
+        return f"{type(u).__name__}'s state cannot be saved ({type(exc).__name__}: {exc})"
+
+
 def _env_state(envs: gym.vector.VectorEnv) -> dict[str, Any]:
-    """Everything needed to continue the vector env exactly where it is (for checkpoints)."""
+    """Everything needed to continue the vector env where it is (for checkpoints).
+
+    ``state["exact"]`` is True when every environment's state was saved (see
+    :func:`_sub_state`): the resumed run then continues exactly. Otherwise the environments'
+    states are left out, ``state["inexact_reason"]`` says why, and :func:`_set_env_state`
+    resumes with fresh episodes at the start of the next update (the networks, the optimizer,
+    the random generators and the normalization statistics are restored all the same).
+    """
     sync: SyncVectorEnv = _find(envs, SyncVectorEnv)
     tap: RolloutTap = _find(envs, RolloutTap)
     subs = []
+    reason = None
     for e in sync.envs:
-        u = cast(Any, e.unwrapped)  # a MuJoCo env: .data, .model
+        u = e.unwrapped
         tl = _time_limit(e)
+        saved = _sub_state(u)
+        if isinstance(saved, str):
+            reason = saved
+            break
         subs.append({
-            # the whole MjData: derived quantities such as body positions are one
-            # integration step behind qpos after mj_step, and rewards read them
-            "physics": pickle.dumps(u.data),
+            "kind": saved[0],
+            "physics": saved[1],
             "elapsed": None if tl is None else tl._elapsed_steps,
             "rng": u.np_random.bit_generator.state,
         })
-    state: dict[str, Any] = {
-        "subs": subs,
-        "env_obs": [np.array(o, copy=True) for o in sync._env_obs],
-        "autoreset": np.array(sync._autoreset_envs, copy=True),
-        "tap_obs": cast(NDArray[np.float64], tap.raw_obs).copy(),
-        "tap_return": tap.running_return.copy(),
-        "tap_episodes": list(tap.episode_returns),
-    }
+    state: dict[str, Any] = {"exact": reason is None}
+    if reason is None:
+        state.update({
+            "subs": subs,
+            "env_obs": [np.array(o, copy=True) for o in sync._env_obs],
+            "autoreset": np.array(sync._autoreset_envs, copy=True),
+            "tap_obs": tap.raw_obs.copy(),
+            "tap_return": tap.running_return.copy(),
+        })
+    else:
+        state["inexact_reason"] = reason
+    state["tap_episodes"] = list(tap.episode_returns)
     no = _find(envs, NormalizeObservation)
     if no is not None:
         state["obs_rms"] = (no.obs_rms.mean.copy(), no.obs_rms.var.copy(), no.obs_rms.count)
     nr = _find(envs, NormalizeReward)
     if nr is not None:
         state["ret_rms"] = (nr.return_rms.mean.copy(), nr.return_rms.var.copy(), nr.return_rms.count)
-        state["acc_reward"] = nr.accumulated_reward.copy()
-        state["prev_dones"] = nr._prev_dones.copy()
+        if reason is None:
+            state["acc_reward"] = nr.accumulated_reward.copy()
+            state["prev_dones"] = nr._prev_dones.copy()
     return state
 
 
-def _set_env_state(envs: gym.vector.VectorEnv, state: dict[str, Any]) -> None:
+def _set_env_state(envs: gym.vector.VectorEnv, state: dict[str, Any], reset_seed: int | None = None) -> bool:
+    """Restore :func:`_env_state`; returns True when the run continues exactly.
+
+    A state saved without the environments (``state["exact"]`` False) resets them with
+    ``reset_seed`` (fresh episodes) and restores the rest.
+    """
     sync: SyncVectorEnv = _find(envs, SyncVectorEnv)
     tap: RolloutTap = _find(envs, RolloutTap)
-    if len(state["subs"]) != len(sync.envs):
-        raise ValueError(f"checkpoint holds {len(state['subs'])} environments; this run has {len(sync.envs)}")
-    for e, s in zip(sync.envs, state["subs"]):
-        u = cast(Any, e.unwrapped)  # a MuJoCo env: .data, .model
-        mujoco.mj_copyData(u.data, u.model, pickle.loads(s["physics"]))
-        tl = _time_limit(e)
-        if tl is not None:
-            tl._elapsed_steps = s["elapsed"]
-        u.np_random.bit_generator.state = s["rng"]
-    cast(Any, sync)._env_obs = [np.array(o, copy=True) for o in state["env_obs"]]  # a list, one array per env
-    sync._autoreset_envs = np.array(state["autoreset"], copy=True)
-    tap.raw_obs = state["tap_obs"].copy()
-    tap.running_return = state["tap_return"].copy()
+    exact = bool(state.get("exact", True))  # checkpoints written before the flag existed were all MuJoCo
+    if exact:
+        if len(state["subs"]) != len(sync.envs):
+            raise ValueError(f"checkpoint holds {len(state['subs'])} environments; this run has {len(sync.envs)}")
+        for e, s in zip(sync.envs, state["subs"]):
+            u = e.unwrapped
+            if s.get("kind", "mujoco") == "mujoco":
+                if not _is_mujoco(u):
+                    raise ValueError("checkpoint holds MuJoCo physics; this run's environment is not MuJoCo")
+                mujoco.mj_copyData(u.data, u.model, pickle.loads(s["physics"]))
+            else:
+                vars(u).update(pickle.loads(s["physics"]))
+            tl = _time_limit(e)
+            if tl is not None:
+                tl._elapsed_steps = s["elapsed"]
+            u.np_random.bit_generator.state = s["rng"]
+        sync._env_obs = [np.array(o, copy=True) for o in state["env_obs"]]  # a list, one array per env
+        sync._autoreset_envs = np.array(state["autoreset"], copy=True)
+        tap.raw_obs = state["tap_obs"].copy()
+        tap.running_return = state["tap_return"].copy()
     tap.episode_returns = list(state["tap_episodes"])
     no = _find(envs, NormalizeObservation)
     if no is not None:
@@ -445,8 +511,14 @@ def _set_env_state(envs: gym.vector.VectorEnv, state: dict[str, Any]) -> None:
     nr = _find(envs, NormalizeReward)
     if nr is not None:
         nr.return_rms.mean, nr.return_rms.var, nr.return_rms.count = (np.array(x, copy=True) if i < 2 else x for i, x in enumerate(state["ret_rms"]))
-        nr.accumulated_reward = state["acc_reward"].copy()
-        nr._prev_dones = state["prev_dones"].copy()
+        if exact:
+            nr.accumulated_reward = state["acc_reward"].copy()
+            nr._prev_dones = state["prev_dones"].copy()
+    if not exact:
+        envs.reset(seed=reset_seed)  # fresh episodes (the normalization statistics are not updated by a reset)
+        if no is not None:
+            no.obs_rms.mean, no.obs_rms.var, no.obs_rms.count = (np.array(x, copy=True) if i < 2 else x for i, x in enumerate(state["obs_rms"]))
+    return exact
 
 
 # ------------------------------------------------------------------ PPO
@@ -550,8 +622,12 @@ class PPO:
     Notes
     -----
     :meth:`train_update` runs one update (rollout + optimisation). :meth:`state_dict` /
-    :meth:`load_state_dict` capture the whole training state, the physics of every
-    environment included, so that a run resumed from a checkpoint continues exactly.
+    :meth:`load_state_dict` capture the whole training state, the state of every
+    environment included (MuJoCo physics, or the attributes of a Python environment such as
+    Pendulum-v1), so that a run resumed from a checkpoint continues exactly. Where an
+    environment's state cannot be saved (e.g. Box2D), the checkpoint says so
+    (``state["envs"]["exact"]`` False) and a resumed run restarts its episodes at the next
+    update, with a warning (its attribute ``resumed_exactly`` False).
     """
 
     def __init__(
@@ -559,18 +635,26 @@ class PPO:
         reward_fn: RewardFn | None = None, hook: Hook | None = None,
     ) -> None:
         self.config = cfg = config or PPOConfig()
-        self.env_id = check_env_id(env_id)
+        self.env_id = check_env_id(env_id, allow_discrete=True)
         self.seed = int(seed)
         self.hook = hook
         self.envs = make_vector_env(env_id, cfg.n_envs, reward_fn, norm_obs=cfg.norm_obs,
                                     norm_reward=cfg.norm_reward, gamma=cfg.gamma)
         self.tap: RolloutTap = _find(self.envs, RolloutTap)
-        self.obs_dim = int(np.prod(cast(tuple[int, ...], self.envs.single_observation_space.shape)))
-        self.act_dim = int(np.prod(cast(tuple[int, ...], self.envs.single_action_space.shape)))
+        self.obs_dim = int(np.prod(self.envs.single_observation_space.shape))
+        space = self.envs.single_action_space
+        #: the number of discrete actions (a categorical actor) or None (a Gaussian actor)
+        self.n_actions: int | None = int(space.n) if isinstance(space, gym.spaces.Discrete) else None
+        self.act_dim = 1 if self.n_actions is not None else int(np.prod(space.shape))
         self.gen = torch.Generator().manual_seed(self.seed)
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
-            self.actor = GaussianActor(self.obs_dim, self.act_dim, cfg.hidden)
+            if self.n_actions is None:
+                self.actor = GaussianActor(self.obs_dim, self.act_dim, cfg.hidden)
+            else:
+                from .categorical import CategoricalActor
+
+                self.actor = CategoricalActor(self.obs_dim, self.n_actions, cfg.hidden)
             self.critic = Critic(self.obs_dim, cfg.hidden)
         self.opt = torch.optim.Adam(
             list(self.actor.parameters()) + list(self.critic.parameters()), lr=cfg.lr, eps=cfg.adam_eps
@@ -583,6 +667,7 @@ class PPO:
         self.anchor_kl: list[float] = []  # per update: the rollout's mean of ln pi(a|s) - ln pi_0(a|s)
         self.soft_alpha = 0.0
         self.soft_entropy: list[float] = []  # per update: the rollout's mean of -ln pi(a|s)
+        self.resumed_exactly = True  # False after loading a checkpoint without the environments' state
 
     # -- helpers
     def _obs_stats(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -609,7 +694,7 @@ class PPO:
         no.obs_rms.mean = np.asarray(mean, dtype=np.float64).copy()
         no.obs_rms.var = np.asarray(var, dtype=np.float64).copy()
         no.obs_rms.count = float(count)
-        self._obs = self._normalize(cast(NDArray[np.float64], self.tap.raw_obs))
+        self._obs = self._normalize(self.tap.raw_obs)
 
     def set_anchor(self, policy: PolicySnapshot | None, weight: float = 0.0) -> None:
         r"""Anchor the policy to ``policy`` (:math:`\pi_0`) with a KL penalty of weight ``weight``.
@@ -635,6 +720,8 @@ class PPO:
             return
         if not isinstance(policy, PolicySnapshot):
             raise TypeError(f"policy must be a PolicySnapshot or None; got {type(policy).__name__}")
+        if self.n_actions is not None:
+            raise ValueError("set_anchor is for Gaussian policies; this PPO has discrete actions")
         if len(policy.obs_mean) != self.obs_dim or len(policy.actor_state["log_std"]) != self.act_dim:
             raise ValueError(f"policy must act on {self.obs_dim} observations and {self.act_dim} actions; got "
                              f"{len(policy.obs_mean)} and {len(policy.actor_state['log_std'])}")
@@ -665,6 +752,8 @@ class PPO:
             else float("nan")
         if not (np.isfinite(a) and a >= 0):
             raise ValueError(f"alpha must be a finite number >= 0; got {alpha!r}")
+        if a > 0 and self.n_actions is not None:
+            raise ValueError("set_soft is for Gaussian policies; this PPO has discrete actions")
         self.soft_alpha = a
 
     def freeze_obs_stats(self, frozen: bool = True) -> None:
@@ -703,6 +792,8 @@ class PPO:
         are computed once for the whole rollout after the loop. Each step draws its noise from
         ``self.gen`` exactly as before, so the random stream is unchanged.
         """
+        if self.n_actions is not None:
+            return self._collect_rollout_discrete()
         cfg = self.config
         T, N = cfg.n_steps, cfg.n_envs
         obs_b = np.empty((T, N, self.obs_dim), np.float32)
@@ -734,9 +825,9 @@ class PPO:
                 mu = _apply(actor_net, o)
                 a = mu + std * torch.randn(shape, generator=gen)
                 val_b[t] = _apply(critic_net, o).numpy()[:, 0]
-                raw0[t] = cast(NDArray[np.float64], tap.raw_obs)[0]
+                raw0[t] = tap.raw_obs[0]
                 if anchor is not None:  # ln pi(a|s) - ln pi_0(a|s), pi_0 on its own normalization
-                    mu0 = _apply(anchor_net, anchor.normalize(cast(NDArray[np.float64], tap.raw_obs)))
+                    mu0 = _apply(anchor_net, anchor.normalize(tap.raw_obs))
                     diff = ((-0.5 * ((a - mu) / std) ** 2 - log_std)
                             - (-0.5 * ((a - mu0) / anchor_std) ** 2 - anchor_log_std)).sum(-1).double().numpy()
                     tap.reward_offset = -w_anchor * diff
@@ -752,10 +843,10 @@ class PPO:
                 rew_b[t] = r
                 tr_only = (trunc | term) if boot_term else (trunc & ~term)
                 if tr_only.any():  # bootstrap time-limit ends (and terminations if asked) with V(true final state)
-                    fin = self._normalize(cast(NDArray[np.float64], tap.raw_next_obs)[tr_only])
+                    fin = self._normalize(tap.raw_next_obs[tr_only])
                     rew_b[t, tr_only] += gamma * _apply(critic_net, torch.from_numpy(fin)).numpy()[:, 0]
                 term_b[t], trunc_b[t] = term, trunc
-                rawn0[t] = cast(NDArray[np.float64], tap.raw_next_obs)[0]
+                rawn0[t] = tap.raw_next_obs[0]
                 self._obs = np.asarray(nobs, np.float32)
             val_b[T] = _apply(critic_net, torch.from_numpy(self._obs)).numpy()[:, 0]
             a_t, mu_t = torch.from_numpy(act_b), torch.from_numpy(mu_b)
@@ -766,6 +857,53 @@ class PPO:
             self.soft_entropy.append(ent_sum / T)
         done_b = (term_b | trunc_b).astype(np.float64)
         rollout = Rollout(raw0, act_b[:, 0].astype(np.float64), rawn0, term_b[:, 0].copy(), trunc_b[:, 0].copy())
+        return obs_b, act_b, logp_b, rew_b, done_b, val_b, rollout
+
+    def _collect_rollout_discrete(self) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32],
+                                                 NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], Rollout]:
+        """:meth:`_collect_rollout` for a categorical actor: actions drawn by ``torch.multinomial`` from ``self.gen``.
+
+        The actions are returned as float32 of shape (T, N, 1) (integers) and environment 0's
+        :class:`Rollout` carries ``action_space=n_actions``.
+        """
+        cfg = self.config
+        T, N = cfg.n_steps, cfg.n_envs
+        obs_b = np.empty((T, N, self.obs_dim), np.float32)
+        act_b = np.empty((T, N, 1), np.float32)
+        logp_b = np.empty((T, N), np.float32)
+        rew_b = np.empty((T, N), np.float64)
+        val_b = np.empty((T + 1, N), np.float64)
+        raw0 = np.empty((T, self.obs_dim))
+        rawn0 = np.empty((T, self.obs_dim))
+        term_b = np.empty((T, N), bool)
+        trunc_b = np.empty((T, N), bool)
+        actor_net, critic_net = _layers(self.actor.logits), _layers(self.critic.v)
+        gen, tap, step, gamma = self.gen, self.tap, self.envs.step, cfg.gamma
+        boot_term = cfg.bootstrap_terminations
+        with torch.inference_mode():
+            for t in range(T):
+                obs_b[t] = self._obs
+                o = torch.from_numpy(obs_b[t])
+                logp_all = F.log_softmax(_apply(actor_net, o), dim=-1)
+                a = torch.multinomial(logp_all.exp(), 1, generator=gen)[:, 0]
+                logp_b[t] = logp_all.gather(-1, a[:, None])[:, 0].numpy()
+                val_b[t] = _apply(critic_net, o).numpy()[:, 0]
+                raw0[t] = tap.raw_obs[0]
+                a64 = a.numpy().astype(np.int64)
+                nobs, r, term, trunc, _ = step(a64)
+                act_b[t, :, 0] = a64
+                rew_b[t] = r
+                tr_only = (trunc | term) if boot_term else (trunc & ~term)
+                if tr_only.any():
+                    fin = self._normalize(tap.raw_next_obs[tr_only])
+                    rew_b[t, tr_only] += gamma * _apply(critic_net, torch.from_numpy(fin)).numpy()[:, 0]
+                term_b[t], trunc_b[t] = term, trunc
+                rawn0[t] = tap.raw_next_obs[0]
+                self._obs = np.asarray(nobs, np.float32)
+            val_b[T] = _apply(critic_net, torch.from_numpy(self._obs)).numpy()[:, 0]
+        done_b = (term_b | trunc_b).astype(np.float64)
+        rollout = Rollout(raw0, act_b[:, 0, 0].astype(np.int64), rawn0, term_b[:, 0].copy(), trunc_b[:, 0].copy(),
+                          action_space=self.n_actions)
         return obs_b, act_b, logp_b, rew_b, done_b, val_b, rollout
 
     # -- one update
@@ -800,13 +938,18 @@ class PPO:
             perm = torch.randperm(T * N, generator=gen)
             for start in range(0, T * N, mb):
                 idx = perm[start:start + mb]
-                dist = actor.dist(b_obs[idx])
-                new_logp = dist.log_prob(b_act[idx]).sum(-1)
+                if self.n_actions is None:
+                    dist = actor.dist(b_obs[idx])
+                    new_logp = dist.log_prob(b_act[idx]).sum(-1)
+                    entropy = actor.entropy()
+                else:  # categorical: the state-dependent entropy, averaged over the minibatch
+                    new_logp = actor.log_prob(b_obs[idx], b_act[idx])
+                    entropy = actor.entropy(b_obs[idx]).mean()
                 ratio = (new_logp - b_logp[idx]).exp()
                 adv_mb = normalize_advantages(b_adv[idx])
                 pg_loss = clipped_surrogate_loss(ratio, adv_mb, clip_now)
                 v_loss = value_loss(critic(b_obs[idx]), b_ret[idx])
-                loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * actor.entropy()
+                loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
                 self.opt.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -902,8 +1045,14 @@ class PPO:
         self.opt.load_state_dict(state["opt"])
         self.gen.set_state(state["gen"])
         self._obs = np.asarray(state["obs"], np.float32).copy()
-        _set_env_state(self.envs, state["envs"])
         self.update = int(state["update"])
+        # an environment whose state could not be saved restarts with fresh episodes (seeded by the update)
+        self.resumed_exactly = _set_env_state(self.envs, state["envs"], reset_seed=self.seed + 100_003 * self.update)
+        if not self.resumed_exactly:
+            self._obs = self._normalize(self.tap.raw_obs)
+            warnings.warn(f"{self.env_id}: the environments' state was not saved ({state['envs']['inexact_reason']}); "
+                          f"resumed after update {self.update} with fresh episodes, so the run does not continue "
+                          "exactly as it would have without the interruption", RuntimeWarning, stacklevel=2)
         if self.config.norm_obs:
             self.freeze_obs_stats(bool(state.get("obs_stats_frozen", False)))
         if "anchor" in state:
@@ -947,9 +1096,10 @@ def evaluate_episodes(
     _quiet_mujoco()
     envs = SyncVectorEnv([functools.partial(gym.make, env_id) for _ in range(n_episodes)],
                          autoreset_mode=AutoresetMode.SAME_STEP)
-    space = cast(gym.spaces.Box, envs.single_action_space)
-    low, high = space.low, space.high
-    sigma = policy.actor().log_std.detach().exp().numpy().astype(np.float64)
+    discrete = isinstance(envs.single_action_space, gym.spaces.Discrete)
+    if not discrete:
+        low, high = envs.single_action_space.low, envs.single_action_space.high
+        sigma = policy.actor().log_std.detach().exp().numpy().astype(np.float64)
     noise = np.random.default_rng(seed)
     returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, int)
     terminated = np.zeros(n_episodes, bool)
@@ -959,11 +1109,16 @@ def evaluate_episodes(
         active = np.ones(n_episodes, bool)
         while active.any():
             act = policy.mean_action(np.asarray(obs, np.float64))
-            if stochastic:
+            if stochastic and discrete:  # a draw of the categorical policy
+                with torch.no_grad():
+                    p = policy.actor().log_probs(policy.normalize(np.asarray(obs, np.float64))).exp().double().numpy()
+                act = (noise.random(len(p))[:, None] > np.cumsum(p / p.sum(1, keepdims=True), 1)).sum(1)
+                act = np.minimum(act, p.shape[1] - 1)
+            elif stochastic:
                 act = act + sigma * noise.standard_normal(act.shape)
             if reward_fn is not None:
                 other[active] += np.asarray(reward_fn(np.asarray(obs, np.float64), act), np.float64)[active]
-            obs, r, term, trunc, _ = envs.step(np.clip(act, low, high))
+            obs, r, term, trunc, _ = envs.step(act if discrete else np.clip(act, low, high))
             returns[active] += r[active]
             lengths[active] += 1
             terminated |= active & term

@@ -95,11 +95,14 @@ def recover_with_checkpoints(
     bar = tqdm(total=sum(sizes.values()), initial=done, desc=desc, disable=not progress, leave=True,
                dynamic_ncols=True)
     last: dict[str, Any] = dict(state)
+    # passes over the data: one per full-batch step, minibatch / T per minibatch step (logs beyond one batch)
+    t_max = max(len(r) for r in rollouts)
+    per_step = cfg.minibatch / t_max if t_max > cfg.minibatch else 1.0
 
     def tick(stage: str, n: int) -> None:
         bar.n = int(offsets[stage] + n)
         if n % 50 == 0 or n == sizes[stage]:
-            bar.set_postfix(stage=stage)
+            bar.set_postfix(stage=stage, passes=f"{n * per_step:.3g}", refresh=False)  # one refresh per tick
             bar.refresh()
 
     def save(st: dict[str, Any]) -> None:

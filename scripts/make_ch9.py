@@ -54,7 +54,9 @@ print("learner logs (reported seeds):", ", ".join(f"{e} {s}" for e, s in reporte
 print("learner logs (held-out seeds):", ", ".join(f"{e} {s}" for e, s in held_out))
 glue("n_logs_reported", len(reported), display=False)
 glue("n_logs_held_out", len(held_out), display=False)
-glue("extend", float(next(iter(logs.values()))["extend"]), display=False)"""))
+glue("extend", float(next(iter(logs.values()))["extend"]), display=False)
+levels = json.loads(next((DATA / "reward_bench" / "true").glob("*.json")).read_text())["diverse"]["noise_levels"]
+glue("noise_levels", ", ".join(f"{x:g}" for x in levels[:-1]) + f" and {levels[-1]:g}", display=False)"""))
 
 cells.append(md(r"""## 9.1 The learner's future as a test set
 
@@ -145,7 +147,7 @@ of the same episodes:
   all checkpoints, the measure reported for T-REX's successors {cite}`chen2021learning`;
 - **off-path correlation**: the same over episodes that do not lie on the learner's path: three
   observed policies with a uniformly random action taken with probability
-  $\epsilon \in \{0.05, 0.25, 0.5, 1\}$, as D-REX builds its rankings {cite}`brown2020better`.
+  $\epsilon$ in {glue:text}`noise_levels`, as D-REX builds its rankings {cite}`brown2020better`.
 
 On the learner's own path, time and quality agree almost perfectly, so a reward that merely
 rises with training time scores well there; the off-path set tells such a reward from one that
@@ -322,6 +324,22 @@ On the grid, where returns are exact, Theorem 2's reward passes. On the PPO lear
 behaviour cloning; a reward fitted to the learner's time order (T-REX) ranks the unseen
 checkpoints in nearly their true order. Theorem 2 itself says what the log-density drops: a state
 term equal to the divergence between consecutive policies."""))
+
+cells.append(md(r"""## Reproducing this chapter
+
+`make learner-logs ENVS="Reacher-v5 Hopper-v5" SEEDS="0 1 2 3 4 100 101 102 103 104"` trains
+the learner logs (one run per core, resumable) and `make reward-bench` scores the rewards on
+them. Each results file under `book/data/learner_logs/` and `book/data/reward_bench/` holds its
+command, git commit, library versions and wall time; the cell below lists them."""))
+
+cells.append(code(r"""print(f"{'learner log':<22}{'learner (min)':>14}{'evaluation (min)':>18}")
+for (e, s), d in sorted(logs.items()):
+    t = d["stage_time_s"]
+    print(f"{e + ' ' + str(s):<22}{t['learner'] / 60:>14.0f}{t['eval'] / 60:>18.1f}")
+bench_files = sorted((DATA / "reward_bench").glob("*/*_seed*.json"))
+walls = [json.loads(f.read_text())["wall_time_s"] for f in bench_files]
+print(f"reward benchmark: {len(walls)} files, wall time per file {min(walls) / 60:.0f}-{max(walls) / 60:.0f} min")"""))
+cells[-1].metadata["tags"] = ["nbval-ignore-output"]
 
 nb = nbf.v4.new_notebook(cells=cells, metadata={
     "kernelspec": {"display_name": "Python 3 (lfl_lib)", "language": "python", "name": "python3"},
