@@ -22,7 +22,7 @@ because their noise narrows).
 A reward method reads only the observed window's rollouts (and, for behaviour cloning, nothing
 else); the checkpoints after the window are unseen and only scored against.
 
-``python -m lfl_lib.experiments.reward_bench --rewards trex lfl bc true --envs Reacher-v5 --seeds 0 1``
+``lfl reward-bench --rewards trex lfl bc true --envs Reacher-v5 --seeds 0 1`` (or ``python -m lfl_lib.experiments.reward_bench ...``)
 writes one small JSON per (reward, env, seed) under ``book/data/reward_bench/`` and skips
 those that exist (resumable). ``--grid`` runs the same benchmark on the tabular grid world,
 where every return is exact.
@@ -566,7 +566,7 @@ def _jobs_table(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lfl_lib.experiments.reward_bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="lfl reward-bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--rewards", nargs="+", default=list(REWARDS))
     p.add_argument("--envs", nargs="+", default=sorted(DEFAULT_WINDOWS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
