@@ -196,3 +196,29 @@ def test_a_fitted_reward_is_rebuilt_from_its_spec(name, monkeypatch, tmp_path):
     assert rb.fit_named_reward("true", rolls)[0] is None
     with pytest.raises(ValueError, match="kind"):
         rb.reward_from_spec({"kind": "nope"})
+
+
+def test_the_committed_results_are_consistent():
+    # every committed benchmark file: both protocols, every metric, the window of its environment, and the
+    # ceiling (the true reward) exact; the grid file: the true and Theorem 2's reward exact for SPI
+    from pathlib import Path
+
+    from lfl_lib.experiments.study import DEFAULT_WINDOWS
+
+    folder = Path(__file__).resolve().parent.parent / "book" / "data" / "reward_bench"
+    files = sorted(folder.glob("*/*_seed*.json"))
+    for f in files:
+        d = json.loads(f.read_text())
+        assert f.parent.name == d["reward"] and f.name == f"{d['env_id']}_seed{d['seed']}.json"
+        assert d["window"] == list(DEFAULT_WINDOWS[d["env_id"]]) and min(d["unseen"]) == max(d["window"]) + 1
+        for prot in ("mean", "sampled"):
+            m = d["metrics"][prot]
+            assert set(rb.METRICS) <= set(m)
+            if d["reward"] == "true":
+                assert m["spearman_all"] == 1.0 and m["heldout_corr"] == 1.0 and m["diverse_corr"] == 1.0
+                assert m["share_above_last"] == m["true_share_above_last"]
+    assert len(rb.bench_table(folder)) == len(files)
+    grid = json.loads((folder / "grid.json").read_text())["rows"]
+    for row in grid:
+        if row["reward"] == "true" or (row["reward"] == "exact" and row["learner"] == "SPI"):
+            assert row["metrics"]["spearman_all"] == 1.0 and row["metrics"]["diverse_spearman"] == 1.0, row

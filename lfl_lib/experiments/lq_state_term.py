@@ -9,7 +9,7 @@ log-density with one covariance cannot carry. A soft policy iteration learner is
 quadratic, so the mean of each one's soft-optimal policy is exact (:func:`lfl_lib.lq.soft_optimal`);
 the error is its relative distance to the optimum's, :math:`\\|G_\\phi - G^*\\|/\\|G^*\\|`.
 
-``python -m lfl_lib.experiments.lq_state_term`` writes ``book/data/reward_bench/lq_state_term.json``.
+``lfl lq-state-term`` (or ``python -m lfl_lib.experiments.lq_state_term``) writes ``book/data/reward_bench/lq_state_term.json``.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def run(seed: int, n_improvements: int = 1, n_transitions: int = 1024, without_k
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lfl_lib.experiments.lq_state_term", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="lfl lq-state-term", description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--improvements", nargs="+", type=int, default=[1, 2])
     p.add_argument("--out", default="book/data/reward_bench/lq_state_term.json")

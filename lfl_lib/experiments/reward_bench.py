@@ -22,7 +22,7 @@ because their noise narrows).
 A reward method reads only the observed window's rollouts (and, for behaviour cloning, nothing
 else); the checkpoints after the window are unseen and only scored against.
 
-``python -m lfl_lib.experiments.reward_bench --rewards trex lfl bc true --envs Reacher-v5 --seeds 0 1``
+``lfl reward-bench --rewards trex lfl bc true --envs Reacher-v5 --seeds 0 1`` (or ``python -m lfl_lib.experiments.reward_bench ...``)
 writes one small JSON per (reward, env, seed) under ``book/data/reward_bench/`` and skips
 those that exist (resumable). ``--grid`` runs the same benchmark on the tabular grid world,
 where every return is exact.
@@ -55,8 +55,10 @@ from ..trex import TrexConfig, TrexReward, fit_trex, split_episodes
 from .learner_logs import extended_updates, load_checkpoint, load_trajectories
 from .study import DEFAULT_WINDOWS
 
-__all__ = ["REWARDS", "spearman", "pearson", "ranking_metrics", "episode_returns", "fit_named_reward", "reward_from_spec",
-           "noisy_episodes", "bench_run", "grid_bench", "bench_table", "main"]
+__all__ = ["REWARDS", "METRICS", "NOISE_LEVELS", "NOISE_EPISODES", "NOISE_SEED", "OTHER_SEED_UPDATES", "BC_STEPS",
+           "spearman", "pearson", "ranking_metrics", "episode_returns", "fit_named_reward", "reward_from_spec",
+           "noisy_episodes", "diverse_noise", "other_seed_episodes", "log_complete", "complete_seeds", "bench_run",
+           "rescore", "grid_bench", "bench_table", "main"]
 
 Array = NDArray[np.float64]
 RewardFn = Callable[[Array, Array], Array]
@@ -473,7 +475,7 @@ def grid_bench(learner: str, seed: int, reward: str, n_pairs: int = 1000, extend
                episodes: int = 10, horizon: int = 60) -> dict[str, Any]:
     """The benchmark on the grid world with a tabular learner; every learned return is exact.
 
-    The learner (:func:`lfl_lib.table2.learner_policies` with its Table 2 K, extended to
+    The learner (:func:`lfl_lib.experiments.table2.learner_policies` with its Table 2 K, extended to
     ``ceil(extend * K)`` improvements) is observed through 1000 sampled pairs per observed
     policy (as in Table 2); ``reward`` is ``true``, ``lfl`` (:func:`lfl_lib.tabular_lfl.recover_reward`,
     SPI model, alpha_model 0.7), ``bc`` (ln of a behaviour clone of the last observed
@@ -549,6 +551,7 @@ def grid_bench(learner: str, seed: int, reward: str, n_pairs: int = 1000, extend
 # ------------------------------------------------------------------ the table
 
 
+#: The columns of :func:`bench_table`.
 METRICS: tuple[str, ...] = ("spearman_unseen", "spearman_all", "share_above_last", "heldout_corr", "diverse_corr")
 
 
@@ -578,7 +581,7 @@ def _jobs_table(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lfl_lib.experiments.reward_bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="lfl reward-bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--rewards", nargs="+", default=list(REWARDS))
     p.add_argument("--envs", nargs="+", default=sorted(DEFAULT_WINDOWS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
