@@ -194,6 +194,7 @@ class Rollout:
         if T == 0:
             raise ValueError("Rollout.observations is empty: a rollout needs at least one transition")
         n = _n_actions(self.action_space)
+        act: NDArray[np.float64] | NDArray[np.int64]
         if n is None:
             act = _real_2d(self.actions, "actions", w)
             if np.asarray(self.actions).dtype.kind in "iu":  # readable now: _real_2d accepted it

@@ -36,7 +36,7 @@ standardized with the mean and standard deviation of all observed states.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import numpy as np
 import torch
@@ -239,6 +239,9 @@ class DeepLfLConfig:
 class Standardizer(nn.Module):
     """Fixed affine map s -> (s - mean) / std, stored as buffers (saved with the model)."""
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(self, mean: NDArray[np.float64], std: NDArray[np.float64]) -> None:
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
@@ -351,7 +354,7 @@ def policy_kl(
     """Closed-form :math:`KL(p(\\cdot|s) \\| q(\\cdot|s))` of two Gaussian or two categorical policies; shape (n,)."""
     if isinstance(p, CategoricalActor) and isinstance(q, CategoricalActor):
         return categorical_kl(p, q, s)
-    return gaussian_kl(p, q, s)
+    return gaussian_kl(cast(GaussianActor, p), cast(GaussianActor, q), s)
 
 
 def _entropy(m: Policy, x: torch.Tensor) -> torch.Tensor:
@@ -365,7 +368,7 @@ def live_mask(rollout: Rollout) -> torch.Tensor:
 
 
 def divergence_targets(
-    policies: Sequence[GaussianActor], norm: Callable[[torch.Tensor], torch.Tensor], states: Sequence[torch.Tensor],
+    policies: Sequence[Policy], norm: Callable[[torch.Tensor], torch.Tensor], states: Sequence[torch.Tensor],
 ) -> list[torch.Tensor]:
     r"""Targets of stage 2: :math:`KL(\hat\pi_k(\cdot|s) \| \hat\pi_{k+1}(\cdot|s))` at ``states[k]``, k = 0..K-2.
 
@@ -375,7 +378,7 @@ def divergence_targets(
 
 
 def consistency_targets(
-    policies: Sequence[GaussianActor], rho: Callable[[torch.Tensor], torch.Tensor],
+    policies: Sequence[Policy], rho: Callable[[torch.Tensor], torch.Tensor],
     norm: Callable[[torch.Tensor], torch.Tensor], S: Sequence[torch.Tensor], A: Sequence[torch.Tensor],
     S2: Sequence[torch.Tensor], live: Sequence[torch.Tensor], alpha: float, gamma: float,
 ) -> list[torch.Tensor]:
@@ -394,7 +397,7 @@ def consistency_targets(
 
 
 def kl_direction_targets(
-    policies: Sequence[GaussianActor], rho: Callable[[torch.Tensor], torch.Tensor],
+    policies: Sequence[Policy], rho: Callable[[torch.Tensor], torch.Tensor],
     norm: Callable[[torch.Tensor], torch.Tensor], S: Sequence[torch.Tensor], A: Sequence[torch.Tensor],
     S2: Sequence[torch.Tensor], live: Sequence[torch.Tensor], gamma: float,
 ) -> list[torch.Tensor]:
@@ -472,7 +475,7 @@ def holdout_mask(n: int, fraction: float, seed: int) -> NDArray[np.bool_]:
 
 
 def fit_gaussian_policies(
-    models: Sequence[GaussianActor],
+    models: Sequence[Policy],
     obs: Sequence[torch.Tensor],
     actions: Sequence[torch.Tensor],
     steps: int,
@@ -544,11 +547,11 @@ def fit_gaussian_policies(
     def set_log_std() -> None:
         # d/d ln(sigma) of -(mean ln pi + lambda H) vanishes at sigma^2 = mean residual^2 / (1 - lambda)
         with torch.no_grad():
-            for m, x, y in zip(models, X, Y):
+            for m, x, y in zip(cast("Sequence[GaussianActor]", models), X, Y):  # exact: Gaussian only (checked above)
                 res2 = ((y - m.mean(x)) ** 2).mean(0)
                 m.log_std.copy_(0.5 * (res2 / (1.0 - entropy_bonus)).clamp_min(1e-12).log())
 
-    params = [q for m in models for q in (m.mean.parameters() if exact else m.parameters())]
+    params = [q for m in models for q in (cast(GaussianActor, m).mean.parameters() if exact else m.parameters())]
     opt = torch.optim.Adam(params, lr=lr)
     best = [float("inf")] * n
     best_state: list[dict[str, torch.Tensor]] = [{} for _ in range(n)]
@@ -594,7 +597,7 @@ def fit_gaussian_policies(
 
 
 def fit_chained_policy(
-    model: GaussianActor,
+    model: Policy,
     obs: Sequence[torch.Tensor],
     actions: Sequence[torch.Tensor],
     steps: int,
@@ -782,7 +785,7 @@ def recover_reward(
             else:
                 terms2 = []
                 for k, (x, y) in enumerate(zip(Xk, Yk)):
-                    idx = torch.randint(len(x), (mb,), generator=gen)
+                    idx = torch.randint(len(x), (cast(int, mb),), generator=gen)
                     terms2.append(((rho(x[idx])[:, k] - y[idx]) ** 2).mean())
                 loss = torch.stack(terms2).sum()
             opt.zero_grad()
@@ -842,7 +845,7 @@ def recover_reward(
                     res = consistency_residual(tk, reward(S[k + 1], A[k + 1]), shaping(S[k + 1])[:, k],
                                                shaping(S2[k + 1])[:, k], live[k + 1], gamma)
                 else:  # a minibatch of D_{k+1}'s transitions
-                    j = torch.randint(len(A[k + 1]), (mb,), generator=gen)
+                    j = torch.randint(len(A[k + 1]), (cast(int, mb),), generator=gen)
                     tk = targets[k][j] if cfg.kl_weight == 0.0 else targets[k][j] + kl_now() * kl_dir[k][j]
                     res = consistency_residual(tk, reward(S[k + 1][j], A[k + 1][j]), shaping(S[k + 1][j])[:, k],
                                                shaping(S2[k + 1][j])[:, k], live[k + 1][j], gamma)

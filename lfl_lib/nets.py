@@ -10,12 +10,15 @@ does not import MuJoCo.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch import nn
+
+if TYPE_CHECKING:
+    from .categorical import CategoricalActor
 
 __all__ = ["GaussianActor", "Critic", "PolicySnapshot", "mlp"]
 
@@ -86,11 +89,12 @@ class PolicySnapshot:
     obs_var: NDArray[np.float64]
     hidden: tuple[int, ...] = (64, 64)
     eps: float = 1e-8
-    _actor: GaussianActor | None = field(default=None, repr=False, compare=False)
+    _actor: GaussianActor | CategoricalActor | None = field(default=None, repr=False, compare=False)
 
-    def actor(self) -> GaussianActor:
+    def actor(self) -> GaussianActor | CategoricalActor:
         if self._actor is None:
             obs_dim = len(self.obs_mean)
+            a: GaussianActor | CategoricalActor
             if "log_std" in self.actor_state:
                 a = GaussianActor(obs_dim, len(self.actor_state["log_std"]), self.hidden)
             else:  # a categorical policy (discrete actions): its last layer has one logit per action

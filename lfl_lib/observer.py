@@ -21,7 +21,7 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import gymnasium as gym
 import numpy as np
@@ -33,6 +33,10 @@ from ._validate import check_positive_int
 from .data import Rollout
 from .deep_lfl import DeepLfLConfig, RewardModel, as_config, fit_gaussian_policies
 from .ppo import PAPER_CODE_QUEUE, PPO, PPOConfig, PolicySnapshot, check_env_id, evaluate_policy
+
+if TYPE_CHECKING:
+    from .categorical import CategoricalActor
+    from .nets import GaussianActor
 
 __all__ = [
     "REWARD_FORMAT",
@@ -64,10 +68,10 @@ def reward_form(reward: RewardModel) -> str:
 def environment_record(env: str | gym.Env) -> dict[str, str]:
     """What a reward file records of its environment: ``id``, ``observation_space``, ``action_space`` (as text)."""
     made = isinstance(env, str)
-    e = gym.make(env) if made else env
+    e = gym.make(cast(str, env)) if made else cast(gym.Env, env)
     try:
         spec = getattr(e, "spec", None)
-        return {"id": env if made else (spec.id if spec is not None else type(e.unwrapped).__name__),
+        return {"id": cast(str, env) if made else (spec.id if spec is not None else type(e.unwrapped).__name__),
                 "observation_space": str(e.observation_space), "action_space": str(e.action_space)}
     finally:
         if made:
@@ -92,7 +96,8 @@ def save_reward(reward: RewardModel, path: str | Path, metadata: dict[str, Any] 
     if not path.parent.is_dir():
         raise ValueError(f"path: folder {str(path.parent)!r} does not exist")
     n_actions = getattr(reward, "n_actions", None)
-    net = reward.policy.mean if n_actions is None else reward.policy.logits
+    net = (cast("GaussianActor", reward.policy).mean if n_actions is None
+           else cast("CategoricalActor", reward.policy).logits)
     hidden = [m.out_features for m in net if isinstance(m, torch.nn.Linear)][:-1]
     meta = dict(metadata or {})
     meta["reward_form"] = reward_form(reward)
@@ -101,7 +106,7 @@ def save_reward(reward: RewardModel, path: str | Path, metadata: dict[str, Any] 
     obj = {
         "format": REWARD_FORMAT,
         "obs_dim": int(reward.norm.mean.numel()),
-        "act_dim": 1 if n_actions is not None else int(reward.policy.log_std.numel()),
+        "act_dim": 1 if n_actions is not None else int(cast("GaussianActor", reward.policy).log_std.numel()),
         **({} if n_actions is None else {"n_actions": int(n_actions)}),
         "hidden": hidden,
         "state_dict": {k: v.detach().clone() for k, v in reward.state_dict().items()},
@@ -187,7 +192,7 @@ def check_reward_env(reward: RewardModel, env: gym.Env, strict: bool = False) ->
     if n is not None and not (isinstance(space, gym.spaces.Discrete) and int(space.n) == n):
         raise ValueError(f"reward was recovered for Discrete({n}) actions; env has {space}")
     if n is None:
-        act_dim = int(reward.policy.log_std.numel())
+        act_dim = int(cast("GaussianActor", reward.policy).log_std.numel())
         if not isinstance(space, gym.spaces.Box) or int(np.prod(space.shape)) != act_dim:
             raise ValueError(f"reward was recovered for continuous actions of dimension {act_dim}; env has {space}")
     rec = getattr(reward, "env_record", None)
@@ -235,7 +240,7 @@ class RecoveredReward(gym.Wrapper):
             reward = load_reward(reward)
         if isinstance(reward, RewardModel):
             check_reward_env(reward, env, strict)
-            fn = reward.reward_fn
+            fn: Callable[..., Any] = reward.reward_fn
         elif callable(reward):
             fn = reward
         else:
@@ -251,6 +256,7 @@ class RecoveredReward(gym.Wrapper):
     def step(self, action: Any):  # type: ignore[override]
         if self._obs is None:
             raise RuntimeError("call reset() before step()")
+        a: NDArray[Any]
         if isinstance(self.env.action_space, gym.spaces.Discrete):
             a = np.asarray(action, dtype=np.int64).reshape(1)
         else:

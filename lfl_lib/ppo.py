@@ -36,7 +36,7 @@ import pickle
 import time
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import gymnasium as gym
 import mujoco
@@ -52,6 +52,9 @@ from torch.nn import functional as F
 from ._validate import check_positive_int
 from .data import Rollout  # the observer's data type; re-exported here for older code
 from .nets import Critic, GaussianActor, PolicySnapshot
+
+if TYPE_CHECKING:
+    from .categorical import CategoricalActor
 
 __all__ = [
     "PPOConfig",
@@ -232,8 +235,8 @@ class RolloutTap(gym.vector.VectorWrapper):
         self.reward_fn = reward_fn
         self.discrete = isinstance(env.single_action_space, gym.spaces.Discrete)
         if not self.discrete:
-            self.low = env.single_action_space.low.astype(np.float64)
-            self.high = env.single_action_space.high.astype(np.float64)
+            self.low = cast(gym.spaces.Box, env.single_action_space).low.astype(np.float64)
+            self.high = cast(gym.spaces.Box, env.single_action_space).high.astype(np.float64)
         self.raw_obs: NDArray[np.float64] | None = None
         self.raw_next_obs: NDArray[np.float64] | None = None
         self.running_return = np.zeros(env.num_envs)
@@ -251,7 +254,7 @@ class RolloutTap(gym.vector.VectorWrapper):
         self.running_return[:] = 0.0
         return obs, info
 
-    def step(self, actions: NDArray[np.float64]):  # type: ignore[override]
+    def step(self, actions: NDArray[Any]):  # type: ignore[override]
         if self.discrete:  # integer actions, nothing to clip
             actions = clipped = np.asarray(actions).astype(np.int64)
         else:
@@ -276,7 +279,9 @@ class RolloutTap(gym.vector.VectorWrapper):
             self.episode_returns.append(float(self.running_return[i]))
             self.running_return[i] = 0.0
         if self.reward_fn is not None:
-            reward = np.asarray(self.reward_fn(self.raw_obs, actions), dtype=np.float64).reshape(self.num_envs)
+            # cast: the actions are int64 for discrete actions
+            reward = np.asarray(self.reward_fn(cast("NDArray[np.float64]", self.raw_obs), cast(Any, actions)),
+                                dtype=np.float64).reshape(self.num_envs)
         if self.reward_offset is not None:
             reward = np.asarray(reward, dtype=np.float64) + self.reward_offset
             self.reward_offset = None
@@ -458,7 +463,7 @@ def _env_state(envs: gym.vector.VectorEnv) -> dict[str, Any]:
             "subs": subs,
             "env_obs": [np.array(o, copy=True) for o in sync._env_obs],
             "autoreset": np.array(sync._autoreset_envs, copy=True),
-            "tap_obs": tap.raw_obs.copy(),
+            "tap_obs": cast("NDArray[np.float64]", tap.raw_obs).copy(),
             "tap_return": tap.running_return.copy(),
         })
     else:
@@ -489,7 +494,7 @@ def _set_env_state(envs: gym.vector.VectorEnv, state: dict[str, Any], reset_seed
         if len(state["subs"]) != len(sync.envs):
             raise ValueError(f"checkpoint holds {len(state['subs'])} environments; this run has {len(sync.envs)}")
         for e, s in zip(sync.envs, state["subs"]):
-            u = e.unwrapped
+            u: Any = e.unwrapped
             if s.get("kind", "mujoco") == "mujoco":
                 if not _is_mujoco(u):
                     raise ValueError("checkpoint holds MuJoCo physics; this run's environment is not MuJoCo")
@@ -500,7 +505,7 @@ def _set_env_state(envs: gym.vector.VectorEnv, state: dict[str, Any], reset_seed
             if tl is not None:
                 tl._elapsed_steps = s["elapsed"]
             u.np_random.bit_generator.state = s["rng"]
-        sync._env_obs = [np.array(o, copy=True) for o in state["env_obs"]]  # a list, one array per env
+        sync._env_obs = [np.array(o, copy=True) for o in state["env_obs"]]  # type: ignore[misc]  # gymnasium infers list[None]; a list, one array per env
         sync._autoreset_envs = np.array(state["autoreset"], copy=True)
         tap.raw_obs = state["tap_obs"].copy()
         tap.running_return = state["tap_return"].copy()
@@ -641,14 +646,15 @@ class PPO:
         self.envs = make_vector_env(env_id, cfg.n_envs, reward_fn, norm_obs=cfg.norm_obs,
                                     norm_reward=cfg.norm_reward, gamma=cfg.gamma)
         self.tap: RolloutTap = _find(self.envs, RolloutTap)
-        self.obs_dim = int(np.prod(self.envs.single_observation_space.shape))
+        self.obs_dim = int(np.prod(cast("tuple[int, ...]", self.envs.single_observation_space.shape)))
         space = self.envs.single_action_space
         #: the number of discrete actions (a categorical actor) or None (a Gaussian actor)
         self.n_actions: int | None = int(space.n) if isinstance(space, gym.spaces.Discrete) else None
-        self.act_dim = 1 if self.n_actions is not None else int(np.prod(space.shape))
+        self.act_dim = 1 if self.n_actions is not None else int(np.prod(cast("tuple[int, ...]", space.shape)))
         self.gen = torch.Generator().manual_seed(self.seed)
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
+            self.actor: GaussianActor | CategoricalActor
             if self.n_actions is None:
                 self.actor = GaussianActor(self.obs_dim, self.act_dim, cfg.hidden)
             else:
@@ -694,7 +700,7 @@ class PPO:
         no.obs_rms.mean = np.asarray(mean, dtype=np.float64).copy()
         no.obs_rms.var = np.asarray(var, dtype=np.float64).copy()
         no.obs_rms.count = float(count)
-        self._obs = self._normalize(self.tap.raw_obs)
+        self._obs = self._normalize(cast("NDArray[np.float64]", self.tap.raw_obs))
 
     def set_anchor(self, policy: PolicySnapshot | None, weight: float = 0.0) -> None:
         r"""Anchor the policy to ``policy`` (:math:`\pi_0`) with a KL penalty of weight ``weight``.
@@ -805,15 +811,16 @@ class PPO:
         rawn0 = np.empty((T, self.obs_dim))
         term_b = np.empty((T, N), bool)
         trunc_b = np.empty((T, N), bool)
-        actor_net, critic_net = _layers(self.actor.mean), _layers(self.critic.v)
+        actor_net, critic_net = _layers(cast(GaussianActor, self.actor).mean), _layers(self.critic.v)
         gen, tap, step, gamma = self.gen, self.tap, self.envs.step, cfg.gamma
         boot_term = cfg.bootstrap_terminations
-        log_std = self.actor.log_std.detach()
+        log_std = cast(GaussianActor, self.actor).log_std.detach()
         std = log_std.exp()
         shape = (N, self.act_dim)
         anchor = self.anchor
         if anchor is not None:
-            anchor_net, anchor_log_std = _layers(anchor.actor().mean), anchor.actor().log_std.detach()
+            anchor_net, anchor_log_std = (_layers(cast(GaussianActor, anchor.actor()).mean),
+                                          cast(GaussianActor, anchor.actor()).log_std.detach())
             anchor_std, w_anchor = anchor_log_std.exp(), self.anchor_weight
             kl_sum = 0.0
         soft, ent_sum = self.soft_alpha, 0.0
@@ -825,9 +832,9 @@ class PPO:
                 mu = _apply(actor_net, o)
                 a = mu + std * torch.randn(shape, generator=gen)
                 val_b[t] = _apply(critic_net, o).numpy()[:, 0]
-                raw0[t] = tap.raw_obs[0]
+                raw0[t] = cast("NDArray[np.float64]", tap.raw_obs)[0]
                 if anchor is not None:  # ln pi(a|s) - ln pi_0(a|s), pi_0 on its own normalization
-                    mu0 = _apply(anchor_net, anchor.normalize(tap.raw_obs))
+                    mu0 = _apply(anchor_net, anchor.normalize(cast("NDArray[np.float64]", tap.raw_obs)))
                     diff = ((-0.5 * ((a - mu) / std) ** 2 - log_std)
                             - (-0.5 * ((a - mu0) / anchor_std) ** 2 - anchor_log_std)).sum(-1).double().numpy()
                     tap.reward_offset = -w_anchor * diff
@@ -843,10 +850,10 @@ class PPO:
                 rew_b[t] = r
                 tr_only = (trunc | term) if boot_term else (trunc & ~term)
                 if tr_only.any():  # bootstrap time-limit ends (and terminations if asked) with V(true final state)
-                    fin = self._normalize(tap.raw_next_obs[tr_only])
+                    fin = self._normalize(cast("NDArray[np.float64]", tap.raw_next_obs)[tr_only])
                     rew_b[t, tr_only] += gamma * _apply(critic_net, torch.from_numpy(fin)).numpy()[:, 0]
                 term_b[t], trunc_b[t] = term, trunc
-                rawn0[t] = tap.raw_next_obs[0]
+                rawn0[t] = cast("NDArray[np.float64]", tap.raw_next_obs)[0]
                 self._obs = np.asarray(nobs, np.float32)
             val_b[T] = _apply(critic_net, torch.from_numpy(self._obs)).numpy()[:, 0]
             a_t, mu_t = torch.from_numpy(act_b), torch.from_numpy(mu_b)
@@ -877,7 +884,7 @@ class PPO:
         rawn0 = np.empty((T, self.obs_dim))
         term_b = np.empty((T, N), bool)
         trunc_b = np.empty((T, N), bool)
-        actor_net, critic_net = _layers(self.actor.logits), _layers(self.critic.v)
+        actor_net, critic_net = _layers(cast("CategoricalActor", self.actor).logits), _layers(self.critic.v)
         gen, tap, step, gamma = self.gen, self.tap, self.envs.step, cfg.gamma
         boot_term = cfg.bootstrap_terminations
         with torch.inference_mode():
@@ -888,17 +895,17 @@ class PPO:
                 a = torch.multinomial(logp_all.exp(), 1, generator=gen)[:, 0]
                 logp_b[t] = logp_all.gather(-1, a[:, None])[:, 0].numpy()
                 val_b[t] = _apply(critic_net, o).numpy()[:, 0]
-                raw0[t] = tap.raw_obs[0]
+                raw0[t] = cast("NDArray[np.float64]", tap.raw_obs)[0]
                 a64 = a.numpy().astype(np.int64)
                 nobs, r, term, trunc, _ = step(a64)
                 act_b[t, :, 0] = a64
                 rew_b[t] = r
                 tr_only = (trunc | term) if boot_term else (trunc & ~term)
                 if tr_only.any():
-                    fin = self._normalize(tap.raw_next_obs[tr_only])
+                    fin = self._normalize(cast("NDArray[np.float64]", tap.raw_next_obs)[tr_only])
                     rew_b[t, tr_only] += gamma * _apply(critic_net, torch.from_numpy(fin)).numpy()[:, 0]
                 term_b[t], trunc_b[t] = term, trunc
-                rawn0[t] = tap.raw_next_obs[0]
+                rawn0[t] = cast("NDArray[np.float64]", tap.raw_next_obs)[0]
                 self._obs = np.asarray(nobs, np.float32)
             val_b[T] = _apply(critic_net, torch.from_numpy(self._obs)).numpy()[:, 0]
         done_b = (term_b | trunc_b).astype(np.float64)
@@ -941,10 +948,10 @@ class PPO:
                 if self.n_actions is None:
                     dist = actor.dist(b_obs[idx])
                     new_logp = dist.log_prob(b_act[idx]).sum(-1)
-                    entropy = actor.entropy()
+                    entropy = cast(GaussianActor, actor).entropy()
                 else:  # categorical: the state-dependent entropy, averaged over the minibatch
                     new_logp = actor.log_prob(b_obs[idx], b_act[idx])
-                    entropy = actor.entropy(b_obs[idx]).mean()
+                    entropy = cast("CategoricalActor", actor).entropy(b_obs[idx]).mean()
                 ratio = (new_logp - b_logp[idx]).exp()
                 adv_mb = normalize_advantages(b_adv[idx])
                 pg_loss = clipped_surrogate_loss(ratio, adv_mb, clip_now)
@@ -1049,7 +1056,7 @@ class PPO:
         # an environment whose state could not be saved restarts with fresh episodes (seeded by the update)
         self.resumed_exactly = _set_env_state(self.envs, state["envs"], reset_seed=self.seed + 100_003 * self.update)
         if not self.resumed_exactly:
-            self._obs = self._normalize(self.tap.raw_obs)
+            self._obs = self._normalize(cast("NDArray[np.float64]", self.tap.raw_obs))
             warnings.warn(f"{self.env_id}: the environments' state was not saved ({state['envs']['inexact_reason']}); "
                           f"resumed after update {self.update} with fresh episodes, so the run does not continue "
                           "exactly as it would have without the interruption", RuntimeWarning, stacklevel=2)
@@ -1098,8 +1105,8 @@ def evaluate_episodes(
                          autoreset_mode=AutoresetMode.SAME_STEP)
     discrete = isinstance(envs.single_action_space, gym.spaces.Discrete)
     if not discrete:
-        low, high = envs.single_action_space.low, envs.single_action_space.high
-        sigma = policy.actor().log_std.detach().exp().numpy().astype(np.float64)
+        low, high = cast(gym.spaces.Box, envs.single_action_space).low, cast(gym.spaces.Box, envs.single_action_space).high
+        sigma = cast(GaussianActor, policy.actor()).log_std.detach().exp().numpy().astype(np.float64)
     noise = np.random.default_rng(seed)
     returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, int)
     terminated = np.zeros(n_episodes, bool)
@@ -1111,7 +1118,7 @@ def evaluate_episodes(
             act = policy.mean_action(np.asarray(obs, np.float64))
             if stochastic and discrete:  # a draw of the categorical policy
                 with torch.no_grad():
-                    p = policy.actor().log_probs(policy.normalize(np.asarray(obs, np.float64))).exp().double().numpy()
+                    p = cast("CategoricalActor", policy.actor()).log_probs(policy.normalize(np.asarray(obs, np.float64))).exp().double().numpy()
                 act = (noise.random(len(p))[:, None] > np.cumsum(p / p.sum(1, keepdims=True), 1)).sum(1)
                 act = np.minimum(act, p.shape[1] - 1)
             elif stochastic:

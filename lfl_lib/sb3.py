@@ -25,7 +25,7 @@ episodes' starts; Algorithm 1 wants each policy's own transitions, in order.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -125,7 +125,13 @@ def LearnerLog(every: int, episodes: int = 5, out: str | Path = "learner_log", e
     return _IMPL(every, episodes, out, env, seed, deterministic, verbose)
 
 
-class _LearnerLogImpl:
+if TYPE_CHECKING:  # SB3's BaseCallback is mixed in at runtime (see LearnerLog): its attributes
+    _CallbackBase = Any  # (model, training_env, num_timesteps, verbose, __init__(verbose)) are typed Any
+else:
+    _CallbackBase = object
+
+
+class _LearnerLogImpl(_CallbackBase):
     def __init__(self, every: int, episodes: int = 5, out: str | Path = "learner_log", env: Any = None,
                  seed: int = 0, deterministic: bool = False, verbose: int = 0) -> None:
         super().__init__(verbose)  # SB3's BaseCallback

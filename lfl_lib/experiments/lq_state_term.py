@@ -27,6 +27,7 @@ import torch
 
 from .. import lq
 from ..deep_lfl import DeepLfLConfig, RewardModel, recover_reward
+from ..nets import GaussianActor
 from .._io import git_commit, versions, write_json
 
 __all__ = ["PROBLEM", "CONFIG", "state_term_matrix", "kl_state_matrix", "reward_matrix_of", "observer_error",
@@ -78,7 +79,7 @@ def reward_matrix_of(problem: lq.LQProblem, reward: RewardModel) -> np.ndarray:
     """The quadratic :math:`M` of a linear recovered reward (``hidden=()``, state term None or quadratic)."""
     mean = reward.norm.mean.double().numpy()
     std = reward.norm.std.double().numpy()
-    phi = lq.from_actor(reward.policy, mean, std)
+    phi = lq.from_actor(cast(GaussianActor, reward.policy), mean, std)
     M = lq.log_policy_reward_matrix(phi)
     if reward.state_term == "quadratic":
         g = cast(Any, reward.g)  # the quadratic state term: U and b

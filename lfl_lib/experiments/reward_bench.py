@@ -49,7 +49,7 @@ from tqdm import tqdm
 from ..deep_lfl import DeepLfLConfig, RewardModel, fit_gaussian_policies, recover_reward
 from .._io import git_commit, versions, write_json, write_npz
 from ..data import Rollout
-from ..nets import PolicySnapshot
+from ..nets import GaussianActor, PolicySnapshot
 from .. import _safe_io
 from ..trex import TrexConfig, TrexReward, fit_trex, split_episodes
 from .learner_logs import extended_updates, load_checkpoint, load_trajectories
@@ -130,8 +130,9 @@ def _bc_reward(last: Rollout, steps: int | None = None, lr: float = 1e-3, seed: 
 
 
 def _model_spec(reward: RewardModel) -> dict[str, Any]:
-    hidden = [m.out_features for m in reward.policy.mean if isinstance(m, torch.nn.Linear)][:-1]
-    return {"kind": "reward_model", "obs_dim": int(reward.norm.mean.numel()), "act_dim": int(reward.policy.log_std.numel()),
+    policy = cast(GaussianActor, reward.policy)  # a continuous-action reward (built by this module)
+    hidden = [m.out_features for m in policy.mean if isinstance(m, torch.nn.Linear)][:-1]
+    return {"kind": "reward_model", "obs_dim": int(reward.norm.mean.numel()), "act_dim": int(policy.log_std.numel()),
             "hidden": hidden, "state_term": reward.state_term,
             "state_dict": {k: v.detach().clone() for k, v in reward.state_dict().items()}}
 
@@ -284,7 +285,7 @@ def noisy_episodes(env_id: str, policy: PolicySnapshot, epsilon: float, n_episod
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     space = cast(Any, envs.single_action_space)  # a Box
     low, high = space.low, space.high
-    sigma = policy.actor().log_std.detach().exp().numpy().astype(np.float64)
+    sigma = cast(GaussianActor, policy.actor()).log_std.detach().exp().numpy().astype(np.float64)
     rng = np.random.default_rng(seed)
     returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, np.int64)
     seen_o, seen_a = [], []
