@@ -1,11 +1,11 @@
 """The ``lfl`` command (also ``python -m lfl_lib``): one entry point, a subcommand per task.
 
 ``lfl recover`` and ``lfl observe`` run Algorithm 1 and its observer on a user's own logs
-(:mod:`lfl_lib.cli`); the others run the experiment drivers of :mod:`lfl_lib.experiments`,
+(:mod:`lfl_lib.cli`); the others run the experiment drivers of ``lfl_lib.experiments``,
 which produce the book's data. ``lfl SUBCOMMAND --help`` describes each one.
 
 This module is the application's entry point, not part of the library: it is the one
-place outside :mod:`lfl_lib.experiments` that names the drivers, and it imports a
+place outside ``lfl_lib.experiments`` that names the drivers, and it imports a
 subcommand's module only when that subcommand runs.
 """
 

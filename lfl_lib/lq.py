@@ -495,7 +495,7 @@ class LQEnv(gym.Env):  # type: ignore[type-arg]
 
 
 def to_actor(policy: LinearGaussianPolicy, mean: ArrayLike, std: ArrayLike) -> GaussianActor:
-    """A linear :class:`~lfl_lib.ppo.GaussianActor` (``hidden=()``) acting like ``policy`` on standardized states.
+    """A linear :class:`~lfl_lib.nets.GaussianActor` (``hidden=()``) acting like ``policy`` on standardized states.
 
     The actor sees :math:`(s - \\mathrm{mean}) / \\mathrm{std}` (as behind
     :class:`lfl_lib.deep_lfl.Standardizer`); ``policy.cov`` must be diagonal.

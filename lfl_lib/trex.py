@@ -106,7 +106,8 @@ class TrexReward(nn.Module):
     Parameters
     ----------
     obs_dim : int
-    mean, std : arrays of shape (obs_dim,)
+    mean, std : numpy.ndarray
+        Of shape (obs_dim,).
         Standardization of the states (of the observed window), applied before each network.
     config : TrexConfig
     """
@@ -252,7 +253,8 @@ def fit_trex(
 
     Parameters
     ----------
-    episodes : sequence (one per checkpoint, earliest first) of sequences of (states, next_states)
+    episodes : sequence
+        One entry per checkpoint, earliest first: a sequence of ``(states, next_states)`` pairs.
         The episodes of each observed checkpoint, e.g. :func:`split_episodes` of its rollout.
     config : TrexConfig, optional
     seed : int

@@ -69,7 +69,7 @@ NOISE_LEVELS: tuple[float, ...] = (0.05, 0.25, 0.5, 1.0)
 NOISE_EPISODES = 5
 #: Seed of the diverse set's episodes (the learner logs' evaluation uses 1_000_000).
 NOISE_SEED = 2_000_000
-#: Updates of another seed's log that enter the diverse set: this many, evenly spaced.
+#: How many updates of another seed's log enter the diverse set (evenly spaced).
 OTHER_SEED_UPDATES = 5
 
 DEFAULT_OUT = Path("book/data/reward_bench")
@@ -233,7 +233,8 @@ def ranking_metrics(learned: Array, true: Array, updates: Sequence[int], window:
 
     Parameters
     ----------
-    learned, true : arrays of shape (n,)
+    learned, true : numpy.ndarray
+        Of shape (n,).
         Mean learned and true return of each update in ``updates``.
     updates : sequence of int
         The checkpoints, in order; those after ``max(window)`` are unseen.

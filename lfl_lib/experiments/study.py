@@ -179,7 +179,7 @@ class StudyConfig:
 
     @property
     def estimator(self) -> str:
-        """The name in :data:`ESTIMATORS` of the fits that the run uses ("custom" for none)."""
+        """The name in :data:`~lfl_lib.deep_lfl.ESTIMATORS` of the fits that the run uses ("custom" for none)."""
         for name, settings in ESTIMATORS.items():
             if all(getattr(self.lfl, k) == v for k, v in settings.items()):
                 return name
@@ -297,7 +297,7 @@ def make_config(
 ) -> StudyConfig:
     """The configuration of a run; raises ValueError on an unknown env id, preset, estimator or bad window.
 
-    ``estimator`` (a key of :data:`ESTIMATORS`) changes only Algorithm 1's fits and the
+    ``estimator`` (a key of :data:`~lfl_lib.deep_lfl.ESTIMATORS`) changes only Algorithm 1's fits and the
     observer's start (and, for ``"released-code"``, the observer's reward normalization);
     the learner of a run is the same under every estimator. ``observer_init`` (a name in
     :data:`OBSERVER_INITS`) overrides the estimator's start of the observer. ``kl_weight``
