@@ -373,7 +373,7 @@ sufficient: an observer optimizes the reward everywhere, including where no lear
 off-path correlation is the first test of that, and T-REX's rewards on states can still pay for
 behaviour the learner never showed (on Hopper, a state reward paid at every step also pays for
 staying alive longer). Observers trained on these rewards, with the selection rules fixed in
-advance, are the next measurement; they are not reported in this edition.
+advance, are the next measurement; they are not reported here.
 
 ## Summary
 
