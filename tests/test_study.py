@@ -514,3 +514,19 @@ def test_critic_warmup_run_starts_from_the_same_clone_and_resumes_exactly(smoke,
     assert len(calls) == 3  # one round before the stop, the stopped one, and one after it
     assert again["observer"]["returns"] == warm["observer"]["returns"]
     assert again["observer"]["critic_warmup"] == warm["observer"]["critic_warmup"]
+
+
+def test_results_git_commits_reads_the_old_and_the_new_key(tmp_path, monkeypatch):
+    from lfl_lib.experiments import study
+    from lfl_lib.experiments.study import results_git_commits
+
+    assert results_git_commits({"git_commits_all_runs": ["a", "b"]}) == ["a", "b"]
+    assert results_git_commits({"git_commits_all_sessions": ["c"]}) == ["c"]
+    with pytest.raises(ValueError, match="git_commits_all_runs"):
+        results_git_commits({"git_commit": "a"})
+    # a run folder of the older layout: its commits are carried over into commits.json
+    (tmp_path / "sessions.json").write_text(json.dumps({"git_commits": ["0" * 40]}))
+    monkeypatch.setattr(study, "git_commit", lambda: "1" * 40)
+    assert study._record_commit(tmp_path) == {"git_commits": ["0" * 40, "1" * 40]}
+    assert json.loads((tmp_path / "commits.json").read_text()) == {"git_commits": ["0" * 40, "1" * 40]}
+    assert study._record_commit(tmp_path) == {"git_commits": ["0" * 40, "1" * 40]}
