@@ -157,6 +157,13 @@ class DeepLfLConfig:
         The network :math:`g_\\phi` of ``reward_form="state-term"``: a tanh MLP with the
         reward's ``hidden`` layers (default), or a quadratic form of the standardized state
         (for the linear-quadratic test bed, :mod:`lfl_lib.lq`).
+    learner_model : {"spi", "kl"} or None
+        The learner model, named as in the tabular :func:`lfl_lib.tabular_lfl.recover_reward`:
+        ``"spi"`` (the paper's) takes ``kl_weight`` 0; ``"kl"`` takes a given ``kl_weight``
+        :math:`\\lambda > 0`, or, with ``kl_weight`` 0 (the default) or None, fits :math:`\\lambda`
+        (as the tabular ``kl_weight=None`` estimates it). None (default): read from ``kl_weight``
+        (0: ``"spi"``, otherwise ``"kl"``); the property :attr:`model` says which is in use.
+        It is not stored by :meth:`to_dict` (``kl_weight`` says it).
     """
 
     alpha_model: float = 0.7
@@ -178,6 +185,7 @@ class DeepLfLConfig:
     minibatch: int = 4096
     reward_form: str = "log-density"
     state_term: str = "mlp"
+    learner_model: str | None = None
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha_model, "alpha_model")
@@ -208,6 +216,22 @@ class DeepLfLConfig:
 
             object.__setattr__(self, "kl_weight", check_kl_weight(self.kl_weight))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        self._set_learner_model()
+
+    def _set_learner_model(self) -> None:
+        if self.learner_model not in (None, "spi", "kl"):
+            raise ValueError(f"learner_model must be 'spi' or 'kl' (the continuous recovery has no 'svi' or 'auto'); "
+                             f"got {self.learner_model!r}")
+        if self.learner_model == "spi" and self.kl_weight != 0.0:
+            raise ValueError(f"kl_weight applies to learner_model 'kl' only; got kl_weight={self.kl_weight!r} with "
+                             "learner_model='spi'")
+        if self.learner_model == "kl" and self.kl_weight == 0.0:
+            object.__setattr__(self, "kl_weight", None)  # "kl" without a weight: lambda is fitted
+
+    @property
+    def model(self) -> str:
+        """The learner model in use, ``"spi"`` or ``"kl"`` (whether or not ``learner_model`` was given)."""
+        return "spi" if self.kl_weight == 0.0 else "kl"
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict.
@@ -219,6 +243,7 @@ class DeepLfLConfig:
         """
         d = asdict(self)
         d["hidden"] = list(self.hidden)
+        del d["learner_model"]  # kl_weight says it
         if self.log_std == "adam":
             del d["log_std"]
         if self.holdout == 0.0:
