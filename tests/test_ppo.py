@@ -9,7 +9,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 torch.set_num_threads(1)  # small networks: one thread is faster on a shared machine
 
-from lfl_lib.ppo import PPO, PPOConfig, check_env_id, evaluate_policy, gae_advantages
+from lfl_lib.ppo import (PPO, PPOConfig, annealed_fraction, check_env_id, evaluate_policy, gae_advantages,
+                         minibatch_indices, return_targets)
 
 TINY = PPOConfig(n_envs=2, n_steps=64, n_epochs=2, n_minibatches=4, anneal_updates=5)
 
@@ -58,6 +59,63 @@ def test_gae_stops_at_an_episode_end():
 def test_gae_checks_the_value_rows():
     with pytest.raises(ValueError, match="values must have T \\+ 1"):
         gae_advantages(np.zeros((3, 1)), np.zeros((3, 1)), np.zeros((3, 1)), 0.9, 0.9)
+
+
+# ------------------------------------------------------------------ the update outside its losses
+
+
+@pytest.mark.parametrize("update, frac", [(0, 1.0), (1, 0.75), (2, 0.5), (4, 0.0), (5, 0.0), (40, 0.0)])
+def test_annealed_fraction_decays_linearly_to_zero(update, frac):
+    assert annealed_fraction(update, 4) == frac
+
+
+def test_return_targets_are_the_advantages_plus_the_values_of_the_visited_states():
+    rng = np.random.default_rng(1)
+    adv, v = rng.normal(size=(5, 3)), rng.normal(size=(6, 3))
+    ret = return_targets(adv, v)
+    assert ret.shape == (5, 3)
+    assert_array_equal(ret, adv + v[:5])
+    v2 = v.copy()
+    v2[5] = 1e6  # the value after the rollout enters through the advantages only
+    assert_array_equal(return_targets(adv, v2), ret)
+    with pytest.raises(ValueError, match=r"values must have T \+ 1 = 6 rows; got 5"):
+        return_targets(adv, v[:5])
+    with pytest.raises(ValueError, match=r"values must have T \+ 1 = 6 rows; got 7"):
+        return_targets(adv, np.zeros((7, 3)))
+
+
+def test_minibatch_indices_cut_one_fresh_permutation_per_epoch():
+    gen, ref = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    batches = list(minibatch_indices(12, 3, 2, gen))
+    assert [len(b) for b in batches] == [4] * 6
+    perms = [torch.randperm(12, generator=ref) for _ in range(2)]
+    assert_array_equal(torch.cat(batches[:3]).numpy(), perms[0].numpy())
+    assert_array_equal(torch.cat(batches[3:]).numpy(), perms[1].numpy())
+    assert not torch.equal(perms[0], perms[1])
+    assert torch.equal(gen.get_state(), ref.get_state())  # exactly one permutation drawn per epoch
+
+
+def test_minibatch_indices_draw_each_permutation_at_the_start_of_its_epoch():
+    gen = torch.Generator().manual_seed(0)
+    it = minibatch_indices(6, 2, 2, gen)
+    first = next(it)
+    state = gen.get_state()
+    next(it)
+    assert torch.equal(gen.get_state(), state)  # the epoch's second minibatch draws nothing
+    third = next(it)
+    assert not torch.equal(gen.get_state(), state)
+    assert len(first) == len(third) == 3
+
+
+def test_minibatch_indices_with_a_size_that_does_not_divide_and_of_one_sample():
+    batches = list(minibatch_indices(10, 3, 1, torch.Generator().manual_seed(0)))
+    assert [len(b) for b in batches] == [3, 3, 3, 1]
+    assert sorted(torch.cat(batches).tolist()) == list(range(10))
+    ones = list(minibatch_indices(4, 4, 1, torch.Generator().manual_seed(0)))
+    assert [len(b) for b in ones] == [1, 1, 1, 1] and sorted(torch.cat(ones).tolist()) == [0, 1, 2, 3]
+    assert list(minibatch_indices(4, 2, 0, torch.Generator())) == []
+    with pytest.raises(ValueError, match="n_minibatches must be at most n = 4; got 5"):
+        list(minibatch_indices(4, 5, 1, torch.Generator()))
 
 
 def test_hook_gets_one_environment_raw_rollout_with_true_final_states():
