@@ -1174,15 +1174,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--critic-warmup", type=int, default=0, metavar="N",
                    help="rounds of critic-only training on the recovered reward (a rollout each, the actor "
                    "frozen) before the observer's first PPO update (default 0, the paper)")
-    p.add_argument("--observer-anchor", choices=list(OBSERVER_ANCHORS), default="none",
-                   help="'kl': a KL penalty to the observer's start policy, weighted by the KL model's "
-                   "lambda (needs --kl-weight); default 'none', the paper")
-    p.add_argument("--observer-obs-stats", choices=list(OBSERVER_OBS_STATS), default="running",
-                   help="the observer's observation normalization after its start: 'running' (default, the "
-                   "paper's PPO) or 'frozen' at the statistics its start was fitted under")
-    p.add_argument("--observer-soft", choices=list(OBSERVER_SOFT), default="none",
-                   help="'model': the observer maximises the soft return of the recovered reward, entropy "
-                   "weighted by the learner model's alpha (alpha_model); default 'none', the paper")
+    for flag, choices, text in (
+        ("--observer-anchor", OBSERVER_ANCHORS, "'kl': a KL penalty to the observer's start policy, weighted by "
+         "the KL model's lambda (needs --kl-weight); default 'none', the paper"),
+        ("--observer-obs-stats", OBSERVER_OBS_STATS, "the observer's observation normalization after its start: "
+         "'running' (default, the paper's PPO) or 'frozen' at the statistics its start was fitted under"),
+        ("--observer-soft", OBSERVER_SOFT, "'model': the observer maximises the soft return of the recovered "
+         "reward, entropy weighted by the learner model's alpha (alpha_model); default 'none', the paper"),
+    ):  # the first choice is the paper's, the default
+        p.add_argument(flag, choices=list(choices), default=choices[0], help=text)
     p.add_argument("--protocol", choices=list(PROTOCOLS), default="mean-return",
                    help="the scoring protocol of the summary line (the results file holds all three)")
     p.add_argument("--learner-from", default=None, help="run folder of a run with the same learner "
