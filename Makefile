@@ -147,7 +147,7 @@ mutation: $(STAMP)
 # to 1.5x their last observed update, every update kept. One run per core (xargs -P 2), resumable:
 # the same command again skips finished runs and resumes the others. About 15 min (Reacher) to
 # 45 min (Hopper) per run on one core. E.g. make learner-logs ENVS="Hopper-v5" SEEDS="0 1 2 3 4"
-.PHONY: learner-logs reward-bench
+.PHONY: learner-logs reward-bench reward-observers
 learner-logs: $(STAMP)
 	for e in $(ENVS); do for s in $(SEEDS); do echo $$e $$s; done; done | \
 	  OMP_NUM_THREADS=1 xargs -P 2 -n 2 sh -c 'test -f book/data/learner_logs/$$0_seed$$1.json || \
@@ -157,3 +157,10 @@ learner-logs: $(STAMP)
 REWARDS ?= true trex lfl lfl-state bc
 reward-bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m lfl_lib.experiments.reward_bench --rewards $(REWARDS) --envs $(ENVS) --seeds $(SEEDS)
+
+# Observers on T-REX's reward (chapter 9): one per (env, seed), both cores, resumable; ~10-20 min each.
+TERMINAL ?= absorbing
+reward-observers: $(STAMP)
+	for e in $(ENVS); do for s in $(SEEDS); do echo $$e $$s; done; done | \
+	  OMP_NUM_THREADS=1 xargs -P 2 -n 2 sh -c '$(BIN)/python -m lfl_lib.experiments.reward_observers --rewards trex \
+	  --terminal $(TERMINAL) --envs $$0 --seeds $$1 --no-progress'

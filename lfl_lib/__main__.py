@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "terminations": ("lfl_lib.experiments.terminations", "the observer's episode ends of finished study runs"),
     "learner-logs": ("lfl_lib.experiments.learner_logs", "the study's learner run longer, every update kept"),
     "reward-bench": ("lfl_lib.experiments.reward_bench", "the reward benchmark: learned rewards ranked against the learner's future"),
+    "reward-observers": ("lfl_lib.experiments.reward_observers", "observers trained on the benchmark's learned rewards (T-REX)"),
     "lq-state-term": ("lfl_lib.experiments.lq_state_term", "Algorithm 1 with and without a state term on the LQ test bed"),
     "table2": ("lfl_lib.experiments.table2", "Table 2 of the paper (chapter 5)"),
     "table2-study": ("lfl_lib.experiments.table2_study", "chapter 5's estimator study and ablations"),

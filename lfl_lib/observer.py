@@ -32,7 +32,7 @@ from . import _safe_io
 from ._validate import check_positive_int
 from .data import Rollout
 from .deep_lfl import DeepLfLConfig, RewardModel, as_config, fit_gaussian_policies
-from .ppo import PAPER_CODE_QUEUE, PPO, PPOConfig, PolicySnapshot, check_env_id, evaluate_policy
+from .ppo import PAPER_CODE_QUEUE, PPO, PPOConfig, PolicySnapshot, RewardFn, check_env_id, evaluate_policy
 
 if TYPE_CHECKING:
     from .categorical import CategoricalActor
@@ -347,8 +347,8 @@ class ObserverResult:
         return [float(np.mean(r)) for r in self.returns]
 
 
-def _check_options(env_id: str, reward: RewardModel | str | Path, start: Rollout | PolicySnapshot | None,
-                   opts: dict[str, Any]) -> tuple[str, RewardModel]:
+def _check_options(env_id: str, reward: RewardModel | str | Path | RewardFn, start: Rollout | PolicySnapshot | None,
+                   opts: dict[str, Any]) -> tuple[str, RewardModel | RewardFn]:
     """Validate :func:`train_observer`'s arguments; every error names the argument."""
     env_id = check_env_id(env_id, allow_discrete=True)
     for name in ("freeze_obs_stats", "progress", "paper_code", "strict"):
@@ -356,8 +356,9 @@ def _check_options(env_id: str, reward: RewardModel | str | Path, start: Rollout
             raise ValueError(f"{name} must be True or False; got {opts[name]!r}")
     if isinstance(reward, (str, Path)):
         reward = load_reward(reward)
-    if not isinstance(reward, RewardModel):
-        raise ValueError(f"reward must be a RewardModel or a reward file; got {type(reward).__name__}")
+    if not (isinstance(reward, RewardModel) or callable(reward)):
+        raise ValueError("reward must be a RewardModel, a reward file or a callable reward_fn(obs, actions); "
+                         f"got {type(reward).__name__}")
     for name, minimum in (("updates", 0), ("bc_steps", 1), ("seed", 0), ("eval_episodes", 1), ("critic_warmup", 0)):
         check_positive_int(opts[name], name, minimum=minimum)
     if start is not None and not isinstance(start, (Rollout, PolicySnapshot)):
@@ -393,7 +394,7 @@ def _diagnostics(ppo: PPO) -> dict[str, Any]:
 
 def train_observer(
     env_id: str,
-    reward: RewardModel | str | Path,
+    reward: RewardModel | str | Path | RewardFn,
     *,
     start: Rollout | PolicySnapshot | None = None,
     start_count: int = 1,
@@ -430,8 +431,10 @@ def train_observer(
         The learner's environment (a registered gymnasium id with Box observations, and Box
         actions or Discrete actions; for the latter the observer's PPO has a categorical
         actor, :class:`lfl_lib.categorical.CategoricalActor`).
-    reward : lfl_lib.deep_lfl.RewardModel or path
-        The recovered reward, or a file/folder written by :func:`save_reward`.
+    reward : lfl_lib.deep_lfl.RewardModel, path or callable
+        The recovered reward, a file/folder written by :func:`save_reward`, or any
+        ``reward_fn(obs_batch, action_batch) -> rewards`` on raw observations (e.g. a
+        :class:`lfl_lib.trex.TrexReward`'s ``reward_fn``; no environment check then).
     start : lfl_lib.data.Rollout or lfl_lib.nets.PolicySnapshot, optional
         A rollout (the learner's last observed one): the observer starts by behaviour
         cloning of it (:func:`behaviour_clone`, ``bc_steps`` steps with ``bc_config``,
@@ -487,13 +490,14 @@ def train_observer(
     if not isinstance(ppo_config, PPOConfig):
         raise ValueError(f"ppo_config must be a lfl_lib.ppo.PPOConfig; got {type(ppo_config).__name__}")
     bc_cfg = as_config(bc_config, "bc_config")
-    probe = gym.make(env_id)
-    try:
-        check_reward_env(reward, probe, strict)
-    finally:
-        probe.close()
+    if isinstance(reward, RewardModel):
+        probe = gym.make(env_id)
+        try:
+            check_reward_env(reward, probe, strict)
+        finally:
+            probe.close()
     torch.manual_seed(seed)
-    ppo = PPO(env_id, ppo_config, seed=seed, reward_fn=reward.reward_fn)
+    ppo = PPO(env_id, ppo_config, seed=seed, reward_fn=reward.reward_fn if isinstance(reward, RewardModel) else reward)
     try:
         if paper_code:
             ppo.tap.capture_reward_terms(PAPER_CODE_QUEUE)

@@ -94,3 +94,21 @@ def test_a_recovery_resumes_from_its_checkpoint_and_refuses_another(tmp_path):
         recover_with_checkpoints(rollouts, TINY, ck, seed=1, key={"data": "b"})
     plain = recover_with_checkpoints(rollouts, TINY, seed=1)  # no file: the full result only
     assert plain.losses == rec.losses and set(plain.state) == set(rec.state)
+
+
+def test_a_callable_reward_is_trained_on_as_it_is(reward):
+    # any reward_fn(obs, actions) is accepted: here the RewardModel's own reward_fn, which must
+    # give the observer exactly the numbers the RewardModel gives
+    a = train_observer(ENV, reward, start=_rollouts()[-1], **COMMON)
+    b = train_observer(ENV, reward.reward_fn, start=_rollouts()[-1], **COMMON)
+    assert b.returns == a.returns
+    calls = []
+
+    def state_only(obs, actions):
+        calls.append(obs.shape)
+        return -np.abs(obs[:, 1])
+
+    c = train_observer(ENV, state_only, start=_rollouts()[-1], **COMMON)
+    assert len(c.returns) == 3 and calls and calls[0][1] == 4
+    with pytest.raises(ValueError, match="reward must be a RewardModel, a reward file or a callable"):
+        train_observer(ENV, 3.0, **COMMON)  # type: ignore[arg-type]
