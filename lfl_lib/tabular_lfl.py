@@ -38,8 +38,9 @@ choices the book's chapter 5 selected on held-out seeds.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence, cast
+from typing import Any, Callable, Literal, Sequence, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -58,6 +59,7 @@ __all__ = [
     "LfLResult",
     "fit_lfl",
     "recover_reward",
+    "ProgressFn",
     "LEARNER_MODELS",
     "kl_targets",
     "kl_weight_from_consistency",
@@ -460,15 +462,21 @@ def fit_lfl(
     learner_model: LearnerModel = "spi",
     kl_weight: float | None = None,
     se_margin: float | None = None,
+    progress: bool | ProgressFn = False,
 ) -> LfLResult:
     """Algorithm 1 (tabular) with all its intermediate results; see :func:`recover_reward`.
 
     ``se_margin`` (``"auto"`` only; None: :data:`AUTO_SE_MARGIN`) is the margin of
-    :func:`select_learner_model`. For ``learner_model="svi"`` the field ``shapings`` holds the potentials
+    :func:`select_learner_model`. ``progress`` shows the fits of a learner-model selection
+    (``"auto"``, and ``"kl"`` without ``kl_weight``), one per candidate and fold, then the final
+    fit: a bar on stderr when True (shown only when stderr is a terminal), or
+    ``progress(label, done, total)`` calls (:data:`ProgressFn`). For ``learner_model="svi"`` the field ``shapings`` holds the potentials
     :math:`V_0, \\dots, V_{N-1}` (shape (N, S)) of :func:`~lfl_lib.inversion.value_iteration_fit`.
     """
     if learner_model not in LEARNER_MODELS:
         raise ValueError(f"learner_model must be one of {list(LEARNER_MODELS)}; got {learner_model!r}")
+    if not (isinstance(progress, bool) or callable(progress)):
+        raise ValueError(f"progress must be a bool or a callable progress(label, done, total); got {progress!r}")
     if kl_weight is not None:
         if learner_model not in ("kl", "auto"):
             raise ValueError(f"kl_weight applies to learner_model 'kl' or 'auto' only; got kl_weight={kl_weight!r} "
@@ -485,11 +493,19 @@ def fit_lfl(
     data_options: dict[str, Any] = dict(P=P, terminal=terminal)
     if learner_model == "auto":
         _observed(trajectories, n_states, n_actions, minimum=LEARNER_MODELS["auto"])
-        sel = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model,
-                                   kl_weight=kl_weight, se_margin=AUTO_SE_MARGIN if se_margin is None else se_margin,
-                                   **data_options, **_estimator_options)
-        res = fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, learner_model=cast(Any, sel.model),
-                      kl_weight=sel.kl_weight if sel.model == "kl" else None, **data_options, **_estimator_options)
+        show, close = _reporter(progress, "learner model 'auto'")
+        try:
+            sel = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model,
+                                       kl_weight=kl_weight, se_margin=AUTO_SE_MARGIN if se_margin is None else se_margin,
+                                       progress=_then_one_more(show), **data_options, **_estimator_options)
+            n = 2 * len(sel.log_likelihood)  # the selection's fits (one per candidate and fold)
+            final = sel.model if sel.model != "kl" else f"kl:{sel.kl_weight:g}"
+            show(f"final fit: {final}", n, n + 1)
+            res = fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, learner_model=cast(Any, sel.model),
+                          kl_weight=sel.kl_weight if sel.model == "kl" else None, **data_options, **_estimator_options)
+            show(f"chose {final}", n + 1, n + 1)
+        finally:
+            close()
         return LfLResult(res.r, res.policies, res.targets, res.weights, res.shapings, res.P_hat,
                          res.learner_model, res.kl_weight, sel)
     gamma = check_gamma(gamma)
@@ -502,8 +518,12 @@ def fit_lfl(
             if len(obs.pair_counts) < 3:
                 raise ValueError("trajectories must hold the data of at least 3 observed policies to estimate "
                                  "kl_weight (one improvement is explained by every weight); give kl_weight or more data")
-            lam = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model, candidates=("kl",),
-                                       se_margin=0.0, **data_options, **_estimator_options).kl_weight
+            show, close = _reporter(progress, "KL weight")
+            try:
+                lam = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model, candidates=("kl",),
+                                           se_margin=0.0, progress=show, **data_options, **_estimator_options).kl_weight
+            finally:
+                close()
         else:
             lam = kl_weight
     return _fit_prepared(policies, P_hat, wk, gamma, alpha_model, learner_model, lam, unseen, solver, n_steps, lr)
@@ -750,6 +770,40 @@ def _split_halves(data: Sequence[object]) -> tuple[list[object], list[object]]:
     return first, second
 
 
+#: A progress callback of the learner-model selection: ``progress(label, done, total)`` is called
+#: before each of the ``total`` fits (``label`` names the fold and the candidate, ``done`` fits
+#: are finished) and once at the end with ``done == total``.
+ProgressFn = Callable[[str, int, int], None]
+
+
+def _reporter(progress: bool | ProgressFn | None, desc: str) -> tuple[ProgressFn, Callable[[], None]]:
+    """``(show, close)`` for ``progress``: nothing, the callable itself, or a tqdm bar (off when stderr is no terminal)."""
+    if progress is None or progress is False:
+        return (lambda label, done, total: None), (lambda: None)
+    if progress is True:
+        from tqdm import tqdm
+
+        bar = tqdm(desc=desc, unit="fit", disable=None, leave=False, file=sys.stderr, dynamic_ncols=True)
+
+        def show(label: str, done: int, total: int) -> None:
+            bar.total, bar.n = total, done
+            bar.set_postfix_str(label, refresh=False)
+            bar.refresh()
+
+        return show, bar.close
+    if callable(progress):
+        return progress, (lambda: None)
+    raise ValueError(f"progress must be a bool or a callable progress(label, done, total); got {progress!r}")
+
+
+def _then_one_more(show: ProgressFn) -> ProgressFn:
+    """``show`` with one more fit in the total (the final fit after a selection); the selection's last call is dropped."""
+    def inner(label: str, done: int, total: int) -> None:
+        if done < total:
+            show(label, done, total + 1)
+    return inner
+
+
 #: The candidates of ``learner_model="auto"``. ``"svi"`` is left out: on the held-out seeds
 #: 1000-1009 its fit on SPI data gave observers near the uniform policy's score (-19.5) and the
 #: likelihood still preferred it there (book chapter "What kind of learner?").
@@ -805,6 +859,7 @@ def select_learner_model(
     candidates: Sequence[str] = AUTO_CANDIDATES,
     kl_weight: float | None = None,
     se_margin: float = AUTO_SE_MARGIN,
+    progress: bool | ProgressFn = False,
     **options,
 ) -> ModelSelection:
     """Which learner model explains the observed learning best, by a held-out likelihood.
@@ -841,9 +896,25 @@ def select_learner_model(
     se_margin : float, default :data:`AUTO_SE_MARGIN`
         The margin, in standard errors (>= 0, ``inf`` allowed), by which a candidate must beat
         ``"spi"`` to replace it; 0 takes the best candidate, ``inf`` always keeps ``"spi"``.
+    progress : bool or callable, default False
+        The fits (one per candidate and fold, ``2 x`` the candidates): True shows a bar on stderr,
+        only when it is a terminal; a callable is called as
+        ``progress(label, done, total)`` (:data:`ProgressFn`) before each fit and once at the end.
     **options
         Estimator options of :func:`fit_lfl`.
     """
+    show, close = _reporter(progress, "learner model selection")
+    try:
+        return _select(trajectories, n_states, n_actions, gamma, alpha_model, candidates, kl_weight, se_margin,
+                       show, options)
+    finally:
+        close()
+
+
+def _select(trajectories: Sequence[Trajectory], n_states: int, n_actions: int, gamma: float, alpha_model: float,
+            candidates: Sequence[str], kl_weight: float | None, se_margin: float, show: ProgressFn,
+            options: dict[str, Any]) -> ModelSelection:
+    """The body of :func:`select_learner_model`; ``show(label, done, total)`` before each fit."""
     cands = list(candidates)
     if not cands or any(c not in ("spi", "kl", "svi") for c in cands):
         raise ValueError(f"candidates must be a non-empty subset of ('spi', 'kl', 'svi'); got {candidates!r}")
@@ -878,7 +949,8 @@ def select_learner_model(
     unknown = set(opts) - set(_DEFAULT_OPTIONS)
     if unknown:
         raise ValueError(f"unknown estimator options: {sorted(unknown)}")
-    for fit_half, test_half in (halves, halves[::-1]):
+    total, done = 2 * len(runs), 0
+    for fold, (fit_half, test_half) in enumerate((halves, halves[::-1])):
         test_counts = _observed(test_half, n_states, n_actions, minimum=1).pair_counts[1:]
         n_pairs += int(sum(c.sum() for c in test_counts))
         all_counts += test_counts
@@ -888,11 +960,13 @@ def select_learner_model(
             parts = (targets(pols, P_hat, gamma, alpha_model),
                      _kl_direction(pols, P_hat, gamma) if any(m == "kl" for _, m, _ in runs) else None)
         for key, model, lam in runs:
+            show(f"fold {fold + 1}/2, candidate {key}", done, total)
             res = _fit_prepared(pols, P_hat, wk, gamma, alpha_model, model, lam, opts["unseen"], opts["solver"],
                                 opts["n_steps"], opts["lr"], kl_parts=parts)
             lp = [np.log(p) for p in predict_next_policies(res, gamma, alpha_model, "forward")]
             logp[key] += lp
             ll[key] += float(sum((cnt * lq).sum() for cnt, lq in zip(test_counts, lp)))
+            done += 1
     ll = {key: v / n_pairs for key, v in ll.items()}
     se = {key: _difference_se(all_counts, logp[key], logp["spi"]) for key in ll} if "spi" in ll else {}
     keys = list(ll)
@@ -901,6 +975,7 @@ def select_learner_model(
         best = "spi"  # not better than the paper's model by the margin
     model = best.split(":")[0]
     lam = next(weight for k, _, weight in runs if k == best)
+    show(f"selected {best}", total, total)
     return ModelSelection(model, float(lam), ll, se)
 
 
