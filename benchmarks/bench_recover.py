@@ -1,7 +1,7 @@
 """Recovery time and peak memory against the log's size (continuous Algorithm 1, paper preset).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_recover.py [--sizes 2000 10000 100000]
-        [--policies 10] [--out book/data/bench_recover.json]
+        [--policies 10] [--out book/data/bench_recover.json] [--append]
 
 Each size runs in its own process (one torch thread): ``policies`` rollouts of ``size``
 transitions each, 17-d observations and 6-d actions (HalfCheetah's sizes), drawn at random
@@ -10,7 +10,9 @@ with a policy that changes from one rollout to the next, recovered by
 Up to ``DeepLfLConfig.minibatch`` (4096) transitions per policy every step is full batch
 (the paper); beyond, every step takes a minibatch of 4096 per policy, so the time levels off.
 Reported per size: wall time, CPU time, and the process's peak resident memory (``ru_maxrss``,
-the data included).
+the data included). With ``--append``, the rows of the sizes run (each with its own command, date
+and git commit) are added to those of an existing ``--out`` file, replacing rows of the same
+size and number of policies.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000, 100000])
     p.add_argument("--policies", type=int, default=10)
     p.add_argument("--out", type=Path, default=Path("book/data/bench_recover.json"))
+    p.add_argument("--append", action="store_true", help="add the rows to those of an existing --out file")
     args = p.parse_args()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     rows = []
@@ -63,10 +66,20 @@ def main() -> None:
               f"peak {row['peak_rss_mib']:6.0f} MiB", flush=True)
     import torch
 
-    from lfl_lib._io import write_json
+    from lfl_lib._io import git_commit, read_json, write_json
 
+    command = "python " + " ".join(sys.argv)
+    if args.append and args.out.exists():
+        result = read_json(args.out, "--out")
+        new = {(r["transitions_per_policy"], r["policies"]) for r in rows}
+        stamp = {"command": command, "date": time.strftime("%Y-%m-%d", time.gmtime()), "git_commit": git_commit()}
+        result["rows"] = [r for r in result["rows"] if (r["transitions_per_policy"], r["policies"]) not in new]
+        result["rows"] += [{**r, **stamp} for r in rows]
+        write_json(result, args.out, sort_keys=False)
+        print(f"appended to {args.out}")
+        return
     result = {
-        "command": "python " + " ".join(sys.argv),
+        "command": command,
         "preset": "paper (DeepLfLConfig defaults: 1000/100/3000/1000 Adam steps, minibatch 4096)",
         "data": "random rollouts, 17-d observations, 6-d actions (HalfCheetah's sizes)",
         "threads": 1,

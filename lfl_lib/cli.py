@@ -265,7 +265,8 @@ def _recover_tabular(args: argparse.Namespace, folder: _Folder, command: str) ->
     if args.learner_model == "auto" and not args.no_progress:
         print("learner model 'auto': fitting each candidate on half of the data and scoring it on the other "
               "half (several fits: slower than one model)", file=sys.stderr, flush=True)
-    res = fit_lfl(cast(Any, data), S, A, gamma, alpha_model, P=P, learner_model=args.learner_model)
+    res = fit_lfl(cast(Any, data), S, A, gamma, alpha_model, P=P, learner_model=args.learner_model,
+                  progress=not args.no_progress)
     report = {
         "command": command,
         "kind": "tabular",

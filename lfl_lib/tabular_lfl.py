@@ -38,9 +38,10 @@ choices the book's chapter 5 selected on held-out seeds.
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, Mapping, Sequence, cast
+from typing import Any, Callable, Literal, Mapping, Sequence, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -61,6 +62,7 @@ __all__ = [
     "LfLResult",
     "fit_lfl",
     "recover_reward",
+    "ProgressFn",
     "LEARNER_MODELS",
     "kl_targets",
     "kl_weight_from_consistency",
@@ -158,7 +160,7 @@ def _renamed(options: Mapping[str, Any], warn: bool, stacklevel: int) -> dict[st
                 raise ValueError(f"give {new} only ({old} is its older name); got both")
             if warn:
                 warnings.warn(f"the option {old} is now named {new} (as in DeepLfLConfig); {old} will be removed",
-                              DeprecationWarning, stacklevel=stacklevel + 1)
+                              DeprecationWarning, stacklevel=stacklevel)
             out[new] = out.pop(old)
     return out
 
@@ -310,7 +312,7 @@ def estimate_policies(
     list of ndarray, each of shape (S, A), all entries > 0
     """
     if entropy_weight is not None:
-        entropy_bonus = _renamed({"entropy_weight": entropy_weight}, True, 2)["entropy_bonus"]
+        entropy_bonus = _renamed({"entropy_weight": entropy_weight}, True, 3)["entropy_bonus"]
     counts_k = _observed(trajectories, n_states, n_actions, minimum=1).pair_counts
     if estimator not in ("dirichlet", "entropy_ml", "entropy_ml_adam"):
         raise ValueError(f"estimator must be 'dirichlet', 'entropy_ml' or 'entropy_ml_adam'; got {estimator!r}")
@@ -556,6 +558,7 @@ def fit_lfl(
     learner_model: LearnerModel = "spi",
     kl_weight: float | None = None,
     se_margin: float | None = None,
+    progress: bool | ProgressFn = False,
     **options: Any,
 ) -> LfLResult:
     """Algorithm 1 (tabular) with all its intermediate results; see :func:`recover_reward`.
@@ -563,20 +566,18 @@ def fit_lfl(
     ``config`` (a :class:`TabularLfLConfig`, a dict of its fields, or None: the defaults) and
     the keyword ``options`` (its fields, which replace the config's) are the estimator's choices.
     ``se_margin`` (``"auto"`` only; None: :data:`AUTO_SE_MARGIN`) is the margin of
-    :func:`select_learner_model`. For ``learner_model="svi"`` the field ``shapings`` holds the potentials
+    :func:`select_learner_model`. ``progress`` shows the fits of a learner-model selection
+    (``"auto"``, and ``"kl"`` without ``kl_weight``), one per candidate and fold, then the final
+    fit: a bar on stderr when True (shown only when stderr is a terminal), or
+    ``progress(label, done, total)`` calls (:data:`ProgressFn`). For ``learner_model="svi"`` the field ``shapings`` holds the potentials
     :math:`V_0, \\dots, V_{N-1}` (shape (N, S)) of :func:`~lfl_lib.inversion.value_iteration_fit`.
     """
-    kl_weight = _check_learner_model(learner_model, kl_weight, se_margin)
+    kl_weight = _check_learner_model(learner_model, kl_weight, se_margin, progress)
     cfg = as_tabular_config(config, options, stacklevel=3)
     if learner_model == "auto":
         _observed(trajectories, n_states, n_actions, minimum=LEARNER_MODELS["auto"])
-        sel = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model,
-                                   kl_weight=kl_weight, se_margin=AUTO_SE_MARGIN if se_margin is None else se_margin,
-                                   config=cfg, P=P, terminal=terminal)
-        res = fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, learner_model=cast(Any, sel.model),
-                      kl_weight=sel.kl_weight if sel.model == "kl" else None, config=cfg, P=P, terminal=terminal)
-        return LfLResult(res.r, res.policies, res.targets, res.weights, res.shapings, res.P_hat,
-                         res.learner_model, res.kl_weight, sel)
+        return _fit_auto(trajectories, n_states, n_actions, gamma, alpha_model, kl_weight, se_margin, progress, cfg,
+                         P, terminal)
     gamma = check_gamma(gamma)
     alpha_model = check_alpha(alpha_model, "alpha_model")
     obs = _observed(trajectories, n_states, n_actions, minimum=LEARNER_MODELS[learner_model])
@@ -587,18 +588,48 @@ def fit_lfl(
             if len(obs.pair_counts) < 3:
                 raise ValueError("trajectories must hold the data of at least 3 observed policies to estimate "
                                  "kl_weight (one improvement is explained by every weight); give kl_weight or more data")
-            lam = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model, candidates=("kl",),
-                                       se_margin=0.0, config=cfg, P=P, terminal=terminal).kl_weight
+            show, close = _reporter(progress, "KL weight")
+            try:
+                lam = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model, candidates=("kl",),
+                                           se_margin=0.0, progress=show, config=cfg, P=P, terminal=terminal).kl_weight
+            finally:
+                close()
         else:
             lam = kl_weight
     return _fit_prepared(policies, P_hat, wk, gamma, alpha_model, learner_model, lam, cfg.unseen, cfg.solver,
                          cfg.n_steps, cfg.lr)
 
 
-def _check_learner_model(learner_model: str, kl_weight: float | None, se_margin: float | None) -> float | None:
+def _fit_auto(
+    trajectories: Sequence[Trajectory], n_states: int, n_actions: int, gamma: float, alpha_model: float,
+    kl_weight: float | None, se_margin: float | None, progress: bool | ProgressFn, cfg: TabularLfLConfig,
+    P: np.ndarray | None, terminal: np.ndarray | None,
+) -> LfLResult:
+    """``learner_model="auto"``: the model of :func:`select_learner_model`, then fitted on all the data."""
+    show, close = _reporter(progress, "learner model 'auto'")
+    try:
+        sel = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model,
+                                   kl_weight=kl_weight, se_margin=AUTO_SE_MARGIN if se_margin is None else se_margin,
+                                   progress=_then_one_more(show), config=cfg, P=P, terminal=terminal)
+        n = 2 * len(sel.log_likelihood)  # the selection's fits (one per candidate and fold)
+        final = sel.model if sel.model != "kl" else f"kl:{sel.kl_weight:g}"
+        show(f"final fit: {final}", n, n + 1)
+        res = fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, learner_model=cast(Any, sel.model),
+                      kl_weight=sel.kl_weight if sel.model == "kl" else None, config=cfg, P=P, terminal=terminal)
+        show(f"chose {final}", n + 1, n + 1)
+    finally:
+        close()
+    return LfLResult(res.r, res.policies, res.targets, res.weights, res.shapings, res.P_hat,
+                     res.learner_model, res.kl_weight, sel)
+
+
+def _check_learner_model(learner_model: str, kl_weight: float | None, se_margin: float | None,
+                         progress: object = False) -> float | None:
     """Check the learner model and the options that go with it; the checked ``kl_weight``."""
     if learner_model not in LEARNER_MODELS:
         raise ValueError(f"learner_model must be one of {list(LEARNER_MODELS)}; got {learner_model!r}")
+    if not (isinstance(progress, bool) or callable(progress)):
+        raise ValueError(f"progress must be a bool or a callable progress(label, done, total); got {progress!r}")
     if kl_weight is not None:
         if learner_model not in ("kl", "auto"):
             raise ValueError(f"kl_weight applies to learner_model 'kl' or 'auto' only; got kl_weight={kl_weight!r} "
@@ -860,6 +891,40 @@ def _split_halves(data: Sequence[object]) -> tuple[list[object], list[object]]:
     return first, second
 
 
+#: A progress callback of the learner-model selection: ``progress(label, done, total)`` is called
+#: before each of the ``total`` fits (``label`` names the fold and the candidate, ``done`` fits
+#: are finished) and once at the end with ``done == total``.
+ProgressFn = Callable[[str, int, int], None]
+
+
+def _reporter(progress: bool | ProgressFn | None, desc: str) -> tuple[ProgressFn, Callable[[], None]]:
+    """``(show, close)`` for ``progress``: nothing, the callable itself, or a tqdm bar (off when stderr is no terminal)."""
+    if progress is None or progress is False:
+        return (lambda label, done, total: None), (lambda: None)
+    if progress is True:
+        from tqdm import tqdm
+
+        bar = tqdm(desc=desc, unit="fit", disable=None, leave=False, file=sys.stderr, dynamic_ncols=True)
+
+        def show(label: str, done: int, total: int) -> None:
+            bar.total, bar.n = total, done
+            bar.set_postfix_str(label, refresh=False)
+            bar.refresh()
+
+        return show, bar.close
+    if callable(progress):
+        return progress, (lambda: None)
+    raise ValueError(f"progress must be a bool or a callable progress(label, done, total); got {progress!r}")
+
+
+def _then_one_more(show: ProgressFn) -> ProgressFn:
+    """``show`` with one more fit in the total (the final fit after a selection); the selection's last call is dropped."""
+    def inner(label: str, done: int, total: int) -> None:
+        if done < total:
+            show(label, done, total + 1)
+    return inner
+
+
 #: The candidates of ``learner_model="auto"``. ``"svi"`` is left out: on the held-out seeds
 #: 1000-1009 its fit on SPI data gave observers near the uniform policy's score (-19.5) and the
 #: likelihood still preferred it there (book chapter "What kind of learner?").
@@ -915,6 +980,7 @@ def select_learner_model(
     candidates: Sequence[str] = AUTO_CANDIDATES,
     kl_weight: float | None = None,
     se_margin: float = AUTO_SE_MARGIN,
+    progress: bool | ProgressFn = False,
     config: TabularLfLConfig | Mapping[str, Any] | None = None,
     P: np.ndarray | None = None,
     terminal: np.ndarray | None = None,
@@ -954,9 +1020,25 @@ def select_learner_model(
     se_margin : float, default :data:`AUTO_SE_MARGIN`
         The margin, in standard errors (>= 0, ``inf`` allowed), by which a candidate must beat
         ``"spi"`` to replace it; 0 takes the best candidate, ``inf`` always keeps ``"spi"``.
+    progress : bool or callable, default False
+        The fits (one per candidate and fold, ``2 x`` the candidates): True shows a bar on stderr,
+        only when it is a terminal; a callable is called as
+        ``progress(label, done, total)`` (:data:`ProgressFn`) before each fit and once at the end.
     config, P, terminal, **options
         As for :func:`fit_lfl`.
     """
+    show, close = _reporter(progress, "learner model selection")
+    try:
+        return _select(trajectories, n_states, n_actions, gamma, alpha_model, candidates, kl_weight, se_margin,
+                       show, as_tabular_config(config, options, stacklevel=3), P, terminal)
+    finally:
+        close()
+
+
+def _select(trajectories: Sequence[Trajectory], n_states: int, n_actions: int, gamma: float, alpha_model: float,
+            candidates: Sequence[str], kl_weight: float | None, se_margin: float, show: ProgressFn,
+            cfg: TabularLfLConfig, P: np.ndarray | None, terminal: np.ndarray | None) -> ModelSelection:
+    """The body of :func:`select_learner_model`; ``show(label, done, total)`` before each fit."""
     cands = list(candidates)
     if not cands or any(c not in ("spi", "kl", "svi") for c in cands):
         raise ValueError(f"candidates must be a non-empty subset of ('spi', 'kl', 'svi'); got {candidates!r}")
@@ -974,14 +1056,14 @@ def select_learner_model(
     if not se_margin >= 0.0:
         raise ValueError(f"se_margin must be a number >= 0 (inf allowed); got {se_margin!r}")
     runs = _selection_runs(cands, kl_weight, alpha_model)
-    cfg = as_tabular_config(config, options, stacklevel=3)
-    ll, se = _held_out_log_likelihoods(trajs, n_states, n_actions, gamma, alpha_model, runs, cfg, P, terminal)
+    ll, se = _held_out_log_likelihoods(trajs, n_states, n_actions, gamma, alpha_model, runs, cfg, P, terminal, show)
     keys = list(ll)
     best = max(keys, key=lambda k: (ll[k], -keys.index(k)))
     if se and best != "spi" and not (math.isfinite(se_margin) and ll[best] - ll["spi"] > se_margin * se[best]):
         best = "spi"  # not better than the paper's model by the margin
     model = best.split(":")[0]
     lam = next(weight for k, _, weight in runs if k == best)
+    show(f"selected {best}", 2 * len(runs), 2 * len(runs))
     return ModelSelection(model, float(lam), ll, se)
 
 
@@ -1002,6 +1084,7 @@ def _selection_runs(cands: Sequence[str], kl_weight: float | None, alpha_model: 
 def _held_out_log_likelihoods(
     trajs: Sequence[object], n_states: int, n_actions: int, gamma: float, alpha_model: float,
     runs: Sequence[tuple[str, str, float]], cfg: TabularLfLConfig, P: np.ndarray | None, terminal: np.ndarray | None,
+    show: ProgressFn,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Two-fold held-out log-likelihood per pair of each run, and its standard error against ``"spi"``."""
     halves = _split_halves(trajs)
@@ -1009,7 +1092,8 @@ def _held_out_log_likelihoods(
     logp: dict[str, list[NDArray[np.float64]]] = {key: [] for key, _, _ in runs}
     all_counts: list[NDArray[np.float64]] = []
     n_pairs = 0
-    for fit_half, test_half in (halves, halves[::-1]):
+    total, done = 2 * len(runs), 0
+    for fold, (fit_half, test_half) in enumerate((halves, halves[::-1])):
         test_counts = _observed(test_half, n_states, n_actions, minimum=1).pair_counts[1:]
         n_pairs += int(sum(c.sum() for c in test_counts))
         all_counts += test_counts
@@ -1019,11 +1103,13 @@ def _held_out_log_likelihoods(
             parts = (targets(pols, P_hat, gamma, alpha_model),
                      _kl_direction(pols, P_hat, gamma) if any(m == "kl" for _, m, _ in runs) else None)
         for key, model, lam in runs:
+            show(f"fold {fold + 1}/2, candidate {key}", done, total)
             res = _fit_prepared(pols, P_hat, wk, gamma, alpha_model, model, lam, cfg.unseen, cfg.solver,
                                 cfg.n_steps, cfg.lr, kl_parts=parts)
             lp = [np.log(p) for p in predict_next_policies(res, gamma, alpha_model, "forward")]
             logp[key] += lp
             ll[key] += float(sum((cnt * lq).sum() for cnt, lq in zip(test_counts, lp)))
+            done += 1
     ll = {key: v / n_pairs for key, v in ll.items()}
     se = {key: _difference_se(all_counts, logp[key], logp["spi"]) for key in ll} if "spi" in ll else {}
     return ll, se

@@ -49,6 +49,7 @@ from tqdm import tqdm
 from ..deep_lfl import DeepLfLConfig, RewardModel, fit_gaussian_policies, recover_reward
 from .._io import git_commit, versions, write_json, write_npz
 from ..data import Rollout
+from ..categorical import CategoricalActor
 from ..nets import GaussianActor, PolicySnapshot
 from .. import _safe_io
 from ..trex import TrexConfig, TrexReward, fit_trex, split_episodes
@@ -115,13 +116,15 @@ BC_STEPS = 3000
 def _bc_reward(last: Rollout, steps: int | None = None, lr: float = 1e-3, seed: int = 0) -> RewardModel:
     """:math:`\\ln \\hat\\pi_K(a|s)`: maximum likelihood (no entropy bonus) on the last observed rollout.
 
-    The same fit as Algorithm 1's reward initialisation (stage 3 of :func:`lfl_lib.deep_lfl.recover_reward`).
+    The same fit as Algorithm 1's reward initialisation (stage 3 of :func:`lfl_lib.deep_lfl.recover_reward`):
+    a Gaussian clone for continuous actions, a categorical one
+    (:class:`~lfl_lib.categorical.CategoricalActor`) for discrete actions (``last.n_actions``).
     """
     s = np.concatenate([last.observations, last.next_observations])
     torch.manual_seed(seed)
-    reward = RewardModel(s.shape[1], last.actions.shape[1], s.mean(0), s.std(0))
+    reward = RewardModel(s.shape[1], last.act_dim, s.mean(0), s.std(0), n_actions=last.n_actions)
     S = torch.as_tensor(last.observations, dtype=torch.float32)
-    A = torch.as_tensor(last.actions, dtype=torch.float32)
+    A = torch.as_tensor(last.actions, dtype=torch.float32 if last.n_actions is None else torch.long)
     with torch.no_grad():
         NS = reward.norm(S)
     fit_gaussian_policies([reward.policy], [NS], [A], BC_STEPS if steps is None else steps, lr, 0.0)
@@ -130,16 +133,27 @@ def _bc_reward(last: Rollout, steps: int | None = None, lr: float = 1e-3, seed: 
 
 
 def _model_spec(reward: RewardModel) -> dict[str, Any]:
-    policy = cast(GaussianActor, reward.policy)  # a continuous-action reward (built by this module)
-    hidden = [m.out_features for m in policy.mean if isinstance(m, torch.nn.Linear)][:-1]
-    return {"kind": "reward_model", "obs_dim": int(reward.norm.mean.numel()), "act_dim": int(policy.log_std.numel()),
+    policy = reward.policy
+    if isinstance(policy, CategoricalActor):  # discrete actions
+        layers, act_dim = policy.logits, 1
+    else:
+        layers, act_dim = policy.mean, int(policy.log_std.numel())
+    hidden = [m.out_features for m in layers if isinstance(m, torch.nn.Linear)][:-1]
+    spec = {"kind": "reward_model", "obs_dim": int(reward.norm.mean.numel()), "act_dim": act_dim,
             "hidden": hidden, "state_term": reward.state_term,
             "state_dict": {k: v.detach().clone() for k, v in reward.state_dict().items()}}
+    if reward.n_actions is not None:
+        spec["n_actions"] = reward.n_actions
+    return spec
 
 
 def fit_named_reward(name: str, rollouts: Sequence[Rollout], seed: int = 0
                      ) -> tuple[RewardFn | None, dict[str, Any], dict[str, Any]]:
     """Fit reward ``name`` (see :data:`REWARDS`) on the observed window's rollouts, in time order.
+
+    Continuous or discrete actions (``Rollout.n_actions``): ``bc`` and the prior of ``trex-beta*``
+    clone :math:`\\pi_K` as a Gaussian or a categorical policy, ``lfl`` fits Algorithm 1's
+    Gaussian or categorical policies; T-REX's network reads states only.
 
     Returns ``(reward_fn, info, spec)``: ``reward_fn(obs, actions)`` on numpy batches (``None``
     for ``true``: its return is the stored true return), the fit's diagnostics, and a dict of
@@ -178,7 +192,8 @@ def reward_from_spec(spec: dict[str, Any]) -> RewardFn | None:
         return None
     if kind == "reward_model":
         d = spec["obs_dim"]
-        m = RewardModel(d, spec["act_dim"], np.zeros(d), np.ones(d), tuple(spec["hidden"]), spec["state_term"])
+        m = RewardModel(d, spec["act_dim"], np.zeros(d), np.ones(d), tuple(spec["hidden"]), spec["state_term"],
+                        spec.get("n_actions"))
         m.load_state_dict(spec["state_dict"])
         m.requires_grad_(False)
         return m.reward_fn
