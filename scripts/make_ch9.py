@@ -366,6 +366,33 @@ to {glue:text}`held_trex_max_Hopper:.2f` on the held-out Hopper logs, but from
 {glue:text}`held_trex_min_Reacher:.2f` to {glue:text}`held_trex_max_Reacher:.2f` on the held-out
 Reacher logs."""))
 
+cells.append(md(r"""### The screen's verdict
+
+The rule that decides which rewards earn an observer was also written before the held-out runs:
+a reward passes an environment when, over its held-out logs, the median unseen rank is above 0.5
+and the median share of unseen checkpoints ranked above the last observed one is above 0.5; it
+passes the screen when it passes every environment with held-out logs."""))
+
+cells.append(code(r"""held_rows = [r for r in bench_table(DATA / "reward_bench", "mean") if r["seed"] in HELD_OUT]
+print(f"{'reward':<11}{'env':<13}{'logs':>5}{'median rho_unseen':>19}{'median above_last':>19}  verdict")
+verdict = {}
+for rw in ["trex", "lfl", "lfl-state", "bc"]:
+    ok_all, n_env = True, 0
+    for env in sorted({r["env"] for r in held_rows}):
+        sub = [r for r in held_rows if r["reward"] == rw and r["env"] == env and r["spearman_unseen"] is not None]
+        if not sub:
+            continue
+        n_env += 1
+        rho = float(np.median([r["spearman_unseen"] for r in sub]))
+        share = float(np.median([r["share_above_last"] for r in sub]))
+        ok = rho > 0.5 and share > 0.5
+        ok_all &= ok
+        glue(f"screen_{rw}_{env.split('-')[0]}".replace("-", "_"), rho, display=False)
+        print(f"{rw:<11}{env:<13}{len(sub):>5}{rho:>+19.2f}{share:>19.2f}  {'passes' if ok else 'fails'}")
+    verdict[rw] = ok_all and n_env > 0
+print("rewards that pass the screen:", ", ".join(k for k, v in verdict.items() if v) or "none")
+glue("n_screen_pass", sum(verdict.values()), display=False)"""))
+
 cells.append(md(r"""## 9.6 Observers of the time-order reward
 
 A reward that ranks the learner's future is necessary for an observer to extrapolate, not
