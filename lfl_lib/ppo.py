@@ -248,7 +248,7 @@ class RolloutTap(gym.vector.VectorWrapper):
         self.reward_terms: collections.deque[float] | None = None
         self._ctrl_weight = 0.0
         #: added to the next step's reward (then cleared) before the normalizing wrappers see
-        #: it: :class:`PPO`'s anchor term; None for nothing
+        #: it: the observer's anchor and soft-return terms (:class:`lfl_lib.observer_ppo.ObserverPPO`); None for nothing
         self.reward_offset: NDArray[np.float64] | None = None
 
     def reset(self, **kwargs: Any):  # type: ignore[override]
