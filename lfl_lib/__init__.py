@@ -44,6 +44,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "recover_with_checkpoints": ("lfl_lib.recovery", "recover_with_checkpoints"),
     "Recovery": ("lfl_lib.recovery", "Recovery"),
     "recover_tabular_reward": ("lfl_lib.tabular_lfl", "recover_reward"),
+    "TabularLfLConfig": ("lfl_lib.tabular_lfl", "TabularLfLConfig"),
     "observer_policy": ("lfl_lib.tabular_lfl", "observer_policy"),
     "play_policy": ("lfl_lib.tabular_lfl", "play_policy"),
     "save_reward": ("lfl_lib.observer", "save_reward"),

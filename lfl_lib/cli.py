@@ -104,7 +104,6 @@ class _Folder:
 
 def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str) -> dict[str, Any]:
     from .data import check_rollouts, load_rollout
-    from .deep_lfl import ESTIMATORS, DeepLfLConfig
     from .observer import save_reward
     from .recovery import recover_with_checkpoints
 
@@ -112,20 +111,7 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
     env_id = args.env or _logged_env_id(args.rollouts)
     if env_id is not None:
         _check_env_fits(env_id, rollouts[0])
-    settings = {**RECOVER_PRESETS[args.preset], **ESTIMATORS[args.estimator]}
-    if args.steps is not None:
-        settings.update({k: args.steps for k in ("policy_steps", "kl_steps", "reward_init_steps", "consistency_steps")})
-    if args.alpha_model is not None:
-        settings["alpha_model"] = args.alpha_model
-    if args.gamma is not None:
-        settings["gamma"] = args.gamma
-    if args.terminal == "reset":
-        raise ValueError("--terminal 'reset' is for --tabular with --env; a continuous recovery takes "
-                         "'absorbing' (default) or 'bootstrap'")
-    settings["terminal"] = args.terminal
-    if args.kl_weight != 0.0:
-        settings["kl_weight"] = args.kl_weight
-    cfg = DeepLfLConfig(**settings)
+    cfg = _recover_config(args)
     shapes = {str(p): {k: list(v.shape) for k, v in r.to_arrays().items()} for p, r in zip(args.rollouts, rollouts)}
     key = {"config": cfg.to_dict(), "seed": args.seed, "rollouts": [str(p) for p in args.rollouts],
            "sizes": [len(r) for r in rollouts]}
@@ -141,32 +127,56 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
     t0 = time.perf_counter()
     folder.make()
     rec = recover_with_checkpoints(rollouts, cfg, ck, seed=args.seed, key=key, progress=not args.no_progress)
-    reward, info, last = rec.reward, rec.losses, rec.state
+    report = _recover_report(command, key, shapes, cfg, args.seed, rec, time.perf_counter() - t0)
+    report["env"] = env_id
+    if rollouts[0].n_actions is not None:
+        report["n_actions"] = rollouts[0].n_actions
+    save_reward(rec.reward, folder.make() / "reward.pt", {"settings": cfg.to_dict(), "rollouts": list(shapes)},
+                env=env_id)
+    write_json(report, out / "recover_report.json")
+    ck.unlink(missing_ok=True)
+    return report
 
+
+def _recover_config(args: argparse.Namespace) -> Any:
+    """The :class:`~lfl_lib.deep_lfl.DeepLfLConfig` of ``lfl recover``'s options (preset, estimator, overrides)."""
+    from .deep_lfl import ESTIMATORS, DeepLfLConfig
+
+    settings = {**RECOVER_PRESETS[args.preset], **ESTIMATORS[args.estimator]}
+    if args.steps is not None:
+        settings.update({k: args.steps for k in ("policy_steps", "kl_steps", "reward_init_steps", "consistency_steps")})
+    if args.alpha_model is not None:
+        settings["alpha_model"] = args.alpha_model
+    if args.gamma is not None:
+        settings["gamma"] = args.gamma
+    if args.terminal == "reset":
+        raise ValueError("--terminal 'reset' is for --tabular with --env; a continuous recovery takes "
+                         "'absorbing' (default) or 'bootstrap'")
+    settings["terminal"] = args.terminal
+    if args.kl_weight != 0.0:
+        settings["kl_weight"] = args.kl_weight
+    return DeepLfLConfig(**settings)
+
+
+def _recover_report(command: str, key: dict[str, Any], shapes: dict[str, Any], cfg: Any, seed: int, rec: Any,
+                    wall_s: float) -> dict[str, Any]:
+    """The report of a continuous recovery (``recover_report.json``), before the environment's entries."""
     def sig(sd: dict[str, Any], k: str) -> list[float] | None:
         return [round(float(x), 5) for x in sd[k].exp()] if k in sd else None  # None: categorical policies
 
-    report = {
+    return {
         "command": command,
         "key": key,
         "kind": "continuous",
         "rollouts": shapes,
         "settings": cfg.to_dict(),
-        "seed": args.seed,
-        "losses": {k: float(v) for k, v in info.items()},
-        "fitted_policy_std": [sig(sd, "log_std") for sd in last["policies"]],
-        "reward_std": sig(last["reward"], "policy.log_std"),
+        "seed": seed,
+        "losses": {k: float(v) for k, v in rec.losses.items()},
+        "fitted_policy_std": [sig(sd, "log_std") for sd in rec.state["policies"]],
+        "reward_std": sig(rec.state["reward"], "policy.log_std"),
         "versions": versions(),
-        "wall_time_s": round(time.perf_counter() - t0, 1),
+        "wall_time_s": round(wall_s, 1),
     }
-    report["env"] = env_id
-    if rollouts[0].n_actions is not None:
-        report["n_actions"] = rollouts[0].n_actions
-    save_reward(reward, folder.make() / "reward.pt", {"settings": cfg.to_dict(), "rollouts": list(shapes)},
-                env=env_id)
-    write_json(report, out / "recover_report.json")
-    ck.unlink(missing_ok=True)
-    return report
 
 
 def _logged_env_id(paths: Sequence[str]) -> str | None:
@@ -361,6 +371,13 @@ def _observe_continuous(args: argparse.Namespace, folder: _Folder, command: str)
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lfl", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
+    _add_recover(sub)
+    _add_observe(sub)
+    return p
+
+
+def _add_recover(sub: Any) -> None:
+    """The subcommand ``recover`` and its options."""
     r = sub.add_parser("recover", help="recover a reward from one .npz file per observed policy",
                        description="Algorithm 1 on one .npz file per observed policy, in the order of the learning.")
     r.add_argument("--rollouts", nargs="+", required=True, metavar="D.npz",
@@ -394,6 +411,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     r.add_argument("--no-progress", action="store_true")
     r.add_argument("--debug", action="store_true", help="print the traceback of an error")
+
+
+def _add_observe(sub: Any) -> None:
+    """The subcommand ``observe`` and its options."""
     o = sub.add_parser("observe", help="train and score an observer on a recovered reward",
                        description="Train an observer on a recovered reward and score it on the true reward.")
     o.add_argument("--reward", required=True, help="folder (or file) written by recover")
@@ -420,7 +441,43 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--strict", action="store_true",
                    help="refuse a reward recovered on another environment id (default: a warning)")
     o.add_argument("--debug", action="store_true", help="print the traceback of an error")
-    return p
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """The checks of the options that argparse does not make; a ValueError names the option."""
+    for name in ("seed",):
+        if getattr(args, name) < 0:
+            raise ValueError(f"--{name} must be >= 0; got {getattr(args, name)}")
+    if args.cmd == "observe":
+        if args.updates < 0 or args.bc_steps < 1 or args.eval_episodes < 1:
+            raise ValueError("--updates must be >= 0, --bc-steps and --eval-episodes >= 1")
+    if args.cmd == "recover" and args.gamma is not None and not 0 <= args.gamma < 1:
+        raise ValueError(f"--gamma must be in [0, 1); got {args.gamma}")
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1; got {args.threads}")
+
+
+def _run(args: argparse.Namespace, folder: _Folder, command: str) -> None:
+    """Run the subcommand and print its one-line summary."""
+    if args.cmd == "recover":
+        _check_distinct(args.rollouts)
+        if not args.tabular and args.learner_model is not None:
+            raise ValueError("--learner-model is for --tabular; a continuous recovery takes --kl-weight")
+        rep = (_recover_tabular if args.tabular else _recover_continuous)(args, folder, command)
+        if "losses" in rep:
+            print(f"reward written to {folder.path}; losses: {rep['losses']}")
+        else:
+            lo, hi = rep["reward_range"]
+            print(f"reward written to {folder.path}; reward range [{lo:.4g}, {hi:.4g}], learner model "
+                  f"{rep['settings']['learner_model']}")
+    else:
+        rpath = Path(args.reward)
+        if not rpath.exists():
+            raise ValueError(f"--reward {args.reward!r} does not exist")
+        tabular = (rpath / "reward.npz").exists() if rpath.is_dir() else rpath.suffix == ".npz"
+        rep = (_observe_tabular if tabular else _observe_continuous)(args, folder, command)
+        score = rep.get("mean_return", rep.get("scores", [None])[-1])
+        print(f"observer on {args.env}: mean true return {score:.3f}; report in {folder.path}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -434,40 +491,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "lfl " + " ".join(shlex.quote(a) for a in args_list)
     folder: _Folder | None = None
     try:
-        for name in ("seed",):
-            if getattr(args, name) < 0:
-                raise ValueError(f"--{name} must be >= 0; got {getattr(args, name)}")
-        if args.cmd == "observe":
-            if args.updates < 0 or args.bc_steps < 1 or args.eval_episodes < 1:
-                raise ValueError("--updates must be >= 0, --bc-steps and --eval-episodes >= 1")
-        if args.cmd == "recover" and args.gamma is not None and not 0 <= args.gamma < 1:
-            raise ValueError(f"--gamma must be in [0, 1); got {args.gamma}")
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1; got {args.threads}")
+        _check_args(args)
         folder = _Folder(_out_dir(args.out))
         if not getattr(args, "tabular", False):
             import torch
 
             torch.set_num_threads(args.threads)
-        if args.cmd == "recover":
-            _check_distinct(args.rollouts)
-            if not args.tabular and args.learner_model is not None:
-                raise ValueError("--learner-model is for --tabular; a continuous recovery takes --kl-weight")
-            rep = (_recover_tabular if args.tabular else _recover_continuous)(args, folder, command)
-            if "losses" in rep:
-                print(f"reward written to {folder.path}; losses: {rep['losses']}")
-            else:
-                lo, hi = rep["reward_range"]
-                print(f"reward written to {folder.path}; reward range [{lo:.4g}, {hi:.4g}], learner model "
-                      f"{rep['settings']['learner_model']}")
-        else:
-            rpath = Path(args.reward)
-            if not rpath.exists():
-                raise ValueError(f"--reward {args.reward!r} does not exist")
-            tabular = (rpath / "reward.npz").exists() if rpath.is_dir() else rpath.suffix == ".npz"
-            rep = (_observe_tabular if tabular else _observe_continuous)(args, folder, command)
-            score = rep.get("mean_return", rep.get("scores", [None])[-1])
-            print(f"observer on {args.env}: mean true return {score:.3f}; report in {folder.path}")
+        _run(args, folder, command)
     except KeyboardInterrupt:
         if folder is not None:
             folder.cleanup()

@@ -157,6 +157,13 @@ class DeepLfLConfig:
         The network :math:`g_\\phi` of ``reward_form="state-term"``: a tanh MLP with the
         reward's ``hidden`` layers (default), or a quadratic form of the standardized state
         (for the linear-quadratic test bed, :mod:`lfl_lib.lq`).
+    learner_model : {"spi", "kl"} or None
+        The learner model, named as in the tabular :func:`lfl_lib.tabular_lfl.recover_reward`:
+        ``"spi"`` (the paper's) takes ``kl_weight`` 0; ``"kl"`` takes a given ``kl_weight``
+        :math:`\\lambda > 0`, or, with ``kl_weight`` 0 (the default) or None, fits :math:`\\lambda`
+        (as the tabular ``kl_weight=None`` estimates it). None (default): read from ``kl_weight``
+        (0: ``"spi"``, otherwise ``"kl"``); the property :attr:`model` says which is in use.
+        It is not stored by :meth:`to_dict` (``kl_weight`` says it).
     """
 
     alpha_model: float = 0.7
@@ -178,6 +185,7 @@ class DeepLfLConfig:
     minibatch: int = 4096
     reward_form: str = "log-density"
     state_term: str = "mlp"
+    learner_model: str | None = None
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha_model, "alpha_model")
@@ -208,6 +216,22 @@ class DeepLfLConfig:
 
             object.__setattr__(self, "kl_weight", check_kl_weight(self.kl_weight))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        self._set_learner_model()
+
+    def _set_learner_model(self) -> None:
+        if self.learner_model not in (None, "spi", "kl"):
+            raise ValueError(f"learner_model must be 'spi' or 'kl' (the continuous recovery has no 'svi' or 'auto'); "
+                             f"got {self.learner_model!r}")
+        if self.learner_model == "spi" and self.kl_weight != 0.0:
+            raise ValueError(f"kl_weight applies to learner_model 'kl' only; got kl_weight={self.kl_weight!r} with "
+                             "learner_model='spi'")
+        if self.learner_model == "kl" and self.kl_weight == 0.0:
+            object.__setattr__(self, "kl_weight", None)  # "kl" without a weight: lambda is fitted
+
+    @property
+    def model(self) -> str:
+        """The learner model in use, ``"spi"`` or ``"kl"`` (whether or not ``learner_model`` was given)."""
+        return "spi" if self.kl_weight == 0.0 else "kl"
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict.
@@ -219,6 +243,7 @@ class DeepLfLConfig:
         """
         d = asdict(self)
         d["hidden"] = list(self.hidden)
+        del d["learner_model"]  # kl_weight says it
         if self.log_std == "adam":
             del d["log_std"]
         if self.holdout == 0.0:
@@ -530,44 +555,19 @@ def fit_gaussian_policies(
     entropy_bonus = check_real(entropy_bonus, "entropy_bonus", minimum=0.0)
     if log_std not in ("adam", "exact"):
         raise ValueError(f"log_std must be 'adam' or 'exact'; got {log_std!r}")
-    n = len(models)
-    masks = list(held_out) if held_out is not None else [np.zeros(len(x), dtype=bool) for x in obs]
-    early = any(m.any() for m in masks)
-    train = [torch.as_tensor(~m) for m in masks]
-    X = [x[t] if early else x for x, t in zip(obs, train)]
-    Y = [a[t] if early else a for a, t in zip(actions, train)]
-    XV = [x[~t] for x, t in zip(obs, train)]
-    YV = [a[~t] for a, t in zip(actions, train)]
     exact = log_std == "exact"
     if exact and any(isinstance(m, CategoricalActor) for m in models):
         raise ValueError("log_std='exact' is for Gaussian policies; a categorical policy has no log-std")
     if exact and not 0.0 <= entropy_bonus < 1.0:
         raise ValueError(f"entropy_bonus must be in [0, 1) for log_std='exact' (no maximiser otherwise); got {entropy_bonus!r}")
-
-    def set_log_std() -> None:
-        # d/d ln(sigma) of -(mean ln pi + lambda H) vanishes at sigma^2 = mean residual^2 / (1 - lambda)
-        with torch.no_grad():
-            for m, x, y in zip(cast("Sequence[GaussianActor]", models), X, Y):  # exact: Gaussian only (checked above)
-                res2 = ((y - m.mean(x)) ** 2).mean(0)
-                m.log_std.copy_(0.5 * (res2 / (1.0 - entropy_bonus)).clamp_min(1e-12).log())
-
+    masks = list(held_out) if held_out is not None else [np.zeros(len(x), dtype=bool) for x in obs]
+    stop = _EarlyStop(models, obs, actions, masks)
+    X, Y = stop.train_obs, stop.train_actions
     params = [q for m in models for q in (cast(GaussianActor, m).mean.parameters() if exact else m.parameters())]
     opt = torch.optim.Adam(params, lr=lr)
-    best = [float("inf")] * n
-    best_state: list[dict[str, torch.Tensor]] = [{} for _ in range(n)]
-    best_step = [0] * n
-
-    def check(step: int) -> None:
-        with torch.no_grad():
-            for k, (m, x, y) in enumerate(zip(models, XV, YV)):
-                v = float(-m.log_prob(x, y).mean()) if len(x) else float("inf")
-                if v < best[k]:
-                    best[k], best_step[k], best_state[k] = v, step, _copy(m.state_dict())
-
     if exact:
-        set_log_std()
-    if early:
-        check(0)
+        _set_exact_log_std(cast("Sequence[GaussianActor]", models), X, Y, entropy_bonus)  # Gaussian only (checked above)
+    stop.check(0)
     loss = torch.zeros(())
     for i in range(steps):
         if batch is None:
@@ -582,18 +582,63 @@ def fit_gaussian_policies(
         loss.backward()
         opt.step()
         if exact:
-            set_log_std()
-        if early and ((i + 1) % CHECK_EVERY == 0 or i + 1 == steps):
-            check(i + 1)
+            _set_exact_log_std(cast("Sequence[GaussianActor]", models), X, Y, entropy_bonus)
+        if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps:
+            stop.check(i + 1)
         if progress is not None:
             progress(i + 1)
-    out = {"nll": float(loss.detach()) / n}
-    if early:
-        for m, sd in zip(models, best_state):
+    return {"nll": float(loss.detach()) / len(models), **stop.restore()}
+
+
+def _set_exact_log_std(models: Sequence[GaussianActor], X: Sequence[torch.Tensor], Y: Sequence[torch.Tensor],
+                       entropy_bonus: float) -> None:
+    """Set each log-std to its maximiser given the current means (``log_std="exact"``)."""
+    # d/d ln(sigma) of -(mean ln pi + lambda H) vanishes at sigma^2 = mean residual^2 / (1 - lambda)
+    with torch.no_grad():
+        for m, x, y in zip(models, X, Y):
+            res2 = ((y - m.mean(x)) ** 2).mean(0)
+            m.log_std.copy_(0.5 * (res2 / (1.0 - entropy_bonus)).clamp_min(1e-12).log())
+
+
+class _EarlyStop:
+    """The held-out split of :func:`fit_gaussian_policies` and the best parameters seen on it.
+
+    Without held-out transitions (every mask False) the training data are the whole data
+    and :meth:`check` and :meth:`restore` do nothing.
+    """
+
+    def __init__(self, models: Sequence[Policy], obs: Sequence[torch.Tensor], actions: Sequence[torch.Tensor],
+                 masks: Sequence[NDArray[np.bool_]]) -> None:
+        self.models = models
+        self.early = any(m.any() for m in masks)
+        train = [torch.as_tensor(~m) for m in masks]
+        self.train_obs = [x[t] if self.early else x for x, t in zip(obs, train)]
+        self.train_actions = [a[t] if self.early else a for a, t in zip(actions, train)]
+        self.val_obs = [x[~t] for x, t in zip(obs, train)]
+        self.val_actions = [a[~t] for a, t in zip(actions, train)]
+        n = len(models)
+        self.best = [float("inf")] * n
+        self.best_state: list[dict[str, torch.Tensor]] = [{} for _ in range(n)]
+        self.best_step = [0] * n
+
+    def check(self, step: int) -> None:
+        """Keep each model's parameters if its held-out negative log-likelihood is the lowest yet."""
+        if not self.early:
+            return
+        with torch.no_grad():
+            for k, (m, x, y) in enumerate(zip(self.models, self.val_obs, self.val_actions)):
+                v = float(-m.log_prob(x, y).mean()) if len(x) else float("inf")
+                if v < self.best[k]:
+                    self.best[k], self.best_step[k], self.best_state[k] = v, step, _copy(m.state_dict())
+
+    def restore(self) -> dict[str, float]:
+        """Load the kept parameters; ``{"stop_step": mean step reached}`` (empty without held-out data)."""
+        if not self.early:
+            return {}
+        for m, sd in zip(self.models, self.best_state):
             if sd:
                 m.load_state_dict(sd)
-        out["stop_step"] = float(np.mean(best_step))
-    return out
+        return {"stop_step": float(np.mean(self.best_step))}
 
 
 def fit_chained_policy(
@@ -707,26 +752,7 @@ def recover_reward(
     cfg = as_config(config)
     rollouts = check_rollouts(rollouts, "rollouts")
     seed = check_positive_int(seed, "seed", minimum=0)
-    obs_dim = rollouts[0].observations.shape[1]
-    act_dim = rollouts[0].act_dim
-    n_actions = rollouts[0].n_actions
-    if n_actions is not None and cfg.log_std == "exact":
-        raise ValueError("config.log_std='exact' is for continuous actions; discrete actions have categorical "
-                         "policies (use log_std='adam', the default)")
-    K = len(rollouts)
-    all_s = np.concatenate([np.concatenate([r.observations, r.next_observations]) for r in rollouts])
-    mean, std = all_s.mean(0), all_s.std(0)
-    S = [_t(r.observations) for r in rollouts]
-    A = [_t(r.actions) if n_actions is None else torch.as_tensor(r.actions, dtype=torch.long) for r in rollouts]
-    S2 = [_t(r.next_observations) for r in rollouts]
-    # "bootstrap": a terminated s' is an ordinary state (its terms stay), as at a truncation
-    live = [live_mask(r) if cfg.terminal == "absorbing" else torch.ones(len(r.actions)) for r in rollouts]
-    held = [holdout_mask(len(r.actions), cfg.holdout, holdout_seed(seed, k)) for k, r in enumerate(rollouts)]
-    alpha, gamma, lam = cfg.alpha_model, cfg.gamma, cfg.entropy_bonus
-    # logs of any size: minibatches once a rollout exceeds one batch (the paper's full batches below)
-    big = max(len(r) for r in rollouts) > cfg.minibatch
-    mb = cfg.minibatch if big else None
-    gen = torch.Generator().manual_seed(seed + 1) if big else None
+    d = _prepare_data(rollouts, cfg, seed)
     st: dict[str, Any] = dict(state or {})
     info: dict[str, Any] = dict(st.get("info", {}))
     tick = progress or (lambda stage, n: None)
@@ -736,130 +762,213 @@ def recover_reward(
         if checkpoint is not None:
             checkpoint(dict(st))
 
-    torch.manual_seed(seed)
-    norm = Standardizer(mean, std)
-    policies: list[Policy] = [GaussianActor(obs_dim, act_dim, cfg.hidden) if n_actions is None
-                              else CategoricalActor(obs_dim, n_actions, cfg.hidden) for _ in range(K)]
-    rho = SharedHeads(obs_dim, K - 1, mean, std, cfg.shared_units)
-    shaping = SharedHeads(obs_dim, K - 1, mean, std, cfg.shared_units)
-    # the state term (if any) is built last, so every other network starts as without it
-    reward = RewardModel(obs_dim, act_dim, mean, std, cfg.hidden,
-                         cfg.state_term if cfg.reward_form == "state-term" else None, n_actions)
-
+    policies, rho, shaping, reward = _networks(d, cfg, seed)
     # 1. policies pi_theta_k by maximum likelihood with an entropy bonus (Section 5.2)
     if "policies" in st:
         for p, sd in zip(policies, st["policies"]):
             p.load_state_dict(sd)
     else:
-        with torch.no_grad():
-            NS = [norm(s) for s in S]
-        if cfg.policy_fit == "chained":  # the released code: all K fits end equal to the last
-            fit = fit_chained_policy(policies[-1], NS, A, cfg.policy_steps, cfg.lr, lam, cfg.policy_batch, seed,
-                                     lambda n: tick("policies", n))
-            for p in policies[:-1]:
-                p.load_state_dict(policies[-1].state_dict())
-        else:
-            fit = fit_gaussian_policies(policies, NS, A, cfg.policy_steps, cfg.lr, lam, held, cfg.log_std,
-                                        lambda n: tick("policies", n), mb, gen)
-        info["policy_nll"] = fit["nll"]
-        if "stop_step" in fit:
-            info["policy_stop_step"] = fit["stop_step"]
+        info.update(_fit_policies(d, cfg, policies, seed, tick))
         st["policies"] = [_copy(p.state_dict()) for p in policies]
         save()
     for p in policies:
         p.requires_grad_(False)
-
-    # 2. divergences rho_k(s) ~ KL(pi_k(.|s) || pi_{k+1}(.|s)) (Section 5.2); the target is
-    # the closed-form Gaussian KL at the states of D_k and D_{k+1}
+    # 2. divergences rho_k(s) ~ KL(pi_k(.|s) || pi_{k+1}(.|s)) (Section 5.2)
     if "rho" in st:
         rho.load_state_dict(st["rho"])
     else:
-        with torch.no_grad():
-            Xk = [torch.cat([S[k], S2[k], S[k + 1], S2[k + 1]]) for k in range(K - 1)]
-            Yk = (divergence_targets(policies, norm, Xk) if not big else
-                  _chunked(lambda xs: divergence_targets(policies, norm, xs), Xk))
-        opt = torch.optim.Adam(rho.parameters(), lr=cfg.lr)
-        for i in range(cfg.kl_steps):
-            if not big:
-                loss = torch.stack([((rho(x)[:, k] - y) ** 2).mean() for k, (x, y) in enumerate(zip(Xk, Yk))]).sum()
-            else:
-                terms2 = []
-                for k, (x, y) in enumerate(zip(Xk, Yk)):
-                    idx = torch.randint(len(x), (cast(int, mb),), generator=gen)
-                    terms2.append(((rho(x[idx])[:, k] - y[idx]) ** 2).mean())
-                loss = torch.stack(terms2).sum()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            tick("divergences", i + 1)
-        info["kl_mse"] = float(loss.detach()) / (K - 1)
+        info["kl_mse"] = _fit_divergences(d, cfg, policies, rho, tick)
         st["rho"] = _copy(rho.state_dict())
         save()
     rho.requires_grad_(False)
-
     # 3. reward initialisation r_phi = ln pi_phi by behaviour cloning of D_K (Section 5.4)
     if "reward_init" in st:
         reward.load_state_dict(st["reward_init"])
     else:
-        with torch.no_grad():
-            last_s = reward.norm(S[-1])
-        fit = fit_gaussian_policies([reward.policy], [last_s], [A[-1]], cfg.reward_init_steps, cfg.lr, 0.0,
-                                    [held[-1]], cfg.log_std, lambda n: tick("reward init", n), mb, gen)
-        info["bc_nll"] = fit["nll"]
-        if "stop_step" in fit:
-            info["bc_stop_step"] = fit["stop_step"]
+        info.update(_init_reward(d, cfg, reward, tick))
         st["reward_init"] = _copy(reward.state_dict())
         save()
-
     # 4. consistency loss of Eq. (5) over phi and the shapings psi_k
     if "reward" in st:
         reward.load_state_dict(st["reward"])
         shaping.load_state_dict(st["shaping"])
     else:
-        with torch.no_grad():
-            targets = (consistency_targets(policies, rho, norm, S, A, S2, live, alpha, gamma) if not big else
-                       _chunked(lambda s, a, s2, lv: consistency_targets(policies, rho, norm, s, a, s2, lv, alpha, gamma),
-                                S, A, S2, live))
-        kl_params: list[torch.Tensor] = []
-        if cfg.kl_weight != 0.0:
-            # KL-regularized model: targets a_k + lambda b_k (book chapter "What kind of learner?")
-            with torch.no_grad():
-                kl_dir = (kl_direction_targets(policies, rho, norm, S, A, S2, live, gamma) if not big else
-                          _chunked(lambda s, a, s2, lv: kl_direction_targets(policies, rho, norm, s, a, s2, lv, gamma),
-                                   S, A, S2, live))
-            if cfg.kl_weight is None:
-                kl_raw = torch.zeros((), requires_grad=True)  # lambda = softplus(kl_raw), ln 2 at the start
-                kl_params = [kl_raw]
-            else:
-                kl_fixed = torch.tensor(float(cfg.kl_weight), dtype=targets[0].dtype)
-
-        def kl_now() -> torch.Tensor:
-            return torch.nn.functional.softplus(kl_params[0]) if kl_params else kl_fixed
-
-        opt = torch.optim.Adam(list(reward.parameters()) + list(shaping.parameters()) + kl_params, lr=cfg.lr)
-        for i in range(cfg.consistency_steps):
-            terms = []
-            for k in range(K - 1):
-                if not big:
-                    tk = targets[k] if cfg.kl_weight == 0.0 else targets[k] + kl_now() * kl_dir[k]
-                    res = consistency_residual(tk, reward(S[k + 1], A[k + 1]), shaping(S[k + 1])[:, k],
-                                               shaping(S2[k + 1])[:, k], live[k + 1], gamma)
-                else:  # a minibatch of D_{k+1}'s transitions
-                    j = torch.randint(len(A[k + 1]), (cast(int, mb),), generator=gen)
-                    tk = targets[k][j] if cfg.kl_weight == 0.0 else targets[k][j] + kl_now() * kl_dir[k][j]
-                    res = consistency_residual(tk, reward(S[k + 1][j], A[k + 1][j]), shaping(S[k + 1][j])[:, k],
-                                               shaping(S2[k + 1][j])[:, k], live[k + 1][j], gamma)
-                terms.append((res ** 2).mean())
-            loss = torch.stack(terms).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            tick("consistency", i + 1)
-        info["consistency"] = float(loss.detach())
-        if cfg.kl_weight != 0.0:
-            info["kl_weight"] = float(kl_now().detach())
+        info.update(_fit_consistency(d, cfg, policies, rho, reward, shaping, tick))
         st["reward"] = _copy(reward.state_dict())
         st["shaping"] = _copy(shaping.state_dict())
         save()
     reward.requires_grad_(False)
     return reward, info
+
+
+@dataclass
+class _Data:
+    """The rollouts as tensors, with what every stage of :func:`recover_reward` shares."""
+
+    S: list[torch.Tensor]  # states of each D_k
+    A: list[torch.Tensor]  # actions (long for discrete actions)
+    S2: list[torch.Tensor]  # next states
+    live: list[torch.Tensor]  # 0 where s' is absorbing
+    held: list[NDArray[np.bool_]]  # held-out transitions of the maximum-likelihood fits
+    mean: NDArray[np.float64]  # of all observed states
+    std: NDArray[np.float64]
+    norm: Standardizer
+    obs_dim: int
+    act_dim: int
+    n_actions: int | None
+    mb: int | None  # the minibatch size of every stage once a rollout exceeds one batch, else None
+    gen: torch.Generator | None  # draws those minibatches
+
+    @property
+    def K(self) -> int:
+        return len(self.S)
+
+    @property
+    def big(self) -> bool:
+        return self.mb is not None
+
+
+def _prepare_data(rollouts: Sequence[Rollout], cfg: DeepLfLConfig, seed: int) -> _Data:
+    """The tensors, masks, standardization and minibatch draws of a recovery."""
+    n_actions = rollouts[0].n_actions
+    if n_actions is not None and cfg.log_std == "exact":
+        raise ValueError("config.log_std='exact' is for continuous actions; discrete actions have categorical "
+                         "policies (use log_std='adam', the default)")
+    all_s = np.concatenate([np.concatenate([r.observations, r.next_observations]) for r in rollouts])
+    mean, std = all_s.mean(0), all_s.std(0)
+    # "bootstrap": a terminated s' is an ordinary state (its terms stay), as at a truncation
+    live = [live_mask(r) if cfg.terminal == "absorbing" else torch.ones(len(r.actions)) for r in rollouts]
+    # logs of any size: minibatches once a rollout exceeds one batch (the paper's full batches below)
+    big = max(len(r) for r in rollouts) > cfg.minibatch
+    return _Data(
+        S=[_t(r.observations) for r in rollouts],
+        A=[_t(r.actions) if n_actions is None else torch.as_tensor(r.actions, dtype=torch.long) for r in rollouts],
+        S2=[_t(r.next_observations) for r in rollouts],
+        live=live,
+        held=[holdout_mask(len(r.actions), cfg.holdout, holdout_seed(seed, k)) for k, r in enumerate(rollouts)],
+        mean=mean, std=std, norm=Standardizer(mean, std),
+        obs_dim=rollouts[0].observations.shape[1], act_dim=rollouts[0].act_dim, n_actions=n_actions,
+        mb=cfg.minibatch if big else None,
+        gen=torch.Generator().manual_seed(seed + 1) if big else None,
+    )
+
+
+def _networks(d: _Data, cfg: DeepLfLConfig, seed: int) -> tuple[list[Policy], SharedHeads, SharedHeads, RewardModel]:
+    """The K policies, the divergences rho, the shapings f and the reward, initialised from ``seed``."""
+    torch.manual_seed(seed)
+    policies: list[Policy] = [GaussianActor(d.obs_dim, d.act_dim, cfg.hidden) if d.n_actions is None
+                              else CategoricalActor(d.obs_dim, d.n_actions, cfg.hidden) for _ in range(d.K)]
+    rho = SharedHeads(d.obs_dim, d.K - 1, d.mean, d.std, cfg.shared_units)
+    shaping = SharedHeads(d.obs_dim, d.K - 1, d.mean, d.std, cfg.shared_units)
+    # the state term (if any) is built last, so every other network starts as without it
+    reward = RewardModel(d.obs_dim, d.act_dim, d.mean, d.std, cfg.hidden,
+                         cfg.state_term if cfg.reward_form == "state-term" else None, d.n_actions)
+    return policies, rho, shaping, reward
+
+
+def _fit_info(fit: dict[str, float], nll: str, stop: str) -> dict[str, float]:
+    """A fit's final loss (and its early-stopping step, if any) under the names of ``info``."""
+    return {nll: fit["nll"], **({stop: fit["stop_step"]} if "stop_step" in fit else {})}
+
+
+def _fit_policies(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], seed: int,
+                  tick: Progress) -> dict[str, float]:
+    """Stage 1: the policies pi_theta_k, fitted in place (Section 5.2); their losses."""
+    with torch.no_grad():
+        NS = [d.norm(s) for s in d.S]
+    if cfg.policy_fit == "chained":  # the released code: all K fits end equal to the last
+        fit = fit_chained_policy(policies[-1], NS, d.A, cfg.policy_steps, cfg.lr, cfg.entropy_bonus,
+                                 cfg.policy_batch, seed, lambda n: tick("policies", n))
+        for p in policies[:-1]:
+            p.load_state_dict(policies[-1].state_dict())
+    else:
+        fit = fit_gaussian_policies(policies, NS, d.A, cfg.policy_steps, cfg.lr, cfg.entropy_bonus, d.held,
+                                    cfg.log_std, lambda n: tick("policies", n), d.mb, d.gen)
+    return _fit_info(fit, "policy_nll", "policy_stop_step")
+
+
+def _fit_divergences(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], rho: SharedHeads,
+                     tick: Progress) -> float:
+    """Stage 2: regress rho_k on the closed-form KL at the states of D_k and D_{k+1}; the final MSE per k."""
+    S, S2, K, mb, gen = d.S, d.S2, d.K, d.mb, d.gen
+    with torch.no_grad():
+        Xk = [torch.cat([S[k], S2[k], S[k + 1], S2[k + 1]]) for k in range(K - 1)]
+        Yk = (divergence_targets(policies, d.norm, Xk) if not d.big else
+              _chunked(lambda xs: divergence_targets(policies, d.norm, xs), Xk))
+    opt = torch.optim.Adam(rho.parameters(), lr=cfg.lr)
+    loss = torch.zeros(())
+    for i in range(cfg.kl_steps):
+        if not d.big:
+            loss = torch.stack([((rho(x)[:, k] - y) ** 2).mean() for k, (x, y) in enumerate(zip(Xk, Yk))]).sum()
+        else:
+            terms = []
+            for k, (x, y) in enumerate(zip(Xk, Yk)):
+                idx = torch.randint(len(x), (cast(int, mb),), generator=gen)
+                terms.append(((rho(x[idx])[:, k] - y[idx]) ** 2).mean())
+            loss = torch.stack(terms).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        tick("divergences", i + 1)
+    return float(loss.detach()) / (K - 1)
+
+
+def _init_reward(d: _Data, cfg: DeepLfLConfig, reward: RewardModel, tick: Progress) -> dict[str, float]:
+    """Stage 3: r_phi = ln pi_phi by behaviour cloning of D_K (Section 5.4), in place; its losses."""
+    with torch.no_grad():
+        last_s = reward.norm(d.S[-1])
+    fit = fit_gaussian_policies([reward.policy], [last_s], [d.A[-1]], cfg.reward_init_steps, cfg.lr, 0.0,
+                                [d.held[-1]], cfg.log_std, lambda n: tick("reward init", n), d.mb, d.gen)
+    return _fit_info(fit, "bc_nll", "bc_stop_step")
+
+
+def _targets(d: _Data, fn: Callable[..., list[torch.Tensor]]) -> list[torch.Tensor]:
+    """``fn(S, A, S2, live)`` without gradients, in chunks for a large log."""
+    with torch.no_grad():
+        return fn(d.S, d.A, d.S2, d.live) if not d.big else _chunked(fn, d.S, d.A, d.S2, d.live)
+
+
+def _fit_consistency(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], rho: SharedHeads, reward: RewardModel,
+                     shaping: SharedHeads, tick: Progress) -> dict[str, float]:
+    """Stage 4: minimise Eq. (5) over the reward and the shapings, in place; the final loss (and lambda)."""
+    alpha, gamma, norm = cfg.alpha_model, cfg.gamma, d.norm
+    targets = _targets(d, lambda s, a, s2, lv: consistency_targets(policies, rho, norm, s, a, s2, lv, alpha, gamma))
+    kl_params: list[torch.Tensor] = []
+    if cfg.kl_weight != 0.0:
+        # KL-regularized model: targets a_k + lambda b_k (book chapter "What kind of learner?")
+        kl_dir = _targets(d, lambda s, a, s2, lv: kl_direction_targets(policies, rho, norm, s, a, s2, lv, gamma))
+        if cfg.kl_weight is None:
+            kl_raw = torch.zeros((), requires_grad=True)  # lambda = softplus(kl_raw), ln 2 at the start
+            kl_params = [kl_raw]
+        else:
+            kl_fixed = torch.tensor(float(cfg.kl_weight), dtype=targets[0].dtype)
+
+    def kl_now() -> torch.Tensor:
+        return torch.nn.functional.softplus(kl_params[0]) if kl_params else kl_fixed
+
+    def target(k: int, j: torch.Tensor | slice) -> torch.Tensor:
+        return targets[k][j] if cfg.kl_weight == 0.0 else targets[k][j] + kl_now() * kl_dir[k][j]
+
+    S, A, S2, live = d.S, d.A, d.S2, d.live
+    opt = torch.optim.Adam(list(reward.parameters()) + list(shaping.parameters()) + kl_params, lr=cfg.lr)
+    loss = torch.zeros(())
+    for i in range(cfg.consistency_steps):
+        terms = []
+        for k in range(d.K - 1):
+            if not d.big:
+                res = consistency_residual(target(k, slice(None)), reward(S[k + 1], A[k + 1]), shaping(S[k + 1])[:, k],
+                                           shaping(S2[k + 1])[:, k], live[k + 1], gamma)
+            else:  # a minibatch of D_{k+1}'s transitions
+                j = torch.randint(len(A[k + 1]), (cast(int, d.mb),), generator=d.gen)
+                res = consistency_residual(target(k, j), reward(S[k + 1][j], A[k + 1][j]), shaping(S[k + 1][j])[:, k],
+                                           shaping(S2[k + 1][j])[:, k], live[k + 1][j], gamma)
+            terms.append((res ** 2).mean())
+        loss = torch.stack(terms).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        tick("consistency", i + 1)
+    info = {"consistency": float(loss.detach())}
+    if cfg.kl_weight != 0.0:
+        info["kl_weight"] = float(kl_now().detach())
+    return info

@@ -12,7 +12,7 @@ shaping; it is a linear least-squares problem solved here exactly.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -327,6 +327,21 @@ class AbsorbingFit(NamedTuple):
     """Sum of squared residuals at the minimum."""
 
 
+def _absorbing_rollout(roll: tuple[ArrayLike, ArrayLike, ArrayLike, ArrayLike], k: int, S: int,
+                       A: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[np.float64]]:
+    """The checked arrays ``(states, actions, next_states, targets)`` of rollout ``k`` of :func:`absorbing_state_fit`."""
+    if len(roll) != 4:
+        raise ValueError(f"rollouts[{k}] must be (states, actions, next_states, targets), got {len(roll)} items")
+    s, a, sp = (np.asarray(x) for x in roll[:3])
+    t = as_float_array(roll[3], f"rollouts[{k}] targets", ndim=1)
+    if not (s.shape == a.shape == sp.shape == t.shape) or s.ndim != 1:
+        raise ValueError(f"rollouts[{k}]: states, actions, next_states and targets must be 1-D of one length")
+    for name, x, hi in (("states", s, S - 1), ("actions", a, A - 1), ("next_states", sp, S)):
+        if x.size and (not np.issubdtype(x.dtype, np.integer) or x.min() < 0 or x.max() > hi):
+            raise ValueError(f"rollouts[{k}] {name} must be integers in [0, {hi}]")
+    return s, a, sp, t
+
+
 def absorbing_state_fit(
     rollouts: Sequence[tuple[ArrayLike, ArrayLike, ArrayLike, ArrayLike]],
     n_states: int,
@@ -381,18 +396,7 @@ def absorbing_state_fit(
         raise ValueError("rollouts must hold at least one (states, actions, next_states, targets) tuple")
     if absorbing_target is not None:
         absorbing_target = check_real(absorbing_target, "absorbing_target")
-    parsed = []
-    for k, roll in enumerate(rollouts):
-        if len(roll) != 4:
-            raise ValueError(f"rollouts[{k}] must be (states, actions, next_states, targets), got {len(roll)} items")
-        s, a, sp = (np.asarray(x) for x in roll[:3])
-        t = as_float_array(roll[3], f"rollouts[{k}] targets", ndim=1)
-        if not (s.shape == a.shape == sp.shape == t.shape) or s.ndim != 1:
-            raise ValueError(f"rollouts[{k}]: states, actions, next_states and targets must be 1-D of one length")
-        for name, x, hi in (("states", s, S - 1), ("actions", a, A - 1), ("next_states", sp, S)):
-            if x.size and (not np.issubdtype(x.dtype, np.integer) or x.min() < 0 or x.max() > hi):
-                raise ValueError(f"rollouts[{k}] {name} must be integers in [0, {hi}]")
-        parsed.append((s, a, sp, t))
+    parsed = [_absorbing_rollout(roll, k, S, A) for k, roll in enumerate(rollouts)]
     K = len(parsed)
     visited = np.unique(np.concatenate([s * A + a for s, a, _, _ in parsed]))
     col = {int(p): i for i, p in enumerate(visited)}

@@ -490,14 +490,7 @@ def train_observer(
     if not isinstance(ppo_config, PPOConfig):
         raise ValueError(f"ppo_config must be a lfl_lib.ppo.PPOConfig; got {type(ppo_config).__name__}")
     bc_cfg = as_config(bc_config, "bc_config")
-    if isinstance(reward, RewardModel):
-        probe = gym.make(env_id)
-        try:
-            check_reward_env(reward, probe, strict)
-        finally:
-            probe.close()
-    torch.manual_seed(seed)
-    ppo = PPO(env_id, ppo_config, seed=seed, reward_fn=reward.reward_fn if isinstance(reward, RewardModel) else reward)
+    ppo = _observer_ppo(env_id, reward, ppo_config, seed, strict)
     try:
         if paper_code:
             ppo.tap.capture_reward_terms(PAPER_CODE_QUEUE)
@@ -510,12 +503,7 @@ def train_observer(
         rec = _resume(ppo, ck, keys)
         if rec is None:
             _start(ppo, start, start_count, bc_steps, bc_cfg, bc_held_out)
-            if anchor_weight is not None:
-                ppo.set_anchor(ppo.snapshot(), anchor_weight)  # pi_0: the start, with the start's normalization
-            if freeze_obs_stats:
-                ppo.freeze_obs_stats()  # the start stays the same policy on raw states
-            if soft_alpha > 0:
-                ppo.set_soft(soft_alpha)
+            _set_options(ppo, anchor_weight, freeze_obs_stats, soft_alpha)
             rec = {k: [] for k in keys}
             score(rec)
             save(rec)
@@ -523,6 +511,29 @@ def train_observer(
         return ObserverResult(rec["returns"], ppo.snapshot(), {**rec, **_diagnostics(ppo)})
     finally:
         ppo.close()
+
+
+def _observer_ppo(env_id: str, reward: RewardModel | RewardFn, ppo_config: PPOConfig, seed: int,
+                  strict: bool) -> PPO:
+    """The observer's PPO on the recovered reward (a reward model checked against ``env_id`` first)."""
+    if isinstance(reward, RewardModel):
+        probe = gym.make(env_id)
+        try:
+            check_reward_env(reward, probe, strict)
+        finally:
+            probe.close()
+    torch.manual_seed(seed)
+    return PPO(env_id, ppo_config, seed=seed, reward_fn=reward.reward_fn if isinstance(reward, RewardModel) else reward)
+
+
+def _set_options(ppo: PPO, anchor_weight: float | None, freeze_obs_stats: bool, soft_alpha: float) -> None:
+    """The options that act on the start: the KL anchor to it, frozen observation statistics, the soft return."""
+    if anchor_weight is not None:
+        ppo.set_anchor(ppo.snapshot(), anchor_weight)  # pi_0: the start, with the start's normalization
+    if freeze_obs_stats:
+        ppo.freeze_obs_stats()  # the start stays the same policy on raw states
+    if soft_alpha > 0:
+        ppo.set_soft(soft_alpha)
 
 
 def _score(ppo: PPO, env_id: str, eval_episodes: int, eval_seed: int, scores: dict[str, Scorer],

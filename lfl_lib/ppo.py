@@ -36,7 +36,7 @@ import pickle
 import time
 import warnings
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Callable, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterator, cast
 
 import gymnasium as gym
 import mujoco
@@ -69,6 +69,9 @@ __all__ = [
     "normalize_advantages",
     "clipped_surrogate_loss",
     "value_loss",
+    "annealed_fraction",
+    "return_targets",
+    "minibatch_indices",
     "make_vector_env",
     "evaluate_policy",
     "evaluate_episodes",
@@ -603,6 +606,107 @@ def value_loss(values: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
     return 0.5 * ((values - returns) ** 2).mean()
 
 
+def annealed_fraction(update: int, anneal_updates: int) -> float:
+    r"""The factor of the learning rate and the clip range at the update after ``update`` completed ones.
+
+    Both decay linearly to 0 over ``anneal_updates`` updates: :math:`\max(1 - u / U, 0)`.
+    """
+    return max(1.0 - update / anneal_updates, 0.0)
+
+
+def return_targets(advantages: NDArray[np.float64], values: NDArray[np.float64]) -> NDArray[np.float64]:
+    r"""The critic's targets :math:`\hat R_t = \hat A_t + V_{old}(s_t)` (the GAE(:math:`\lambda`) returns).
+
+    Parameters
+    ----------
+    advantages : ndarray, shape (T, N)
+        :func:`gae_advantages`.
+    values : ndarray, shape (T + 1, N)
+        V(s_t) for t = 0..T, as given to :func:`gae_advantages`; the last row is not used.
+    """
+    T = len(advantages)
+    if values.shape[0] != T + 1:
+        raise ValueError(f"values must have T + 1 = {T + 1} rows; got {values.shape[0]}")
+    return advantages + values[:T]
+
+
+def minibatch_indices(n: int, n_minibatches: int, n_epochs: int,
+                      generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """The minibatches of PPO's optimisation, as indices into a batch of ``n`` samples.
+
+    Each epoch draws a fresh permutation of ``range(n)`` from ``generator`` (at the start of
+    the epoch) and cuts it into consecutive slices of ``n // n_minibatches`` indices (a
+    shorter last one when that does not divide ``n``), so each epoch visits every sample once.
+    """
+    size = n // n_minibatches
+    if size < 1:
+        raise ValueError(f"n_minibatches must be at most n = {n}; got {n_minibatches}")
+    for _ in range(n_epochs):
+        perm = torch.randperm(n, generator=generator)
+        for start in range(0, n, size):
+            yield perm[start:start + size]
+
+
+@dataclass
+class _Buffers:
+    """The per-step buffers of one rollout of ``n_envs`` environments (see :meth:`PPO._collect_rollout`)."""
+
+    obs: NDArray[np.float32]  # (T, N, obs_dim) normalized observations
+    act: NDArray[np.float32]  # (T, N, act_dim), or (T, N, 1) integers for discrete actions
+    rew: NDArray[np.float64]  # (T, N) rewards, time-limit ends bootstrapped
+    val: NDArray[np.float64]  # (T + 1, N) critic values, the state after the rollout last
+    raw0: NDArray[np.float64]  # (T, obs_dim) environment 0's raw observations
+    rawn0: NDArray[np.float64]  # (T, obs_dim) and raw next observations
+    term: NDArray[np.bool_]  # (T, N)
+    trunc: NDArray[np.bool_]  # (T, N)
+
+    @classmethod
+    def empty(cls, T: int, N: int, obs_dim: int, act_width: int) -> "_Buffers":
+        return cls(np.empty((T, N, obs_dim), np.float32), np.empty((T, N, act_width), np.float32),
+                   np.empty((T, N), np.float64), np.empty((T + 1, N), np.float64), np.empty((T, obs_dim)),
+                   np.empty((T, obs_dim)), np.empty((T, N), bool), np.empty((T, N), bool))
+
+
+class _RewardTerms:
+    r"""The reward terms that :meth:`PPO.set_anchor` and :meth:`PPO.set_soft` add at each step of a Gaussian rollout.
+
+    :meth:`add` sets the tap's ``reward_offset`` for the next step to
+    :math:`-w(\ln\pi(a|s) - \ln\pi_0(a|s)) - \alpha\ln\pi(a|s)` (each term when active) and
+    sums the rollout's means; :meth:`record` appends them to the PPO's per-update lists.
+    """
+
+    def __init__(self, ppo: "PPO", std: torch.Tensor, log_std: torch.Tensor) -> None:
+        self.tap, self.std, self.log_std = ppo.tap, std, log_std
+        self.anchor = anchor = ppo.anchor
+        if anchor is not None:
+            self.anchor_net, self.anchor_log_std = (_layers(cast(GaussianActor, anchor.actor()).mean),
+                                                    cast(GaussianActor, anchor.actor()).log_std.detach())
+            self.anchor_std, self.w_anchor = self.anchor_log_std.exp(), ppo.anchor_weight
+        self.kl_sum = 0.0
+        self.soft, self.ent_sum = ppo.soft_alpha, 0.0
+        self.half_log_2pi = 0.5 * float(np.log(2 * np.pi))
+
+    def add(self, a: torch.Tensor, mu: torch.Tensor) -> None:
+        tap, std, log_std, anchor = self.tap, self.std, self.log_std, self.anchor
+        if anchor is not None:  # ln pi(a|s) - ln pi_0(a|s), pi_0 on its own normalization
+            mu0 = _apply(self.anchor_net, anchor.normalize(cast("NDArray[np.float64]", tap.raw_obs)))
+            diff = ((-0.5 * ((a - mu) / std) ** 2 - log_std)
+                    - (-0.5 * ((a - mu0) / self.anchor_std) ** 2 - self.anchor_log_std)).sum(-1).double().numpy()
+            tap.reward_offset = -self.w_anchor * diff
+            self.kl_sum += float(diff.mean())
+        if self.soft > 0:  # -alpha ln pi(a|s): the soft return's entropy term, sampled
+            logp = (-0.5 * ((a - mu) / std) ** 2 - log_std - self.half_log_2pi).sum(-1).double().numpy()
+            off = -self.soft * logp
+            tap.reward_offset = off if tap.reward_offset is None else tap.reward_offset + off
+            self.ent_sum += float(-logp.mean())
+
+    def record(self, ppo: "PPO", T: int) -> None:
+        if self.anchor is not None:
+            ppo.anchor_kl.append(self.kl_sum / T)
+        if self.soft > 0:
+            ppo.soft_entropy.append(self.ent_sum / T)
+
+
 #: Called after each rollout: hook(update, rollout of environment 0, policy that collected it).
 Hook = Callable[[int, Rollout, PolicySnapshot], None]
 
@@ -800,71 +904,29 @@ class PPO:
         """
         if self.n_actions is not None:
             return self._collect_rollout_discrete()
-        cfg = self.config
-        T, N = cfg.n_steps, cfg.n_envs
-        obs_b = np.empty((T, N, self.obs_dim), np.float32)
-        act_b = np.empty((T, N, self.act_dim), np.float32)
+        T, N = self.config.n_steps, self.config.n_envs
+        b = _Buffers.empty(T, N, self.obs_dim, self.act_dim)
         mu_b = np.empty((T, N, self.act_dim), np.float32)
-        rew_b = np.empty((T, N), np.float64)
-        val_b = np.empty((T + 1, N), np.float64)
-        raw0 = np.empty((T, self.obs_dim))
-        rawn0 = np.empty((T, self.obs_dim))
-        term_b = np.empty((T, N), bool)
-        trunc_b = np.empty((T, N), bool)
         actor_net, critic_net = _layers(cast(GaussianActor, self.actor).mean), _layers(self.critic.v)
-        gen, tap, step, gamma = self.gen, self.tap, self.envs.step, cfg.gamma
-        boot_term = cfg.bootstrap_terminations
+        gen = self.gen
         log_std = cast(GaussianActor, self.actor).log_std.detach()
         std = log_std.exp()
         shape = (N, self.act_dim)
-        anchor = self.anchor
-        if anchor is not None:
-            anchor_net, anchor_log_std = (_layers(cast(GaussianActor, anchor.actor()).mean),
-                                          cast(GaussianActor, anchor.actor()).log_std.detach())
-            anchor_std, w_anchor = anchor_log_std.exp(), self.anchor_weight
-            kl_sum = 0.0
-        soft, ent_sum = self.soft_alpha, 0.0
-        half_log_2pi = 0.5 * float(np.log(2 * np.pi))
+        terms = _RewardTerms(self, std, log_std)
         with torch.inference_mode():
             for t in range(T):
-                obs_b[t] = self._obs
-                o = torch.from_numpy(obs_b[t])
+                o = self._observe(b, t, critic_net)
                 mu = _apply(actor_net, o)
                 a = mu + std * torch.randn(shape, generator=gen)
-                val_b[t] = _apply(critic_net, o).numpy()[:, 0]
-                raw0[t] = cast("NDArray[np.float64]", tap.raw_obs)[0]
-                if anchor is not None:  # ln pi(a|s) - ln pi_0(a|s), pi_0 on its own normalization
-                    mu0 = _apply(anchor_net, anchor.normalize(cast("NDArray[np.float64]", tap.raw_obs)))
-                    diff = ((-0.5 * ((a - mu) / std) ** 2 - log_std)
-                            - (-0.5 * ((a - mu0) / anchor_std) ** 2 - anchor_log_std)).sum(-1).double().numpy()
-                    tap.reward_offset = -w_anchor * diff
-                    kl_sum += float(diff.mean())
-                if soft > 0:  # -alpha ln pi(a|s): the soft return's entropy term, sampled
-                    logp = (-0.5 * ((a - mu) / std) ** 2 - log_std - half_log_2pi).sum(-1).double().numpy()
-                    off = -soft * logp
-                    tap.reward_offset = off if tap.reward_offset is None else tap.reward_offset + off
-                    ent_sum += float(-logp.mean())
+                terms.add(a, mu)
                 a32 = a.numpy()
-                nobs, r, term, trunc, _ = step(a32.astype(np.float64))
-                act_b[t], mu_b[t] = a32, mu.numpy()
-                rew_b[t] = r
-                tr_only = (trunc | term) if boot_term else (trunc & ~term)
-                if tr_only.any():  # bootstrap time-limit ends (and terminations if asked) with V(true final state)
-                    fin = self._normalize(cast("NDArray[np.float64]", tap.raw_next_obs)[tr_only])
-                    rew_b[t, tr_only] += gamma * _apply(critic_net, torch.from_numpy(fin)).numpy()[:, 0]
-                term_b[t], trunc_b[t] = term, trunc
-                rawn0[t] = cast("NDArray[np.float64]", tap.raw_next_obs)[0]
-                self._obs = np.asarray(nobs, np.float32)
-            val_b[T] = _apply(critic_net, torch.from_numpy(self._obs)).numpy()[:, 0]
-            a_t, mu_t = torch.from_numpy(act_b), torch.from_numpy(mu_b)
+                b.act[t], mu_b[t] = a32, mu.numpy()
+                self._step(b, t, a32.astype(np.float64), critic_net)
+            b.val[T] = _apply(critic_net, torch.from_numpy(self._obs)).numpy()[:, 0]
+            a_t, mu_t = torch.from_numpy(b.act), torch.from_numpy(mu_b)
             logp_b = (-0.5 * ((a_t - mu_t) / std) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1).numpy()
-        if anchor is not None:
-            self.anchor_kl.append(kl_sum / T)
-        if soft > 0:
-            self.soft_entropy.append(ent_sum / T)
-        done_b = (term_b | trunc_b).astype(np.float64)
-        rollout = Rollout(raw0, act_b[:, 0].astype(np.float64), rawn0, term_b[:, 0].copy(), trunc_b[:, 0].copy())
-        return obs_b, act_b, logp_b, rew_b, done_b, val_b, rollout
+        terms.record(self, T)
+        return self._finish_rollout(b, logp_b, b.act[:, 0].astype(np.float64))
 
     def _collect_rollout_discrete(self) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32],
                                                  NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], Rollout]:
@@ -873,45 +935,51 @@ class PPO:
         The actions are returned as float32 of shape (T, N, 1) (integers) and environment 0's
         :class:`Rollout` carries ``action_space=n_actions``.
         """
-        cfg = self.config
-        T, N = cfg.n_steps, cfg.n_envs
-        obs_b = np.empty((T, N, self.obs_dim), np.float32)
-        act_b = np.empty((T, N, 1), np.float32)
+        T, N = self.config.n_steps, self.config.n_envs
+        b = _Buffers.empty(T, N, self.obs_dim, 1)
         logp_b = np.empty((T, N), np.float32)
-        rew_b = np.empty((T, N), np.float64)
-        val_b = np.empty((T + 1, N), np.float64)
-        raw0 = np.empty((T, self.obs_dim))
-        rawn0 = np.empty((T, self.obs_dim))
-        term_b = np.empty((T, N), bool)
-        trunc_b = np.empty((T, N), bool)
         actor_net, critic_net = _layers(cast("CategoricalActor", self.actor).logits), _layers(self.critic.v)
-        gen, tap, step, gamma = self.gen, self.tap, self.envs.step, cfg.gamma
-        boot_term = cfg.bootstrap_terminations
         with torch.inference_mode():
             for t in range(T):
-                obs_b[t] = self._obs
-                o = torch.from_numpy(obs_b[t])
+                o = self._observe(b, t, critic_net)
                 logp_all = F.log_softmax(_apply(actor_net, o), dim=-1)
-                a = torch.multinomial(logp_all.exp(), 1, generator=gen)[:, 0]
+                a = torch.multinomial(logp_all.exp(), 1, generator=self.gen)[:, 0]
                 logp_b[t] = logp_all.gather(-1, a[:, None])[:, 0].numpy()
-                val_b[t] = _apply(critic_net, o).numpy()[:, 0]
-                raw0[t] = cast("NDArray[np.float64]", tap.raw_obs)[0]
                 a64 = a.numpy().astype(np.int64)
-                nobs, r, term, trunc, _ = step(a64)
-                act_b[t, :, 0] = a64
-                rew_b[t] = r
-                tr_only = (trunc | term) if boot_term else (trunc & ~term)
-                if tr_only.any():
-                    fin = self._normalize(cast("NDArray[np.float64]", tap.raw_next_obs)[tr_only])
-                    rew_b[t, tr_only] += gamma * _apply(critic_net, torch.from_numpy(fin)).numpy()[:, 0]
-                term_b[t], trunc_b[t] = term, trunc
-                rawn0[t] = cast("NDArray[np.float64]", tap.raw_next_obs)[0]
-                self._obs = np.asarray(nobs, np.float32)
-            val_b[T] = _apply(critic_net, torch.from_numpy(self._obs)).numpy()[:, 0]
-        done_b = (term_b | trunc_b).astype(np.float64)
-        rollout = Rollout(raw0, act_b[:, 0, 0].astype(np.int64), rawn0, term_b[:, 0].copy(), trunc_b[:, 0].copy(),
-                          action_space=self.n_actions)
-        return obs_b, act_b, logp_b, rew_b, done_b, val_b, rollout
+                b.act[t, :, 0] = a64
+                self._step(b, t, a64, critic_net)
+            b.val[T] = _apply(critic_net, torch.from_numpy(self._obs)).numpy()[:, 0]
+        return self._finish_rollout(b, logp_b, b.act[:, 0, 0].astype(np.int64), action_space=self.n_actions)
+
+    def _observe(self, b: _Buffers, t: int, critic_net: list[tuple[torch.Tensor, torch.Tensor] | None]) -> torch.Tensor:
+        """Record step ``t``'s observations and values; the normalized observations as a tensor."""
+        b.obs[t] = self._obs
+        o = torch.from_numpy(b.obs[t])
+        b.val[t] = _apply(critic_net, o).numpy()[:, 0]
+        b.raw0[t] = cast("NDArray[np.float64]", self.tap.raw_obs)[0]
+        return o
+
+    def _step(self, b: _Buffers, t: int, actions: NDArray[Any],
+              critic_net: list[tuple[torch.Tensor, torch.Tensor] | None]) -> None:
+        """Step the environments and record step ``t``'s rewards (with their bootstraps) and episode ends."""
+        nobs, r, term, trunc, _ = self.envs.step(actions)
+        b.rew[t] = r
+        tr_only = (trunc | term) if self.config.bootstrap_terminations else (trunc & ~term)
+        if tr_only.any():  # bootstrap time-limit ends (and terminations if asked) with V(true final state)
+            fin = self._normalize(cast("NDArray[np.float64]", self.tap.raw_next_obs)[tr_only])
+            b.rew[t, tr_only] += self.config.gamma * _apply(critic_net, torch.from_numpy(fin)).numpy()[:, 0]
+        b.term[t], b.trunc[t] = term, trunc
+        b.rawn0[t] = cast("NDArray[np.float64]", self.tap.raw_next_obs)[0]
+        self._obs = np.asarray(nobs, np.float32)
+
+    def _finish_rollout(self, b: _Buffers, logp_b: NDArray[np.float32], actions0: NDArray[Any],
+                        **rollout_kw: Any) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32],
+                                                    NDArray[np.float64], NDArray[np.float64], NDArray[np.float64],
+                                                    Rollout]:
+        """The buffers as :meth:`_collect_rollout` returns them, with environment 0's :class:`Rollout`."""
+        done_b = (b.term | b.trunc).astype(np.float64)
+        rollout = Rollout(b.raw0, actions0, b.rawn0, b.term[:, 0].copy(), b.trunc[:, 0].copy(), **rollout_kw)
+        return b.obs, b.act, logp_b, b.rew, done_b, b.val, rollout
 
     # -- one update
     def train_update(self) -> dict[str, float]:
@@ -919,51 +987,23 @@ class PPO:
         cfg = self.config
         T, N = cfg.n_steps, cfg.n_envs
         t_start = time.perf_counter()
-        frac = max(1.0 - self.update / cfg.anneal_updates, 0.0)
-        lr_now, clip_now = cfg.lr * frac, cfg.clip_coef * frac
-        for g in self.opt.param_groups:
-            g["lr"] = lr_now
-
+        lr_now, clip_now = self._anneal()
         obs_b, act_b, logp_b, rew_b, done_b, val_b, rollout = self._collect_rollout()
         t_rollout = time.perf_counter() - t_start
-        actor, critic, gen = self.actor, self.critic, self.gen
         if self.hook is not None:
             self.hook(self.update + 1, rollout, self.snapshot())
-
         adv = gae_advantages(rew_b, val_b, done_b, cfg.gamma, cfg.gae_lambda)
-        ret = adv + val_b[:T]
-
-        b_obs = torch.from_numpy(obs_b.reshape(T * N, -1))
-        b_act = torch.from_numpy(act_b.reshape(T * N, -1))
-        b_logp = torch.from_numpy(logp_b.reshape(-1))
-        b_adv = torch.from_numpy(adv.reshape(-1).astype(np.float32))
-        b_ret = torch.from_numpy(ret.reshape(-1).astype(np.float32))
-        params = list(actor.parameters()) + list(critic.parameters())
-        mb = T * N // cfg.n_minibatches
+        ret = return_targets(adv, val_b)
+        batch = (torch.from_numpy(obs_b.reshape(T * N, -1)), torch.from_numpy(act_b.reshape(T * N, -1)),
+                 torch.from_numpy(logp_b.reshape(-1)), torch.from_numpy(adv.reshape(-1).astype(np.float32)),
+                 torch.from_numpy(ret.reshape(-1).astype(np.float32)))
+        params = list(self.actor.parameters()) + list(self.critic.parameters())
         clipfracs, pg_l, v_l = [], 0.0, 0.0
-        for _ in range(cfg.n_epochs):
-            perm = torch.randperm(T * N, generator=gen)
-            for start in range(0, T * N, mb):
-                idx = perm[start:start + mb]
-                if self.n_actions is None:
-                    dist = actor.dist(b_obs[idx])
-                    new_logp = dist.log_prob(b_act[idx]).sum(-1)
-                    entropy = cast(GaussianActor, actor).entropy()
-                else:  # categorical: the state-dependent entropy, averaged over the minibatch
-                    new_logp = actor.log_prob(b_obs[idx], b_act[idx])
-                    entropy = cast("CategoricalActor", actor).entropy(b_obs[idx]).mean()
-                ratio = (new_logp - b_logp[idx]).exp()
-                adv_mb = normalize_advantages(b_adv[idx])
-                pg_loss = clipped_surrogate_loss(ratio, adv_mb, clip_now)
-                v_loss = value_loss(critic(b_obs[idx]), b_ret[idx])
-                loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
-                self.opt.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                self.opt.step()
-                with torch.no_grad():
-                    clipfracs.append(float(((ratio - 1).abs() > clip_now).float().mean()))
-                pg_l, v_l = float(pg_loss.detach()), float(v_loss.detach())
+        for idx in minibatch_indices(T * N, cfg.n_minibatches, cfg.n_epochs, self.gen):
+            ratio, pg_loss, v_loss = self._minibatch_step(batch, idx, clip_now, params)
+            with torch.no_grad():
+                clipfracs.append(float(((ratio - 1).abs() > clip_now).float().mean()))
+            pg_l, v_l = float(pg_loss.detach()), float(v_loss.detach())
         self.update += 1
         recent = self.tap.episode_returns[-10:]
         return {
@@ -977,6 +1017,37 @@ class PPO:
             "rollout_s": t_rollout,
             "update_s": time.perf_counter() - t_start,
         }
+
+    def _anneal(self) -> tuple[float, float]:
+        """Set the optimizer's learning rate for the next update; (learning rate, clip range) of that update."""
+        frac = annealed_fraction(self.update, self.config.anneal_updates)
+        lr_now, clip_now = self.config.lr * frac, self.config.clip_coef * frac
+        for g in self.opt.param_groups:
+            g["lr"] = lr_now
+        return lr_now, clip_now
+
+    def _minibatch_step(self, batch: tuple[torch.Tensor, ...], idx: torch.Tensor, clip: float,
+                        params: list[nn.Parameter]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One Adam step of PPO's loss on the minibatch ``idx``; (ratios, policy loss, value loss)."""
+        cfg, actor = self.config, self.actor
+        b_obs, b_act, b_logp, b_adv, b_ret = batch
+        if self.n_actions is None:
+            dist = actor.dist(b_obs[idx])
+            new_logp = dist.log_prob(b_act[idx]).sum(-1)
+            entropy = cast(GaussianActor, actor).entropy()
+        else:  # categorical: the state-dependent entropy, averaged over the minibatch
+            new_logp = actor.log_prob(b_obs[idx], b_act[idx])
+            entropy = cast("CategoricalActor", actor).entropy(b_obs[idx]).mean()
+        ratio = (new_logp - b_logp[idx]).exp()
+        adv_mb = normalize_advantages(b_adv[idx])
+        pg_loss = clipped_surrogate_loss(ratio, adv_mb, clip)
+        v_loss = value_loss(self.critic(b_obs[idx]), b_ret[idx])
+        loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+        self.opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        self.opt.step()
+        return ratio, pg_loss, v_loss
 
     def train_critic(self) -> dict[str, float]:
         """Collect one rollout with the actor frozen and train the critic alone on it.
@@ -996,29 +1067,23 @@ class PPO:
         """
         cfg = self.config
         T, N = cfg.n_steps, cfg.n_envs
-        frac = max(1.0 - self.update / cfg.anneal_updates, 0.0)
-        for g in self.opt.param_groups:
-            g["lr"] = cfg.lr * frac
+        self._anneal()
         obs_b, _, _, rew_b, done_b, val_b, _ = self._collect_rollout()
         adv = gae_advantages(rew_b, val_b, done_b, cfg.gamma, cfg.gae_lambda)
-        ret = adv + val_b[:T]
+        ret = return_targets(adv, val_b)
         var = float(np.var(ret))
         explained = float(1.0 - np.var(ret - val_b[:T]) / var) if var > 0 else float("nan")
         b_obs = torch.from_numpy(obs_b.reshape(T * N, -1))
         b_ret = torch.from_numpy(ret.reshape(-1).astype(np.float32))
         params = list(self.critic.parameters())
-        mb = T * N // cfg.n_minibatches
         v_l = 0.0
-        for _ in range(cfg.n_epochs):
-            perm = torch.randperm(T * N, generator=self.gen)
-            for start in range(0, T * N, mb):
-                idx = perm[start:start + mb]
-                v_loss = value_loss(self.critic(b_obs[idx]), b_ret[idx])
-                self.opt.zero_grad(set_to_none=True)  # the actor's gradients stay None: Adam skips it
-                (cfg.vf_coef * v_loss).backward()
-                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                self.opt.step()
-                v_l = float(v_loss.detach())
+        for idx in minibatch_indices(T * N, cfg.n_minibatches, cfg.n_epochs, self.gen):
+            v_loss = value_loss(self.critic(b_obs[idx]), b_ret[idx])
+            self.opt.zero_grad(set_to_none=True)  # the actor's gradients stay None: Adam skips it
+            (cfg.vf_coef * v_loss).backward()
+            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            self.opt.step()
+            v_l = float(v_loss.detach())
         return {"value_loss": v_l, "explained_variance": explained}
 
     # -- checkpoints

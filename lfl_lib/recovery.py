@@ -41,6 +41,21 @@ class Recovery:
     """The second value of :func:`lfl_lib.deep_lfl.recover_reward` (the stages' final losses)."""
     state: dict[str, Any]
     """The last checkpointed state: every stage's result (the fitted policies, :math:`\\rho`, the reward)."""
+    config: DeepLfLConfig | None = None
+    """The settings of the recovery."""
+
+    @property
+    def learner_model(self) -> str:
+        """The learner model the reward was fitted under, ``"spi"`` or ``"kl"`` (as :attr:`LfLResult.learner_model
+        <lfl_lib.tabular_lfl.LfLResult.learner_model>`)."""
+        return (self.config or DeepLfLConfig()).model
+
+    @property
+    def kl_weight(self) -> float:
+        """:math:`\\lambda` of the ``"kl"`` model (given or fitted); 0 for ``"spi"``."""
+        if "kl_weight" in self.losses:
+            return float(self.losses["kl_weight"])
+        return float((self.config or DeepLfLConfig()).kl_weight or 0.0)
 
 
 def _load_state(path: Path, key: dict[str, Any] | None) -> dict[str, Any]:
@@ -115,4 +130,4 @@ def recover_with_checkpoints(
 
     reward, losses = recover_reward(rollouts, cfg, seed=seed, progress=tick, state=state, checkpoint=save)
     bar.close()
-    return Recovery(reward, losses, last)
+    return Recovery(reward, losses, last, cfg)

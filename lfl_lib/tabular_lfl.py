@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence, cast
+import warnings
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Callable, Literal, Mapping, Sequence, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -52,6 +53,8 @@ from .mdp import TabularMDP, discounted_entropy, expected_return, score, soft_op
 from .trajectories import Trajectory, check_trajectories, pair_counts, transition_counts
 
 __all__ = [
+    "TabularLfLConfig",
+    "as_tabular_config",
     "estimate_policies",
     "targets",
     "consistency_loss",
@@ -85,7 +88,109 @@ LearnerModel = Literal["spi", "kl", "svi", "auto"]
 LEARNER_MODELS: dict[str, int] = {"spi": 2, "kl": 2, "svi": 3, "auto": 3}
 
 
-def _adam_ascent_logits(counts: NDArray[np.float64], entropy_weight: float, n_steps: int, lr: float) -> NDArray[np.float64]:
+@dataclass(frozen=True)
+class TabularLfLConfig:
+    """The estimator's choices of tabular Algorithm 1: the single source of their defaults.
+
+    The counterpart of :class:`lfl_lib.deep_lfl.DeepLfLConfig`. The defaults are the choices
+    the book's chapter 5 selected on held-out seeds. :func:`fit_lfl`, :func:`recover_reward`
+    and :func:`select_learner_model` take a config (``config=``), and any of its fields as a
+    keyword option, which replaces the config's value; the options are checked where they
+    are used, each error naming its option.
+
+    Parameters
+    ----------
+    policy_estimator : {"entropy_ml", "entropy_ml_adam", "dirichlet"}
+        How each :math:`\\hat\\pi_k` is estimated (:func:`estimate_policies`).
+    policy_prior, policy_prior_mean : float, {"previous", "uniform"}
+        Pseudo-count per state and prior mean of ``"dirichlet"`` (1.0, ``"previous"``).
+    entropy_bonus : float
+        :math:`\\lambda` of the ``"entropy_ml"`` estimators (0.4; the paper's is 0.01), named as
+        in ``DeepLfLConfig``. Its older name ``entropy_weight`` is still accepted, with a
+        :class:`DeprecationWarning`.
+    policy_steps, policy_lr : int, float
+        Adam steps and rate of ``"entropy_ml_adam"`` (10, 0.5).
+    transition_prior : float
+        :math:`\\beta` of :math:`\\hat P` (1e-3; :func:`~lfl_lib.trajectories.estimate_transitions`).
+    weights, weight_floor : {"all", "states", "pairs", "both"}, float
+        The loss weights :math:`w_k(s, a)` ("all", 0.0; see :func:`recover_reward`).
+    unseen : {"min", "zero", "mean"}
+        The reward :math:`r_0` of a pair outside the loss ("min").
+    solver, n_steps, lr : {"exact", "adam"}, int, float
+        How Eq. (5) is solved ("exact"; the paper's Adam with 200 steps of rate 1.0).
+    """
+
+    policy_estimator: PolicyEstimator = "entropy_ml"
+    policy_prior: float = 1.0
+    policy_prior_mean: PolicyPriorMean = "previous"
+    entropy_bonus: float = 0.4
+    policy_steps: int = 10
+    policy_lr: float = 0.5
+    transition_prior: float = 1e-3
+    weights: Weights = "all"
+    weight_floor: float = 0.0
+    unseen: Unseen = "min"
+    solver: Solver = "exact"
+    n_steps: int = 200
+    lr: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TabularLfLConfig":
+        """The config of a dict of its fields; a stored ``entropy_weight`` (the older name) is read as ``entropy_bonus``."""
+        return as_tabular_config(d, warn=False)
+
+
+#: The defaults of :class:`TabularLfLConfig`, for the signatures that show them.
+_DEFAULTS = TabularLfLConfig()
+
+#: Older option names -> their names in :class:`TabularLfLConfig`.
+_RENAMED = {"entropy_weight": "entropy_bonus"}
+
+
+def _renamed(options: Mapping[str, Any], warn: bool, stacklevel: int) -> dict[str, Any]:
+    """``options`` with the older names replaced by the current ones (a DeprecationWarning if ``warn``)."""
+    out = dict(options)
+    for old, new in _RENAMED.items():
+        if old in out:
+            if new in out:
+                raise ValueError(f"give {new} only ({old} is its older name); got both")
+            if warn:
+                warnings.warn(f"the option {old} is now named {new} (as in DeepLfLConfig); {old} will be removed",
+                              DeprecationWarning, stacklevel=stacklevel)
+            out[new] = out.pop(old)
+    return out
+
+
+def as_tabular_config(config: "TabularLfLConfig | Mapping[str, Any] | None" = None,
+                      options: Mapping[str, Any] | None = None, *, warn: bool = True,
+                      stacklevel: int = 2) -> TabularLfLConfig:
+    """A :class:`TabularLfLConfig` from a config, a dict of its fields or None (the defaults), with ``options`` on top.
+
+    Raises
+    ------
+    ValueError
+        An unknown option, or a ``config`` of another type.
+    """
+    if config is None:
+        base: dict[str, Any] = {}
+    elif isinstance(config, TabularLfLConfig):
+        base = config.to_dict()
+    elif isinstance(config, Mapping):
+        base = _renamed(config, warn, stacklevel + 1)
+    else:
+        raise ValueError(f"config must be a TabularLfLConfig, a dict of its fields or None; got {type(config).__name__}")
+    merged = {**base, **_renamed(options or {}, warn, stacklevel + 1)}
+    unknown = set(merged) - {f.name for f in fields(TabularLfLConfig)}
+    if unknown:
+        raise ValueError(f"unknown estimator options: {sorted(unknown)}")
+    return TabularLfLConfig(**merged)
+
+
+def _adam_ascent_logits(counts: NDArray[np.float64], entropy_bonus: float, n_steps: int, lr: float) -> NDArray[np.float64]:
     """Full-batch Adam ascent of :math:`\\sum_{(s,a)\\in D}[\\ln\\pi(a|s) + \\lambda H(\\pi(\\cdot|s))]` in tabular logits."""
     S, A = counts.shape
     n_s = counts.sum(axis=1, keepdims=True)
@@ -102,7 +207,7 @@ def _adam_ascent_logits(counts: NDArray[np.float64], entropy_weight: float, n_st
         g = counts - n_s * pi
         # d/dtheta of n_s H(pi) = -n_s pi_a (ln pi_a + H)
         H = -(pi * logpi).sum(axis=1, keepdims=True)
-        g += entropy_weight * (-n_s * pi * (logpi + H))
+        g += entropy_bonus * (-n_s * pi * (logpi + H))
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
         theta = theta + lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
@@ -111,7 +216,7 @@ def _adam_ascent_logits(counts: NDArray[np.float64], entropy_weight: float, n_st
     return pi / pi.sum(axis=1, keepdims=True)
 
 
-def _entropy_ml_exact(counts: NDArray[np.float64], entropy_weight: float, tol: float = 1e-10,
+def _entropy_ml_exact(counts: NDArray[np.float64], entropy_bonus: float, tol: float = 1e-10,
                       max_iter: int = 2000) -> NDArray[np.float64]:
     """The exact maximiser of :math:`\\sum_{(s,a)\\in D}[\\ln\\pi(a|s) + \\lambda H(\\pi(\\cdot|s))]`.
 
@@ -130,7 +235,7 @@ def _entropy_ml_exact(counts: NDArray[np.float64], entropy_weight: float, tol: f
     if not visited.any():
         return pi
     p = counts[visited] / n_s[visited, None]
-    lam = entropy_weight
+    lam = entropy_bonus
     q = (p + 1.0 / A) / 2.0
     for _ in range(max_iter):
         g = p / q - lam * (np.log(q) + 1.0)
@@ -152,12 +257,14 @@ def estimate_policies(
     trajectories: Sequence[Trajectory],
     n_states: int,
     n_actions: int,
-    estimator: PolicyEstimator = "entropy_ml",
-    prior: float = 1.0,
-    prior_mean: PolicyPriorMean = "previous",
-    entropy_weight: float = 0.4,
-    n_steps: int = 10,
-    lr: float = 0.5,
+    estimator: PolicyEstimator = _DEFAULTS.policy_estimator,
+    prior: float = _DEFAULTS.policy_prior,
+    prior_mean: PolicyPriorMean = _DEFAULTS.policy_prior_mean,
+    entropy_bonus: float = _DEFAULTS.entropy_bonus,
+    n_steps: int = _DEFAULTS.policy_steps,
+    lr: float = _DEFAULTS.policy_lr,
+    *,
+    entropy_weight: float | None = None,
 ) -> list[NDArray[np.float64]]:
     """Regularized maximum-likelihood estimates :math:`\\hat\\pi_k`, one per observed policy (Section 5.2).
 
@@ -192,8 +299,9 @@ def estimate_policies(
         :math:`m_k`: ``"uniform"`` for every k, or ``"previous"``: uniform for k = 1 and the
         estimate :math:`\\hat\\pi_{k-1}` afterwards, so that where :math:`D_k` holds no
         evidence the observer assumes that the policy did not change (``"dirichlet"`` only).
-    entropy_weight : float, default 0.4
+    entropy_bonus : float, default 0.4
         :math:`\\lambda > 0` (``"entropy_ml"`` and ``"entropy_ml_adam"``; the paper uses 0.01).
+        ``entropy_weight`` (keyword only) is its older name, accepted with a DeprecationWarning.
     n_steps, lr :
         Number of Adam steps and learning rate (``"entropy_ml_adam"`` only). The defaults,
         10 and 0.5, are those of the authors' released grid-world code (the paper's text
@@ -203,6 +311,8 @@ def estimate_policies(
     -------
     list of ndarray, each of shape (S, A), all entries > 0
     """
+    if entropy_weight is not None:
+        entropy_bonus = _renamed({"entropy_weight": entropy_weight}, True, 3)["entropy_bonus"]
     counts_k = _observed(trajectories, n_states, n_actions, minimum=1).pair_counts
     if estimator not in ("dirichlet", "entropy_ml", "entropy_ml_adam"):
         raise ValueError(f"estimator must be 'dirichlet', 'entropy_ml' or 'entropy_ml_adam'; got {estimator!r}")
@@ -212,16 +322,16 @@ def estimate_policies(
         raise ValueError(f"prior must be a finite number > 0; got {prior!r}")
     uniform = np.full((n_states, n_actions), 1.0 / n_actions)
     policies: list[NDArray[np.float64]] = []
-    if not (np.isfinite(entropy_weight) and entropy_weight > 0):
-        raise ValueError(f"entropy_weight must be a finite number > 0; got {entropy_weight!r}")
+    if not (np.isfinite(entropy_bonus) and entropy_bonus > 0):
+        raise ValueError(f"entropy_bonus must be a finite number > 0; got {entropy_bonus!r}")
     if estimator == "entropy_ml":
         # One Newton solve for all trajectories at once (the problem separates by state).
         counts = np.concatenate(counts_k)
-        return list(_entropy_ml_exact(counts, float(entropy_weight)).reshape(len(counts_k), n_states, n_actions))
+        return list(_entropy_ml_exact(counts, float(entropy_bonus)).reshape(len(counts_k), n_states, n_actions))
     for counts in counts_k:
         if estimator == "entropy_ml_adam":
             n_steps = check_positive_int(n_steps, "n_steps")
-            policies.append(_adam_ascent_logits(counts, float(entropy_weight), n_steps, float(lr)))
+            policies.append(_adam_ascent_logits(counts, float(entropy_bonus), n_steps, float(lr)))
             continue
         mean = policies[-1] if (prior_mean == "previous" and policies) else uniform
         pi = (counts + prior * mean) / (counts.sum(axis=1, keepdims=True) + prior)
@@ -244,13 +354,6 @@ def targets(
         kl = kl_divergence(pi1, pi2)
         out.append(alpha_model * np.log(pi2) + alpha_model * gamma * (P_hat @ kl))
     return np.array(out)
-
-
-#: The estimator options of :func:`fit_lfl` and their defaults (used by :func:`select_learner_model`).
-_DEFAULT_OPTIONS: dict = dict(policy_estimator="entropy_ml", policy_prior=1.0, policy_prior_mean="previous",
-                              entropy_weight=0.4, policy_steps=10, policy_lr=0.5, transition_prior=1e-3,
-                              weights="all", weight_floor=0.0, unseen="min", solver="exact", n_steps=200, lr=1.0,
-                              P=None, terminal=None)
 
 
 def _loss_weights(counts: Sequence[NDArray[np.float64]], weights: Weights, floor: float) -> NDArray[np.float64]:
@@ -392,6 +495,11 @@ class LfLResult:
     selection: "ModelSelection | None" = None
     """The held-out comparison behind ``learner_model="auto"``; None otherwise."""
 
+    @property
+    def reward(self) -> NDArray[np.float64]:
+        """The recovered reward ``r`` (the name of the continuous :class:`lfl_lib.recovery.Recovery`'s)."""
+        return self.r
+
 
 @dataclass(frozen=True)
 class _Observed:
@@ -444,28 +552,19 @@ def fit_lfl(
     gamma: float,
     alpha_model: float,
     *,
-    policy_estimator: PolicyEstimator = "entropy_ml",
-    policy_prior: float = 1.0,
-    policy_prior_mean: PolicyPriorMean = "previous",
-    entropy_weight: float = 0.4,
-    policy_steps: int = 10,
-    policy_lr: float = 0.5,
-    transition_prior: float = 1e-3,
-    weights: Weights = "all",
-    weight_floor: float = 0.0,
-    unseen: Unseen = "min",
-    solver: Solver = "exact",
-    n_steps: int = 200,
-    lr: float = 1.0,
+    config: TabularLfLConfig | Mapping[str, Any] | None = None,
     P: np.ndarray | None = None,
     terminal: np.ndarray | None = None,
     learner_model: LearnerModel = "spi",
     kl_weight: float | None = None,
     se_margin: float | None = None,
     progress: bool | ProgressFn = False,
+    **options: Any,
 ) -> LfLResult:
     """Algorithm 1 (tabular) with all its intermediate results; see :func:`recover_reward`.
 
+    ``config`` (a :class:`TabularLfLConfig`, a dict of its fields, or None: the defaults) and
+    the keyword ``options`` (its fields, which replace the config's) are the estimator's choices.
     ``se_margin`` (``"auto"`` only; None: :data:`AUTO_SE_MARGIN`) is the margin of
     :func:`select_learner_model`. ``progress`` shows the fits of a learner-model selection
     (``"auto"``, and ``"kl"`` without ``kl_weight``), one per candidate and fold, then the final
@@ -473,6 +572,60 @@ def fit_lfl(
     ``progress(label, done, total)`` calls (:data:`ProgressFn`). For ``learner_model="svi"`` the field ``shapings`` holds the potentials
     :math:`V_0, \\dots, V_{N-1}` (shape (N, S)) of :func:`~lfl_lib.inversion.value_iteration_fit`.
     """
+    kl_weight = _check_learner_model(learner_model, kl_weight, se_margin, progress)
+    cfg = as_tabular_config(config, options, stacklevel=3)
+    if learner_model == "auto":
+        _observed(trajectories, n_states, n_actions, minimum=LEARNER_MODELS["auto"])
+        return _fit_auto(trajectories, n_states, n_actions, gamma, alpha_model, kl_weight, se_margin, progress, cfg,
+                         P, terminal)
+    gamma = check_gamma(gamma)
+    alpha_model = check_alpha(alpha_model, "alpha_model")
+    obs = _observed(trajectories, n_states, n_actions, minimum=LEARNER_MODELS[learner_model])
+    policies, P_hat, wk = _prepare(trajectories, n_states, n_actions, cfg, P=P, terminal=terminal)
+    lam = 0.0
+    if learner_model == "kl":
+        if kl_weight is None:
+            if len(obs.pair_counts) < 3:
+                raise ValueError("trajectories must hold the data of at least 3 observed policies to estimate "
+                                 "kl_weight (one improvement is explained by every weight); give kl_weight or more data")
+            show, close = _reporter(progress, "KL weight")
+            try:
+                lam = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model, candidates=("kl",),
+                                           se_margin=0.0, progress=show, config=cfg, P=P, terminal=terminal).kl_weight
+            finally:
+                close()
+        else:
+            lam = kl_weight
+    return _fit_prepared(policies, P_hat, wk, gamma, alpha_model, learner_model, lam, cfg.unseen, cfg.solver,
+                         cfg.n_steps, cfg.lr)
+
+
+def _fit_auto(
+    trajectories: Sequence[Trajectory], n_states: int, n_actions: int, gamma: float, alpha_model: float,
+    kl_weight: float | None, se_margin: float | None, progress: bool | ProgressFn, cfg: TabularLfLConfig,
+    P: np.ndarray | None, terminal: np.ndarray | None,
+) -> LfLResult:
+    """``learner_model="auto"``: the model of :func:`select_learner_model`, then fitted on all the data."""
+    show, close = _reporter(progress, "learner model 'auto'")
+    try:
+        sel = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model,
+                                   kl_weight=kl_weight, se_margin=AUTO_SE_MARGIN if se_margin is None else se_margin,
+                                   progress=_then_one_more(show), config=cfg, P=P, terminal=terminal)
+        n = 2 * len(sel.log_likelihood)  # the selection's fits (one per candidate and fold)
+        final = sel.model if sel.model != "kl" else f"kl:{sel.kl_weight:g}"
+        show(f"final fit: {final}", n, n + 1)
+        res = fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, learner_model=cast(Any, sel.model),
+                      kl_weight=sel.kl_weight if sel.model == "kl" else None, config=cfg, P=P, terminal=terminal)
+        show(f"chose {final}", n + 1, n + 1)
+    finally:
+        close()
+    return LfLResult(res.r, res.policies, res.targets, res.weights, res.shapings, res.P_hat,
+                     res.learner_model, res.kl_weight, sel)
+
+
+def _check_learner_model(learner_model: str, kl_weight: float | None, se_margin: float | None,
+                         progress: object = False) -> float | None:
+    """Check the learner model and the options that go with it; the checked ``kl_weight``."""
     if learner_model not in LEARNER_MODELS:
         raise ValueError(f"learner_model must be one of {list(LEARNER_MODELS)}; got {learner_model!r}")
     if not (isinstance(progress, bool) or callable(progress)):
@@ -485,56 +638,12 @@ def fit_lfl(
     if se_margin is not None and learner_model != "auto":
         raise ValueError(f"se_margin applies to learner_model 'auto' only; got se_margin={se_margin!r} "
                          f"with learner_model={learner_model!r}")
-    _estimator_options: dict[str, Any] = dict(policy_estimator=policy_estimator, policy_prior=policy_prior,
-                              policy_prior_mean=policy_prior_mean, entropy_weight=entropy_weight,
-                              policy_steps=policy_steps, policy_lr=policy_lr, transition_prior=transition_prior,
-                              weights=weights, weight_floor=weight_floor, unseen=unseen, solver=solver,
-                              n_steps=n_steps, lr=lr)
-    data_options: dict[str, Any] = dict(P=P, terminal=terminal)
-    if learner_model == "auto":
-        _observed(trajectories, n_states, n_actions, minimum=LEARNER_MODELS["auto"])
-        show, close = _reporter(progress, "learner model 'auto'")
-        try:
-            sel = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model,
-                                       kl_weight=kl_weight, se_margin=AUTO_SE_MARGIN if se_margin is None else se_margin,
-                                       progress=_then_one_more(show), **data_options, **_estimator_options)
-            n = 2 * len(sel.log_likelihood)  # the selection's fits (one per candidate and fold)
-            final = sel.model if sel.model != "kl" else f"kl:{sel.kl_weight:g}"
-            show(f"final fit: {final}", n, n + 1)
-            res = fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, learner_model=cast(Any, sel.model),
-                          kl_weight=sel.kl_weight if sel.model == "kl" else None, **data_options, **_estimator_options)
-            show(f"chose {final}", n + 1, n + 1)
-        finally:
-            close()
-        return LfLResult(res.r, res.policies, res.targets, res.weights, res.shapings, res.P_hat,
-                         res.learner_model, res.kl_weight, sel)
-    gamma = check_gamma(gamma)
-    alpha_model = check_alpha(alpha_model, "alpha_model")
-    obs = _observed(trajectories, n_states, n_actions, minimum=LEARNER_MODELS[learner_model])
-    policies, P_hat, wk = _prepare(trajectories, n_states, n_actions, **data_options, **_estimator_options)
-    lam = 0.0
-    if learner_model == "kl":
-        if kl_weight is None:
-            if len(obs.pair_counts) < 3:
-                raise ValueError("trajectories must hold the data of at least 3 observed policies to estimate "
-                                 "kl_weight (one improvement is explained by every weight); give kl_weight or more data")
-            show, close = _reporter(progress, "KL weight")
-            try:
-                lam = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model, candidates=("kl",),
-                                           se_margin=0.0, progress=show, **data_options, **_estimator_options).kl_weight
-            finally:
-                close()
-        else:
-            lam = kl_weight
-    return _fit_prepared(policies, P_hat, wk, gamma, alpha_model, learner_model, lam, unseen, solver, n_steps, lr)
+    return kl_weight
 
 
 def _prepare(
-    trajectories: Sequence[object], n_states: int, n_actions: int, *, P: np.ndarray | None,
-    terminal: np.ndarray | None, policy_estimator: PolicyEstimator,
-    policy_prior: float, policy_prior_mean: PolicyPriorMean, entropy_weight: float, policy_steps: int,
-    policy_lr: float, transition_prior: float, weights: Weights, weight_floor: float, unseen: Unseen,
-    solver: Solver, n_steps: int, lr: float,
+    trajectories: Sequence[object], n_states: int, n_actions: int, cfg: TabularLfLConfig, *, P: np.ndarray | None,
+    terminal: np.ndarray | None,
 ) -> tuple[list[NDArray[np.float64]], NDArray[np.float64], NDArray[np.float64]]:
     """Checked options, then the estimated policies, dynamics and loss weights of Algorithm 1.
 
@@ -543,38 +652,24 @@ def _prepare(
     """
     obs = _observed(trajectories, n_states, n_actions, minimum=2)
     n_states, n_actions = int(n_states), int(n_actions)
-    term = obs.terminal.copy()
-    if terminal is not None:
-        tmask = np.asarray(terminal)
-        if tmask.shape != (n_states,) or tmask.dtype.kind not in "bui" or not np.isin(tmask, (0, 1)).all():
-            raise ValueError(f"terminal must be a boolean mask of shape ({n_states},); got {tmask.dtype} {tmask.shape}")
-        term |= tmask.astype(bool)
+    term = _terminal_states(obs, n_states, terminal)
     if P is not None:
-        P_known = as_float_array(P, "P", ndim=3)
-        if P_known.shape != (n_states, n_actions, n_states):
-            raise ValueError(f"P must have shape (n_states, n_actions, n_states) = ({n_states}, {n_actions}, "
-                             f"{n_states}); got {P_known.shape}")
-        if np.any(P_known < 0) or np.any(np.abs(P_known.sum(axis=2) - 1.0) > 1e-8):
-            raise ValueError("P must hold probabilities: non-negative, each P[s, a, :] summing to 1")
+        P_known = _known_dynamics(P, obs, n_states, n_actions)
         # with a known model, a state that ends episodes is absorbing only if P says so
         # (a reset cell of P, as in TabularMDP.from_gymnasium(env, terminal="reset"), is not)
-        absorbing = np.all(np.isclose(P_known[np.arange(n_states), :, np.arange(n_states)], 1.0), axis=1)
-        term &= absorbing
-        seen = obs.transitions > 0
-        if np.any(seen & (P_known == 0)):
-            s_, a_, t_ = np.argwhere(seen & (P_known == 0))[0]
-            raise ValueError(f"P gives probability 0 to the observed transition ({s_}, {a_}) -> {t_}")
+        term &= np.all(np.isclose(P_known[np.arange(n_states), :, np.arange(n_states)], 1.0), axis=1)
+    transition_prior, weight_floor = cfg.transition_prior, cfg.weight_floor
     if not (np.isfinite(transition_prior) and transition_prior > 0):
         raise ValueError(f"transition_prior must be a finite number > 0; got {transition_prior!r}")
-    if weights not in ("states", "pairs", "all", "both"):
-        raise ValueError(f"weights must be 'states', 'pairs', 'all' or 'both'; got {weights!r}")
-    if unseen not in ("min", "zero", "mean"):
-        raise ValueError(f"unseen must be 'min', 'zero' or 'mean'; got {unseen!r}")
-    if solver not in ("exact", "adam"):
-        raise ValueError(f"solver must be 'exact' or 'adam'; got {solver!r}")
+    if cfg.weights not in ("states", "pairs", "all", "both"):
+        raise ValueError(f"weights must be 'states', 'pairs', 'all' or 'both'; got {cfg.weights!r}")
+    if cfg.unseen not in ("min", "zero", "mean"):
+        raise ValueError(f"unseen must be 'min', 'zero' or 'mean'; got {cfg.unseen!r}")
+    if cfg.solver not in ("exact", "adam"):
+        raise ValueError(f"solver must be 'exact' or 'adam'; got {cfg.solver!r}")
     policies = estimate_policies(
-        cast(Sequence[Trajectory], trajectories), n_states, n_actions, policy_estimator, policy_prior, policy_prior_mean,
-        entropy_weight, policy_steps, policy_lr,
+        cast(Sequence[Trajectory], trajectories), n_states, n_actions, cfg.policy_estimator, cfg.policy_prior,
+        cfg.policy_prior_mean, cfg.entropy_bonus, cfg.policy_steps, cfg.policy_lr,
     )
     if P is not None:
         P_hat = P_known
@@ -586,11 +681,37 @@ def _prepare(
         P_hat = P_hat * ~term[None, None, :]
     if not (np.isfinite(weight_floor) and weight_floor >= 0):
         raise ValueError(f"weight_floor must be a finite number >= 0; got {weight_floor!r}")
-    wk = _loss_weights(obs.pair_counts, weights, float(weight_floor))
+    wk = _loss_weights(obs.pair_counts, cfg.weights, float(weight_floor))
     if term.any():  # no pair at a terminal state enters the loss
         wk[:, term, :] = 0.0
         wk /= wk.sum(axis=(1, 2), keepdims=True)
     return policies, P_hat, wk
+
+
+def _terminal_states(obs: _Observed, n_states: int, terminal: np.ndarray | None) -> NDArray[np.bool_]:
+    """The states that ended observed episodes by termination, and those given as ``terminal``."""
+    term = obs.terminal.copy()
+    if terminal is not None:
+        tmask = np.asarray(terminal)
+        if tmask.shape != (n_states,) or tmask.dtype.kind not in "bui" or not np.isin(tmask, (0, 1)).all():
+            raise ValueError(f"terminal must be a boolean mask of shape ({n_states},); got {tmask.dtype} {tmask.shape}")
+        term |= tmask.astype(bool)
+    return term
+
+
+def _known_dynamics(P: np.ndarray, obs: _Observed, n_states: int, n_actions: int) -> NDArray[np.float64]:
+    """The checked known model ``P[s, a, s']``, which must give every observed transition a positive probability."""
+    P_known = as_float_array(P, "P", ndim=3)
+    if P_known.shape != (n_states, n_actions, n_states):
+        raise ValueError(f"P must have shape (n_states, n_actions, n_states) = ({n_states}, {n_actions}, "
+                         f"{n_states}); got {P_known.shape}")
+    if np.any(P_known < 0) or np.any(np.abs(P_known.sum(axis=2) - 1.0) > 1e-8):
+        raise ValueError("P must hold probabilities: non-negative, each P[s, a, :] summing to 1")
+    seen = obs.transitions > 0
+    if np.any(seen & (P_known == 0)):
+        s_, a_, t_ = np.argwhere(seen & (P_known == 0))[0]
+        raise ValueError(f"P gives probability 0 to the observed transition ({s_}, {a_}) -> {t_}")
+    return P_known
 
 
 def _fit_prepared(
@@ -860,7 +981,10 @@ def select_learner_model(
     kl_weight: float | None = None,
     se_margin: float = AUTO_SE_MARGIN,
     progress: bool | ProgressFn = False,
-    **options,
+    config: TabularLfLConfig | Mapping[str, Any] | None = None,
+    P: np.ndarray | None = None,
+    terminal: np.ndarray | None = None,
+    **options: Any,
 ) -> ModelSelection:
     """Which learner model explains the observed learning best, by a held-out likelihood.
 
@@ -900,20 +1024,20 @@ def select_learner_model(
         The fits (one per candidate and fold, ``2 x`` the candidates): True shows a bar on stderr,
         only when it is a terminal; a callable is called as
         ``progress(label, done, total)`` (:data:`ProgressFn`) before each fit and once at the end.
-    **options
-        Estimator options of :func:`fit_lfl`.
+    config, P, terminal, **options
+        As for :func:`fit_lfl`.
     """
     show, close = _reporter(progress, "learner model selection")
     try:
         return _select(trajectories, n_states, n_actions, gamma, alpha_model, candidates, kl_weight, se_margin,
-                       show, options)
+                       show, as_tabular_config(config, options, stacklevel=3), P, terminal)
     finally:
         close()
 
 
 def _select(trajectories: Sequence[Trajectory], n_states: int, n_actions: int, gamma: float, alpha_model: float,
             candidates: Sequence[str], kl_weight: float | None, se_margin: float, show: ProgressFn,
-            options: dict[str, Any]) -> ModelSelection:
+            cfg: TabularLfLConfig, P: np.ndarray | None, terminal: np.ndarray | None) -> ModelSelection:
     """The body of :func:`select_learner_model`; ``show(label, done, total)`` before each fit."""
     cands = list(candidates)
     if not cands or any(c not in ("spi", "kl", "svi") for c in cands):
@@ -931,7 +1055,21 @@ def _select(trajectories: Sequence[Trajectory], n_states: int, n_actions: int, g
         raise ValueError(f"se_margin must be a number >= 0 (inf allowed); got {se_margin!r}") from None
     if not se_margin >= 0.0:
         raise ValueError(f"se_margin must be a number >= 0 (inf allowed); got {se_margin!r}")
-    runs: list[tuple[str, str, float]] = []  # (key, model, lambda)
+    runs = _selection_runs(cands, kl_weight, alpha_model)
+    ll, se = _held_out_log_likelihoods(trajs, n_states, n_actions, gamma, alpha_model, runs, cfg, P, terminal, show)
+    keys = list(ll)
+    best = max(keys, key=lambda k: (ll[k], -keys.index(k)))
+    if se and best != "spi" and not (math.isfinite(se_margin) and ll[best] - ll["spi"] > se_margin * se[best]):
+        best = "spi"  # not better than the paper's model by the margin
+    model = best.split(":")[0]
+    lam = next(weight for k, _, weight in runs if k == best)
+    show(f"selected {best}", 2 * len(runs), 2 * len(runs))
+    return ModelSelection(model, float(lam), ll, se)
+
+
+def _selection_runs(cands: Sequence[str], kl_weight: float | None, alpha_model: float) -> list[tuple[str, str, float]]:
+    """The fits that :func:`select_learner_model` compares: (key, model, lambda), ``"spi"`` first."""
+    runs: list[tuple[str, str, float]] = []
     if "spi" in cands:
         runs.append(("spi", "spi", 0.0))
     if "kl" in cands:
@@ -940,43 +1078,41 @@ def _select(trajectories: Sequence[Trajectory], n_states: int, n_actions: int, g
                  if not (lam == 0.0 and "spi" in cands)]
     if "svi" in cands:
         runs.append(("svi", "svi", 0.0))
+    return runs
+
+
+def _held_out_log_likelihoods(
+    trajs: Sequence[object], n_states: int, n_actions: int, gamma: float, alpha_model: float,
+    runs: Sequence[tuple[str, str, float]], cfg: TabularLfLConfig, P: np.ndarray | None, terminal: np.ndarray | None,
+    show: ProgressFn,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Two-fold held-out log-likelihood per pair of each run, and its standard error against ``"spi"``."""
     halves = _split_halves(trajs)
     ll = {key: 0.0 for key, _, _ in runs}
     logp: dict[str, list[NDArray[np.float64]]] = {key: [] for key, _, _ in runs}
     all_counts: list[NDArray[np.float64]] = []
     n_pairs = 0
-    opts = {**_DEFAULT_OPTIONS, **options}
-    unknown = set(opts) - set(_DEFAULT_OPTIONS)
-    if unknown:
-        raise ValueError(f"unknown estimator options: {sorted(unknown)}")
     total, done = 2 * len(runs), 0
     for fold, (fit_half, test_half) in enumerate((halves, halves[::-1])):
         test_counts = _observed(test_half, n_states, n_actions, minimum=1).pair_counts[1:]
         n_pairs += int(sum(c.sum() for c in test_counts))
         all_counts += test_counts
-        pols, P_hat, wk = _prepare(fit_half, n_states, n_actions, **opts)
+        pols, P_hat, wk = _prepare(fit_half, n_states, n_actions, cfg, P=P, terminal=terminal)
         parts = None
         if any(model != "svi" for _, model, _ in runs):
             parts = (targets(pols, P_hat, gamma, alpha_model),
                      _kl_direction(pols, P_hat, gamma) if any(m == "kl" for _, m, _ in runs) else None)
         for key, model, lam in runs:
             show(f"fold {fold + 1}/2, candidate {key}", done, total)
-            res = _fit_prepared(pols, P_hat, wk, gamma, alpha_model, model, lam, opts["unseen"], opts["solver"],
-                                opts["n_steps"], opts["lr"], kl_parts=parts)
+            res = _fit_prepared(pols, P_hat, wk, gamma, alpha_model, model, lam, cfg.unseen, cfg.solver,
+                                cfg.n_steps, cfg.lr, kl_parts=parts)
             lp = [np.log(p) for p in predict_next_policies(res, gamma, alpha_model, "forward")]
             logp[key] += lp
             ll[key] += float(sum((cnt * lq).sum() for cnt, lq in zip(test_counts, lp)))
             done += 1
     ll = {key: v / n_pairs for key, v in ll.items()}
     se = {key: _difference_se(all_counts, logp[key], logp["spi"]) for key in ll} if "spi" in ll else {}
-    keys = list(ll)
-    best = max(keys, key=lambda k: (ll[k], -keys.index(k)))
-    if se and best != "spi" and not (math.isfinite(se_margin) and ll[best] - ll["spi"] > se_margin * se[best]):
-        best = "spi"  # not better than the paper's model by the margin
-    model = best.split(":")[0]
-    lam = next(weight for k, _, weight in runs if k == best)
-    show(f"selected {best}", total, total)
-    return ModelSelection(model, float(lam), ll, se)
+    return ll, se
 
 
 def recover_reward(
@@ -990,7 +1126,8 @@ def recover_reward(
     terminal: np.ndarray | None = None,
     learner_model: LearnerModel = "spi",
     kl_weight: float | None = None,
-    **options,
+    config: TabularLfLConfig | Mapping[str, Any] | None = None,
+    **options: Any,
 ) -> NDArray[np.float64]:
     """Algorithm 1: the reward that makes a learner's observed trajectories consistent.
 
@@ -1026,12 +1163,15 @@ def recover_reward(
     terminal : array_like of bool, shape (S,), optional
         (keyword-only) Terminal states known in advance (e.g. ``mdp.terminal``), added to those that
         end observed episodes by termination.
+    config : TabularLfLConfig or dict, optional
+        (keyword-only) The estimator's choices (None: the defaults); ``options`` replace its fields.
     **options
-        The estimator's choices, passed to :func:`fit_lfl` (defaults in brackets):
+        The estimator's choices, the fields of :class:`TabularLfLConfig` (defaults in brackets):
 
         - ``policy_estimator`` [``"entropy_ml"``]: or ``"entropy_ml_adam"``, ``"dirichlet"``
           (:func:`estimate_policies`);
-        - ``entropy_weight`` [0.4]: :math:`\\lambda` of the ``"entropy_ml"`` estimators;
+        - ``entropy_bonus`` [0.4]: :math:`\\lambda` of the ``"entropy_ml"`` estimators (the older
+          name ``entropy_weight`` is accepted, with a DeprecationWarning);
         - ``policy_steps`` [10], ``policy_lr`` [0.5]: Adam steps and rate of ``"entropy_ml_adam"``;
         - ``policy_prior`` [1.0], ``policy_prior_mean`` [``"previous"``]: pseudo-count per state
           and prior mean (or ``"uniform"``) of ``"dirichlet"``;
@@ -1085,7 +1225,7 @@ def recover_reward(
         trajectories than the model needs.
     """
     return fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, P=P, terminal=terminal,
-                   learner_model=learner_model, kl_weight=kl_weight, **options).r
+                   learner_model=learner_model, kl_weight=kl_weight, config=as_tabular_config(config, options, stacklevel=3)).r
 
 
 @dataclass(frozen=True)

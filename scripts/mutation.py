@@ -45,6 +45,15 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
                                     "tests/test_ppo.py::test_gae_checks_the_value_rows"],
                  ["lfl_lib.ppo.x_normalize_advantages__mutmut_*", "lfl_lib.ppo.x_clipped_surrogate_loss__mutmut_*",
                   "lfl_lib.ppo.x_value_loss__mutmut_*", "lfl_lib.ppo.x_gae_advantages__mutmut_*"]),
+    # the PPO update outside its loss functions: the decay of the learning rate and clip range, the
+    # critic's return targets, the minibatches (the advantages are gae_advantages, scored above)
+    "ppo_update": ("lfl_lib/ppo.py", ["tests/test_ppo.py::test_annealed_fraction_decays_linearly_to_zero",
+                                      "tests/test_ppo.py::test_return_targets_are_the_advantages_plus_the_values_of_the_visited_states",
+                                      "tests/test_ppo.py::test_minibatch_indices_cut_one_fresh_permutation_per_epoch",
+                                      "tests/test_ppo.py::test_minibatch_indices_draw_each_permutation_at_the_start_of_its_epoch",
+                                      "tests/test_ppo.py::test_minibatch_indices_with_a_size_that_does_not_divide_and_of_one_sample"],
+                   ["lfl_lib.ppo.x_annealed_fraction__mutmut_*", "lfl_lib.ppo.x_return_targets__mutmut_*",
+                    "lfl_lib.ppo.x_minibatch_indices__mutmut_*"]),
 }
 
 #: committed data files that some of the mapped tests read (copied into the scratch copy and into mutmut's)

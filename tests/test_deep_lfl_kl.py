@@ -60,3 +60,28 @@ def test_kl_option_runs_end_to_end(kl_weight):
 def test_kl_weight_is_checked(bad):
     with pytest.raises(ValueError, match="kl_weight must be a finite number >= 0"):
         DeepLfLConfig(kl_weight=bad)
+
+
+def test_learner_model_is_chosen_by_the_same_keyword_as_in_the_tabular_recovery():
+    assert DeepLfLConfig().model == "spi" and DeepLfLConfig(kl_weight=0.3).model == "kl"
+    fitted = DeepLfLConfig(learner_model="kl")  # as the tabular learner_model="kl" without kl_weight
+    assert fitted.kl_weight is None and fitted.model == "kl"
+    given = DeepLfLConfig(learner_model="kl", kl_weight=0.3)
+    assert given.kl_weight == 0.3 and given.to_dict() == DeepLfLConfig(kl_weight=0.3).to_dict()
+    assert DeepLfLConfig(learner_model="spi").to_dict() == DeepLfLConfig().to_dict()  # stored files unchanged
+    assert "learner_model" not in DeepLfLConfig(learner_model="kl").to_dict()
+    assert dataclasses.replace(DeepLfLConfig(), kl_weight=0.5).model == "kl"
+    with pytest.raises(ValueError, match="kl_weight applies to learner_model 'kl' only; got kl_weight=0.3"):
+        DeepLfLConfig(learner_model="spi", kl_weight=0.3)
+    with pytest.raises(ValueError, match="learner_model must be 'spi' or 'kl'.*got 'auto'"):
+        DeepLfLConfig(learner_model="auto")
+
+
+def test_recovery_result_names_its_learner_model_like_the_tabular_result():
+    from lfl_lib.recovery import Recovery
+
+    assert Recovery(None, {}, {}).learner_model == "spi" and Recovery(None, {}, {}).kl_weight == 0.0  # type: ignore[arg-type]
+    fixed = Recovery(None, {"kl_weight": 0.3}, {}, DeepLfLConfig(kl_weight=0.3))  # type: ignore[arg-type]
+    assert fixed.learner_model == "kl" and fixed.kl_weight == 0.3
+    fitted = Recovery(None, {"kl_weight": 0.71}, {}, DeepLfLConfig(learner_model="kl"))  # type: ignore[arg-type]
+    assert fitted.learner_model == "kl" and fitted.kl_weight == 0.71

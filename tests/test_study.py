@@ -514,3 +514,112 @@ def test_critic_warmup_run_starts_from_the_same_clone_and_resumes_exactly(smoke,
     assert len(calls) == 3  # one round before the stop, the stopped one, and one after it
     assert again["observer"]["returns"] == warm["observer"]["returns"]
     assert again["observer"]["critic_warmup"] == warm["observer"]["critic_warmup"]
+
+
+def test_results_git_commits_reads_the_old_and_the_new_key(tmp_path, monkeypatch):
+    from lfl_lib.experiments import study
+    from lfl_lib.experiments.study import results_git_commits
+
+    assert results_git_commits({"git_commits_all_runs": ["a", "b"]}) == ["a", "b"]
+    assert results_git_commits({"git_commits_all_sessions": ["c"]}) == ["c"]
+    with pytest.raises(ValueError, match="git_commits_all_runs"):
+        results_git_commits({"git_commit": "a"})
+    # a run folder of the older layout: its commits are carried over into commits.json
+    (tmp_path / "sessions.json").write_text(json.dumps({"git_commits": ["0" * 40]}))
+    monkeypatch.setattr(study, "git_commit", lambda: "1" * 40)
+    assert study._record_commit(tmp_path) == {"git_commits": ["0" * 40, "1" * 40]}
+    assert json.loads((tmp_path / "commits.json").read_text()) == {"git_commits": ["0" * 40, "1" * 40]}
+    assert study._record_commit(tmp_path) == {"git_commits": ["0" * 40, "1" * 40]}
+
+
+# ------------------------------------------------------------------ the observer's options of chapter 6
+
+HOPPER = "Hopper-v5"
+
+
+@pytest.mark.parametrize("option, values, value, extra, variant, bad", [
+    ("observer_anchor", ("none", "kl"), "kl", {}, "paper_kl-fit_terminal-bootstrap_anchor-kl", "clip"),
+    ("observer_obs_stats", ("running", "frozen"), "frozen", {}, "paper_kl-fit_terminal-bootstrap_frozen-stats", "fixed"),
+    ("observer_soft", ("none", "model"), "model", {"estimator": "fix", "observer_obs_stats": "frozen"},
+     "fix_kl-fit_terminal-bootstrap_frozen-stats_soft", "yes"),
+])
+def test_an_observer_option_is_checked_named_and_stored_only_when_used(option, values, value, extra, variant, bad,
+                                                                      tmp_path, capsys):
+    from lfl_lib.experiments import study
+
+    choices = {"observer_anchor": study.OBSERVER_ANCHORS, "observer_obs_stats": study.OBSERVER_OBS_STATS,
+               "observer_soft": study.OBSERVER_SOFT}[option]
+    assert choices == values
+    assert option not in make_config(HOPPER).to_dict()  # older configurations still match
+    cfg = make_config(HOPPER, kl_weight=None, terminal="bootstrap", **extra, **{option: value})
+    assert cfg.to_dict()[option] == value
+    assert variant_name(cfg) == variant
+    with pytest.raises(ValueError, match=f"{option} must be one of '{values[0]}', '{values[1]}'; got '{bad}'"):
+        make_config(HOPPER, kl_weight=None, **{option: bad})
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(SystemExit):
+        main(["--env", HOPPER, "--preset", "smoke", "--kl-weight", "fit", flag, bad,
+              "--out", str(tmp_path / "o"), "--run-dir", str(tmp_path / "r")])
+    assert flag in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()
+
+
+def test_the_anchor_needs_a_fitted_kl_weight(tmp_path, capsys):
+    with pytest.raises(ValueError, match="kl_weight must be 'fit' .* got 0"):
+        make_config(HOPPER, observer_anchor="kl")
+    assert main(["--env", HOPPER, "--preset", "smoke", "--observer-anchor", "kl",
+                 "--out", str(tmp_path / "o"), "--run-dir", str(tmp_path / "r")]) == 2
+    assert "kl_weight must be 'fit'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()
+
+
+def test_critic_warmup_option_is_checked_named_and_stored_only_when_used(tmp_path, capsys):
+    assert "critic_warmup" not in make_config(HOPPER).to_dict()
+    cfg = make_config(HOPPER, kl_weight=None, terminal="bootstrap", critic_warmup=6)
+    assert cfg.to_dict()["critic_warmup"] == 6
+    assert variant_name(cfg) == "paper_kl-fit_terminal-bootstrap_warmup-6"
+    with pytest.raises(ValueError, match="critic_warmup must be an integer >= 0"):
+        make_config(HOPPER, critic_warmup=-1)
+    with pytest.raises(ValueError, match="critic_warmup must be an integer"):
+        make_config(HOPPER, critic_warmup=1.5)
+    code = main(["--env", "Reacher-v5", "--preset", "smoke", "--critic-warmup", "-2",
+                 "--out", str(tmp_path / "o"), "--run-dir", str(tmp_path / "r")])
+    assert code == 2
+    assert "critic_warmup must be an integer >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()
+
+
+@pytest.fixture(scope="module")
+def hopper_kl_fit(tmp_path_factory):
+    """A Hopper smoke run with the KL model fitted and terminations bootstrapped: (results, run folder)."""
+    base = tmp_path_factory.mktemp("hopper_kl_fit")
+    cfg = make_config(HOPPER, seed=0, preset="smoke", kl_weight=None, terminal="bootstrap")
+    return run_study(cfg, out_dir=base / "o", run_dir=base / "r", progress=False), base / "r"
+
+
+@pytest.mark.slow  # smoke runs of the study: 20 s or more each
+@pytest.mark.parametrize("option, value", [("observer_anchor", "kl"), ("observer_obs_stats", "frozen")])
+def test_an_observer_option_changes_the_observer_only(hopper_kl_fit, option, value, tmp_path):
+    from lfl_lib._safe_io import load_checkpoint as _load
+    from lfl_lib.data import Rollout
+
+    base, learner_dir = hopper_kl_fit
+    cfg = make_config(HOPPER, seed=0, preset="smoke", kl_weight=None, terminal="bootstrap", **{option: value})
+    res = run_study(cfg, out_dir=tmp_path / "o", run_dir=tmp_path / "r", progress=False, learner_from=learner_dir)
+    assert res["learner"] == base["learner"]
+    assert res["recovery_losses"] == base["recovery_losses"]  # the same recovery: only the observer differs
+    assert res["observer"]["returns"][0] == base["observer"]["returns"][0]  # the same clone, scored before any update
+    if option == "observer_anchor":
+        obs = res["observer"]
+        assert obs["anchor_weight"] == pytest.approx(res["recovery_losses"]["kl_weight"], rel=1e-6)
+        assert len(obs["anchor_kl"]) == cfg.observer_updates and all(np.isfinite(obs["anchor_kl"]))
+        assert "anchor_kl" not in base["observer"]
+    else:
+        state = _load(tmp_path / "r" / "observer.pt", ["ppo"])["ppo"]
+        assert state["obs_stats_frozen"] is True
+        # the statistics at the end are the clone's: the mean and variance of the last observed rollout's states
+        last = _load(sorted((tmp_path / "r" / "observed").glob("update_*.pt"))[-1], ["rollout"])["rollout"]
+        states = Rollout(**last).observations
+        mean, var, _ = state["envs"]["obs_rms"]
+        assert_allclose(mean, states.mean(0), rtol=1e-12, atol=1e-12)
+        assert_allclose(var, states.var(0), rtol=1e-12, atol=1e-12)

@@ -238,3 +238,64 @@ def test_a_failing_run_does_not_stop_the_others(tmp_path):
     good = root / "runs/sweep/learner-updates=4/results-smoke/Reacher-v5_seed1.json"
     assert json.loads(good.read_text())["config"] == make_config("Reacher-v5", 1, "smoke").to_dict()
     assert ok.env_id in res.stdout
+
+
+# ------------------------------------------------------------------ the scheduler, on a stand-in for Ray
+
+
+class _FakeRay:
+    """Runs each submitted task at once; ``ray.get`` of a task that 'died' raises."""
+
+    def __init__(self, returns):
+        self.returns, self.calls, self.order = returns, [], []
+
+    def remote(self, **_):
+        def wrap(fn):
+            fake = self
+
+            class R:
+                @staticmethod
+                def remote(task, root, share):
+                    fake.calls.append((task["env_id"], task["estimator"], share))
+                    return len(fake.calls) - 1
+            return R
+        return wrap
+
+    def cluster_resources(self):
+        return {"CPU": 2}
+
+    def wait(self, refs, num_returns, timeout):
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        env, est, _ = self.calls[ref]
+        r = self.returns[(env, est)]
+        if isinstance(r, Exception):
+            raise r
+        return r
+
+    def shutdown(self):
+        pass
+
+
+def test_run_sweep_schedules_after_the_learner_and_records_each_outcome(tmp_path, monkeypatch):
+    from lfl_lib.experiments import sweep
+
+    tasks = make_grid(["Reacher-v5", "Hopper-v5"], [0], ["paper", "fix"], ["smoke"])
+    ok = {"status": "ok", "log": "", "wall_s": 3.0, "host": "h", "results_text": json.dumps({"seed": 0})}
+    fake = _FakeRay({("Reacher-v5", "paper"): ok, ("Reacher-v5", "fix"): dict(ok, learner_copied=True),
+                     ("Hopper-v5", "paper"): RuntimeError("worker died"), ("Hopper-v5", "fix"): dict(ok, results_text=None)})
+    monkeypatch.setattr(sweep, "_import_ray", lambda: fake)
+    monkeypatch.setattr(sweep, "_start_ray", lambda ray, address, workers: None)
+    lines = []
+    outcomes = sweep.run_sweep(tasks, workers=1, root=tmp_path, progress=False, echo=lines.append)
+    by = {(o.task.env_id, o.task.estimator): o for o in outcomes}
+    # one at a time, each "fix" run after its paper run; the learner is shared only from a finished run
+    assert fake.calls == [("Reacher-v5", "paper", True), ("Reacher-v5", "fix", True),
+                          ("Hopper-v5", "paper", True), ("Hopper-v5", "fix", False)]
+    assert by[("Reacher-v5", "fix")].learner_copied and by[("Reacher-v5", "paper")].results == {"seed": 0}
+    assert by[("Hopper-v5", "paper")].status == "failed" and "RuntimeError: worker died" in by[("Hopper-v5", "paper")].log
+    assert (tmp_path / by[("Reacher-v5", "paper")].task.results).exists()  # written here: no shared folder
+    assert not (tmp_path / by[("Hopper-v5", "fix")].task.results).exists()
+    assert lines[-1].startswith("sweep: 3 ran, 0 already complete, 1 failed")
+    assert any(line.startswith("FAILED  Hopper-v5 seed 0 paper") for line in lines)

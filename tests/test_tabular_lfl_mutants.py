@@ -24,6 +24,7 @@ from lfl_lib.tabular_lfl import (
     fit_lfl,
     kl_targets,
     predict_next_policies,
+    recover_reward,
     select_learner_model,
     targets,
 )
@@ -134,7 +135,7 @@ def test_entropy_ml_adam_is_adam_on_the_papers_objective(n_steps, lr, lam):
     counts = [np.zeros((4, 3)), np.zeros((4, 3))]
     for c, tr in zip(counts, trajs):
         np.add.at(c, (tr.states[:-1], tr.actions), 1.0)
-    got = estimate_policies(trajs, 4, 3, "entropy_ml_adam", entropy_weight=lam, n_steps=n_steps, lr=lr)
+    got = estimate_policies(trajs, 4, 3, "entropy_ml_adam", entropy_bonus=lam, n_steps=n_steps, lr=lr)
     assert len(got) == 2
     for c, pi in zip(counts, got):
         assert_allclose(pi, _torch_adam_estimate(c, lam, n_steps, lr), rtol=0, atol=1e-9)
@@ -234,7 +235,7 @@ def test_fit_lfl_passes_its_solver_options_to_the_consistency_fit():
 ])
 def test_fit_lfl_defaults_are_the_documented_ones(options):
     documented = dict(policy_estimator="entropy_ml", policy_prior=1.0, policy_prior_mean="previous",
-                      entropy_weight=0.4, policy_steps=10, policy_lr=0.5, transition_prior=1e-3, weights="all",
+                      entropy_bonus=0.4, policy_steps=10, policy_lr=0.5, transition_prior=1e-3, weights="all",
                       weight_floor=0.0, unseen="min", solver="exact", n_steps=200, lr=1.0)
     explicit = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, **{**documented, **options})
     default = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, **options)
@@ -244,7 +245,7 @@ def test_fit_lfl_defaults_are_the_documented_ones(options):
 
 
 def test_estimate_policies_defaults_and_a_single_trajectory():
-    documented = dict(estimator="entropy_ml", prior=1.0, prior_mean="previous", entropy_weight=0.4, n_steps=10,
+    documented = dict(estimator="entropy_ml", prior=1.0, prior_mean="previous", entropy_bonus=0.4, n_steps=10,
                       lr=0.5)
     for options in (dict(), dict(estimator="dirichlet"), dict(estimator="entropy_ml_adam")):
         assert_array_equal(np.array(estimate_policies(RUNS, 3, 2, **options)),
@@ -266,8 +267,8 @@ def test_estimate_policies_defaults_and_a_single_trajectory():
     (dict(policy_estimator="mle"),
      "estimator must be 'dirichlet', 'entropy_ml' or 'entropy_ml_adam'; got 'mle'"),
     (dict(policy_prior_mean="flat"), "prior_mean must be 'uniform' or 'previous'; got 'flat'"),
-    (dict(entropy_weight=0.0), "entropy_weight must be a finite number > 0; got 0.0"),
-    (dict(entropy_weight=np.inf), "entropy_weight must be a finite number > 0; got inf"),
+    (dict(entropy_bonus=0.0), "entropy_bonus must be a finite number > 0; got 0.0"),
+    (dict(entropy_bonus=np.inf), "entropy_bonus must be a finite number > 0; got inf"),
     (dict(policy_estimator="entropy_ml_adam", policy_steps=0), "n_steps must be an integer >= 1; got 0"),
     (dict(solver="adam", n_steps=0), "n_steps must be an integer >= 1; got 0"),
     (dict(terminal=[0, 2, 0]), "terminal must be a boolean mask of shape (3,); got int64 (3,)"),
@@ -696,3 +697,57 @@ def test_play_policy_defaults():
     env = _TwoStepEnv()
     assert_array_equal(play_policy(env, pi), play_policy(_TwoStepEnv(), pi, n_episodes=100, seed=0, greedy=False))
     assert len(env.resets) == 100 and env.resets[0] == 0
+
+
+# ----------------------------------------------------------------------------- TabularLfLConfig
+
+
+def test_tabular_config_is_the_source_of_the_defaults_and_options_replace_its_fields():
+    from dataclasses import asdict
+
+    from lfl_lib.tabular_lfl import TabularLfLConfig, select_learner_model
+
+    assert asdict(TabularLfLConfig()) == dict(
+        policy_estimator="entropy_ml", policy_prior=1.0, policy_prior_mean="previous", entropy_bonus=0.4,
+        policy_steps=10, policy_lr=0.5, transition_prior=1e-3, weights="all", weight_floor=0.0, unseen="min",
+        solver="exact", n_steps=200, lr=1.0)
+    cfg = TabularLfLConfig(weights="pairs", entropy_bonus=0.2)
+    by_options = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, weights="pairs", entropy_bonus=0.2)
+    for config in (cfg, cfg.to_dict()):
+        assert_array_equal(fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, config=config).r, by_options.r)
+        assert_array_equal(recover_reward(RUNS, 3, 2, GAMMA, ALPHA_M, config=config), by_options.r)
+    # an option replaces the config's field
+    assert_array_equal(fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, config=cfg, weights="all", entropy_bonus=0.4).r,
+                       fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M).r)
+    assert select_learner_model(RUNS, 3, 2, GAMMA, ALPHA_M, config=cfg) == \
+        select_learner_model(RUNS, 3, 2, GAMMA, ALPHA_M, weights="pairs", entropy_bonus=0.2)
+    assert TabularLfLConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_tabular_config_reads_the_older_name_entropy_weight():
+    from lfl_lib.tabular_lfl import TabularLfLConfig
+
+    new = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, entropy_bonus=0.3).r
+    with pytest.warns(DeprecationWarning, match="entropy_weight is now named entropy_bonus"):
+        old = recover_reward(RUNS, 3, 2, GAMMA, ALPHA_M, entropy_weight=0.3)
+    assert_array_equal(old, new)
+    with pytest.warns(DeprecationWarning, match="entropy_weight is now named entropy_bonus"):
+        pols = estimate_policies(RUNS, 3, 2, entropy_weight=0.3)
+    assert_array_equal(np.array(pols), np.array(estimate_policies(RUNS, 3, 2, entropy_bonus=0.3)))
+    # stored dicts of older files: read without a warning
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert TabularLfLConfig.from_dict({"entropy_weight": 0.3}) == TabularLfLConfig(entropy_bonus=0.3)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(entropy_weight=0.3, entropy_bonus=0.3), "give entropy_bonus only"),
+    (dict(weight=0.3), r"unknown estimator options: \['weight'\]"),
+    (dict(config=[("weights", "all")]), "config must be a TabularLfLConfig, a dict of its fields or None; got list"),
+    (dict(config={"weigths": "all"}), r"unknown estimator options: \['weigths'\]"),
+])
+def test_tabular_config_refuses_unknown_or_doubled_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, **kwargs)

@@ -77,7 +77,7 @@ __all__ = [
     "DEFAULT_WINDOWS", "OBSERVER_ANCHORS", "OBSERVER_INITS", "OBSERVER_OBS_STATS", "PROTOCOLS", "StudyConfig", "learner_rises", "make_config",
     "parse_window", "run_study", "select_candidate", "HELD_OUT_ENV", "HELD_OUT_SEEDS", "HELD_OUT_CANDIDATES",
     "held_out_runs", "held_out_choice", "variant_name", "normalize_scores", "protocol_scores", "main", "bc_held_out", "clone_start", "RUN_OPTIONS", "config_from_options",
-    "summary",
+    "summary", "results_git_commits",
 ]
 
 #: Observed learner updates per environment (Section 6.3 of the paper).
@@ -910,12 +910,12 @@ def run_study(
     try:
         rdir.mkdir(parents=True, exist_ok=True)
         write_json(cfg.to_dict(), rdir / "config.json")
-        sessions = _record_session(rdir)
+        commits = _record_commit(rdir)
         run = _Run(cfg, rdir, results, progress, timings)
         stages = _stages(run, source)
     finally:
         torch.set_num_threads(threads)
-    res = _results(run, stages, sessions, command)
+    res = _results(run, stages, commits, command)
     out.mkdir(parents=True, exist_ok=True)
     write_json(res, results)
     return res
@@ -933,15 +933,33 @@ def default_folders(cfg: StudyConfig, out_dir: str | Path | None = None,
     return out, rdir
 
 
-def _record_session(rdir: Path) -> dict[str, list[str]]:
-    """The code that ran: the commit of every session that worked on this run (``sessions.json``)."""
-    path = rdir / "sessions.json"
-    sessions = read_json(path, "sessions file") if path.exists() else {"git_commits": []}
+def _record_commit(rdir: Path) -> dict[str, list[str]]:
+    """The code that ran: the commit of every process that worked on this run (``commits.json``).
+
+    A run folder written before the file had its name holds ``sessions.json``, read in its place.
+    """
+    path = rdir / "commits.json"
+    old = rdir / "sessions.json"
+    src = path if path.exists() else old if old.exists() else None
+    commits = read_json(src, "commits file") if src is not None else {"git_commits": []}
     commit = git_commit()
-    if commit not in sessions["git_commits"]:
-        sessions["git_commits"].append(commit)
-        write_json(sessions, path)
-    return sessions
+    if commit not in commits["git_commits"] or src != path:
+        if commit not in commits["git_commits"]:
+            commits["git_commits"].append(commit)
+        write_json(commits, path)
+    return commits
+
+
+def results_git_commits(res: dict[str, Any]) -> list[str]:
+    """The commits that worked on a run, from its results file.
+
+    Files written before the key ``git_commits_all_runs`` had its name hold
+    ``git_commits_all_sessions``; both are read.
+    """
+    for key in ("git_commits_all_runs", "git_commits_all_sessions"):
+        if key in res:
+            return [str(c) for c in res[key]]
+    raise ValueError("results file has no git_commits_all_runs (nor the older git_commits_all_sessions)")
 
 
 def _stages(run: _Run, source: Path | None) -> dict[str, Any]:
@@ -980,7 +998,7 @@ def _observer_results(cfg: StudyConfig, obs_rec: dict[str, Any], first: float, l
     }
 
 
-def _results(run: _Run, stages: dict[str, Any], sessions: dict[str, list[str]], command: str | None) -> dict[str, Any]:
+def _results(run: _Run, stages: dict[str, Any], commits: dict[str, list[str]], command: str | None) -> dict[str, Any]:
     """The results file of a finished run."""
     cfg = run.cfg
     lmean = [float(np.mean(r)) for r in stages["learner_returns"]]
@@ -994,8 +1012,8 @@ def _results(run: _Run, stages: dict[str, Any], sessions: dict[str, list[str]], 
         "command": command or (f"lfl study --env {cfg.env_id} --seed {cfg.seed} --preset {cfg.preset}"
                                + ("" if cfg.estimator == "paper" else f" --estimator {cfg.estimator}")),
         "versions": versions(),
-        "git_commit": sessions["git_commits"][-1],
-        "git_commits_all_sessions": sessions["git_commits"],
+        "git_commit": commits["git_commits"][-1],
+        "git_commits_all_runs": commits["git_commits"],
         "wall_time_s": round(sum(run.timings.values()), 1),
         "stage_time_s": {k: round(v, 1) for k, v in run.timings.items()},
         "evaluation": {
@@ -1156,15 +1174,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--critic-warmup", type=int, default=0, metavar="N",
                    help="rounds of critic-only training on the recovered reward (a rollout each, the actor "
                    "frozen) before the observer's first PPO update (default 0, the paper)")
-    p.add_argument("--observer-anchor", choices=list(OBSERVER_ANCHORS), default="none",
-                   help="'kl': a KL penalty to the observer's start policy, weighted by the KL model's "
-                   "lambda (needs --kl-weight); default 'none', the paper")
-    p.add_argument("--observer-obs-stats", choices=list(OBSERVER_OBS_STATS), default="running",
-                   help="the observer's observation normalization after its start: 'running' (default, the "
-                   "paper's PPO) or 'frozen' at the statistics its start was fitted under")
-    p.add_argument("--observer-soft", choices=list(OBSERVER_SOFT), default="none",
-                   help="'model': the observer maximises the soft return of the recovered reward, entropy "
-                   "weighted by the learner model's alpha (alpha_model); default 'none', the paper")
+    for flag, choices, text in (
+        ("--observer-anchor", OBSERVER_ANCHORS, "'kl': a KL penalty to the observer's start policy, weighted by "
+         "the KL model's lambda (needs --kl-weight); default 'none', the paper"),
+        ("--observer-obs-stats", OBSERVER_OBS_STATS, "the observer's observation normalization after its start: "
+         "'running' (default, the paper's PPO) or 'frozen' at the statistics its start was fitted under"),
+        ("--observer-soft", OBSERVER_SOFT, "'model': the observer maximises the soft return of the recovered "
+         "reward, entropy weighted by the learner model's alpha (alpha_model); default 'none', the paper"),
+    ):  # the first choice is the paper's, the default
+        p.add_argument(flag, choices=list(choices), default=choices[0], help=text)
     p.add_argument("--protocol", choices=list(PROTOCOLS), default="mean-return",
                    help="the scoring protocol of the summary line (the results file holds all three)")
     p.add_argument("--learner-from", default=None, help="run folder of a run with the same learner "

@@ -443,15 +443,8 @@ def run_sweep(
         bar = _Progress(len(tasks), progress)
         say = echo or bar.write
         while waiting or inflight:
-            for i in list(waiting):
-                if len(inflight) >= cap:
-                    break
-                dep = tasks[i].after
-                if dep is not None and outcomes[dep].status == "not run":
-                    continue  # its learner is still being trained
-                share = dep is None or outcomes[dep].status in ("ok", "skipped")
-                inflight[remote.remote(asdict(tasks[i]), task_root, share)] = i
-                waiting.remove(i)
+            _submit_ready(tasks, outcomes, waiting, inflight, cap,
+                          lambda task, share: remote.remote(task, task_root, share))
             bar.show(finished, len(inflight), failed)
             if not inflight:
                 continue
@@ -459,18 +452,7 @@ def run_sweep(
             for ref in done:
                 i = inflight.pop(ref)
                 o = outcomes[i]
-                try:
-                    r = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - a worker that died (killed, out of memory)
-                    r = {"status": "failed", "log": f"{type(exc).__name__}: {_tail(str(exc), 5)}", "wall_s": 0.0,
-                         "host": "", "results_text": None}
-                o.status, o.log, o.wall_s, o.host = r["status"], r["log"], r["wall_s"], r["host"]
-                o.learner_copied = bool(r.get("learner_copied"))
-                if r.get("results_text"):
-                    o.results = json.loads(r["results_text"])
-                    local = local_root / tasks[i].results
-                    if not local.exists():  # a run on another machine without a shared folder
-                        write_text(r["results_text"], local)
+                _fill_outcome(o, _result(ray, ref), local_root)
                 if o.status == "failed":
                     failed += 1
                     say(f"FAILED  {tasks[i].label}  ({o.host or 'no host'}):\n" + _indent(o.log))
@@ -489,6 +471,41 @@ def run_sweep(
     (echo or (lambda text: print(text, file=sys.stderr, flush=True)))(
         f"sweep: {n['ok']} ran, {n['skipped']} already complete, {n['failed']} failed, elapsed {elapsed:.0f} s")
     return outcomes
+
+
+def _submit_ready(tasks: Sequence[Task], outcomes: list[Outcome], waiting: list[int], inflight: dict[Any, int],
+                  cap: int, submit: Callable[[dict[str, Any], bool], Any]) -> None:
+    """Submit the waiting tasks whose learner is ready, in order, while fewer than ``cap`` run."""
+    for i in list(waiting):
+        if len(inflight) >= cap:
+            break
+        dep = tasks[i].after
+        if dep is not None and outcomes[dep].status == "not run":
+            continue  # its learner is still being trained
+        share = dep is None or outcomes[dep].status in ("ok", "skipped")
+        inflight[submit(asdict(tasks[i]), share)] = i
+        waiting.remove(i)
+
+
+def _result(ray: Any, ref: Any) -> dict[str, Any]:
+    """What a finished task returned, or a failure when its worker died."""
+    try:
+        return ray.get(ref)
+    except Exception as exc:  # noqa: BLE001 - a worker that died (killed, out of memory)
+        return {"status": "failed", "log": f"{type(exc).__name__}: {_tail(str(exc), 5)}", "wall_s": 0.0,
+                "host": "", "results_text": None}
+
+
+def _fill_outcome(o: Outcome, r: dict[str, Any], local_root: Path) -> None:
+    """Fill ``o`` from the task's return ``r``; write its results file here when the worker's is elsewhere."""
+    o.status, o.log, o.wall_s, o.host = r["status"], r["log"], r["wall_s"], r["host"]
+    o.learner_copied = bool(r.get("learner_copied"))
+    if r.get("results_text"):
+        o.results = json.loads(r["results_text"])
+        local = local_root / o.task.results
+        if not local.exists():  # a run on another machine without a shared folder
+            local.parent.mkdir(parents=True, exist_ok=True)
+            write_text(r["results_text"], local)
 
 
 def _indent(text: str) -> str:

@@ -40,7 +40,7 @@ __all__ = ["PAPER_RECIPE", "CANDIDATES", "study", "ablations", "exact_policy_obs
 #: policies by 10 full-batch Adam steps (rate 0.5) on the likelihood with an entropy bonus
 #: lambda = 0.01, every pair in Eq. (5), and Eq. (5) by 200 full-batch Adam steps at rate 1
 #: from zero.
-PAPER_RECIPE: dict[str, Any] = {"policy_estimator": "entropy_ml_adam", "entropy_weight": 0.01,
+PAPER_RECIPE: dict[str, Any] = {"policy_estimator": "entropy_ml_adam", "entropy_bonus": 0.01,
                                 "policy_steps": 10, "policy_lr": 0.5, "weights": "all",
                                 "solver": "adam", "n_steps": 200, "lr": 1.0}
 
@@ -48,7 +48,7 @@ PAPER_RECIPE: dict[str, Any] = {"policy_estimator": "entropy_ml_adam", "entropy_
 CANDIDATES: dict[str, dict[str, Any]] = {
     # The paper's tabular policy estimate as the authors' code runs it: 10 Adam steps (rate 0.5)
     # of the entropy-regularized likelihood with lambda = 0.01, every pair in the loss, exact solve.
-    "adam10-all": {"policy_estimator": "entropy_ml_adam", "entropy_weight": 0.01, "weights": "all"},
+    "adam10-all": {"policy_estimator": "entropy_ml_adam", "entropy_bonus": 0.01, "weights": "all"},
     # The whole released recipe, Eq. (5) by 200 Adam steps at rate 1 included.
     "paper-recipe": PAPER_RECIPE,
     # Count-based estimates with a Dirichlet prior, only the visited states in the loss,
@@ -61,7 +61,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "dirichlet-pairs": {"policy_estimator": "dirichlet", "policy_prior": 0.5,
                         "policy_prior_mean": "previous", "weights": "pairs"},
     # The paper's entropy-regularized likelihood maximised exactly, for several lambda.
-    **{f"entml{lam}-{w}": {"policy_estimator": "entropy_ml", "entropy_weight": lam, "weights": w}
+    **{f"entml{lam}-{w}": {"policy_estimator": "entropy_ml", "entropy_bonus": lam, "weights": w}
        for lam in (0.1, 0.2, 0.3, 0.4, 0.5, 0.7) for w in ("all", "states")},
 }
 
