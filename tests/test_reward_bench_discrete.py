@@ -125,3 +125,19 @@ def test_the_continuous_bc_reward_is_the_gaussian_fit_it_was():
         assert torch.equal(got.state_dict()[k], v), k
     spec = rb._model_spec(got)
     assert "n_actions" not in spec and spec["act_dim"] == 2 and spec["hidden"] == [64, 64]
+
+
+@pytest.mark.parametrize("name", ["lfl", "lfl-state"])
+def test_algorithm_1_rewards_on_discrete_actions_rebuild_from_their_specs(name, monkeypatch):
+    from lfl_lib.deep_lfl import DeepLfLConfig
+
+    short = functools.partial(DeepLfLConfig, policy_steps=30, kl_steps=10, reward_init_steps=30, consistency_steps=10)
+    monkeypatch.setattr(rb, "DeepLfLConfig", short)
+    ros = list(_checkpoints())
+    fn, info, spec = rb.fit_named_reward(name, ros, seed=0)
+    assert fn is not None and spec["n_actions"] == 2 and spec["act_dim"] == 1 and spec["hidden"] == [64, 64]
+    assert spec["state_term"] == (None if name == "lfl" else "mlp")
+    back = rb.reward_from_spec(spec)
+    assert back is not None
+    last = ros[-1]
+    assert np.array_equal(back(last.observations, last.actions), fn(last.observations, last.actions))
