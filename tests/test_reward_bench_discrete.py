@@ -64,7 +64,7 @@ def test_bc_reward_is_a_categorical_clone_of_the_last_rollout():
     # the learner pushed towards the pole's fall 95% + 2.5% of the time: the clone's mode mostly does too
     good = (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(int)
     agree = float(np.mean(per_action.argmax(1) == good))
-    assert agree > 0.85, agree
+    assert agree > 0.95, agree  # 0.99 when written
     # actions as the benchmark passes them (float columns of episode_returns) give the same values
     assert np.array_equal(bc.reward_fn(obs, last.actions.reshape(-1, 1).astype(np.float64)),
                           bc.reward_fn(obs, last.actions))
@@ -85,8 +85,8 @@ def test_trex_with_and_without_the_action_prior_on_discrete_actions(monkeypatch)
     assert spec0["prior"] is None and spec1["prior"]["n_actions"] == 2
     # the time order alone ranks the later (better) checkpoints' states higher
     state_r = [float(np.mean(fn0(r.observations, r.actions))) for r in ros]
-    assert state_r[0] < state_r[2] and state_r[1] < state_r[2], state_r
-    assert info0["train_accuracy"] > 0.6, info0
+    assert state_r[0] < state_r[1] < state_r[2], state_r  # 0.34, 0.61, 0.81 when written
+    assert info0["train_accuracy"] > 0.9, info0  # 0.96 when written (0.97, 0.98 with seeds 1, 2)
     # the same pairs and networks with and without the prior (one seed): the prior adds beta ln pi_K(a|s)
     last = ros[-1]
     bc = rb._bc_reward(last, seed=0)
@@ -125,3 +125,19 @@ def test_the_continuous_bc_reward_is_the_gaussian_fit_it_was():
         assert torch.equal(got.state_dict()[k], v), k
     spec = rb._model_spec(got)
     assert "n_actions" not in spec and spec["act_dim"] == 2 and spec["hidden"] == [64, 64]
+
+
+@pytest.mark.parametrize("name", ["lfl", "lfl-state"])
+def test_algorithm_1_rewards_on_discrete_actions_rebuild_from_their_specs(name, monkeypatch):
+    from lfl_lib.deep_lfl import DeepLfLConfig
+
+    short = functools.partial(DeepLfLConfig, policy_steps=30, kl_steps=10, reward_init_steps=30, consistency_steps=10)
+    monkeypatch.setattr(rb, "DeepLfLConfig", short)
+    ros = list(_checkpoints())
+    fn, info, spec = rb.fit_named_reward(name, ros, seed=0)
+    assert fn is not None and spec["n_actions"] == 2 and spec["act_dim"] == 1 and spec["hidden"] == [64, 64]
+    assert spec["state_term"] == (None if name == "lfl" else "mlp")
+    back = rb.reward_from_spec(spec)
+    assert back is not None
+    last = ros[-1]
+    assert np.array_equal(back(last.observations, last.actions), fn(last.observations, last.actions))
