@@ -462,7 +462,7 @@ def train_observer(
         observer's own states (False, the paper's PPO). Chapter 6 measures that running
         statistics alone turn the cloned start into another policy, and that freezing them
         keeps it; the default was decided on held-out Hopper seeds
-        (``book/data/mujoco_heldout/README.md``, addendum 6 and outcome 4).
+        (the choice and its numbers: ``book/data/mujoco_heldout/README.md``).
     anchor_weight : float, optional
         A KL anchor to the start, :math:`-w\\,\\mathrm{KL}(\\pi\\,\\|\\,\\pi_0)` in the reward
         (:meth:`lfl_lib.observer_ppo.ObserverPPO.set_anchor`); None: no anchor.
