@@ -540,10 +540,14 @@ for e in envs_trex:
     glue(f"trex_{e.split('-')[0]}_vs_bc_n", sum(x > 0 for x in d), display=False)
     glue(f"trex_{e.split('-')[0]}_vs_bc_n_inv", sum(x < 0 for x in d), display=False)
 fig, ax = plt.subplots(figsize=(5.2, 3.4))
-taus = np.linspace(-0.5, 1.6, 200)
+taus = np.linspace(-0.5, 3.0, 141)
+# rliable's score distributions: runs x environments, with 95% stratified-bootstrap bands
+score_dict = {m: np.array([table["mean-return", e, m]["vals"] for e in envs_trex]).T for m in ("LfL", "BC", "T-REX")}
+np.random.seed(0)
+dists, cis = rly.create_performance_profile(score_dict, taus, reps=2000)
 for m, style in (("LfL", "-"), ("BC", ":"), ("T-REX", "--")):
-    runs = np.array([v for e in envs_trex for v in table["mean-return", e, m]["vals"]])
-    ax.plot(taus, [(runs > t).mean() for t in taus], style, lw=2, label=m)
+    ax.plot(taus, dists[m], style, lw=2, label=m)
+    ax.fill_between(taus, cis[m][0], cis[m][1], alpha=0.15)
 ax.axvline(1.0, color="0.6", lw=0.8)
 ax.set_xlabel("normalized score tau (mean actions)")
 ax.set_ylabel("fraction of runs with score > tau")
@@ -552,9 +556,10 @@ ax.legend(frameon=False)
 fig.tight_layout()
 plt.show()"""))
 cells[-1].metadata["mystnb"] = {"figure": {"name": "fig-observer-profiles", "caption":
-    "Performance profiles of the final observer scores with mean actions, over the environments "
-    "where all three observers ran: the fraction of runs above each normalized score. Right of the "
-    "grey line, the observer beats its learner's last observed checkpoint."}}
+    "Performance profiles (rliable) of the final observer scores with mean actions, over the "
+    "environments where all three observers ran: the fraction of runs above each normalized score, "
+    "with 95% stratified-bootstrap bands. Right of the grey line, the observer beats its learner's "
+    "last observed checkpoint."}}
 
 cells.append(md(r"""```{important}
 **What we measured.** On Hopper, the observer of T-REX's reward ends far above its learner: its
