@@ -615,9 +615,12 @@ are compared with Algorithm 1's and with the clone in the last table."""))
 cells.append(md(r"""## Reproducing this chapter
 
 `make learner-logs ENVS="Reacher-v5 Hopper-v5" SEEDS="0 1 2 3 4 100 101 102 103 104"` trains
-the learner logs (one run per core, resumable) and `make reward-bench` scores the rewards on
-them. Each results file under `book/data/learner_logs/` and `book/data/reward_bench/` holds its
-command, git commit, library versions and wall time; the cell below lists them."""))
+the learner logs (one run per core, resumable), `make reward-bench` scores the rewards on
+them, and `make reward-observers` trains the observers of T-REX's reward. Each results file
+under `book/data/learner_logs/`, `book/data/reward_bench/` and `book/data/reward_observers/`
+holds its command, git commit, library versions and wall time; the cell below lists them, and
+the choices made on held-out seeds are written, with their times, in the README of each results
+folder."""))
 
 cells.append(code(r"""print(f"{'learner log':<22}{'learner (min)':>14}{'evaluation (min)':>18}")
 for (e, s), d in sorted(logs.items()):
@@ -625,7 +628,9 @@ for (e, s), d in sorted(logs.items()):
     print(f"{e + ' ' + str(s):<22}{t['learner'] / 60:>14.0f}{t['eval'] / 60:>18.1f}")
 bench_files = sorted((DATA / "reward_bench").glob("*/*_seed*.json"))
 walls = [json.loads(f.read_text())["wall_time_s"] for f in bench_files]
-print(f"reward benchmark: {len(walls)} files, wall time per file {min(walls) / 60:.0f}-{max(walls) / 60:.0f} min")"""))
+print(f"reward benchmark: {len(walls)} files, wall time per file {min(walls) / 60:.0f}-{max(walls) / 60:.0f} min")
+ow = [json.loads(f.read_text())["wall_time_s"] for f in sorted(OBS.glob("*/*_seed*.json"))]
+print(f"observers: {len(ow)} runs, wall time per run {min(ow) / 60:.0f}-{max(ow) / 60:.0f} min")"""))
 cells[-1].metadata["tags"] = ["nbval-ignore-output"]
 
 nb = nbf.v4.new_notebook(cells=cells, metadata={
