@@ -51,7 +51,7 @@ def _true_rewards(env_id: str, obs: np.ndarray, act: np.ndarray, nxt: np.ndarray
     r = np.zeros(len(obs))
     ok = np.zeros(len(obs), bool)
     for i, (s, a, s2) in enumerate(zip(obs, act, nxt)):
-        u.set_state(np.r_[0.0, s[: nq - 1]], s[nq - 1:])  # the x position is not observed; the reward does not read it
+        u.set_state(np.r_[0.0, s[: nq - 1]], s[nq - 1 :])  # the x position is not observed; the reward does not read it
         o, r[i], *_ = u.step(a)
         ok[i] = np.abs(o - s2).max() < 1e-6
     env.close()
@@ -95,15 +95,21 @@ def main() -> None:
     last_pol = load_checkpoint(run_dir, window[-1])[1]
     final_pol = load_checkpoint(run_dir, n_updates)[1]
     mu_last, mu_final = last_pol.mean_action(hs), final_pol.mean_action(hs)
-    evals = {prot: [load_trajectories(run_dir, u, prot) for u in range(1, n_updates + 1)] for prot in ("mean", "sampled")}
+    evals = {
+        prot: [load_trajectories(run_dir, u, prot) for u in range(1, n_updates + 1)] for prot in ("mean", "sampled")
+    }
 
-    chapter6 = config_from_options(args.env, args.log_seed, "paper", "fix",
-                                   [("kl-weight", "fit"), ("terminal", "bootstrap")]).lfl
+    chapter6 = config_from_options(
+        args.env, args.log_seed, "paper", "fix", [("kl-weight", "fit"), ("terminal", "bootstrap")]
+    ).lfl
     estimators = {"paper": DeepLfLConfig(), "fix_kl-fit_terminal-bootstrap": chapter6}
     rows = []
     for name, cfg in estimators.items():
         for seed in args.seeds:
-            for path, c in (("full batch", cfg), (f"minibatch {args.minibatch}", dataclasses.replace(cfg, minibatch=args.minibatch))):
+            for path, c in (
+                ("full batch", cfg),
+                (f"minibatch {args.minibatch}", dataclasses.replace(cfg, minibatch=args.minibatch)),
+            ):
                 c0 = time.process_time()
                 reward, info = recover_reward(rollouts, c, seed=seed)
                 cpu = time.process_time() - c0
@@ -115,25 +121,42 @@ def main() -> None:
                     L = np.concatenate([episode_returns(reward.reward_fn, t) for t in trajs])
                     T = np.concatenate([np.asarray(t["returns"], np.float64) for t in trajs])
                     ep[prot] = pearson(L, T)
-                row = {"estimator": name, "path": path, "seed": seed, "cpu_s": round(cpu, 1),
-                       "transition_corr": round(pearson(r_hat[ok], true_r[ok]), 4),
-                       "episode_corr_mean": round(ep["mean"], 4), "episode_corr_sampled": round(ep["sampled"], 4),
-                       "mu_rmse_last_observed": round(float(np.sqrt(np.mean((mu - mu_last) ** 2))), 4),
-                       "mu_rmse_final": round(float(np.sqrt(np.mean((mu - mu_final) ** 2))), 4),
-                       "losses": {k: float(v) for k, v in info.items()}}
+                row = {
+                    "estimator": name,
+                    "path": path,
+                    "seed": seed,
+                    "cpu_s": round(cpu, 1),
+                    "transition_corr": round(pearson(r_hat[ok], true_r[ok]), 4),
+                    "episode_corr_mean": round(ep["mean"], 4),
+                    "episode_corr_sampled": round(ep["sampled"], 4),
+                    "mu_rmse_last_observed": round(float(np.sqrt(np.mean((mu - mu_last) ** 2))), 4),
+                    "mu_rmse_final": round(float(np.sqrt(np.mean((mu - mu_final) ** 2))), 4),
+                    "losses": {k: float(v) for k, v in info.items()},
+                }
                 rows.append(row)
                 print(" ".join(f"{k}={v}" for k, v in row.items() if k != "losses"), flush=True)
     result = {
         "command": "python " + " ".join(sys.argv),
-        "env_id": args.env, "log_seed": args.log_seed, "window": window, "transitions_per_policy": size,
-        "minibatch": args.minibatch, "heldout_updates": args.heldout_updates,
-        "heldout_transitions": int(len(hs)), "heldout_transitions_replayed_exactly": int(ok.sum()),
+        "env_id": args.env,
+        "log_seed": args.log_seed,
+        "window": window,
+        "transitions_per_policy": size,
+        "minibatch": args.minibatch,
+        "heldout_updates": args.heldout_updates,
+        "heldout_transitions": int(len(hs)),
+        "heldout_transitions_replayed_exactly": int(ok.sum()),
         "estimators": {k: dataclasses.asdict(v) for k, v in estimators.items()},
         "threads": 1,
-        "machine": {"python": platform.python_version(), "torch": torch.__version__,
-                    "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "note": "a shared 2-core machine: other processes ran beside the benchmark"},
-        "date": time.strftime("%Y-%m-%d", time.gmtime()), "git_commit": commit, "versions": versions(),
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "note": "a shared 2-core machine: other processes ran beside the benchmark",
+        },
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "git_commit": commit,
+        "versions": versions(),
         "rows": rows,
     }
     write_json(result, args.out, sort_keys=False)

@@ -48,8 +48,12 @@ def _timed(fn: Callable[[], Any]) -> dict[str, float]:
     load0 = os.getloadavg()[0]
     w, c = time.perf_counter(), time.process_time()
     extra = fn()
-    out = {"wall_s": time.perf_counter() - w, "cpu_s": time.process_time() - c,
-           "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2)}
+    out = {
+        "wall_s": time.perf_counter() - w,
+        "cpu_s": time.process_time() - c,
+        "load_before": round(load0, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+    }
     if isinstance(extra, dict):
         out.update(extra)
     return out
@@ -59,8 +63,9 @@ class Raw:
     """Random actions through a bare SyncVectorEnv (no wrapper, no policy)."""
 
     def __init__(self, env_id: str, n_envs: int, n_steps: int) -> None:
-        self.envs = SyncVectorEnv([functools.partial(gym.make, env_id) for _ in range(n_envs)],
-                                  autoreset_mode=AutoresetMode.SAME_STEP)
+        self.envs = SyncVectorEnv(
+            [functools.partial(gym.make, env_id) for _ in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP
+        )
         self.envs.reset(seed=0)
         rng = np.random.default_rng(0)
         self.acts = rng.uniform(-1, 1, (n_steps, n_envs, self.envs.single_action_space.shape[0]))
@@ -102,12 +107,26 @@ class Sb3:
         self.n = cfg.n_envs * cfg.n_steps
         self.venv = VecNormalize(make_vec_env(env_id, n_envs=cfg.n_envs, seed=0), gamma=cfg.gamma)
         self.model = SB3PPO(
-            "MlpPolicy", self.venv, n_steps=cfg.n_steps, batch_size=self.n // cfg.n_minibatches,
-            n_epochs=cfg.n_epochs, learning_rate=lambda f: cfg.lr * f, clip_range=lambda f: cfg.clip_coef * f,
-            gamma=cfg.gamma, gae_lambda=cfg.gae_lambda, ent_coef=cfg.ent_coef, vf_coef=cfg.vf_coef,
-            max_grad_norm=cfg.max_grad_norm, seed=0, device="cpu", verbose=0,
-            policy_kwargs=dict(net_arch=dict(pi=list(cfg.hidden), vf=list(cfg.hidden)),
-                               activation_fn=torch.nn.Tanh, optimizer_kwargs=dict(eps=cfg.adam_eps)),
+            "MlpPolicy",
+            self.venv,
+            n_steps=cfg.n_steps,
+            batch_size=self.n // cfg.n_minibatches,
+            n_epochs=cfg.n_epochs,
+            learning_rate=lambda f: cfg.lr * f,
+            clip_range=lambda f: cfg.clip_coef * f,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
+            ent_coef=cfg.ent_coef,
+            vf_coef=cfg.vf_coef,
+            max_grad_norm=cfg.max_grad_norm,
+            seed=0,
+            device="cpu",
+            verbose=0,
+            policy_kwargs=dict(
+                net_arch=dict(pi=list(cfg.hidden), vf=list(cfg.hidden)),
+                activation_fn=torch.nn.Tanh,
+                optimizer_kwargs=dict(eps=cfg.adam_eps),
+            ),
         )
         self.first = True
 
@@ -136,8 +155,13 @@ def _cpu_model() -> str:
 def _versions() -> dict[str, str]:
     import mujoco
 
-    v = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
-         "gymnasium": gym.__version__, "mujoco": mujoco.__version__}
+    v = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "gymnasium": gym.__version__,
+        "mujoco": mujoco.__version__,
+    }
     try:
         import stable_baselines3
 
@@ -161,8 +185,10 @@ def _summary(rounds: list[dict[str, Any]], steps: int) -> dict[str, Any]:
         ratios = {"rollout_over_raw": best["rollout"] / best["raw"]}
         if "sb3" in best:
             ratios["ours_over_sb3"] = best["ours"] / best["sb3"]
-        out[clock] = {"steps_per_s": {k: round(v, 1) for k, v in best.items()},
-                      "ratios": {k: round(v, 3) for k, v in ratios.items()}}
+        out[clock] = {
+            "steps_per_s": {k: round(v, 1) for k, v in best.items()},
+            "ratios": {k: round(v, 3) for k, v in ratios.items()},
+        }
     per_round = []
     for r in rounds:
         pr = {"rollout_over_raw": round(r["raw"]["wall_s"] / r["ours"]["rollout_wall_s"], 3)}
@@ -178,8 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--env", default="HalfCheetah-v5")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (one update of each PPO per round)")
     p.add_argument("--no-sb3", action="store_true", help="skip Stable-Baselines3")
-    p.add_argument("--out", default=str(REPO / "book" / "data" / "bench" / "ppo_bench.json"),
-                   help="JSON file to write ('-' for none)")
+    p.add_argument(
+        "--out",
+        default=str(REPO / "book" / "data" / "bench" / "ppo_bench.json"),
+        help="JSON file to write ('-' for none)",
+    )
     args = p.parse_args(argv)
     if args.rounds < 1:
         print("error: rounds must be >= 1", file=sys.stderr)
@@ -188,10 +217,14 @@ def main(argv: list[str] | None = None) -> int:
     cfg = PPOConfig()
     steps = cfg.n_envs * cfg.n_steps
     started, t_start = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
-    print(f"bench_ppo  {started:%Y-%m-%d %H:%M} UTC  {_cpu_model()}  torch {torch.__version__}  "
-          f"gymnasium {gym.__version__}  1 torch thread  load average {os.getloadavg()[0]:.2f}")
-    print(f"env {args.env}, {cfg.n_envs} envs x {cfg.n_steps} steps, {cfg.n_epochs} epochs x "
-          f"{cfg.n_minibatches} minibatches; {args.rounds} interleaved rounds of one update each")
+    print(
+        f"bench_ppo  {started:%Y-%m-%d %H:%M} UTC  {_cpu_model()}  torch {torch.__version__}  "
+        f"gymnasium {gym.__version__}  1 torch thread  load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"env {args.env}, {cfg.n_envs} envs x {cfg.n_steps} steps, {cfg.n_epochs} epochs x "
+        f"{cfg.n_minibatches} minibatches; {args.rounds} interleaved rounds of one update each"
+    )
     raw, ours = Raw(args.env, cfg.n_envs, cfg.n_steps), Ours(args.env, cfg)
     sb3: Sb3 | None = None
     if not args.no_sb3:
@@ -205,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         if sb3 is not None:
             r["sb3"] = _timed(sb3.run)
         rounds.append(r)
-        line = (f"round {i + 1}: raw {steps / r['raw']['wall_s']:6.0f}  rollout {steps / r['ours']['rollout_wall_s']:6.0f}"
-                f"  ours {steps / r['ours']['update_wall_s']:6.0f}")
+        line = (
+            f"round {i + 1}: raw {steps / r['raw']['wall_s']:6.0f}  rollout {steps / r['ours']['rollout_wall_s']:6.0f}"
+            f"  ours {steps / r['ours']['update_wall_s']:6.0f}"
+        )
         if sb3 is not None:
             line += f"  sb3 {steps / r['sb3']['wall_s']:6.0f}"
         print(line + f" steps/s (wall)  load {r['raw']['load_before']:.2f}")
@@ -214,15 +249,21 @@ def main(argv: list[str] | None = None) -> int:
     w = summ["wall"]
     print(f"best of {args.rounds}, wall clock:")
     print(f"raw      {w['steps_per_s']['raw']:8.0f} steps/s  (SyncVectorEnv, random actions)")
-    print(f"rollout  {w['steps_per_s']['rollout']:8.0f} steps/s  ratio to raw {w['ratios']['rollout_over_raw']:.2f}"
-          f"  (target >= {TARGETS['rollout_over_raw']:.2f})")
+    print(
+        f"rollout  {w['steps_per_s']['rollout']:8.0f} steps/s  ratio to raw {w['ratios']['rollout_over_raw']:.2f}"
+        f"  (target >= {TARGETS['rollout_over_raw']:.2f})"
+    )
     print(f"ours     {w['steps_per_s']['ours']:8.0f} steps/s  (whole PPO updates)")
     if "sb3" in w["steps_per_s"]:
-        print(f"sb3      {w['steps_per_s']['sb3']:8.0f} steps/s  ratio ours/sb3 {w['ratios']['ours_over_sb3']:.2f}"
-              f"  (target >= {TARGETS['ours_over_sb3']:.2f})")
+        print(
+            f"sb3      {w['steps_per_s']['sb3']:8.0f} steps/s  ratio ours/sb3 {w['ratios']['ours_over_sb3']:.2f}"
+            f"  (target >= {TARGETS['ours_over_sb3']:.2f})"
+        )
     c = summ["cpu"]["ratios"]
-    print(f"CPU time instead of wall clock: rollout/raw {c['rollout_over_raw']:.2f}"
-          + (f", ours/sb3 {c['ours_over_sb3']:.2f}" if "ours_over_sb3" in c else ""))
+    print(
+        f"CPU time instead of wall clock: rollout/raw {c['rollout_over_raw']:.2f}"
+        + (f", ours/sb3 {c['ours_over_sb3']:.2f}" if "ours_over_sb3" in c else "")
+    )
     loads = [x[k] for r in rounds for x in r.values() for k in ("load_before", "load_after")]
     res = {
         "benchmark": "PPO throughput at the paper's settings: raw stepping, our rollout, our PPO, SB3's PPO",

@@ -31,8 +31,24 @@ def one(workers: int, tmp: Path) -> dict:
     root = tmp / f"root_{workers}"
     load = os.getloadavg()[0]
     t = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "lfl_lib", "sweep", *GRID, "--workers", str(workers), "--root", str(root),
-                          "--record", str(rec)], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lfl_lib",
+            "sweep",
+            *GRID,
+            "--workers",
+            str(workers),
+            "--root",
+            str(root),
+            "--record",
+            str(rec),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     wall = time.perf_counter() - t
     if res.returncode != 0:
         raise SystemExit(f"the sweep with {workers} worker(s) failed:\n{res.stdout}\n{res.stderr}")
@@ -51,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sweep_bench") as d:
         runs = {w: one(w, Path(d)) for w in (1, 2)}
     for w, r in runs.items():
-        print(f"{w} worker(s): runs {r['tasks_s']:.1f} s (Ray start {r['ray_start_s']:.1f} s), "
-              f"load average {r['load_before']:.2f} -> {r['load_after']:.2f}")
+        print(
+            f"{w} worker(s): runs {r['tasks_s']:.1f} s (Ray start {r['ray_start_s']:.1f} s), "
+            f"load average {r['load_before']:.2f} -> {r['load_after']:.2f}"
+        )
     ratio = runs[1]["tasks_s"] / runs[2]["tasks_s"]
     print(f"speed-up of 2 workers over 1 (wall time of the runs): {ratio:.2f}")
     res = {
@@ -61,8 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         "runs": {str(w): r for w, r in runs.items()},
         "speedup_2_over_1": round(ratio, 3),
         "speedup_2_over_1_with_ray_start": round(runs[1]["wall_time_s"] / runs[2]["wall_time_s"], 3),
-        "provenance": {"command": "python benchmarks/bench_sweep.py " + " ".join(sys.argv[1:] if argv is None else argv),
-                       "date_utc": started.strftime("%Y-%m-%d %H:%M"), "cpu_count": os.cpu_count()},
+        "provenance": {
+            "command": "python benchmarks/bench_sweep.py " + " ".join(sys.argv[1:] if argv is None else argv),
+            "date_utc": started.strftime("%Y-%m-%d %H:%M"),
+            "cpu_count": os.cpu_count(),
+        },
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

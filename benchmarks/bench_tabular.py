@@ -84,25 +84,40 @@ def main(argv: list[str] | None = None) -> None:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     summary = summarize(results)
     load = os.getloadavg()[0]
-    print(f"whole Table 2 (4 learners x 10 runs, learners + sampling + Algorithm 1 + scoring): "
-          f"{wall:.1f} s wall, {cpu:.1f} s CPU")
+    print(
+        f"whole Table 2 (4 learners x 10 runs, learners + sampling + Algorithm 1 + scoring): "
+        f"{wall:.1f} s wall, {cpu:.1f} s CPU"
+    )
     print(f"load average during the run: {load:.1f}")
     for name, s in summary.items():
         print(f"  {name:<10} observer {s['observer_J']:.2f} +- {s['observer_J_std']:.2f}")
     ext = time_extended_table()
     ext["load_average"] = os.getloadavg()[0]
-    print(f"extended Table 2 (6 learners x 10 runs, paper model and auto): {ext['wall_s']:.1f} s wall, "
-          f"{ext['cpu_s']:.1f} s CPU (target 10 s); load average {ext['load_average']:.1f}")
+    print(
+        f"extended Table 2 (6 learners x 10 runs, paper model and auto): {ext['wall_s']:.1f} s wall, "
+        f"{ext['cpu_s']:.1f} s CPU (target 10 s); load average {ext['load_average']:.1f}"
+    )
     for name, s in ext["summary"].items():
         print(f"  {name:<10} learner {s['learner_J']:.2f}  paper {s['paper_J']:.2f}  auto {s['auto_J']:.2f}")
     prov = provenance(" ".join(["python benchmarks/bench_tabular.py", *argv]), time.time() - start, PIPELINE_FILES)
-    write_json({
-        "cpu_count": os.cpu_count(), "one_run_ms": one_run_ms,
-        "n_trajectories": {name: LEARNERS[name] + 1 for name in one_run_ms},
-        "table2_10runs": {"wall_s": wall, "cpu_s": cpu, "load_average": load,
-                          "observer_J": {n: [s["observer_J"], s["observer_J_std"]] for n, s in summary.items()}},
-        "extended_table2_10runs": {k: ext[k] for k in ("wall_s", "cpu_s", "load_average")},
-        "provenance": prov}, args.out, sort_keys=False, mkdir=True)
+    write_json(
+        {
+            "cpu_count": os.cpu_count(),
+            "one_run_ms": one_run_ms,
+            "n_trajectories": {name: LEARNERS[name] + 1 for name in one_run_ms},
+            "table2_10runs": {
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "load_average": load,
+                "observer_J": {n: [s["observer_J"], s["observer_J_std"]] for n, s in summary.items()},
+            },
+            "extended_table2_10runs": {k: ext[k] for k in ("wall_s", "cpu_s", "load_average")},
+            "provenance": prov,
+        },
+        args.out,
+        sort_keys=False,
+        mkdir=True,
+    )
     print(f"wrote {args.out}")
 
 

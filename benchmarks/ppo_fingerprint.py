@@ -61,11 +61,12 @@ def _h(x: Any) -> str:
 
 
 def _reward_fn(obs: np.ndarray, act: np.ndarray) -> np.ndarray:
-    return np.tanh(obs[:, 0]) - 0.1 * (act ** 2).sum(-1)
+    return np.tanh(obs[:, 0]) - 0.1 * (act**2).sum(-1)
 
 
-def run_case(env_id: str, cfg: PPOConfig, updates: int, seed: int = 0, reward_fn: Any = None,
-             resume_at: int | None = None) -> dict[str, str]:
+def run_case(
+    env_id: str, cfg: PPOConfig, updates: int, seed: int = 0, reward_fn: Any = None, resume_at: int | None = None
+) -> dict[str, str]:
     out: dict[str, str] = {}
     seen: list[Any] = []
 

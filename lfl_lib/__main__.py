@@ -24,9 +24,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("lfl_lib.experiments.sweep", "a grid of study runs on Ray"),
     "terminations": ("lfl_lib.experiments.terminations", "the observer's episode ends of finished study runs"),
     "learner-logs": ("lfl_lib.experiments.learner_logs", "the study's learner run longer, every update kept"),
-    "reward-bench": ("lfl_lib.experiments.reward_bench", "the reward benchmark: learned rewards ranked against the learner's future"),
-    "reward-observers": ("lfl_lib.experiments.reward_observers", "observers trained on the benchmark's learned rewards (T-REX)"),
-    "lq-state-term": ("lfl_lib.experiments.lq_state_term", "Algorithm 1 with and without a state term on the LQ test bed"),
+    "reward-bench": (
+        "lfl_lib.experiments.reward_bench",
+        "the reward benchmark: learned rewards ranked against the learner's future",
+    ),
+    "reward-observers": (
+        "lfl_lib.experiments.reward_observers",
+        "observers trained on the benchmark's learned rewards (T-REX)",
+    ),
+    "lq-state-term": (
+        "lfl_lib.experiments.lq_state_term",
+        "Algorithm 1 with and without a state term on the LQ test bed",
+    ),
     "table2": ("lfl_lib.experiments.table2", "Table 2 of the paper (chapter 5)"),
     "table2-study": ("lfl_lib.experiments.table2_study", "chapter 5's estimator study and ablations"),
     "table2-extended": ("lfl_lib.experiments.table2_extended", "the extended Table 2 of chapter 8"),
@@ -40,9 +49,11 @@ _SINGLE_BLAS = ("baselines",)
 def _usage() -> str:
     width = max(map(len, COMMANDS))
     lines = [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
-    return ("usage: lfl SUBCOMMAND [ARGS ...]   (also: python -m lfl_lib SUBCOMMAND ...)\n\n"
-            "Learning from a Learner: the library's commands and the book's experiment drivers.\n\n"
-            "subcommands:\n" + "\n".join(lines) + "\n\n`lfl SUBCOMMAND --help` describes each one.")
+    return (
+        "usage: lfl SUBCOMMAND [ARGS ...]   (also: python -m lfl_lib SUBCOMMAND ...)\n\n"
+        "Learning from a Learner: the library's commands and the book's experiment drivers.\n\n"
+        "subcommands:\n" + "\n".join(lines) + "\n\n`lfl SUBCOMMAND --help` describes each one."
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -46,6 +46,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
 
 def write_bytes(data: bytes, path: str | Path) -> None:
     """Write ``data`` to ``path`` atomically."""
+
     def write(f: IO[bytes]) -> None:
         f.write(data)
 
@@ -116,8 +117,9 @@ def versions(packages: Sequence[str] = ("lfl_lib", "numpy", "torch", "gymnasium"
     return out
 
 
-def provenance(command: str, wall_s: float, pipeline: Sequence[str] = (),
-               packages: Sequence[str] = ("numpy", "scipy")) -> dict[str, Any]:
+def provenance(
+    command: str, wall_s: float, pipeline: Sequence[str] = (), packages: Sequence[str] = ("numpy", "scipy")
+) -> dict[str, Any]:
     """The command, git commit, library versions and wall time of a computation.
 
     ``pipeline_modified_since_commit`` is true when one of the files ``pipeline`` had

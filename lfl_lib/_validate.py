@@ -48,29 +48,21 @@ def check_alpha(alpha: float, name: str = "alpha") -> float:
     return a
 
 
-def check_policy(
-    pi: ArrayLike, n_states: int, n_actions: int, name: str = "pi"
-) -> NDArray[np.float64]:
+def check_policy(pi: ArrayLike, n_states: int, n_actions: int, name: str = "pi") -> NDArray[np.float64]:
     """Check that ``pi`` is a stochastic matrix of shape (n_states, n_actions)."""
     arr = as_float_array(pi, name, ndim=2)
     if arr.shape != (n_states, n_actions):
-        raise ValueError(
-            f"{name} must have shape (n_states, n_actions) = ({n_states}, {n_actions}); got {arr.shape}"
-        )
+        raise ValueError(f"{name} must have shape (n_states, n_actions) = ({n_states}, {n_actions}); got {arr.shape}")
     if np.any(arr < 0):
         raise ValueError(f"{name} must have non-negative entries; found min {arr.min():.3g}")
     sums = arr.sum(axis=1)
     bad = np.flatnonzero(np.abs(sums - 1.0) > PROB_ATOL)
     if bad.size:
-        raise ValueError(
-            f"each row of {name} must sum to 1; row {bad[0]} sums to {sums[bad[0]]:.6g}"
-        )
+        raise ValueError(f"each row of {name} must sum to 1; row {bad[0]} sums to {sums[bad[0]]:.6g}")
     return arr
 
 
-def check_state_function(
-    f: ArrayLike, n_states: int, name: str
-) -> NDArray[np.float64]:
+def check_state_function(f: ArrayLike, n_states: int, name: str) -> NDArray[np.float64]:
     """Check that ``f`` is a finite vector of length n_states."""
     arr = as_float_array(f, name, ndim=1)
     if arr.shape != (n_states,):
@@ -82,9 +74,7 @@ def check_reward(r: ArrayLike, n_states: int, n_actions: int, name: str = "r") -
     """Check that ``r`` is a finite array of shape (n_states, n_actions)."""
     arr = as_float_array(r, name, ndim=2)
     if arr.shape != (n_states, n_actions):
-        raise ValueError(
-            f"{name} must have shape (n_states, n_actions) = ({n_states}, {n_actions}); got {arr.shape}"
-        )
+        raise ValueError(f"{name} must have shape (n_states, n_actions) = ({n_states}, {n_actions}); got {arr.shape}")
     return arr
 
 
@@ -97,8 +87,9 @@ def check_positive_int(n: int, name: str, minimum: int = 1) -> int:
     return int(n)
 
 
-def check_real(x: object, name: str, minimum: float | None = None, maximum: float | None = None,
-               strict_min: bool = False) -> float:
+def check_real(
+    x: object, name: str, minimum: float | None = None, maximum: float | None = None, strict_min: bool = False
+) -> float:
     """Return ``x`` as a finite float, checking ``minimum <= x`` (``<`` if ``strict_min``) and ``x <= maximum``."""
     if isinstance(x, bool):
         raise ValueError(f"{name} must be a finite number; got {x!r}")

@@ -76,23 +76,26 @@ __all__ = [
 Features = Literal["state", "state_action"]
 
 
-def _as_trajectory_list(trajectories: Trajectory | Sequence[Trajectory], n_states: int,
-                        n_actions: int) -> list[Trajectory]:
+def _as_trajectory_list(
+    trajectories: Trajectory | Sequence[Trajectory], n_states: int, n_actions: int
+) -> list[Trajectory]:
     """One Trajectory or a list of them, checked against the sizes of the MDP."""
     if isinstance(trajectories, Trajectory):
         trajectories = [trajectories]
     return check_trajectories(trajectories, n_states, n_actions)
 
 
-def pooled_counts(trajectories: Trajectory | Sequence[Trajectory], n_states: int,
-                  n_actions: int) -> NDArray[np.float64]:
+def pooled_counts(
+    trajectories: Trajectory | Sequence[Trajectory], n_states: int, n_actions: int
+) -> NDArray[np.float64]:
     """Visit counts :math:`n(s, a)` summed over one or several trajectories, shape (S, A)."""
     trajs = _as_trajectory_list(trajectories, n_states, n_actions)
     return sum((pair_counts(tr, n_states, n_actions) for tr in trajs), np.zeros((n_states, n_actions)))
 
 
-def behaviour_cloning(trajectories: Trajectory | Sequence[Trajectory], n_states: int, n_actions: int,
-                      prior: float = 1.0) -> NDArray[np.float64]:
+def behaviour_cloning(
+    trajectories: Trajectory | Sequence[Trajectory], n_states: int, n_actions: int, prior: float = 1.0
+) -> NDArray[np.float64]:
     """Behaviour cloning: the smoothed maximum-likelihood tabular policy of observed pairs.
 
     :math:`\\hat\\pi(a|s) = (n(s, a) + \\beta/|A|) / (n(s) + \\beta)`: the maximum a
@@ -120,16 +123,25 @@ def behaviour_cloning(trajectories: Trajectory | Sequence[Trajectory], n_states:
     """
     n_states = check_positive_int(n_states, "n_states")
     n_actions = check_positive_int(n_actions, "n_actions")
-    if isinstance(prior, bool) or not isinstance(prior, (int, float, np.floating, np.integer)) \
-            or not (np.isfinite(prior) and prior > 0):
+    if (
+        isinstance(prior, bool)
+        or not isinstance(prior, (int, float, np.floating, np.integer))
+        or not (np.isfinite(prior) and prior > 0)
+    ):
         raise ValueError(f"prior must be a finite number > 0; got {prior!r}")
     n = pooled_counts(trajectories, n_states, n_actions)
     return (n + prior / n_actions) / (n.sum(axis=1, keepdims=True) + prior)
 
 
-def _spi_fixed_point(P: NDArray[np.float64], r: NDArray[np.float64], gamma: float, alpha: float,
-                     pi: NDArray[np.float64], tol: float, max_iter: int
-                     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+def _spi_fixed_point(
+    P: NDArray[np.float64],
+    r: NDArray[np.float64],
+    gamma: float,
+    alpha: float,
+    pi: NDArray[np.float64],
+    tol: float,
+    max_iter: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Soft policy iteration on raw arrays (no input checks): the inner loop of :func:`maxent_irl`."""
     S = P.shape[0]
     eye = np.eye(S)
@@ -150,8 +162,9 @@ def _spi_fixed_point(P: NDArray[np.float64], r: NDArray[np.float64], gamma: floa
     raise RuntimeError(f"soft policy iteration did not reach tol={tol} in {max_iter} iterations")
 
 
-def soft_optimal_from(mdp: TabularMDP, alpha: float, pi0: ArrayLike | None = None, tol: float = 1e-11,
-                      max_iter: int = 1000) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+def soft_optimal_from(
+    mdp: TabularMDP, alpha: float, pi0: ArrayLike | None = None, tol: float = 1e-11, max_iter: int = 1000
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """The optimal soft policy by soft policy iteration (Eq. 3 repeated) from ``pi0``.
 
     Alternates exact soft evaluation of :math:`\\pi` and the soft improvement
@@ -202,15 +215,17 @@ def _features(features: Features, n_states: int, n_actions: int) -> NDArray[np.f
 def _check_counts(counts: ArrayLike, mdp: TabularMDP) -> NDArray[np.float64]:
     n = as_float_array(counts, "counts", ndim=2)
     if n.shape != (mdp.n_states, mdp.n_actions):
-        raise ValueError(f"counts must have shape (n_states, n_actions) = ({mdp.n_states}, {mdp.n_actions}); "
-                         f"got {n.shape}")
+        raise ValueError(
+            f"counts must have shape (n_states, n_actions) = ({mdp.n_states}, {mdp.n_actions}); got {n.shape}"
+        )
     if np.any(n < 0) or n.sum() <= 0:
         raise ValueError("counts must be non-negative with a positive total")
     return n
 
 
-def demo_log_likelihood(mdp: TabularMDP, r: ArrayLike, counts: ArrayLike, alpha: float,
-                        pi0: ArrayLike | None = None) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
+def demo_log_likelihood(
+    mdp: TabularMDP, r: ArrayLike, counts: ArrayLike, alpha: float, pi0: ArrayLike | None = None
+) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
     """Mean log-likelihood of demonstrated pairs under the soft-optimal policy of ``r``, and its gradient.
 
     :math:`\\frac{1}{T}\\sum_{s,a} n(s,a)\\ln\\pi_r(a|s)` with :math:`T = \\sum n`, and
@@ -247,8 +262,14 @@ def demo_log_likelihood(mdp: TabularMDP, r: ArrayLike, counts: ArrayLike, alpha:
     return _likelihood(mdp.P, mdp.gamma, r, n, alpha, pi)
 
 
-def _likelihood(P: NDArray[np.float64], gamma: float, r: NDArray[np.float64], n: NDArray[np.float64],
-                alpha: float, pi0: NDArray[np.float64]) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
+def _likelihood(
+    P: NDArray[np.float64],
+    gamma: float,
+    r: NDArray[np.float64],
+    n: NDArray[np.float64],
+    alpha: float,
+    pi0: NDArray[np.float64],
+) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
     """:func:`demo_log_likelihood` without input checks.
 
     The gradient :math:`\\Psi^\\top v / (\\alpha T)`, :math:`v = n - n_s\\pi`, is computed in
@@ -286,9 +307,16 @@ class IRLResult:
     """Whether L-BFGS reported convergence."""
 
 
-def maxent_irl(mdp: TabularMDP, trajectories: Trajectory | Sequence[Trajectory] | None, alpha: float,
-               features: Features = "state", ridge: float = 1e-3, gtol: float = 1e-6,
-               max_iter: int = 500, counts: ArrayLike | None = None) -> IRLResult:
+def maxent_irl(
+    mdp: TabularMDP,
+    trajectories: Trajectory | Sequence[Trajectory] | None,
+    alpha: float,
+    features: Features = "state",
+    ridge: float = 1e-3,
+    gtol: float = 1e-6,
+    max_iter: int = 500,
+    counts: ArrayLike | None = None,
+) -> IRLResult:
     """Maximum-entropy IRL: the tabular reward whose soft-optimal policy best explains demonstrations.
 
     Maximises :math:`\\frac{1}{T}\\sum n\\ln\\pi_{r_\\theta} - \\frac{\\lambda}{2}\\|\\theta\\|^2` by
@@ -339,7 +367,11 @@ def maxent_irl(mdp: TabularMDP, trajectories: Trajectory | Sequence[Trajectory] 
     max_iter = check_positive_int(max_iter, "max_iter")
     if (trajectories is None) == (counts is None):
         raise ValueError("give exactly one of trajectories and counts")
-    n = _check_counts(counts, mdp) if counts is not None else pooled_counts(cast(Sequence[Trajectory], trajectories), S, A)
+    n = (
+        _check_counts(counts, mdp)
+        if counts is not None
+        else pooled_counts(cast(Sequence[Trajectory], trajectories), S, A)
+    )
     warm: dict[str, NDArray[np.float64]] = {"pi": uniform_policy(S, A)}
     n_evals = 0
 
@@ -352,8 +384,13 @@ def maxent_irl(mdp: TabularMDP, trajectories: Trajectory | Sequence[Trajectory] 
         f = -ll + 0.5 * ridge * float(theta @ theta)
         return f, -(Phi.T @ g.ravel()) + ridge * theta
 
-    res = minimize(objective, np.zeros(Phi.shape[1]), jac=True, method="L-BFGS-B",
-                   options={"gtol": gtol, "maxiter": max_iter, "ftol": 0.0})
+    res = minimize(
+        objective,
+        np.zeros(Phi.shape[1]),
+        jac=True,
+        method="L-BFGS-B",
+        options={"gtol": gtol, "maxiter": max_iter, "ftol": 0.0},
+    )
     r = (Phi @ res.x).reshape(S, A)
     ll, g, pi = _likelihood(mdp.P, mdp.gamma, r, n, alpha, warm["pi"])
     grad_norm = float(np.max(np.abs(Phi.T @ g.ravel() - ridge * res.x)))

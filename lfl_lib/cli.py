@@ -56,6 +56,7 @@ def _positive(kind: type) -> Any:
         if not np.isfinite(v) or v <= 0:
             raise argparse.ArgumentTypeError(f"expected a finite number > 0; got {text!r}")
         return v
+
     return parse
 
 
@@ -113,8 +114,12 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
         _check_env_fits(env_id, rollouts[0])
     cfg = _recover_config(args)
     shapes = {str(p): {k: list(v.shape) for k, v in r.to_arrays().items()} for p, r in zip(args.rollouts, rollouts)}
-    key = {"config": cfg.to_dict(), "seed": args.seed, "rollouts": [str(p) for p in args.rollouts],
-           "sizes": [len(r) for r in rollouts]}
+    key = {
+        "config": cfg.to_dict(),
+        "seed": args.seed,
+        "rollouts": [str(p) for p in args.rollouts],
+        "sizes": [len(r) for r in rollouts],
+    }
     out = folder.path
     report_path, ck = out / "recover_report.json", out / "recover_checkpoint.pt"
     if report_path.exists() and (out / "reward.pt").exists():
@@ -122,8 +127,9 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
         if old.get("key") == key:
             print(f"already done: {out / 'reward.pt'}")
             return old
-        raise ValueError(f"--out {str(out)!r} already holds a reward recovered from other data or settings; "
-                         "choose another --out")
+        raise ValueError(
+            f"--out {str(out)!r} already holds a reward recovered from other data or settings; choose another --out"
+        )
     t0 = time.perf_counter()
     folder.make()
     rec = recover_with_checkpoints(rollouts, cfg, ck, seed=args.seed, key=key, progress=not args.no_progress)
@@ -131,8 +137,9 @@ def _recover_continuous(args: argparse.Namespace, folder: _Folder, command: str)
     report["env"] = env_id
     if rollouts[0].n_actions is not None:
         report["n_actions"] = rollouts[0].n_actions
-    save_reward(rec.reward, folder.make() / "reward.pt", {"settings": cfg.to_dict(), "rollouts": list(shapes)},
-                env=env_id)
+    save_reward(
+        rec.reward, folder.make() / "reward.pt", {"settings": cfg.to_dict(), "rollouts": list(shapes)}, env=env_id
+    )
     write_json(report, out / "recover_report.json")
     ck.unlink(missing_ok=True)
     return report
@@ -150,17 +157,21 @@ def _recover_config(args: argparse.Namespace) -> Any:
     if args.gamma is not None:
         settings["gamma"] = args.gamma
     if args.terminal == "reset":
-        raise ValueError("--terminal 'reset' is for --tabular with --env; a continuous recovery takes "
-                         "'absorbing' (default) or 'bootstrap'")
+        raise ValueError(
+            "--terminal 'reset' is for --tabular with --env; a continuous recovery takes "
+            "'absorbing' (default) or 'bootstrap'"
+        )
     settings["terminal"] = args.terminal
     if args.kl_weight != 0.0:
         settings["kl_weight"] = args.kl_weight
     return DeepLfLConfig(**settings)
 
 
-def _recover_report(command: str, key: dict[str, Any], shapes: dict[str, Any], cfg: Any, seed: int, rec: Any,
-                    wall_s: float) -> dict[str, Any]:
+def _recover_report(
+    command: str, key: dict[str, Any], shapes: dict[str, Any], cfg: Any, seed: int, rec: Any, wall_s: float
+) -> dict[str, Any]:
     """The report of a continuous recovery (``recover_report.json``), before the environment's entries."""
+
     def sig(sd: dict[str, Any], k: str) -> list[float] | None:
         return [round(float(x), 5) for x in sd[k].exp()] if k in sd else None  # None: categorical policies
 
@@ -203,11 +214,14 @@ def _check_env_fits(env_id: str, rollout: Any) -> None:
         n = rollout.n_actions
         fits = obs_dim == rollout.obs_dim and (
             (n is not None and isinstance(space, gym.spaces.Discrete) and int(space.n) == n)
-            or (n is None and isinstance(space, gym.spaces.Box) and int(np.prod(space.shape)) == rollout.act_dim))
+            or (n is None and isinstance(space, gym.spaces.Box) and int(np.prod(space.shape)) == rollout.act_dim)
+        )
         if not fits:
             kind = f"Discrete({n})" if n is not None else f"{rollout.act_dim}-d continuous"
-            raise ValueError(f"--env {env_id!r} has {env.observation_space} and {space}; the rollouts have "
-                             f"{rollout.obs_dim}-d observations and {kind} actions")
+            raise ValueError(
+                f"--env {env_id!r} has {env.observation_space} and {space}; the rollouts have "
+                f"{rollout.obs_dim}-d observations and {kind} actions"
+            )
     finally:
         env.close()
 
@@ -218,8 +232,10 @@ def _check_distinct(paths: Sequence[str]) -> None:
     for p in paths:
         key = Path(p).resolve()
         if key in seen:
-            raise ValueError(f"--rollouts names the same file twice ({seen[key]!r} and {p!r}); give one file per "
-                             "observed policy, in order")
+            raise ValueError(
+                f"--rollouts names the same file twice ({seen[key]!r} and {p!r}); give one file per "
+                "observed policy, in order"
+            )
         seen[key] = p
 
 
@@ -233,9 +249,12 @@ def _tabular_model(args: argparse.Namespace) -> tuple[int, int, Any, Any]:
         try:
             env = gym.make(args.env)
         except Exception as exc:  # noqa: BLE001
-            raise ValueError(f"--env {args.env!r} is not a gymnasium environment ({type(exc).__name__}: {exc})") from exc
-        mdp = TabularMDP.from_gymnasium(env, gamma=args.gamma if args.gamma is not None else 0.99,
-                                        terminal=args.terminal)
+            raise ValueError(
+                f"--env {args.env!r} is not a gymnasium environment ({type(exc).__name__}: {exc})"
+            ) from exc
+        mdp = TabularMDP.from_gymnasium(
+            env, gamma=args.gamma if args.gamma is not None else 0.99, terminal=args.terminal
+        )
         env.close()
         return mdp.n_states, mdp.n_actions, mdp.P, mdp
     if args.n_states is None or args.n_actions is None:
@@ -250,11 +269,14 @@ def _recover_tabular(args: argparse.Namespace, folder: _Folder, command: str) ->
     if args.learner_model is None:
         args.learner_model = "spi"
     if args.kl_weight != 0.0:
-        raise ValueError(f"--kl-weight is for a continuous recovery (--tabular models soft policy iteration); "
-                         f"got {args.kl_weight if args.kl_weight is not None else 'fit'}")
+        raise ValueError(
+            f"--kl-weight is for a continuous recovery (--tabular models soft policy iteration); "
+            f"got {args.kl_weight if args.kl_weight is not None else 'fit'}"
+        )
     if args.terminal == "bootstrap":
-        raise ValueError("--terminal 'bootstrap' is for a continuous recovery; --tabular takes 'absorbing' "
-                         "(default) or 'reset'")
+        raise ValueError(
+            "--terminal 'bootstrap' is for a continuous recovery; --tabular takes 'absorbing' (default) or 'reset'"
+        )
     data = [load_episodes(p) for p in args.rollouts]
     if len(data) < 2:
         raise ValueError(f"--rollouts must name at least 2 files, one per observed policy; got {len(data)}")
@@ -263,19 +285,33 @@ def _recover_tabular(args: argparse.Namespace, folder: _Folder, command: str) ->
     alpha_model = args.alpha_model if args.alpha_model is not None else 1.0
     t0 = time.perf_counter()
     if args.learner_model == "auto" and not args.no_progress:
-        print("learner model 'auto': fitting each candidate on half of the data and scoring it on the other "
-              "half (several fits: slower than one model)", file=sys.stderr, flush=True)
-    res = fit_lfl(cast(Any, data), S, A, gamma, alpha_model, P=P, learner_model=args.learner_model,
-                  progress=not args.no_progress)
+        print(
+            "learner model 'auto': fitting each candidate on half of the data and scoring it on the other "
+            "half (several fits: slower than one model)",
+            file=sys.stderr,
+            flush=True,
+        )
+    res = fit_lfl(
+        cast(Any, data), S, A, gamma, alpha_model, P=P, learner_model=args.learner_model, progress=not args.no_progress
+    )
     report = {
         "command": command,
         "kind": "tabular",
-        "rollouts": {str(p): {"episodes": len(eps), "transitions": int(sum(len(e) for e in eps))}
-                     for p, eps in zip(args.rollouts, data)},
-        "settings": {"n_states": S, "n_actions": A, "gamma": gamma, "alpha_model": alpha_model,
-                     "env": args.env, "terminal": args.terminal if args.env else None,
-                     "transitions": "known (from --env)" if P is not None else "estimated",
-                     "learner_model": res.learner_model, "kl_weight": res.kl_weight},
+        "rollouts": {
+            str(p): {"episodes": len(eps), "transitions": int(sum(len(e) for e in eps))}
+            for p, eps in zip(args.rollouts, data)
+        },
+        "settings": {
+            "n_states": S,
+            "n_actions": A,
+            "gamma": gamma,
+            "alpha_model": alpha_model,
+            "env": args.env,
+            "terminal": args.terminal if args.env else None,
+            "transitions": "known (from --env)" if P is not None else "estimated",
+            "learner_model": res.learner_model,
+            "kl_weight": res.kl_weight,
+        },
         "reward_range": [float(res.r.min()), float(res.r.max())],
         "versions": versions(),
         "wall_time_s": round(time.perf_counter() - t0, 3),
@@ -308,8 +344,16 @@ def _observe_tabular(args: argparse.Namespace, folder: _Folder, command: str) ->
         raise ValueError(f"--reward has shape {r_hat.shape}; {args.env} has (S, A) = ({mdp.n_states}, {mdp.n_actions})")
     pi = observer_policy(mdp, r_hat, args.alpha)
     returns = play_policy(env, pi, args.eval_episodes, seed=args.seed, greedy=args.greedy)
-    report = {"command": command, "kind": "tabular", "env": args.env, "alpha": args.alpha, "greedy": args.greedy,
-              "episodes": args.eval_episodes, "mean_return": float(returns.mean()), "versions": versions()}
+    report = {
+        "command": command,
+        "kind": "tabular",
+        "env": args.env,
+        "alpha": args.alpha,
+        "greedy": args.greedy,
+        "episodes": args.eval_episodes,
+        "mean_return": float(returns.mean()),
+        "versions": versions(),
+    }
     out = folder.make()
     write_json(report, out / "observe_report.json")
 
@@ -327,22 +371,34 @@ def _observe_continuous(args: argparse.Namespace, folder: _Folder, command: str)
     check_env_id(args.env, allow_discrete=True)
     start = load_rollout(args.start) if args.start else None
     if args.terminal == "reset":
-        raise ValueError("--terminal 'reset' is for a tabular reward; a continuous observer takes 'absorbing' "
-                         "or 'bootstrap'")
+        raise ValueError(
+            "--terminal 'reset' is for a tabular reward; a continuous observer takes 'absorbing' or 'bootstrap'"
+        )
     # by default, terminations are treated as the recovery treated them (its settings travel in reward.pt)
     terminal = args.terminal or reward_settings(args.reward).get("terminal", "absorbing")
     boot = {"bootstrap_terminations": terminal == "bootstrap"}
     if args.preset == "paper":
         ppo_cfg = PPOConfig(anneal_updates=max(args.updates, 1), **boot)
     else:
-        ppo_cfg = PPOConfig(n_envs=4, n_steps=512, n_epochs=10, n_minibatches=8, anneal_updates=max(args.updates, 1),
-                            **boot)
+        ppo_cfg = PPOConfig(
+            n_envs=4, n_steps=512, n_epochs=10, n_minibatches=8, anneal_updates=max(args.updates, 1), **boot
+        )
     out = folder.make()
     t0 = time.perf_counter()
-    res = train_observer(args.env, reward, start=start, updates=args.updates, ppo_config=ppo_cfg,
-                         bc_steps=args.bc_steps, seed=args.seed, eval_episodes=args.eval_episodes,
-                         checkpoint=out / "observe_checkpoint.pt", progress=not args.no_progress,
-                         freeze_obs_stats=args.obs_stats == "frozen", strict=args.strict)
+    res = train_observer(
+        args.env,
+        reward,
+        start=start,
+        updates=args.updates,
+        ppo_config=ppo_cfg,
+        bc_steps=args.bc_steps,
+        seed=args.seed,
+        eval_episodes=args.eval_episodes,
+        checkpoint=out / "observe_checkpoint.pt",
+        progress=not args.no_progress,
+        freeze_obs_stats=args.obs_stats == "frozen",
+        strict=args.strict,
+    )
     report = {
         "command": command,
         "kind": "continuous",
@@ -352,8 +408,11 @@ def _observe_continuous(args: argparse.Namespace, folder: _Folder, command: str)
         "obs_stats": args.obs_stats,
         "ppo": ppo_cfg.to_dict(),
         "start": "behaviour cloning of " + str(args.start) if args.start else "fresh actor",
-        "evaluation": {"episodes": args.eval_episodes, "policy": "deterministic mean action",
-                       "score": "mean undiscounted true return"},
+        "evaluation": {
+            "episodes": args.eval_episodes,
+            "policy": "deterministic mean action",
+            "score": "mean undiscounted true return",
+        },
         "scores": res.scores,
         "returns": res.returns,
         "versions": versions(),
@@ -378,35 +437,75 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_recover(sub: Any) -> None:
     """The subcommand ``recover`` and its options."""
-    r = sub.add_parser("recover", help="recover a reward from one .npz file per observed policy",
-                       description="Algorithm 1 on one .npz file per observed policy, in the order of the learning.")
-    r.add_argument("--rollouts", nargs="+", required=True, metavar="D.npz",
-                   help="one file per observed policy, in order (at least 2)")
+    r = sub.add_parser(
+        "recover",
+        help="recover a reward from one .npz file per observed policy",
+        description="Algorithm 1 on one .npz file per observed policy, in the order of the learning.",
+    )
+    r.add_argument(
+        "--rollouts",
+        nargs="+",
+        required=True,
+        metavar="D.npz",
+        help="one file per observed policy, in order (at least 2)",
+    )
     r.add_argument("--out", default=None, help="output folder (default: the current working directory)")
     r.add_argument("--tabular", action="store_true", help="integer states and actions (tabular Algorithm 1)")
-    r.add_argument("--env", default=None, help="tabular: a toy-text env id whose transition table is used as P; "
-                   "continuous: the learner's env id, recorded in reward.pt and checked against the data's spaces "
-                   "(default: the env_id of a learner_log.json beside the rollouts)")
-    r.add_argument("--learner-model", choices=["spi", "kl", "svi", "auto"], default=None,
-                   help="tabular: the learner model (default spi; 'auto' chooses by a held-out likelihood and "
-                   "takes several fits)")
-    r.add_argument("--terminal", choices=["absorbing", "reset", "bootstrap"], default="absorbing",
-                   help="a termination: absorbing with value 0 (default); tabular with --env: 'reset' cells; "
-                   "continuous: 'bootstrap', an ordinary state, so that the reward's level is a shaping (chapter 6)")
+    r.add_argument(
+        "--env",
+        default=None,
+        help="tabular: a toy-text env id whose transition table is used as P; "
+        "continuous: the learner's env id, recorded in reward.pt and checked against the data's spaces "
+        "(default: the env_id of a learner_log.json beside the rollouts)",
+    )
+    r.add_argument(
+        "--learner-model",
+        choices=["spi", "kl", "svi", "auto"],
+        default=None,
+        help="tabular: the learner model (default spi; 'auto' chooses by a held-out likelihood and takes several fits)",
+    )
+    r.add_argument(
+        "--terminal",
+        choices=["absorbing", "reset", "bootstrap"],
+        default="absorbing",
+        help="a termination: absorbing with value 0 (default); tabular with --env: 'reset' cells; "
+        "continuous: 'bootstrap', an ordinary state, so that the reward's level is a shaping (chapter 6)",
+    )
     r.add_argument("--n-states", type=int, default=None, help="tabular without --env")
     r.add_argument("--n-actions", type=int, default=None, help="tabular without --env")
-    r.add_argument("--alpha-model", type=_positive(float), default=None,
-                   help="entropy weight of the modelled learner (default 0.7 continuous, 1.0 tabular)")
+    r.add_argument(
+        "--alpha-model",
+        type=_positive(float),
+        default=None,
+        help="entropy weight of the modelled learner (default 0.7 continuous, 1.0 tabular)",
+    )
     r.add_argument("--gamma", type=float, default=None, help="discount (default 0.99)")
-    r.add_argument("--preset", choices=list(RECOVER_PRESETS), default="paper",
-                   help="continuous: step counts of the four stages (paper: 1000/100/3000/1000; fast: 300/50/300/300)")
-    r.add_argument("--steps", type=int, default=None,
-                   help="continuous: the same step count for all four stages (overrides --preset; for quick tries)")
-    r.add_argument("--estimator", choices=["paper", "fix"], default="paper",
-                   help="continuous: the paper's fits, or chapter 6's fix (exact log-std, 20%% held out)")
-    r.add_argument("--kl-weight", type=_kl_weight, default=0.0, metavar="{fit,LAMBDA}",
-                   help="continuous: the learner model's KL penalty lambda (default 0, soft policy iteration as in "
-                   "the paper); 'fit' estimates it from the data, the choice of chapter 6")
+    r.add_argument(
+        "--preset",
+        choices=list(RECOVER_PRESETS),
+        default="paper",
+        help="continuous: step counts of the four stages (paper: 1000/100/3000/1000; fast: 300/50/300/300)",
+    )
+    r.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="continuous: the same step count for all four stages (overrides --preset; for quick tries)",
+    )
+    r.add_argument(
+        "--estimator",
+        choices=["paper", "fix"],
+        default="paper",
+        help="continuous: the paper's fits, or chapter 6's fix (exact log-std, 20%% held out)",
+    )
+    r.add_argument(
+        "--kl-weight",
+        type=_kl_weight,
+        default=0.0,
+        metavar="{fit,LAMBDA}",
+        help="continuous: the learner model's KL penalty lambda (default 0, soft policy iteration as in "
+        "the paper); 'fit' estimates it from the data, the choice of chapter 6",
+    )
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     r.add_argument("--no-progress", action="store_true")
@@ -415,22 +514,41 @@ def _add_recover(sub: Any) -> None:
 
 def _add_observe(sub: Any) -> None:
     """The subcommand ``observe`` and its options."""
-    o = sub.add_parser("observe", help="train and score an observer on a recovered reward",
-                       description="Train an observer on a recovered reward and score it on the true reward.")
+    o = sub.add_parser(
+        "observe",
+        help="train and score an observer on a recovered reward",
+        description="Train an observer on a recovered reward and score it on the true reward.",
+    )
     o.add_argument("--reward", required=True, help="folder (or file) written by recover")
     o.add_argument("--env", required=True, help="gymnasium id of the learner's environment")
     o.add_argument("--out", default=None, help="output folder (default: the current working directory)")
-    o.add_argument("--start", default=None, metavar="DK.npz",
-                   help="continuous: start by behaviour cloning of this rollout (the last observed one)")
+    o.add_argument(
+        "--start",
+        default=None,
+        metavar="DK.npz",
+        help="continuous: start by behaviour cloning of this rollout (the last observed one)",
+    )
     o.add_argument("--updates", type=int, default=30, help="continuous: PPO updates (default 30, the paper's)")
-    o.add_argument("--preset", choices=["paper", "small"], default="paper",
-                   help="continuous PPO size: paper (32 envs x 2048 steps) or small (4 x 512)")
-    o.add_argument("--terminal", choices=["absorbing", "bootstrap"], default=None,
-                   help="continuous: a termination ends the observer's return ('absorbing') or is bootstrapped like "
-                   "a time limit ('bootstrap'); default: as the recovery treated it")
-    o.add_argument("--obs-stats", choices=["running", "frozen"], default="frozen",
-                   help="continuous: the observation normalization after the start: 'frozen' (default) at the "
-                   "statistics the start was fitted under (chapter 6), or 'running' (the paper's PPO)")
+    o.add_argument(
+        "--preset",
+        choices=["paper", "small"],
+        default="paper",
+        help="continuous PPO size: paper (32 envs x 2048 steps) or small (4 x 512)",
+    )
+    o.add_argument(
+        "--terminal",
+        choices=["absorbing", "bootstrap"],
+        default=None,
+        help="continuous: a termination ends the observer's return ('absorbing') or is bootstrapped like "
+        "a time limit ('bootstrap'); default: as the recovery treated it",
+    )
+    o.add_argument(
+        "--obs-stats",
+        choices=["running", "frozen"],
+        default="frozen",
+        help="continuous: the observation normalization after the start: 'frozen' (default) at the "
+        "statistics the start was fitted under (chapter 6), or 'running' (the paper's PPO)",
+    )
     o.add_argument("--bc-steps", type=int, default=3000, help="continuous: behaviour-cloning steps (default 3000)")
     o.add_argument("--alpha", type=_positive(float), default=0.01, help="tabular: the observer's entropy weight")
     o.add_argument("--greedy", action="store_true", help="tabular: play argmax of the observer's policy")
@@ -438,8 +556,9 @@ def _add_observe(sub: Any) -> None:
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     o.add_argument("--no-progress", action="store_true")
-    o.add_argument("--strict", action="store_true",
-                   help="refuse a reward recovered on another environment id (default: a warning)")
+    o.add_argument(
+        "--strict", action="store_true", help="refuse a reward recovered on another environment id (default: a warning)"
+    )
     o.add_argument("--debug", action="store_true", help="print the traceback of an error")
 
 
@@ -468,8 +587,10 @@ def _run(args: argparse.Namespace, folder: _Folder, command: str) -> None:
             print(f"reward written to {folder.path}; losses: {rep['losses']}")
         else:
             lo, hi = rep["reward_range"]
-            print(f"reward written to {folder.path}; reward range [{lo:.4g}, {hi:.4g}], learner model "
-                  f"{rep['settings']['learner_model']}")
+            print(
+                f"reward written to {folder.path}; reward range [{lo:.4g}, {hi:.4g}], learner model "
+                f"{rep['settings']['learner_model']}"
+            )
     else:
         rpath = Path(args.reward)
         if not rpath.exists():

@@ -109,8 +109,10 @@ def _n_actions(space: Any) -> int | None:
     elif hasattr(space, "low") and hasattr(space, "high") and hasattr(space, "shape"):
         return None
     else:
-        raise ValueError("Rollout.action_space must be None, a gymnasium Box or Discrete space, or an int n "
-                         f"(n discrete actions); got {space!r}")
+        raise ValueError(
+            "Rollout.action_space must be None, a gymnasium Box or Discrete space, or an int n "
+            f"(n discrete actions); got {space!r}"
+        )
     if n < 2:
         raise ValueError(f"Rollout.action_space: a discrete space needs at least 2 actions; got {n}")
     return n
@@ -122,8 +124,10 @@ def _discrete_actions(x: ArrayLike, n: int, T: int | None, where: str) -> NDArra
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
-        raise ValueError(f"{where}actions must have shape (T,) for a Discrete({n}) action space, one integer per "
-                         f"step; got shape {arr.shape}")
+        raise ValueError(
+            f"{where}actions must have shape (T,) for a Discrete({n}) action space, one integer per "
+            f"step; got shape {arr.shape}"
+        )
     if T is not None and arr.shape[0] != T:
         raise ValueError(f"{where}actions must have T = {T} entries like observations; got {arr.shape[0]}")
     if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and not np.all(np.isfinite(arr))):
@@ -200,13 +204,19 @@ class Rollout:
             if np.asarray(self.actions).dtype.kind in "iu":  # readable now: _real_2d accepted it
                 import warnings
 
-                warnings.warn("Rollout.actions are integers but no action_space was given: they are read as a "
-                              "continuous action; pass action_space=gymnasium.spaces.Discrete(n) (or n) for "
-                              "discrete actions", UserWarning, stacklevel=3)
+                warnings.warn(
+                    "Rollout.actions are integers but no action_space was given: they are read as a "
+                    "continuous action; pass action_space=gymnasium.spaces.Discrete(n) (or n) for "
+                    "discrete actions",
+                    UserWarning,
+                    stacklevel=3,
+                )
             shape = getattr(self.action_space, "shape", None)
             if shape is not None and int(np.prod(shape)) != act.shape[1]:
-                raise ValueError(f"Rollout.actions have {act.shape[1]} columns; action_space {self.action_space} "
-                                 f"has {int(np.prod(shape))}")
+                raise ValueError(
+                    f"Rollout.actions have {act.shape[1]} columns; action_space {self.action_space} "
+                    f"has {int(np.prod(shape))}"
+                )
         else:
             act = _discrete_actions(self.actions, n, T, w)
         object.__setattr__(self, "action_space", n if n is not None else self.action_space)
@@ -220,10 +230,14 @@ class Rollout:
                 hint = f" (is actions transposed? its shape is {raw['actions']}; expected (T, act_dim))"
             elif len(raw["next_observations"]) == 2 and raw["next_observations"][1] == T:
                 hint = f" (is next_observations transposed? its shape is {raw['next_observations']})"
-            raise ValueError(f"Rollout.actions and next_observations must have T = {T} rows like observations; "
-                             f"got {act.shape[0]} and {nxt.shape[0]}{hint}")
+            raise ValueError(
+                f"Rollout.actions and next_observations must have T = {T} rows like observations; "
+                f"got {act.shape[0]} and {nxt.shape[0]}{hint}"
+            )
         if nxt.shape != obs.shape:
-            raise ValueError(f"Rollout.next_observations must have the shape of observations {obs.shape}; got {nxt.shape}")
+            raise ValueError(
+                f"Rollout.next_observations must have the shape of observations {obs.shape}; got {nxt.shape}"
+            )
         term = _flags(self.terminations, "terminations", T, w)
         trunc = np.zeros(T, bool) if self.truncations is None else _flags(self.truncations, "truncations", T, w)
         for name, arr in zip(ROLLOUT_FIELDS, (obs, act, nxt, term, trunc)):
@@ -290,32 +304,45 @@ class Rollout:
         parts: dict[str, list[Any]] = {k: [] for k in ROLLOUT_FIELDS}
         n = 0
         for i, ep in enumerate(episodes):
-            get: Callable[..., Any] = ep.get if isinstance(ep, Mapping) else (lambda k, d=None, ep=ep: getattr(ep, k, d))
+            get: Callable[..., Any] = (
+                ep.get if isinstance(ep, Mapping) else (lambda k, d=None, ep=ep: getattr(ep, k, d))
+            )
             w = f"episodes[{i}]."
             if get("observations") is None or get("actions") is None:
                 raise ValueError(f"episodes[{i}] must have 'observations' and 'actions'")
             obs = _real_2d(get("observations"), "observations", w)
             n_act = _n_actions(action_space)
-            act = (_real_2d(get("actions"), "actions", w) if n_act is None
-                   else _discrete_actions(get("actions"), n_act, None, w))
+            act = (
+                _real_2d(get("actions"), "actions", w)
+                if n_act is None
+                else _discrete_actions(get("actions"), n_act, None, w)
+            )
             T = act.shape[0]
             if T == 0:
                 raise ValueError(f"episodes[{i}].actions is empty: an episode needs at least one action")
             if obs.shape[0] != T + 1:
-                raise ValueError(f"episodes[{i}].observations must have T + 1 = {T + 1} rows for {T} actions "
-                                 f"(the state after the last action included); got {obs.shape[0]}")
+                raise ValueError(
+                    f"episodes[{i}].observations must have T + 1 = {T + 1} rows for {T} actions "
+                    f"(the state after the last action included); got {obs.shape[0]}"
+                )
             if get("terminations") is not None:
                 term = _flags(get("terminations"), "terminations", T, w)
-                trunc = (_flags(get("truncations"), "truncations", T, w) if get("truncations") is not None
-                         else np.zeros(T, bool))
+                trunc = (
+                    _flags(get("truncations"), "truncations", T, w)
+                    if get("truncations") is not None
+                    else np.zeros(T, bool)
+                )
                 if term[:-1].any():
                     raise ValueError(f"episodes[{i}].terminations: only the last step may be terminal")
             else:
                 term = np.zeros(T, bool)
                 trunc = np.zeros(T, bool)
                 term[-1] = bool(_flags([get("terminated", False)], "terminated", 1, w)[0])
-                trunc[-1] = (not term[-1]) if get("truncated") is None else bool(
-                    _flags([get("truncated")], "truncated", 1, w)[0])
+                trunc[-1] = (
+                    (not term[-1])
+                    if get("truncated") is None
+                    else bool(_flags([get("truncated")], "truncated", 1, w)[0])
+                )
             parts["observations"].append(obs[:-1])
             parts["actions"].append(act)
             parts["next_observations"].append(obs[1:])
@@ -368,7 +395,9 @@ def load_rollout(path: str | Path) -> Rollout:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except Exception as exc:  # noqa: BLE001 - any failure means an unreadable file
-        raise ValueError(f"rollout file {str(path)!r} is not a readable .npz file ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(
+            f"rollout file {str(path)!r} is not a readable .npz file ({type(exc).__name__}: {exc})"
+        ) from exc
     missing = [k for k in ROLLOUT_FIELDS[:4] if k not in arrays]
     if missing:
         raise ValueError(f"rollout file {str(path)!r} lacks the arrays {missing}; it holds {sorted(arrays)}")
@@ -397,8 +426,10 @@ def check_rollouts(rollouts: Any, name: str = "rollouts", minimum: int = 2) -> l
         Rollout, or rollouts with different observation or action sizes.
     """
     if isinstance(rollouts, Rollout):
-        raise ValueError(f"{name} must be a list of Rollout, one per observed policy in order; "
-                         "got a single Rollout (Algorithm 1 needs at least two policies)")
+        raise ValueError(
+            f"{name} must be a list of Rollout, one per observed policy in order; "
+            "got a single Rollout (Algorithm 1 needs at least two policies)"
+        )
     if isinstance(rollouts, (str, bytes, Mapping)) or not hasattr(rollouts, "__iter__"):
         raise ValueError(f"{name} must be a list of Rollout, one per observed policy; got {type(rollouts).__name__}")
     out = list(rollouts)
@@ -408,11 +439,15 @@ def check_rollouts(rollouts: Any, name: str = "rollouts", minimum: int = 2) -> l
         if not isinstance(r, Rollout):
             raise ValueError(f"{name}[{k}] must be a lfl_lib.data.Rollout; got {type(r).__name__}")
         if (r.obs_dim, r.act_dim) != (out[0].obs_dim, out[0].act_dim):
-            raise ValueError(f"{name}[{k}] has obs_dim, act_dim = {r.obs_dim}, {r.act_dim}; "
-                             f"{name}[0] has {out[0].obs_dim}, {out[0].act_dim}")
+            raise ValueError(
+                f"{name}[{k}] has obs_dim, act_dim = {r.obs_dim}, {r.act_dim}; "
+                f"{name}[0] has {out[0].obs_dim}, {out[0].act_dim}"
+            )
         if r.n_actions != out[0].n_actions:
+
             def kind(n: int | None) -> str:
                 return "continuous actions" if n is None else f"Discrete({n}) actions"
+
             raise ValueError(f"{name}[{k}] has {kind(r.n_actions)}; {name}[0] has {kind(out[0].n_actions)}")
     return out
 
@@ -449,8 +484,9 @@ def rollout_from_minari(dataset: Any, episode_indices: Sequence[int] | None = No
     eps = list(dataset.iterate_episodes(episode_indices))
     for i, ep in enumerate(eps):
         if isinstance(ep.observations, dict) or isinstance(ep.actions, dict):
-            raise ValueError(f"dataset episode {i}: only flat Box observations and Box or Discrete actions "
-                             "are supported")
+            raise ValueError(
+                f"dataset episode {i}: only flat Box observations and Box or Discrete actions are supported"
+            )
     space = getattr(dataset, "action_space", None)
     return Rollout.from_episodes(eps, action_space=space if hasattr(space, "n") else None)
 
@@ -493,8 +529,10 @@ class Episode:
         if actions.size == 0:
             raise ValueError("Episode.actions must hold at least one action")
         if states.size != actions.size + 1:
-            raise ValueError(f"Episode.states must be one longer than actions (the state after the last action "
-                             f"included); got {states.size} states and {actions.size} actions")
+            raise ValueError(
+                f"Episode.states must be one longer than actions (the state after the last action "
+                f"included); got {states.size} states and {actions.size} actions"
+            )
         if min(states.min(), actions.min()) < 0:
             raise ValueError("Episode.states and Episode.actions must be non-negative indices")
         for name in ("terminated", "truncated"):
@@ -503,8 +541,9 @@ class Episode:
                 raise ValueError(f"Episode.{name} must be a bool; got {v!r}")
             object.__setattr__(self, name, bool(v))
         if self.terminated and self.truncated:
-            raise ValueError("Episode: terminated and truncated cannot both be True (gymnasium reports "
-                             "terminated when both happen)")
+            raise ValueError(
+                "Episode: terminated and truncated cannot both be True (gymnasium reports terminated when both happen)"
+            )
         states.setflags(write=False)
         actions.setflags(write=False)
         object.__setattr__(self, "states", states)
@@ -514,8 +553,9 @@ class Episode:
         return int(self.actions.size)
 
 
-def check_episode_groups(groups: Any, n_states: int, n_actions: int, minimum: int = 2,
-                         name: str = "trajectories") -> list[list[Episode]]:
+def check_episode_groups(
+    groups: Any, n_states: int, n_actions: int, minimum: int = 2, name: str = "trajectories"
+) -> list[list[Episode]]:
     """Check ``[[Episode, ...] per observed policy]``; return it as lists.
 
     Raises
@@ -526,17 +566,23 @@ def check_episode_groups(groups: Any, n_states: int, n_actions: int, minimum: in
         action out of range. The message says where.
     """
     if isinstance(groups, Episode) or not hasattr(groups, "__iter__"):
-        raise ValueError(f"{name} must be a list with one list of Episode per observed policy; got {type(groups).__name__}")
+        raise ValueError(
+            f"{name} must be a list with one list of Episode per observed policy; got {type(groups).__name__}"
+        )
     out = [g for g in groups]
     if out and all(isinstance(g, Episode) for g in out):
-        raise ValueError(f"{name} is a flat list of Episode: group them per observed policy, in order, "
-                         "as [[episodes of policy 1], [episodes of policy 2], ...]")
+        raise ValueError(
+            f"{name} is a flat list of Episode: group them per observed policy, in order, "
+            "as [[episodes of policy 1], [episodes of policy 2], ...]"
+        )
     if len(out) < minimum:
         raise ValueError(f"{name} must hold at least {minimum} observed policies; got {len(out)}")
     res = []
     for k, g in enumerate(out):
         if isinstance(g, Episode) or not hasattr(g, "__iter__"):
-            raise ValueError(f"{name}[{k}] must be a list of Episode (the episodes of policy {k + 1}); got {type(g).__name__}")
+            raise ValueError(
+                f"{name}[{k}] must be a list of Episode (the episodes of policy {k + 1}); got {type(g).__name__}"
+            )
         eps = list(g)
         if not eps:
             raise ValueError(f"{name}[{k}] is empty: every observed policy needs at least one episode")
@@ -546,13 +592,20 @@ def check_episode_groups(groups: Any, n_states: int, n_actions: int, minimum: in
             if ep.states.max() >= n_states:
                 raise ValueError(f"{name}[{k}][{j}]: states must lie in [0, {n_states - 1}]; found {ep.states.max()}")
             if ep.actions.max() >= n_actions:
-                raise ValueError(f"{name}[{k}][{j}]: actions must lie in [0, {n_actions - 1}]; found {ep.actions.max()}")
+                raise ValueError(
+                    f"{name}[{k}][{j}]: actions must lie in [0, {n_actions - 1}]; found {ep.actions.max()}"
+                )
         res.append(eps)
     return res
 
 
-def episodes_from_arrays(observations: ArrayLike, actions: ArrayLike, next_observations: ArrayLike,
-                         terminations: ArrayLike, truncations: ArrayLike | None = None) -> list[Episode]:
+def episodes_from_arrays(
+    observations: ArrayLike,
+    actions: ArrayLike,
+    next_observations: ArrayLike,
+    terminations: ArrayLike,
+    truncations: ArrayLike | None = None,
+) -> list[Episode]:
     """Split one policy's tabular transitions (integer states) into :class:`Episode` objects.
 
     The arrays are those of a rollout, with integer states and actions of shape (T,). An
@@ -569,8 +622,9 @@ def episodes_from_arrays(observations: ArrayLike, actions: ArrayLike, next_obser
     if T == 0:
         raise ValueError("observations is empty: a policy's data needs at least one transition")
     if a.size != T or s2.size != T:
-        raise ValueError(f"actions and next_observations must have T = {T} entries like observations; "
-                         f"got {a.size} and {s2.size}")
+        raise ValueError(
+            f"actions and next_observations must have T = {T} entries like observations; got {a.size} and {s2.size}"
+        )
     term = _flags(terminations, "terminations", T, "")
     trunc = np.zeros(T, bool) if truncations is None else _flags(truncations, "truncations", T, "")
     ends = term | trunc
@@ -578,7 +632,7 @@ def episodes_from_arrays(observations: ArrayLike, actions: ArrayLike, next_obser
     ends[-1] = True
     out, start = [], 0
     for t in np.flatnonzero(ends):
-        out.append(Episode(np.append(s[start:t + 1], s2[t]), a[start:t + 1], bool(term[t]), bool(not term[t])))
+        out.append(Episode(np.append(s[start : t + 1], s2[t]), a[start : t + 1], bool(term[t]), bool(not term[t])))
         start = int(t) + 1
     return out
 
@@ -594,10 +648,12 @@ def save_episodes(episodes: Sequence[Episode], path: str | Path) -> Path:
         "observations": np.concatenate([e.states[:-1] for e in episodes]),
         "actions": np.concatenate([e.actions for e in episodes]),
         "next_observations": np.concatenate([e.states[1:] for e in episodes]),
-        "terminations": np.concatenate([np.arange(len(e)) == len(e) - 1 if e.terminated else np.zeros(len(e), bool)
-                                        for e in episodes]),
-        "truncations": np.concatenate([np.arange(len(e)) == len(e) - 1 if not e.terminated else np.zeros(len(e), bool)
-                                       for e in episodes]),
+        "terminations": np.concatenate(
+            [np.arange(len(e)) == len(e) - 1 if e.terminated else np.zeros(len(e), bool) for e in episodes]
+        ),
+        "truncations": np.concatenate(
+            [np.arange(len(e)) == len(e) - 1 if not e.terminated else np.zeros(len(e), bool) for e in episodes]
+        ),
     }
     write_npz(arrays, path)
     return path

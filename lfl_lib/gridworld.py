@@ -121,8 +121,9 @@ def make_gridworld(stochastic: bool = False, slip: float = 0.3) -> TabularMDP:
     return TabularMDP(P, r, GAMMA, start=START)
 
 
-def draw_values(values: ArrayLike, ax=None, cmap: str = "viridis", fmt: str = "{:.1f}",
-                annotate: bool = True, colorbar: bool = True):
+def draw_values(
+    values: ArrayLike, ax=None, cmap: str = "viridis", fmt: str = "{:.1f}", annotate: bool = True, colorbar: bool = True
+):
     """Draw a state function (a reward map, a value function) on the 5 x 5 grid.
 
     Parameters
@@ -153,8 +154,15 @@ def draw_values(values: ArrayLike, ax=None, cmap: str = "viridis", fmt: str = "{
             for y in range(SIZE):
                 red, green, blue, _ = im.cmap(im.norm(grid[x, y]))
                 dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
-                ax.text(y, x, fmt.format(grid[x, y]), ha="center", va="center", fontsize=8,
-                        color="white" if dark else "black")
+                ax.text(
+                    y,
+                    x,
+                    fmt.format(grid[x, y]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if dark else "black",
+                )
     ax.set_xticks(range(SIZE))
     ax.set_yticks(range(SIZE))
     ax.set_xlabel("y")
@@ -197,8 +205,17 @@ def draw_policy(pi: ArrayLike, ax=None, color: str = "black"):
             if p < 0.02:
                 continue
             # x is the row (vertical axis, downwards), y the column (horizontal axis).
-            ax.arrow(y, x, 0.42 * p * dy, 0.42 * p * dx, width=0.03, head_width=0.12,
-                     head_length=0.08, length_includes_head=True, color=color)
+            ax.arrow(
+                y,
+                x,
+                0.42 * p * dy,
+                0.42 * p * dx,
+                width=0.03,
+                head_width=0.12,
+                head_length=0.08,
+                length_includes_head=True,
+                color=color,
+            )
     return ax
 
 

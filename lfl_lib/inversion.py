@@ -17,8 +17,15 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import (as_float_array, check_alpha, check_gamma, check_policy, check_positive_int, check_real,
-                        check_reward)
+from ._validate import (
+    as_float_array,
+    check_alpha,
+    check_gamma,
+    check_policy,
+    check_positive_int,
+    check_real,
+    check_reward,
+)
 from .mdp import TabularMDP, check_mdp
 
 __all__ = [
@@ -59,9 +66,7 @@ def kl_divergence(pi1: ArrayLike, pi2: ArrayLike) -> NDArray[np.float64]:
     return terms.sum(axis=1)
 
 
-def invert_soft_improvement(
-    mdp: TabularMDP, pi1: ArrayLike, pi2: ArrayLike, alpha: float
-) -> NDArray[np.float64]:
+def invert_soft_improvement(mdp: TabularMDP, pi1: ArrayLike, pi2: ArrayLike, alpha: float) -> NDArray[np.float64]:
     """The reward :math:`r_{1\\to 2}` of Theorem 2 that explains :math:`\\pi_2 = \\mathrm{SPI}(\\pi_1)`.
 
     Only the dynamics and discount of ``mdp`` are used, never its reward.
@@ -132,7 +137,9 @@ def state_only_regression(mdp: TabularMDP, r_sa: ArrayLike) -> StateOnlyFit:
     target = r_sa.reshape(S * A)
     sol, _, rank, _ = np.linalg.lstsq(design, target, rcond=None)
     resid = target - design @ sol
-    return StateOnlyFit(sol[:S].astype(np.float64), sol[S:].astype(np.float64), float(np.sqrt(np.mean(resid**2))), int(rank))
+    return StateOnlyFit(
+        sol[:S].astype(np.float64), sol[S:].astype(np.float64), float(np.sqrt(np.mean(resid**2))), int(rank)
+    )
 
 
 # ----------------------------------------------------------------------------- other learner models
@@ -327,8 +334,9 @@ class AbsorbingFit(NamedTuple):
     """Sum of squared residuals at the minimum."""
 
 
-def _absorbing_rollout(roll: tuple[ArrayLike, ArrayLike, ArrayLike, ArrayLike], k: int, S: int,
-                       A: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[np.float64]]:
+def _absorbing_rollout(
+    roll: tuple[ArrayLike, ArrayLike, ArrayLike, ArrayLike], k: int, S: int, A: int
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[np.float64]]:
     """The checked arrays ``(states, actions, next_states, targets)`` of rollout ``k`` of :func:`absorbing_state_fit`."""
     if len(roll) != 4:
         raise ValueError(f"rollouts[{k}] must be (states, actions, next_states, targets), got {len(roll)} items")

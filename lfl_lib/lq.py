@@ -32,9 +32,25 @@ from .data import Rollout
 from .nets import GaussianActor
 
 __all__ = [
-    "LQProblem", "LinearGaussianPolicy", "LQEnv", "reward_matrix", "log_policy_reward_matrix",
-    "quadratic_reward", "soft_evaluate", "q_matrix", "soft_improve", "kl_soft_improve", "soft_value_of_q", "soft_optimal",
-    "spi_learner", "gaussian_kl", "inversion_target", "values", "rollout", "to_actor", "from_actor",
+    "LQProblem",
+    "LinearGaussianPolicy",
+    "LQEnv",
+    "reward_matrix",
+    "log_policy_reward_matrix",
+    "quadratic_reward",
+    "soft_evaluate",
+    "q_matrix",
+    "soft_improve",
+    "kl_soft_improve",
+    "soft_value_of_q",
+    "soft_optimal",
+    "spi_learner",
+    "gaussian_kl",
+    "inversion_target",
+    "values",
+    "rollout",
+    "to_actor",
+    "from_actor",
 ]
 
 Array = NDArray[np.float64]
@@ -121,7 +137,10 @@ class LQProblem:
                 raise ValueError(f"{name} must be symmetric")
         if np.linalg.eigvalsh(self.R).min() <= 0:
             raise ValueError("R must be positive definite")
-        if np.linalg.eigvalsh(cast(Array, self.W)).min() < -1e-12 or np.linalg.eigvalsh(cast(Array, self.start_cov)).min() < -1e-12:
+        if (
+            np.linalg.eigvalsh(cast(Array, self.W)).min() < -1e-12
+            or np.linalg.eigvalsh(cast(Array, self.start_cov)).min() < -1e-12
+        ):
             raise ValueError("W and start_cov must be positive semi-definite")
         if not 0.0 <= float(self.gamma) < 1.0:
             raise ValueError(f"gamma must be in [0, 1); got {self.gamma!r}")
@@ -221,9 +240,9 @@ def reward_matrix(problem: LQProblem) -> Array:
     n, m = problem.n, problem.m
     M = np.zeros((n + 1 + m, n + 1 + m))
     M[:n, :n] = problem.Q
-    M[n + 1:, n + 1:] = problem.R
-    M[:n, n + 1:] = problem.N
-    M[n + 1:, :n] = cast(Array, problem.N).T
+    M[n + 1 :, n + 1 :] = problem.R
+    M[:n, n + 1 :] = problem.N
+    M[n + 1 :, :n] = cast(Array, problem.N).T
     return M
 
 
@@ -318,8 +337,9 @@ def soft_improve(problem: LQProblem, policy: LinearGaussianPolicy, M: Array | No
     return _policy_of_q(problem, q_matrix(problem, soft_evaluate(problem, policy, M), M))
 
 
-def kl_soft_improve(problem: LQProblem, policy: LinearGaussianPolicy, kl_weight: float,
-                    M: Array | None = None) -> LinearGaussianPolicy:
+def kl_soft_improve(
+    problem: LQProblem, policy: LinearGaussianPolicy, kl_weight: float, M: Array | None = None
+) -> LinearGaussianPolicy:
     r"""KL-regularized soft improvement: :math:`\pi'(a|s) \propto \pi(a|s)^{\lambda/(\alpha+\lambda)}
     \exp(Q^\pi(s, a)/(\alpha+\lambda))`, with :math:`\lambda` = ``kl_weight`` >= 0.
 
@@ -357,8 +377,9 @@ def soft_value_of_q(problem: LQProblem, H: Array) -> Array:
     return 0.5 * (Pt + Pt.T)
 
 
-def soft_optimal(problem: LQProblem, M: Array | None = None, tol: float = 1e-12,
-                 max_iter: int = 100_000) -> tuple[LinearGaussianPolicy, Array]:
+def soft_optimal(
+    problem: LQProblem, M: Array | None = None, tol: float = 1e-12, max_iter: int = 100_000
+) -> tuple[LinearGaussianPolicy, Array]:
     """The optimal soft policy of the reward ``M`` (default: the problem's) and its value.
 
     Soft value iteration :math:`\\tilde P \\leftarrow` :func:`soft_value_of_q` (:func:`q_matrix`
@@ -398,12 +419,17 @@ def gaussian_kl(p: LinearGaussianPolicy, q: LinearGaussianPolicy, s: ArrayLike) 
     m = p.cov.shape[0]
     Qi = np.linalg.inv(q.cov)
     dm = q.mean(s) - p.mean(s)
-    return 0.5 * (np.trace(Qi @ p.cov) + np.einsum("ti,ij,tj->t", dm, Qi, dm) - m
-                  + _logdet(q.cov) - _logdet(p.cov))
+    return 0.5 * (np.trace(Qi @ p.cov) + np.einsum("ti,ij,tj->t", dm, Qi, dm) - m + _logdet(q.cov) - _logdet(p.cov))
 
 
-def inversion_target(problem: LQProblem, pi1: LinearGaussianPolicy, pi2: LinearGaussianPolicy,
-                     s: ArrayLike, a: ArrayLike, s_next: ArrayLike) -> Array:
+def inversion_target(
+    problem: LQProblem,
+    pi1: LinearGaussianPolicy,
+    pi2: LinearGaussianPolicy,
+    s: ArrayLike,
+    a: ArrayLike,
+    s_next: ArrayLike,
+) -> Array:
     """Theorem 2's sampled target :math:`\\alpha \\ln \\pi_2(a|s) + \\alpha\\gamma KL(\\pi_1 \\| \\pi_2)(s')`.
 
     The term at :math:`s'` is dropped when the problem is ``terminal``. When

@@ -109,22 +109,30 @@ class TabularMDP:
         if self.start_distribution is not None:
             mu = as_float_array(self.start_distribution, "start_distribution", ndim=1)
             if mu.shape != (S,) or np.any(mu < 0) or abs(mu.sum() - 1.0) > PROB_ATOL:
-                raise ValueError(f"start_distribution must be {S} non-negative probabilities summing to 1; "
-                                 f"got shape {mu.shape}, sum {mu.sum():.6g}")
+                raise ValueError(
+                    f"start_distribution must be {S} non-negative probabilities summing to 1; "
+                    f"got shape {mu.shape}, sum {mu.sum():.6g}"
+                )
             if mu[int(self.start)] <= 0:
-                raise ValueError(f"start must have positive probability under start_distribution; got start={self.start}")
+                raise ValueError(
+                    f"start must have positive probability under start_distribution; got start={self.start}"
+                )
             mu = mu.copy()
             mu.setflags(write=False)
             object.__setattr__(self, "start_distribution", mu)
         if self.terminal is not None:
             term = np.asarray(self.terminal)
             if term.shape != (S,) or term.dtype.kind not in "bui" or not np.isin(term, (0, 1)).all():
-                raise ValueError(f"terminal must be a boolean mask of shape ({S},); got {term.dtype} of shape {term.shape}")
+                raise ValueError(
+                    f"terminal must be a boolean mask of shape ({S},); got {term.dtype} of shape {term.shape}"
+                )
             term = term.astype(bool)
             idx = np.flatnonzero(term)
             if np.any(P[idx, :, idx] != 1.0):
-                raise ValueError("terminal states must be absorbing: P[t, a, t] must be 1 for every terminal t "
-                                 "(TabularMDP.from_gymnasium builds them so)")
+                raise ValueError(
+                    "terminal states must be absorbing: P[t, a, t] must be 1 for every terminal t "
+                    "(TabularMDP.from_gymnasium builds them so)"
+                )
             r[term] = 0.0
             term.setflags(write=False)
             object.__setattr__(self, "terminal", term)
@@ -156,8 +164,14 @@ class TabularMDP:
 
     def with_reward(self, r: ArrayLike) -> "TabularMDP":
         """The same dynamics, discount, start and terminal states with another reward ``r[s, a]``."""
-        return TabularMDP(self.P, cast(NDArray[np.float64], r), self.gamma, self.start, start_distribution=self.start_distribution,
-                          terminal=self.terminal)
+        return TabularMDP(
+            self.P,
+            cast(NDArray[np.float64], r),
+            self.gamma,
+            self.start,
+            start_distribution=self.start_distribution,
+            terminal=self.terminal,
+        )
 
     @classmethod
     def from_gymnasium(cls, env: Any, gamma: float = 0.99, terminal: str = "absorbing") -> "TabularMDP":
@@ -194,8 +208,9 @@ class TabularMDP:
         u = getattr(env, "unwrapped", env)
         table = getattr(u, "P", None)
         if not isinstance(table, dict) or not table:
-            raise ValueError(f"env must expose a transition table env.unwrapped.P (toy-text environments); "
-                             f"got {type(u).__name__}")
+            raise ValueError(
+                f"env must expose a transition table env.unwrapped.P (toy-text environments); got {type(u).__name__}"
+            )
         S = len(table)
         A = len(table[0])
         P = np.zeros((S, A, S))
@@ -231,8 +246,10 @@ class TabularMDP:
                             stack.append(s2)
         mixed = np.flatnonzero(term & live_in)
         if mixed.size:
-            raise ValueError(f"state {mixed[0]} is entered both with and without termination; "
-                             "it cannot be made an absorbing terminal state")
+            raise ValueError(
+                f"state {mixed[0]} is entered both with and without termination; "
+                "it cannot be made an absorbing terminal state"
+            )
         P[term] = 0.0
         r[term] = 0.0
         if terminal == "reset":
@@ -305,15 +322,15 @@ def _start_value(mdp: TabularMDP, V: NDArray[np.float64]) -> float:
     return float(mdp.start_distribution @ V)
 
 
-def _evaluate_state_values(mdp: TabularMDP, pi: NDArray[np.float64], per_state: NDArray[np.float64]) -> NDArray[np.float64]:
+def _evaluate_state_values(
+    mdp: TabularMDP, pi: NDArray[np.float64], per_state: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """Solve :math:`(I - \\gamma P_\\pi) V = c` for the per-state payoff ``c``."""
     P_pi = np.einsum("sa,sat->st", pi, mdp.P)
     return np.linalg.solve(np.eye(mdp.n_states) - mdp.gamma * P_pi, per_state)
 
 
-def soft_evaluate(
-    mdp: TabularMDP, pi: ArrayLike, alpha: float
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def soft_evaluate(mdp: TabularMDP, pi: ArrayLike, alpha: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Exact soft policy evaluation by one linear solve (Section 4, soft Bellman evaluation equation).
 
     Solves :math:`(I - \\gamma P_\\pi) V = r_\\pi + \\alpha \\mathcal{H}_\\pi` and sets

@@ -62,8 +62,11 @@ def reward_form(reward: RewardModel) -> str:
     n = getattr(reward, "n_actions", None)
     term = getattr(reward, "state_term", None)
     head = "ln pi_phi(a|s)" if term is None else f"ln pi_phi(a|s) + g_phi(s) (state term: {term})"
-    return (f"{head}, Gaussian pi_phi (continuous actions)" if n is None
-            else f"{head}, categorical pi_phi over {n} discrete actions")
+    return (
+        f"{head}, Gaussian pi_phi (continuous actions)"
+        if n is None
+        else f"{head}, categorical pi_phi over {n} discrete actions"
+    )
 
 
 def environment_record(env: str | gym.Env) -> dict[str, str]:
@@ -72,15 +75,19 @@ def environment_record(env: str | gym.Env) -> dict[str, str]:
     e = gym.make(cast(str, env)) if made else cast(gym.Env, env)
     try:
         spec = getattr(e, "spec", None)
-        return {"id": cast(str, env) if made else (spec.id if spec is not None else type(e.unwrapped).__name__),
-                "observation_space": str(e.observation_space), "action_space": str(e.action_space)}
+        return {
+            "id": cast(str, env) if made else (spec.id if spec is not None else type(e.unwrapped).__name__),
+            "observation_space": str(e.observation_space),
+            "action_space": str(e.action_space),
+        }
     finally:
         if made:
             e.close()
 
 
-def save_reward(reward: RewardModel, path: str | Path, metadata: dict[str, Any] | None = None,
-                env: str | gym.Env | None = None) -> Path:
+def save_reward(
+    reward: RewardModel, path: str | Path, metadata: dict[str, Any] | None = None, env: str | gym.Env | None = None
+) -> Path:
     """Write the recovered reward to ``path`` (a ``.pt`` file), atomically.
 
     The file holds a dict of plain values: ``format``, ``obs_dim``, ``act_dim``,
@@ -97,8 +104,11 @@ def save_reward(reward: RewardModel, path: str | Path, metadata: dict[str, Any] 
     if not path.parent.is_dir():
         raise ValueError(f"path: folder {str(path.parent)!r} does not exist")
     n_actions = getattr(reward, "n_actions", None)
-    net = (cast("GaussianActor", reward.policy).mean if n_actions is None
-           else cast("CategoricalActor", reward.policy).logits)
+    net = (
+        cast("GaussianActor", reward.policy).mean
+        if n_actions is None
+        else cast("CategoricalActor", reward.policy).logits
+    )
     hidden = [m.out_features for m in net if isinstance(m, torch.nn.Linear)][:-1]
     meta = dict(metadata or {})
     meta["reward_form"] = reward_form(reward)
@@ -159,9 +169,15 @@ def load_reward(path: str | Path) -> RewardModel:
     obj = _read_reward_file(path)
     sd = obj["state_dict"]
     n_actions = obj.get("n_actions")
-    reward = RewardModel(int(obj["obs_dim"]), int(obj["act_dim"]), np.zeros(obj["obs_dim"]), np.ones(obj["obs_dim"]),
-                         tuple(int(h) for h in obj["hidden"]), obj.get("state_term"),
-                         None if n_actions is None else int(n_actions))
+    reward = RewardModel(
+        int(obj["obs_dim"]),
+        int(obj["act_dim"]),
+        np.zeros(obj["obs_dim"]),
+        np.ones(obj["obs_dim"]),
+        tuple(int(h) for h in obj["hidden"]),
+        obj.get("state_term"),
+        None if n_actions is None else int(n_actions),
+    )
     reward.load_state_dict(sd)
     reward.requires_grad_(False)
     meta = json.loads(obj["metadata"])
@@ -187,7 +203,9 @@ def check_reward_env(reward: RewardModel, env: gym.Env, strict: bool = False) ->
     if not isinstance(env.observation_space, gym.spaces.Box):
         raise ValueError(f"env must have Box observations for a continuous-state reward; got {env.observation_space}")
     if obs_dim != int(reward.norm.mean.numel()):
-        raise ValueError(f"reward was recovered for obs_dim {int(reward.norm.mean.numel())}; env has {env.observation_space}")
+        raise ValueError(
+            f"reward was recovered for obs_dim {int(reward.norm.mean.numel())}; env has {env.observation_space}"
+        )
     n = getattr(reward, "n_actions", None)
     space = env.action_space
     if n is not None and not (isinstance(space, gym.spaces.Discrete) and int(space.n) == n):
@@ -199,8 +217,10 @@ def check_reward_env(reward: RewardModel, env: gym.Env, strict: bool = False) ->
     rec = getattr(reward, "env_record", None)
     spec = getattr(env, "spec", None)
     if rec and spec is not None and rec.get("id") != spec.id:
-        msg = (f"the reward was recovered on {rec.get('id')!r} and is used on {spec.id!r}: the spaces fit, "
-               "but nothing says the reward means anything there")
+        msg = (
+            f"the reward was recovered on {rec.get('id')!r} and is used on {spec.id!r}: the spaces fit, "
+            "but nothing says the reward means anything there"
+        )
         if strict:
             raise ValueError(msg + " (refused under strict)")
         warnings.warn(msg, UserWarning, stacklevel=3)
@@ -234,8 +254,9 @@ class RecoveredReward(gym.Wrapper):
         (default) or, with ``strict=True``, a ValueError (:func:`check_reward_env`).
     """
 
-    def __init__(self, env: gym.Env, reward: RewardModel | str | Path | Callable[..., Any],
-                 strict: bool = False) -> None:
+    def __init__(
+        self, env: gym.Env, reward: RewardModel | str | Path | Callable[..., Any], strict: bool = False
+    ) -> None:
         super().__init__(env)
         if isinstance(reward, (str, Path)):
             reward = load_reward(reward)
@@ -271,7 +292,10 @@ class RecoveredReward(gym.Wrapper):
 
 
 def behaviour_clone(
-    ppo: PPO, rollout: Rollout, steps: int = 3000, config: DeepLfLConfig | dict[str, Any] | None = None,
+    ppo: PPO,
+    rollout: Rollout,
+    steps: int = 3000,
+    config: DeepLfLConfig | dict[str, Any] | None = None,
     held_out: NDArray[np.bool_] | None = None,
 ) -> float:
     """The observer's start (Section 6.3): fit ``ppo``'s actor to ``rollout`` by maximum likelihood.
@@ -303,12 +327,16 @@ def behaviour_clone(
     if not isinstance(rollout, Rollout):
         raise ValueError(f"rollout must be a lfl_lib.data.Rollout; got {type(rollout).__name__}")
     if (rollout.obs_dim, rollout.act_dim) != (ppo.obs_dim, ppo.act_dim):
-        raise ValueError(f"rollout has obs_dim, act_dim = {rollout.obs_dim}, {rollout.act_dim}; "
-                         f"the agent's environment has {ppo.obs_dim}, {ppo.act_dim}")
+        raise ValueError(
+            f"rollout has obs_dim, act_dim = {rollout.obs_dim}, {rollout.act_dim}; "
+            f"the agent's environment has {ppo.obs_dim}, {ppo.act_dim}"
+        )
     n_agent = getattr(ppo, "n_actions", None)
     if rollout.n_actions != n_agent:
+
         def kind(n: int | None) -> str:
             return "continuous actions" if n is None else f"Discrete({n}) actions"
+
         raise ValueError(f"rollout has {kind(rollout.n_actions)}; the agent's environment has {kind(n_agent)}")
     steps = check_positive_int(steps, "steps")
     cfg = as_config(config)
@@ -320,8 +348,9 @@ def behaviour_clone(
     ppo.set_obs_stats(s.mean(0), s.var(0), len(s))
     x = torch.as_tensor(ppo._normalize(s))
     a = torch.as_tensor(rollout.actions, dtype=torch.float32 if rollout.n_actions is None else torch.long)
-    fit = fit_gaussian_policies([ppo.actor], [x], [a], steps, cfg.lr, cfg.entropy_bonus,
-                                None if held_out is None else [held_out], cfg.log_std)
+    fit = fit_gaussian_policies(
+        [ppo.actor], [x], [a], steps, cfg.lr, cfg.entropy_bonus, None if held_out is None else [held_out], cfg.log_std
+    )
     return fit["nll"]
 
 
@@ -348,8 +377,12 @@ class ObserverResult:
         return [float(np.mean(r)) for r in self.returns]
 
 
-def _check_options(env_id: str, reward: RewardModel | str | Path | RewardFn, start: Rollout | PolicySnapshot | None,
-                   opts: dict[str, Any]) -> tuple[str, RewardModel | RewardFn]:
+def _check_options(
+    env_id: str,
+    reward: RewardModel | str | Path | RewardFn,
+    start: Rollout | PolicySnapshot | None,
+    opts: dict[str, Any],
+) -> tuple[str, RewardModel | RewardFn]:
     """Validate :func:`train_observer`'s arguments; every error names the argument."""
     env_id = check_env_id(env_id, allow_discrete=True)
     for name in ("freeze_obs_stats", "progress", "paper_code", "strict"):
@@ -358,13 +391,17 @@ def _check_options(env_id: str, reward: RewardModel | str | Path | RewardFn, sta
     if isinstance(reward, (str, Path)):
         reward = load_reward(reward)
     if not (isinstance(reward, RewardModel) or callable(reward)):
-        raise ValueError("reward must be a RewardModel, a reward file or a callable reward_fn(obs, actions); "
-                         f"got {type(reward).__name__}")
+        raise ValueError(
+            "reward must be a RewardModel, a reward file or a callable reward_fn(obs, actions); "
+            f"got {type(reward).__name__}"
+        )
     for name, minimum in (("updates", 0), ("bc_steps", 1), ("seed", 0), ("eval_episodes", 1), ("critic_warmup", 0)):
         check_positive_int(opts[name], name, minimum=minimum)
     if start is not None and not isinstance(start, (Rollout, PolicySnapshot)):
-        raise ValueError("start must be a lfl_lib.data.Rollout (the last observed rollout, cloned) or a "
-                         f"lfl_lib.nets.PolicySnapshot (taken as it is); got {type(start).__name__}")
+        raise ValueError(
+            "start must be a lfl_lib.data.Rollout (the last observed rollout, cloned) or a "
+            f"lfl_lib.nets.PolicySnapshot (taken as it is); got {type(start).__name__}"
+        )
     if opts["anchor_weight"] is not None and not (np.isfinite(opts["anchor_weight"]) and opts["anchor_weight"] >= 0):
         raise ValueError(f"anchor_weight must be None or a finite number >= 0; got {opts['anchor_weight']!r}")
     if not (np.isfinite(opts["soft_alpha"]) and opts["soft_alpha"] >= 0):
@@ -372,8 +409,14 @@ def _check_options(env_id: str, reward: RewardModel | str | Path | RewardFn, sta
     return env_id, reward
 
 
-def _start(ppo: PPO, start: Rollout | PolicySnapshot | None, start_count: int, bc_steps: int,
-           bc_config: DeepLfLConfig, bc_held_out: NDArray[np.bool_] | None) -> None:
+def _start(
+    ppo: PPO,
+    start: Rollout | PolicySnapshot | None,
+    start_count: int,
+    bc_steps: int,
+    bc_config: DeepLfLConfig,
+    bc_held_out: NDArray[np.bool_] | None,
+) -> None:
     """The observer's start: a behaviour clone of a rollout, a given policy, or PPO's fresh actor."""
     if isinstance(start, Rollout):
         behaviour_clone(ppo, start, bc_steps, bc_config, bc_held_out)
@@ -482,9 +525,19 @@ def train_observer(
         A reward file that records another environment id: a warning (default) or a
         ValueError (:func:`check_reward_env`).
     """
-    opts = dict(updates=updates, bc_steps=bc_steps, seed=seed, eval_episodes=eval_episodes,
-                critic_warmup=critic_warmup, freeze_obs_stats=freeze_obs_stats, progress=progress,
-                paper_code=paper_code, anchor_weight=anchor_weight, soft_alpha=soft_alpha, strict=strict)
+    opts = dict(
+        updates=updates,
+        bc_steps=bc_steps,
+        seed=seed,
+        eval_episodes=eval_episodes,
+        critic_warmup=critic_warmup,
+        freeze_obs_stats=freeze_obs_stats,
+        progress=progress,
+        paper_code=paper_code,
+        anchor_weight=anchor_weight,
+        soft_alpha=soft_alpha,
+        strict=strict,
+    )
     env_id, reward = _check_options(env_id, reward, start, opts)
     if ppo_config is None:
         ppo_config = PPOConfig(anneal_updates=max(updates, 1))
@@ -514,8 +567,9 @@ def train_observer(
         ppo.close()
 
 
-def _observer_ppo(env_id: str, reward: RewardModel | RewardFn, ppo_config: PPOConfig, seed: int,
-                  strict: bool) -> ObserverPPO:
+def _observer_ppo(
+    env_id: str, reward: RewardModel | RewardFn, ppo_config: PPOConfig, seed: int, strict: bool
+) -> ObserverPPO:
     """The observer's PPO on the recovered reward (a reward model checked against ``env_id`` first)."""
     if isinstance(reward, RewardModel):
         probe = gym.make(env_id)
@@ -524,8 +578,9 @@ def _observer_ppo(env_id: str, reward: RewardModel | RewardFn, ppo_config: PPOCo
         finally:
             probe.close()
     torch.manual_seed(seed)
-    return ObserverPPO(env_id, ppo_config, seed=seed,
-                       reward_fn=reward.reward_fn if isinstance(reward, RewardModel) else reward)
+    return ObserverPPO(
+        env_id, ppo_config, seed=seed, reward_fn=reward.reward_fn if isinstance(reward, RewardModel) else reward
+    )
 
 
 def _set_options(ppo: ObserverPPO, anchor_weight: float | None, freeze_obs_stats: bool, soft_alpha: float) -> None:
@@ -538,8 +593,9 @@ def _set_options(ppo: ObserverPPO, anchor_weight: float | None, freeze_obs_stats
         ppo.set_soft(soft_alpha)
 
 
-def _score(ppo: PPO, env_id: str, eval_episodes: int, eval_seed: int, scores: dict[str, Scorer],
-           rec: dict[str, Any]) -> None:
+def _score(
+    ppo: PPO, env_id: str, eval_episodes: int, eval_seed: int, scores: dict[str, Scorer], rec: dict[str, Any]
+) -> None:
     """Score the observer's current policy: its true returns, then each of ``scores``, appended to ``rec``."""
     pol = ppo.snapshot()
     rec["returns"].append([float(x) for x in evaluate_policy(env_id, pol, eval_episodes, eval_seed)])
@@ -562,8 +618,9 @@ def _resume(ppo: PPO, ck: Path | None, keys: list[str]) -> dict[str, Any] | None
     saved = _safe_io.load_checkpoint(ck, ["ppo", "returns"])
     missing = [k for k in keys if k not in saved]
     if missing:
-        raise ValueError(f"checkpoint {ck} was written with other options (it lacks {missing}); "
-                         "delete it to redo the observer")
+        raise ValueError(
+            f"checkpoint {ck} was written with other options (it lacks {missing}); delete it to redo the observer"
+        )
     try:
         ppo.load_state_dict(saved["ppo"])
     except (KeyError, TypeError, RuntimeError) as exc:
@@ -571,9 +628,17 @@ def _resume(ppo: PPO, ck: Path | None, keys: list[str]) -> dict[str, Any] | None
     return {k: v for k, v in saved.items() if k != "ppo"}
 
 
-def _train(ppo: ObserverPPO, rec: dict[str, Any], updates: int, critic_warmup: int, paper_code: bool,
-           score: Callable[[dict[str, Any]], None], save: Callable[[dict[str, Any]], None],
-           progress: bool, desc: str) -> None:
+def _train(
+    ppo: ObserverPPO,
+    rec: dict[str, Any],
+    updates: int,
+    critic_warmup: int,
+    paper_code: bool,
+    score: Callable[[dict[str, Any]], None],
+    save: Callable[[dict[str, Any]], None],
+    progress: bool,
+    desc: str,
+) -> None:
     """The critic's warm-up (the actor frozen: the start's score stays the start's), then the PPO updates."""
     from tqdm import tqdm
 

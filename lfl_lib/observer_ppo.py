@@ -71,8 +71,10 @@ class ObserverPPO(PPO):
         if self.n_actions is not None:
             raise ValueError("set_anchor is for Gaussian policies; this PPO has discrete actions")
         if len(policy.obs_mean) != self.obs_dim or len(policy.actor_state["log_std"]) != self.act_dim:
-            raise ValueError(f"policy must act on {self.obs_dim} observations and {self.act_dim} actions; got "
-                             f"{len(policy.obs_mean)} and {len(policy.actor_state['log_std'])}")
+            raise ValueError(
+                f"policy must act on {self.obs_dim} observations and {self.act_dim} actions; got "
+                f"{len(policy.obs_mean)} and {len(policy.actor_state['log_std'])}"
+            )
         w = float(weight)
         if not (np.isfinite(w) and w > 0):
             raise ValueError(f"weight must be a finite number > 0; got {weight!r}")
@@ -96,8 +98,11 @@ class ObserverPPO(PPO):
         alpha : float
             :math:`\alpha \ge 0`, in the reward's units.
         """
-        a = float(alpha) if isinstance(alpha, (int, float, np.floating, np.integer)) and not isinstance(alpha, bool) \
+        a = (
+            float(alpha)
+            if isinstance(alpha, (int, float, np.floating, np.integer)) and not isinstance(alpha, bool)
             else float("nan")
+        )
         if not (np.isfinite(a) and a >= 0):
             raise ValueError(f"alpha must be a finite number >= 0; got {alpha!r}")
         if a > 0 and self.n_actions is not None:
@@ -148,10 +153,18 @@ class ObserverPPO(PPO):
     def _options_state(self) -> dict[str, Any]:
         # only when anchored, so that checkpoints written before the anchor existed still load
         return {
-            **({} if self.anchor is None else {"anchor": self.anchor.to_dict(), "anchor_weight": self.anchor_weight,
-                                               "anchor_kl": list(self.anchor_kl)}),
-            **({} if self.soft_alpha == 0 else {"soft_alpha": self.soft_alpha,
-                                                "soft_entropy": list(self.soft_entropy)}),
+            **(
+                {}
+                if self.anchor is None
+                else {
+                    "anchor": self.anchor.to_dict(),
+                    "anchor_weight": self.anchor_weight,
+                    "anchor_kl": list(self.anchor_kl),
+                }
+            ),
+            **(
+                {} if self.soft_alpha == 0 else {"soft_alpha": self.soft_alpha, "soft_entropy": list(self.soft_entropy)}
+            ),
         }
 
     def _load_options(self, state: dict[str, Any]) -> None:
@@ -177,8 +190,10 @@ class _RewardTerms:
         self.ppo, self.tap, self.std, self.log_std = ppo, ppo.tap, std, log_std
         self.anchor = anchor = ppo.anchor
         if anchor is not None:
-            self.anchor_net, self.anchor_log_std = (_layers(cast(GaussianActor, anchor.actor()).mean),
-                                                    cast(GaussianActor, anchor.actor()).log_std.detach())
+            self.anchor_net, self.anchor_log_std = (
+                _layers(cast(GaussianActor, anchor.actor()).mean),
+                cast(GaussianActor, anchor.actor()).log_std.detach(),
+            )
             self.anchor_std, self.w_anchor = self.anchor_log_std.exp(), ppo.anchor_weight
         self.kl_sum = 0.0
         self.soft, self.ent_sum = ppo.soft_alpha, 0.0
@@ -188,8 +203,15 @@ class _RewardTerms:
         tap, std, log_std, anchor = self.tap, self.std, self.log_std, self.anchor
         if anchor is not None:  # ln pi(a|s) - ln pi_0(a|s), pi_0 on its own normalization
             mu0 = _apply(self.anchor_net, anchor.normalize(cast("NDArray[np.float64]", tap.raw_obs)))
-            diff = ((-0.5 * ((a - mu) / std) ** 2 - log_std)
-                    - (-0.5 * ((a - mu0) / self.anchor_std) ** 2 - self.anchor_log_std)).sum(-1).double().numpy()
+            diff = (
+                (
+                    (-0.5 * ((a - mu) / std) ** 2 - log_std)
+                    - (-0.5 * ((a - mu0) / self.anchor_std) ** 2 - self.anchor_log_std)
+                )
+                .sum(-1)
+                .double()
+                .numpy()
+            )
             tap.reward_offset = -self.w_anchor * diff
             self.kl_sum += float(diff.mean())
         if self.soft > 0:  # -alpha ln pi(a|s): the soft return's entropy term, sampled

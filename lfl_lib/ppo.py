@@ -79,6 +79,7 @@ __all__ = [
     "info_reward_terms",
 ]
 
+
 def _mujoco_warning(msg: str) -> None:
     """MuJoCo's warning handler, minus one known deprecation.
 
@@ -100,6 +101,7 @@ def _quiet_mujoco() -> None:
     :mod:`lfl_lib.ppo` changes nothing outside it.
     """
     mujoco.set_mju_user_warning(_mujoco_warning)
+
 
 #: Signature of a reward given in place of the environment's: r(s, a) on raw batches.
 RewardFn = Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.float64]]
@@ -163,8 +165,7 @@ class PPOConfig:
             check_positive_int(getattr(self, name), name)
         if (self.n_envs * self.n_steps) % self.n_minibatches:
             raise ValueError(
-                "n_minibatches must divide n_envs * n_steps = "
-                f"{self.n_envs * self.n_steps}; got {self.n_minibatches}"
+                f"n_minibatches must divide n_envs * n_steps = {self.n_envs * self.n_steps}; got {self.n_minibatches}"
             )
         for name in ("clip_coef", "lr", "adam_eps", "max_grad_norm"):
             if not getattr(self, name) > 0:
@@ -204,8 +205,7 @@ def check_env_id(env_id: str, allow_discrete: bool = False) -> str:
     if not isinstance(env_id, str) or env_id not in gym.registry:
         mujoco_ids = sorted(k for k, v in gym.registry.items() if "mujoco" in str(v.entry_point) and k.endswith("-v5"))
         raise ValueError(
-            f"env must be a registered gymnasium environment id; got {env_id!r}. "
-            f"MuJoCo v5 ids: {', '.join(mujoco_ids)}"
+            f"env must be a registered gymnasium environment id; got {env_id!r}. MuJoCo v5 ids: {', '.join(mujoco_ids)}"
         )
     _quiet_mujoco()
     env = gym.make(env_id)
@@ -213,8 +213,10 @@ def check_env_id(env_id: str, allow_discrete: bool = False) -> str:
         kinds = (gym.spaces.Box, gym.spaces.Discrete) if allow_discrete else (gym.spaces.Box,)
         if not isinstance(env.action_space, kinds) or not isinstance(env.observation_space, gym.spaces.Box):
             what = "Box or Discrete" if allow_discrete else "continuous (Box)"
-            raise ValueError(f"env {env_id!r} must have Box observations and {what} actions; got "
-                             f"{env.observation_space} and {env.action_space}")
+            raise ValueError(
+                f"env {env_id!r} must have Box observations and {what} actions; got "
+                f"{env.observation_space} and {env.action_space}"
+            )
     finally:
         env.close()
     return env_id
@@ -270,7 +272,7 @@ class RolloutTap(gym.vector.VectorWrapper):
         if self.reward_terms is not None:
             terms = info_reward_terms(info, done, self.num_envs)
             # the control cost on the sampled, unclipped action, as the released code's envs computed it
-            terms += self._ctrl_weight * ((clipped ** 2).sum(-1) - (actions ** 2).sum(-1))
+            terms += self._ctrl_weight * ((clipped**2).sum(-1) - (actions**2).sum(-1))
             self.reward_terms.extend(terms.tolist())
         if np.any(done):
             final = info.pop("final_obs")
@@ -283,15 +285,15 @@ class RolloutTap(gym.vector.VectorWrapper):
             self.running_return[i] = 0.0
         if self.reward_fn is not None:
             # cast: the actions are int64 for discrete actions
-            reward = np.asarray(self.reward_fn(cast("NDArray[np.float64]", self.raw_obs), cast(Any, actions)),
-                                dtype=np.float64).reshape(self.num_envs)
+            reward = np.asarray(
+                self.reward_fn(cast("NDArray[np.float64]", self.raw_obs), cast(Any, actions)), dtype=np.float64
+            ).reshape(self.num_envs)
         if self.reward_offset is not None:
             reward = np.asarray(reward, dtype=np.float64) + self.reward_offset
             self.reward_offset = None
         self.raw_next_obs = nxt
         self.raw_obs = obs64.copy()
         return obs, reward, term, trunc, info
-
 
     def capture_reward_terms(self, maxlen: int) -> None:
         """Start the released code's score queue (the ``paper-code`` protocol of :mod:`lfl_lib.experiments.study`).
@@ -325,6 +327,7 @@ def info_reward_terms(info: dict[str, Any], done: NDArray[np.bool_], n_envs: int
     (gym v2's Hopper did not; gymnasium v5's four MuJoCo tasks report the terms that sum
     to the reward).
     """
+
     def total(d: dict[str, Any]) -> NDArray[np.float64]:
         out = np.zeros(n_envs)
         for k, v in d.items():
@@ -340,13 +343,19 @@ def info_reward_terms(info: dict[str, Any], done: NDArray[np.bool_], n_envs: int
 
 
 def make_vector_env(
-    env_id: str, n_envs: int, reward_fn: RewardFn | None = None, *,
-    norm_obs: bool = True, norm_reward: bool = True, gamma: float = 0.99,
+    env_id: str,
+    n_envs: int,
+    reward_fn: RewardFn | None = None,
+    *,
+    norm_obs: bool = True,
+    norm_reward: bool = True,
+    gamma: float = 0.99,
 ) -> gym.vector.VectorEnv:
     """The learner's vector env: SyncVectorEnv -> RolloutTap -> NormalizeObservation -> NormalizeReward."""
     _quiet_mujoco()
     envs: gym.vector.VectorEnv = SyncVectorEnv(
-        [functools.partial(gym.make, env_id) for _ in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP,
+        [functools.partial(gym.make, env_id) for _ in range(n_envs)],
+        autoreset_mode=AutoresetMode.SAME_STEP,
         copy=False,  # no copy of the batched observations: RolloutTap copies what it keeps, the wrappers return new arrays
     )
     envs = RolloutTap(envs, reward_fn)
@@ -406,9 +415,23 @@ def _time_limit(env: gym.Env) -> TimeLimit | None:
 
 #: Attributes of an environment that :func:`_env_state` never saves: its random generator (saved
 #: apart), its spec and spaces (rebuilt by ``gym.make``) and its renderer.
-_NOT_SAVED = frozenset({"_np_random", "_np_random_seed", "np_random", "spec", "metadata", "render_mode",
-                        "observation_space", "action_space", "screen", "clock", "viewer", "renderer",
-                        "mujoco_renderer"})
+_NOT_SAVED = frozenset(
+    {
+        "_np_random",
+        "_np_random_seed",
+        "np_random",
+        "spec",
+        "metadata",
+        "render_mode",
+        "observation_space",
+        "action_space",
+        "screen",
+        "clock",
+        "viewer",
+        "renderer",
+        "mujoco_renderer",
+    }
+)
 
 
 def _is_mujoco(u: Any) -> bool:
@@ -454,21 +477,25 @@ def _env_state(envs: gym.vector.VectorEnv) -> dict[str, Any]:
         if isinstance(saved, str):
             reason = saved
             break
-        subs.append({
-            "kind": saved[0],
-            "physics": saved[1],
-            "elapsed": None if tl is None else tl._elapsed_steps,
-            "rng": u.np_random.bit_generator.state,
-        })
+        subs.append(
+            {
+                "kind": saved[0],
+                "physics": saved[1],
+                "elapsed": None if tl is None else tl._elapsed_steps,
+                "rng": u.np_random.bit_generator.state,
+            }
+        )
     state: dict[str, Any] = {"exact": reason is None}
     if reason is None:
-        state.update({
-            "subs": subs,
-            "env_obs": [np.array(o, copy=True) for o in sync._env_obs],
-            "autoreset": np.array(sync._autoreset_envs, copy=True),
-            "tap_obs": cast("NDArray[np.float64]", tap.raw_obs).copy(),
-            "tap_return": tap.running_return.copy(),
-        })
+        state.update(
+            {
+                "subs": subs,
+                "env_obs": [np.array(o, copy=True) for o in sync._env_obs],
+                "autoreset": np.array(sync._autoreset_envs, copy=True),
+                "tap_obs": cast("NDArray[np.float64]", tap.raw_obs).copy(),
+                "tap_return": tap.running_return.copy(),
+            }
+        )
     else:
         state["inexact_reason"] = reason
     state["tap_episodes"] = list(tap.episode_returns)
@@ -515,17 +542,23 @@ def _set_env_state(envs: gym.vector.VectorEnv, state: dict[str, Any], reset_seed
     tap.episode_returns = list(state["tap_episodes"])
     no = _find(envs, NormalizeObservation)
     if no is not None:
-        no.obs_rms.mean, no.obs_rms.var, no.obs_rms.count = (np.array(x, copy=True) if i < 2 else x for i, x in enumerate(state["obs_rms"]))
+        no.obs_rms.mean, no.obs_rms.var, no.obs_rms.count = (
+            np.array(x, copy=True) if i < 2 else x for i, x in enumerate(state["obs_rms"])
+        )
     nr = _find(envs, NormalizeReward)
     if nr is not None:
-        nr.return_rms.mean, nr.return_rms.var, nr.return_rms.count = (np.array(x, copy=True) if i < 2 else x for i, x in enumerate(state["ret_rms"]))
+        nr.return_rms.mean, nr.return_rms.var, nr.return_rms.count = (
+            np.array(x, copy=True) if i < 2 else x for i, x in enumerate(state["ret_rms"])
+        )
         if exact:
             nr.accumulated_reward = state["acc_reward"].copy()
             nr._prev_dones = state["prev_dones"].copy()
     if not exact:
         envs.reset(seed=reset_seed)  # fresh episodes (the normalization statistics are not updated by a reset)
         if no is not None:
-            no.obs_rms.mean, no.obs_rms.var, no.obs_rms.count = (np.array(x, copy=True) if i < 2 else x for i, x in enumerate(state["obs_rms"]))
+            no.obs_rms.mean, no.obs_rms.var, no.obs_rms.count = (
+                np.array(x, copy=True) if i < 2 else x for i, x in enumerate(state["obs_rms"])
+            )
     return exact
 
 
@@ -533,8 +566,11 @@ def _set_env_state(envs: gym.vector.VectorEnv, state: dict[str, Any], reset_seed
 
 
 def gae_advantages(
-    rewards: NDArray[np.float64], values: NDArray[np.float64], dones: NDArray[np.float64],
-    gamma: float, lam: float,
+    rewards: NDArray[np.float64],
+    values: NDArray[np.float64],
+    dones: NDArray[np.float64],
+    gamma: float,
+    lam: float,
 ) -> NDArray[np.float64]:
     r"""Generalized advantage estimates :math:`\hat A_t = \sum_{l\ge 0} (\gamma\lambda)^l \delta_{t+l}`.
 
@@ -630,8 +666,7 @@ def return_targets(advantages: NDArray[np.float64], values: NDArray[np.float64])
     return advantages + values[:T]
 
 
-def minibatch_indices(n: int, n_minibatches: int, n_epochs: int,
-                      generator: torch.Generator) -> Iterator[torch.Tensor]:
+def minibatch_indices(n: int, n_minibatches: int, n_epochs: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """The minibatches of PPO's optimisation, as indices into a batch of ``n`` samples.
 
     Each epoch draws a fresh permutation of ``range(n)`` from ``generator`` (at the start of
@@ -644,7 +679,7 @@ def minibatch_indices(n: int, n_minibatches: int, n_epochs: int,
     for _ in range(n_epochs):
         perm = torch.randperm(n, generator=generator)
         for start in range(0, n, size):
-            yield perm[start:start + size]
+            yield perm[start : start + size]
 
 
 @dataclass
@@ -662,9 +697,16 @@ class _Buffers:
 
     @classmethod
     def empty(cls, T: int, N: int, obs_dim: int, act_width: int) -> "_Buffers":
-        return cls(np.empty((T, N, obs_dim), np.float32), np.empty((T, N, act_width), np.float32),
-                   np.empty((T, N), np.float64), np.empty((T + 1, N), np.float64), np.empty((T, obs_dim)),
-                   np.empty((T, obs_dim)), np.empty((T, N), bool), np.empty((T, N), bool))
+        return cls(
+            np.empty((T, N, obs_dim), np.float32),
+            np.empty((T, N, act_width), np.float32),
+            np.empty((T, N), np.float64),
+            np.empty((T + 1, N), np.float64),
+            np.empty((T, obs_dim)),
+            np.empty((T, obs_dim)),
+            np.empty((T, N), bool),
+            np.empty((T, N), bool),
+        )
 
 
 #: Called after each rollout: hook(update, rollout of environment 0, policy that collected it).
@@ -700,15 +742,20 @@ class PPO:
     """
 
     def __init__(
-        self, env_id: str, config: PPOConfig | None = None, seed: int = 0,
-        reward_fn: RewardFn | None = None, hook: Hook | None = None,
+        self,
+        env_id: str,
+        config: PPOConfig | None = None,
+        seed: int = 0,
+        reward_fn: RewardFn | None = None,
+        hook: Hook | None = None,
     ) -> None:
         self.config = cfg = config or PPOConfig()
         self.env_id = check_env_id(env_id, allow_discrete=True)
         self.seed = int(seed)
         self.hook = hook
-        self.envs = make_vector_env(env_id, cfg.n_envs, reward_fn, norm_obs=cfg.norm_obs,
-                                    norm_reward=cfg.norm_reward, gamma=cfg.gamma)
+        self.envs = make_vector_env(
+            env_id, cfg.n_envs, reward_fn, norm_obs=cfg.norm_obs, norm_reward=cfg.norm_reward, gamma=cfg.gamma
+        )
         self.tap: RolloutTap = _find(self.envs, RolloutTap)
         self.obs_dim = int(np.prod(cast("tuple[int, ...]", self.envs.single_observation_space.shape)))
         space = self.envs.single_action_space
@@ -782,8 +829,17 @@ class PPO:
         return no is not None and not no.update_running_mean
 
     # -- rollout collection
-    def _collect_rollout(self) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32],
-                                        NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], Rollout]:
+    def _collect_rollout(
+        self,
+    ) -> tuple[
+        NDArray[np.float32],
+        NDArray[np.float32],
+        NDArray[np.float32],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        Rollout,
+    ]:
         """Step the vector env ``n_steps`` times with the current policy.
 
         Returns the update's buffers (normalized observations, actions, their log-probabilities,
@@ -825,8 +881,17 @@ class PPO:
             terms.record(T)
         return self._finish_rollout(b, logp_b, b.act[:, 0].astype(np.float64))
 
-    def _collect_rollout_discrete(self) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32],
-                                                 NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], Rollout]:
+    def _collect_rollout_discrete(
+        self,
+    ) -> tuple[
+        NDArray[np.float32],
+        NDArray[np.float32],
+        NDArray[np.float32],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        Rollout,
+    ]:
         """:meth:`_collect_rollout` for a categorical actor: actions drawn by ``torch.multinomial`` from ``self.gen``.
 
         The actions are returned as float32 of shape (T, N, 1) (integers) and environment 0's
@@ -856,8 +921,9 @@ class PPO:
         b.raw0[t] = cast("NDArray[np.float64]", self.tap.raw_obs)[0]
         return o
 
-    def _step(self, b: _Buffers, t: int, actions: NDArray[Any],
-              critic_net: list[tuple[torch.Tensor, torch.Tensor] | None]) -> None:
+    def _step(
+        self, b: _Buffers, t: int, actions: NDArray[Any], critic_net: list[tuple[torch.Tensor, torch.Tensor] | None]
+    ) -> None:
         """Step the environments and record step ``t``'s rewards (with their bootstraps) and episode ends."""
         nobs, r, term, trunc, _ = self.envs.step(actions)
         b.rew[t] = r
@@ -869,10 +935,17 @@ class PPO:
         b.rawn0[t] = cast("NDArray[np.float64]", self.tap.raw_next_obs)[0]
         self._obs = np.asarray(nobs, np.float32)
 
-    def _finish_rollout(self, b: _Buffers, logp_b: NDArray[np.float32], actions0: NDArray[Any],
-                        **rollout_kw: Any) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32],
-                                                    NDArray[np.float64], NDArray[np.float64], NDArray[np.float64],
-                                                    Rollout]:
+    def _finish_rollout(
+        self, b: _Buffers, logp_b: NDArray[np.float32], actions0: NDArray[Any], **rollout_kw: Any
+    ) -> tuple[
+        NDArray[np.float32],
+        NDArray[np.float32],
+        NDArray[np.float32],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        Rollout,
+    ]:
         """The buffers as :meth:`_collect_rollout` returns them, with environment 0's :class:`Rollout`."""
         done_b = (b.term | b.trunc).astype(np.float64)
         rollout = Rollout(b.raw0, actions0, b.rawn0, b.term[:, 0].copy(), b.trunc[:, 0].copy(), **rollout_kw)
@@ -891,9 +964,13 @@ class PPO:
             self.hook(self.update + 1, rollout, self.snapshot())
         adv = gae_advantages(rew_b, val_b, done_b, cfg.gamma, cfg.gae_lambda)
         ret = return_targets(adv, val_b)
-        batch = (torch.from_numpy(obs_b.reshape(T * N, -1)), torch.from_numpy(act_b.reshape(T * N, -1)),
-                 torch.from_numpy(logp_b.reshape(-1)), torch.from_numpy(adv.reshape(-1).astype(np.float32)),
-                 torch.from_numpy(ret.reshape(-1).astype(np.float32)))
+        batch = (
+            torch.from_numpy(obs_b.reshape(T * N, -1)),
+            torch.from_numpy(act_b.reshape(T * N, -1)),
+            torch.from_numpy(logp_b.reshape(-1)),
+            torch.from_numpy(adv.reshape(-1).astype(np.float32)),
+            torch.from_numpy(ret.reshape(-1).astype(np.float32)),
+        )
         params = list(self.actor.parameters()) + list(self.critic.parameters())
         clipfracs, pg_l, v_l = [], 0.0, 0.0
         for idx in minibatch_indices(T * N, cfg.n_minibatches, cfg.n_epochs, self.gen):
@@ -923,8 +1000,9 @@ class PPO:
             g["lr"] = lr_now
         return lr_now, clip_now
 
-    def _minibatch_step(self, batch: tuple[torch.Tensor, ...], idx: torch.Tensor, clip: float,
-                        params: list[nn.Parameter]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _minibatch_step(
+        self, batch: tuple[torch.Tensor, ...], idx: torch.Tensor, clip: float, params: list[nn.Parameter]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One Adam step of PPO's loss on the minibatch ``idx``; (ratios, policy loss, value loss)."""
         cfg, actor = self.config, self.actor
         b_obs, b_act, b_logp, b_adv, b_ret = batch
@@ -949,20 +1027,22 @@ class PPO:
     # -- checkpoints
     def state_dict(self) -> dict[str, Any]:
         """The whole training state (networks, optimizer, RNG, environments)."""
-        return copy.deepcopy({
-            "env_id": self.env_id,
-            "config": self.config.to_dict(),
-            "seed": self.seed,
-            "update": self.update,
-            "actor": self.actor.state_dict(),
-            "critic": self.critic.state_dict(),
-            "opt": self.opt.state_dict(),
-            "gen": self.gen.get_state(),
-            "obs": self._obs.copy(),
-            "envs": _env_state(self.envs),
-            **({"obs_stats_frozen": True} if self.obs_stats_frozen else {}),
-            **self._options_state(),
-        })
+        return copy.deepcopy(
+            {
+                "env_id": self.env_id,
+                "config": self.config.to_dict(),
+                "seed": self.seed,
+                "update": self.update,
+                "actor": self.actor.state_dict(),
+                "critic": self.critic.state_dict(),
+                "opt": self.opt.state_dict(),
+                "gen": self.gen.get_state(),
+                "obs": self._obs.copy(),
+                "envs": _env_state(self.envs),
+                **({"obs_stats_frozen": True} if self.obs_stats_frozen else {}),
+                **self._options_state(),
+            }
+        )
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned; raise ValueError if it does not fit."""
@@ -978,9 +1058,13 @@ class PPO:
         self.resumed_exactly = _set_env_state(self.envs, state["envs"], reset_seed=self.seed + 100_003 * self.update)
         if not self.resumed_exactly:
             self._obs = self._normalize(cast("NDArray[np.float64]", self.tap.raw_obs))
-            warnings.warn(f"{self.env_id}: the environments' state was not saved ({state['envs']['inexact_reason']}); "
-                          f"resumed after update {self.update} with fresh episodes, so the run does not continue "
-                          "exactly as it would have without the interruption", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"{self.env_id}: the environments' state was not saved ({state['envs']['inexact_reason']}); "
+                f"resumed after update {self.update} with fresh episodes, so the run does not continue "
+                "exactly as it would have without the interruption",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         if self.config.norm_obs:
             self.freeze_obs_stats(bool(state.get("obs_stats_frozen", False)))
         self._load_options(state)
@@ -996,8 +1080,10 @@ class PPO:
 
     def _load_options(self, state: dict[str, Any]) -> None:
         if "anchor" in state or "soft_alpha" in state:
-            raise ValueError("checkpoint holds the observer's options (anchor, soft return): load it with "
-                             "lfl_lib.observer_ppo.ObserverPPO")
+            raise ValueError(
+                "checkpoint holds the observer's options (anchor, soft return): load it with "
+                "lfl_lib.observer_ppo.ObserverPPO"
+            )
 
     def close(self) -> None:
         self.envs.close()
@@ -1007,7 +1093,11 @@ class PPO:
 
 
 def evaluate_episodes(
-    env_id: str, policy: PolicySnapshot, n_episodes: int = 10, seed: int = 12345, stochastic: bool = False,
+    env_id: str,
+    policy: PolicySnapshot,
+    n_episodes: int = 10,
+    seed: int = 12345,
+    stochastic: bool = False,
     reward_fn: RewardFn | None = None,
 ) -> dict[str, list[Any]]:
     """Play ``n_episodes`` episodes and report how each went.
@@ -1029,11 +1119,15 @@ def evaluate_episodes(
     """
     n_episodes = check_positive_int(n_episodes, "n_episodes")
     _quiet_mujoco()
-    envs = SyncVectorEnv([functools.partial(gym.make, env_id) for _ in range(n_episodes)],
-                         autoreset_mode=AutoresetMode.SAME_STEP)
+    envs = SyncVectorEnv(
+        [functools.partial(gym.make, env_id) for _ in range(n_episodes)], autoreset_mode=AutoresetMode.SAME_STEP
+    )
     discrete = isinstance(envs.single_action_space, gym.spaces.Discrete)
     if not discrete:
-        low, high = cast(gym.spaces.Box, envs.single_action_space).low, cast(gym.spaces.Box, envs.single_action_space).high
+        low, high = (
+            cast(gym.spaces.Box, envs.single_action_space).low,
+            cast(gym.spaces.Box, envs.single_action_space).high,
+        )
         sigma = cast(GaussianActor, policy.actor()).log_std.detach().exp().numpy().astype(np.float64)
     noise = np.random.default_rng(seed)
     returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, int)
@@ -1046,7 +1140,13 @@ def evaluate_episodes(
             act = policy.mean_action(np.asarray(obs, np.float64))
             if stochastic and discrete:  # a draw of the categorical policy
                 with torch.no_grad():
-                    p = cast("CategoricalActor", policy.actor()).log_probs(policy.normalize(np.asarray(obs, np.float64))).exp().double().numpy()
+                    p = (
+                        cast("CategoricalActor", policy.actor())
+                        .log_probs(policy.normalize(np.asarray(obs, np.float64)))
+                        .exp()
+                        .double()
+                        .numpy()
+                    )
                 act = (noise.random(len(p))[:, None] > np.cumsum(p / p.sum(1, keepdims=True), 1)).sum(1)
                 act = np.minimum(act, p.shape[1] - 1)
             elif stochastic:

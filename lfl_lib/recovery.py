@@ -65,8 +65,9 @@ def _load_state(path: Path, key: dict[str, Any] | None) -> dict[str, Any]:
         return _safe_io.load_checkpoint(path, ["lfl"])["lfl"]
     saved = _safe_io.load_checkpoint(path, ["key"])
     if saved["key"] != key:
-        raise ValueError(f"{path} is the checkpoint of another recovery (other data or settings); "
-                         "remove it or write elsewhere")
+        raise ValueError(
+            f"{path} is the checkpoint of another recovery (other data or settings); remove it or write elsewhere"
+        )
     # older checkpoints of lfl recover held the state under "state"
     return saved["lfl"] if "lfl" in saved else saved["state"]
 
@@ -107,8 +108,7 @@ def recover_with_checkpoints(
     sizes = {stage: int(getattr(cfg, steps)) for stage, (steps, _) in STAGES.items()}
     offsets = dict(zip(sizes, np.cumsum([0, *sizes.values()])[:-1]))
     done = sum(n for stage, n in sizes.items() if STAGES[stage][1] in state)
-    bar = tqdm(total=sum(sizes.values()), initial=done, desc=desc, disable=not progress, leave=True,
-               dynamic_ncols=True)
+    bar = tqdm(total=sum(sizes.values()), initial=done, desc=desc, disable=not progress, leave=True, dynamic_ncols=True)
     last: dict[str, Any] = dict(state)
     # passes over the data: one per full-batch step, minibatch / T per minibatch step (logs beyond one batch)
     t_max = max(len(r) for r in rollouts)

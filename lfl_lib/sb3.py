@@ -36,7 +36,9 @@ from .data import Rollout, save_rollout
 __all__ = ["LearnerLog", "rollout_of"]
 
 
-def rollout_of(model: Any, env: Any, episodes: int, seed: int, deterministic: bool = False) -> tuple[Rollout, list[float], list[int]]:
+def rollout_of(
+    model: Any, env: Any, episodes: int, seed: int, deterministic: bool = False
+) -> tuple[Rollout, list[float], list[int]]:
     """Play ``episodes`` episodes of an SB3 model's policy in ``env``; the rollout, true returns and lengths.
 
     Parameters
@@ -67,8 +69,14 @@ def rollout_of(model: Any, env: Any, episodes: int, seed: int, deterministic: bo
             states.append(np.asarray(obs, np.float64).reshape(-1))
             actions.append(act)
             total += float(r)
-        parts.append({"observations": np.array(states), "actions": np.array(actions),
-                      "terminated": bool(term), "truncated": bool(trunc and not term)})
+        parts.append(
+            {
+                "observations": np.array(states),
+                "actions": np.array(actions),
+                "terminated": bool(term),
+                "truncated": bool(trunc and not term),
+            }
+        )
         returns.append(total)
         lengths.append(len(actions))
     rollout = Rollout.from_episodes(parts, action_space=env.action_space if discrete else None)
@@ -86,8 +94,15 @@ def _callback_base() -> type:
 _IMPL: type | None = None
 
 
-def LearnerLog(every: int, episodes: int = 5, out: str | Path = "learner_log", env: Any = None,  # noqa: N802
-               seed: int = 0, deterministic: bool = False, verbose: int = 0) -> Any:
+def LearnerLog(
+    every: int,
+    episodes: int = 5,
+    out: str | Path = "learner_log",
+    env: Any = None,  # noqa: N802
+    seed: int = 0,
+    deterministic: bool = False,
+    verbose: int = 0,
+) -> Any:
     """An SB3 callback that records the learner's policy every ``every`` steps as one ``.npz`` rollout.
 
     Parameters
@@ -132,8 +147,16 @@ else:
 
 
 class _LearnerLogImpl(_CallbackBase):
-    def __init__(self, every: int, episodes: int = 5, out: str | Path = "learner_log", env: Any = None,
-                 seed: int = 0, deterministic: bool = False, verbose: int = 0) -> None:
+    def __init__(
+        self,
+        every: int,
+        episodes: int = 5,
+        out: str | Path = "learner_log",
+        env: Any = None,
+        seed: int = 0,
+        deterministic: bool = False,
+        verbose: int = 0,
+    ) -> None:
         super().__init__(verbose)  # SB3's BaseCallback
         self.every = check_positive_int(every, "every")
         self.episodes = check_positive_int(episodes, "episodes")
@@ -167,16 +190,29 @@ class _LearnerLogImpl(_CallbackBase):
 
     def _record(self) -> None:
         k = len(self.records)
-        rollout, returns, lengths = rollout_of(self.model, self._make_env(), self.episodes, self.seed + 1000 * k,
-                                               self.deterministic)
+        rollout, returns, lengths = rollout_of(
+            self.model, self._make_env(), self.episodes, self.seed + 1000 * k, self.deterministic
+        )
         self.out.mkdir(exist_ok=True)
         name = f"D{k + 1:03d}.npz"
         save_rollout(rollout, self.out / name)
-        self.records.append({"file": name, "step": int(self.num_timesteps), "returns": returns, "lengths": lengths,
-                             "mean_return": float(np.mean(returns))})
-        info = {"env_id": self._env_id(), "policy": "deterministic" if self.deterministic else "stochastic (as the learner acts)",
-                "episodes": self.episodes, "every": self.every, "records": self.records,
-                "algorithm": type(self.model).__name__}
+        self.records.append(
+            {
+                "file": name,
+                "step": int(self.num_timesteps),
+                "returns": returns,
+                "lengths": lengths,
+                "mean_return": float(np.mean(returns)),
+            }
+        )
+        info = {
+            "env_id": self._env_id(),
+            "policy": "deterministic" if self.deterministic else "stochastic (as the learner acts)",
+            "episodes": self.episodes,
+            "every": self.every,
+            "records": self.records,
+            "algorithm": type(self.model).__name__,
+        }
         write_json(info, self.out / "learner_log.json", sort_keys=False)
         if self.verbose:
             print(f"LearnerLog: {name} at step {self.num_timesteps}, mean return {np.mean(returns):.2f}")

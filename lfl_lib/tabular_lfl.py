@@ -159,15 +159,22 @@ def _renamed(options: Mapping[str, Any], warn: bool, stacklevel: int) -> dict[st
             if new in out:
                 raise ValueError(f"give {new} only ({old} is its older name); got both")
             if warn:
-                warnings.warn(f"the option {old} is now named {new} (as in DeepLfLConfig); {old} will be removed",
-                              DeprecationWarning, stacklevel=stacklevel)
+                warnings.warn(
+                    f"the option {old} is now named {new} (as in DeepLfLConfig); {old} will be removed",
+                    DeprecationWarning,
+                    stacklevel=stacklevel,
+                )
             out[new] = out.pop(old)
     return out
 
 
-def as_tabular_config(config: "TabularLfLConfig | Mapping[str, Any] | None" = None,
-                      options: Mapping[str, Any] | None = None, *, warn: bool = True,
-                      stacklevel: int = 2) -> TabularLfLConfig:
+def as_tabular_config(
+    config: "TabularLfLConfig | Mapping[str, Any] | None" = None,
+    options: Mapping[str, Any] | None = None,
+    *,
+    warn: bool = True,
+    stacklevel: int = 2,
+) -> TabularLfLConfig:
     """A :class:`TabularLfLConfig` from a config, a dict of its fields or None (the defaults), with ``options`` on top.
 
     Raises
@@ -182,7 +189,9 @@ def as_tabular_config(config: "TabularLfLConfig | Mapping[str, Any] | None" = No
     elif isinstance(config, Mapping):
         base = _renamed(config, warn, stacklevel + 1)
     else:
-        raise ValueError(f"config must be a TabularLfLConfig, a dict of its fields or None; got {type(config).__name__}")
+        raise ValueError(
+            f"config must be a TabularLfLConfig, a dict of its fields or None; got {type(config).__name__}"
+        )
     merged = {**base, **_renamed(options or {}, warn, stacklevel + 1)}
     unknown = set(merged) - {f.name for f in fields(TabularLfLConfig)}
     if unknown:
@@ -190,7 +199,9 @@ def as_tabular_config(config: "TabularLfLConfig | Mapping[str, Any] | None" = No
     return TabularLfLConfig(**merged)
 
 
-def _adam_ascent_logits(counts: NDArray[np.float64], entropy_bonus: float, n_steps: int, lr: float) -> NDArray[np.float64]:
+def _adam_ascent_logits(
+    counts: NDArray[np.float64], entropy_bonus: float, n_steps: int, lr: float
+) -> NDArray[np.float64]:
     """Full-batch Adam ascent of :math:`\\sum_{(s,a)\\in D}[\\ln\\pi(a|s) + \\lambda H(\\pi(\\cdot|s))]` in tabular logits."""
     S, A = counts.shape
     n_s = counts.sum(axis=1, keepdims=True)
@@ -216,8 +227,9 @@ def _adam_ascent_logits(counts: NDArray[np.float64], entropy_bonus: float, n_ste
     return pi / pi.sum(axis=1, keepdims=True)
 
 
-def _entropy_ml_exact(counts: NDArray[np.float64], entropy_bonus: float, tol: float = 1e-10,
-                      max_iter: int = 2000) -> NDArray[np.float64]:
+def _entropy_ml_exact(
+    counts: NDArray[np.float64], entropy_bonus: float, tol: float = 1e-10, max_iter: int = 2000
+) -> NDArray[np.float64]:
     """The exact maximiser of :math:`\\sum_{(s,a)\\in D}[\\ln\\pi(a|s) + \\lambda H(\\pi(\\cdot|s))]`.
 
     State by state this is :math:`n(s)\\,F_s(\\pi)` with
@@ -537,12 +549,17 @@ def _observed(data: object, n_states: int, n_actions: int, minimum: int = 2) -> 
             counts.append(c.reshape(S, A))
         visited_terminal = [k for k in np.flatnonzero(terminal) if any(c[k].sum() > 0 for c in counts)]
         if visited_terminal:
-            raise ValueError(f"trajectories: state {visited_terminal[0]} ends an episode by termination but an "
-                             "action is also taken there; a terminal state is absorbing (no action after it)")
+            raise ValueError(
+                f"trajectories: state {visited_terminal[0]} ends an episode by termination but an "
+                "action is also taken there; a terminal state is absorbing (no action after it)"
+            )
         return _Observed(counts, trans.reshape(S, A, S), terminal)
     trajs = check_trajectories(data, n_states, n_actions, minimum=minimum)  # type: ignore[arg-type]
-    return _Observed([pair_counts(tr, n_states, n_actions) for tr in trajs],
-                     transition_counts(trajs, n_states, n_actions), np.zeros(n_states, dtype=bool))
+    return _Observed(
+        [pair_counts(tr, n_states, n_actions) for tr in trajs],
+        transition_counts(trajs, n_states, n_actions),
+        np.zeros(n_states, dtype=bool),
+    )
 
 
 def fit_lfl(
@@ -576,8 +593,9 @@ def fit_lfl(
     cfg = as_tabular_config(config, options, stacklevel=3)
     if learner_model == "auto":
         _observed(trajectories, n_states, n_actions, minimum=LEARNER_MODELS["auto"])
-        return _fit_auto(trajectories, n_states, n_actions, gamma, alpha_model, kl_weight, se_margin, progress, cfg,
-                         P, terminal)
+        return _fit_auto(
+            trajectories, n_states, n_actions, gamma, alpha_model, kl_weight, se_margin, progress, cfg, P, terminal
+        )
     gamma = check_gamma(gamma)
     alpha_model = check_alpha(alpha_model, "alpha_model")
     obs = _observed(trajectories, n_states, n_actions, minimum=LEARNER_MODELS[learner_model])
@@ -586,45 +604,89 @@ def fit_lfl(
     if learner_model == "kl":
         if kl_weight is None:
             if len(obs.pair_counts) < 3:
-                raise ValueError("trajectories must hold the data of at least 3 observed policies to estimate "
-                                 "kl_weight (one improvement is explained by every weight); give kl_weight or more data")
+                raise ValueError(
+                    "trajectories must hold the data of at least 3 observed policies to estimate "
+                    "kl_weight (one improvement is explained by every weight); give kl_weight or more data"
+                )
             show, close = _reporter(progress, "KL weight")
             try:
-                lam = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model, candidates=("kl",),
-                                           se_margin=0.0, progress=show, config=cfg, P=P, terminal=terminal).kl_weight
+                lam = select_learner_model(
+                    trajectories,
+                    n_states,
+                    n_actions,
+                    gamma,
+                    alpha_model,
+                    candidates=("kl",),
+                    se_margin=0.0,
+                    progress=show,
+                    config=cfg,
+                    P=P,
+                    terminal=terminal,
+                ).kl_weight
             finally:
                 close()
         else:
             lam = kl_weight
-    return _fit_prepared(policies, P_hat, wk, gamma, alpha_model, learner_model, lam, cfg.unseen, cfg.solver,
-                         cfg.n_steps, cfg.lr)
+    return _fit_prepared(
+        policies, P_hat, wk, gamma, alpha_model, learner_model, lam, cfg.unseen, cfg.solver, cfg.n_steps, cfg.lr
+    )
 
 
 def _fit_auto(
-    trajectories: Sequence[Trajectory], n_states: int, n_actions: int, gamma: float, alpha_model: float,
-    kl_weight: float | None, se_margin: float | None, progress: bool | ProgressFn, cfg: TabularLfLConfig,
-    P: np.ndarray | None, terminal: np.ndarray | None,
+    trajectories: Sequence[Trajectory],
+    n_states: int,
+    n_actions: int,
+    gamma: float,
+    alpha_model: float,
+    kl_weight: float | None,
+    se_margin: float | None,
+    progress: bool | ProgressFn,
+    cfg: TabularLfLConfig,
+    P: np.ndarray | None,
+    terminal: np.ndarray | None,
 ) -> LfLResult:
     """``learner_model="auto"``: the model of :func:`select_learner_model`, then fitted on all the data."""
     show, close = _reporter(progress, "learner model 'auto'")
     try:
-        sel = select_learner_model(trajectories, n_states, n_actions, gamma, alpha_model,
-                                   kl_weight=kl_weight, se_margin=AUTO_SE_MARGIN if se_margin is None else se_margin,
-                                   progress=_then_one_more(show), config=cfg, P=P, terminal=terminal)
+        sel = select_learner_model(
+            trajectories,
+            n_states,
+            n_actions,
+            gamma,
+            alpha_model,
+            kl_weight=kl_weight,
+            se_margin=AUTO_SE_MARGIN if se_margin is None else se_margin,
+            progress=_then_one_more(show),
+            config=cfg,
+            P=P,
+            terminal=terminal,
+        )
         n = 2 * len(sel.log_likelihood)  # the selection's fits (one per candidate and fold)
         final = sel.model if sel.model != "kl" else f"kl:{sel.kl_weight:g}"
         show(f"final fit: {final}", n, n + 1)
-        res = fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, learner_model=cast(Any, sel.model),
-                      kl_weight=sel.kl_weight if sel.model == "kl" else None, config=cfg, P=P, terminal=terminal)
+        res = fit_lfl(
+            trajectories,
+            n_states,
+            n_actions,
+            gamma,
+            alpha_model,
+            learner_model=cast(Any, sel.model),
+            kl_weight=sel.kl_weight if sel.model == "kl" else None,
+            config=cfg,
+            P=P,
+            terminal=terminal,
+        )
         show(f"chose {final}", n + 1, n + 1)
     finally:
         close()
-    return LfLResult(res.r, res.policies, res.targets, res.weights, res.shapings, res.P_hat,
-                     res.learner_model, res.kl_weight, sel)
+    return LfLResult(
+        res.r, res.policies, res.targets, res.weights, res.shapings, res.P_hat, res.learner_model, res.kl_weight, sel
+    )
 
 
-def _check_learner_model(learner_model: str, kl_weight: float | None, se_margin: float | None,
-                         progress: object = False) -> float | None:
+def _check_learner_model(
+    learner_model: str, kl_weight: float | None, se_margin: float | None, progress: object = False
+) -> float | None:
     """Check the learner model and the options that go with it; the checked ``kl_weight``."""
     if learner_model not in LEARNER_MODELS:
         raise ValueError(f"learner_model must be one of {list(LEARNER_MODELS)}; got {learner_model!r}")
@@ -632,17 +694,26 @@ def _check_learner_model(learner_model: str, kl_weight: float | None, se_margin:
         raise ValueError(f"progress must be a bool or a callable progress(label, done, total); got {progress!r}")
     if kl_weight is not None:
         if learner_model not in ("kl", "auto"):
-            raise ValueError(f"kl_weight applies to learner_model 'kl' or 'auto' only; got kl_weight={kl_weight!r} "
-                             f"with learner_model={learner_model!r}")
+            raise ValueError(
+                f"kl_weight applies to learner_model 'kl' or 'auto' only; got kl_weight={kl_weight!r} "
+                f"with learner_model={learner_model!r}"
+            )
         kl_weight = check_kl_weight(kl_weight)
     if se_margin is not None and learner_model != "auto":
-        raise ValueError(f"se_margin applies to learner_model 'auto' only; got se_margin={se_margin!r} "
-                         f"with learner_model={learner_model!r}")
+        raise ValueError(
+            f"se_margin applies to learner_model 'auto' only; got se_margin={se_margin!r} "
+            f"with learner_model={learner_model!r}"
+        )
     return kl_weight
 
 
 def _prepare(
-    trajectories: Sequence[object], n_states: int, n_actions: int, cfg: TabularLfLConfig, *, P: np.ndarray | None,
+    trajectories: Sequence[object],
+    n_states: int,
+    n_actions: int,
+    cfg: TabularLfLConfig,
+    *,
+    P: np.ndarray | None,
     terminal: np.ndarray | None,
 ) -> tuple[list[NDArray[np.float64]], NDArray[np.float64], NDArray[np.float64]]:
     """Checked options, then the estimated policies, dynamics and loss weights of Algorithm 1.
@@ -668,8 +739,15 @@ def _prepare(
     if cfg.solver not in ("exact", "adam"):
         raise ValueError(f"solver must be 'exact' or 'adam'; got {cfg.solver!r}")
     policies = estimate_policies(
-        cast(Sequence[Trajectory], trajectories), n_states, n_actions, cfg.policy_estimator, cfg.policy_prior,
-        cfg.policy_prior_mean, cfg.entropy_bonus, cfg.policy_steps, cfg.policy_lr,
+        cast(Sequence[Trajectory], trajectories),
+        n_states,
+        n_actions,
+        cfg.policy_estimator,
+        cfg.policy_prior,
+        cfg.policy_prior_mean,
+        cfg.entropy_bonus,
+        cfg.policy_steps,
+        cfg.policy_lr,
     )
     if P is not None:
         P_hat = P_known
@@ -703,8 +781,10 @@ def _known_dynamics(P: np.ndarray, obs: _Observed, n_states: int, n_actions: int
     """The checked known model ``P[s, a, s']``, which must give every observed transition a positive probability."""
     P_known = as_float_array(P, "P", ndim=3)
     if P_known.shape != (n_states, n_actions, n_states):
-        raise ValueError(f"P must have shape (n_states, n_actions, n_states) = ({n_states}, {n_actions}, "
-                         f"{n_states}); got {P_known.shape}")
+        raise ValueError(
+            f"P must have shape (n_states, n_actions, n_states) = ({n_states}, {n_actions}, "
+            f"{n_states}); got {P_known.shape}"
+        )
     if np.any(P_known < 0) or np.any(np.abs(P_known.sum(axis=2) - 1.0) > 1e-8):
         raise ValueError("P must hold probabilities: non-negative, each P[s, a, :] summing to 1")
     seen = obs.transitions > 0
@@ -715,8 +795,17 @@ def _known_dynamics(P: np.ndarray, obs: _Observed, n_states: int, n_actions: int
 
 
 def _fit_prepared(
-    policies: list[NDArray[np.float64]], P_hat: NDArray[np.float64], wk: NDArray[np.float64], gamma: float,
-    alpha_model: float, learner_model: str, lam: float, unseen: Unseen, solver: Solver, n_steps: int, lr: float,
+    policies: list[NDArray[np.float64]],
+    P_hat: NDArray[np.float64],
+    wk: NDArray[np.float64],
+    gamma: float,
+    alpha_model: float,
+    learner_model: str,
+    lam: float,
+    unseen: Unseen,
+    solver: Solver,
+    n_steps: int,
+    lr: float,
     kl_parts: tuple[NDArray[np.float64], NDArray[np.float64] | None] | None = None,
 ) -> LfLResult:
     """Targets of ``learner_model`` and their fit (Eq. 5, or one potential per policy for SVI).
@@ -754,7 +843,10 @@ def _fit_prepared(
 
 
 def kl_targets(
-    policies: Sequence[NDArray[np.float64]], P_hat: NDArray[np.float64], gamma: float, alpha_model: float,
+    policies: Sequence[NDArray[np.float64]],
+    P_hat: NDArray[np.float64],
+    gamma: float,
+    alpha_model: float,
     kl_weight: float,
 ) -> NDArray[np.float64]:
     """Targets of the KL-regularized learner model, one per improvement, shape (N - 1, S, A).
@@ -773,7 +865,9 @@ def kl_targets(
     return a + lam * _kl_direction(policies, P_hat, gamma)
 
 
-def _kl_direction(policies: Sequence[NDArray[np.float64]], P_hat: NDArray[np.float64], gamma: float) -> NDArray[np.float64]:
+def _kl_direction(
+    policies: Sequence[NDArray[np.float64]], P_hat: NDArray[np.float64], gamma: float
+) -> NDArray[np.float64]:
     """:math:`b_k = \\ln(\\hat\\pi_{k+1}/\\hat\\pi_k) + \\gamma\\hat P\\,\\mathrm{KL}(\\hat\\pi_k\\|\\hat\\pi_{k+1})`, shape (N - 1, S, A)."""
     out = []
     for pi1, pi2 in zip(policies[:-1], policies[1:]):
@@ -782,7 +876,10 @@ def _kl_direction(policies: Sequence[NDArray[np.float64]], P_hat: NDArray[np.flo
 
 
 def kl_weight_from_consistency(
-    policies: Sequence[NDArray[np.float64]], P_hat: NDArray[np.float64], gamma: float, alpha_model: float,
+    policies: Sequence[NDArray[np.float64]],
+    P_hat: NDArray[np.float64],
+    gamma: float,
+    alpha_model: float,
     weights_k: NDArray[np.float64],
 ) -> float:
     """The :math:`\\lambda` that makes the KL targets most consistent (Eq. 5), in closed form, unclipped.
@@ -919,9 +1016,11 @@ def _reporter(progress: bool | ProgressFn | None, desc: str) -> tuple[ProgressFn
 
 def _then_one_more(show: ProgressFn) -> ProgressFn:
     """``show`` with one more fit in the total (the final fit after a selection); the selection's last call is dropped."""
+
     def inner(label: str, done: int, total: int) -> None:
         if done < total:
             show(label, done, total + 1)
+
     return inner
 
 
@@ -958,8 +1057,9 @@ class ModelSelection:
     their number); empty when ``"spi"`` is not a candidate."""
 
 
-def _difference_se(counts: Sequence[NDArray[np.float64]], logp: Sequence[NDArray[np.float64]],
-                   logp_ref: Sequence[NDArray[np.float64]]) -> float:
+def _difference_se(
+    counts: Sequence[NDArray[np.float64]], logp: Sequence[NDArray[np.float64]], logp_ref: Sequence[NDArray[np.float64]]
+) -> float:
     """Standard error of the mean of ``logp - logp_ref`` over pairs weighted by ``counts`` (ddof 1)."""
     n = float(sum(c.sum() for c in counts))
     if n < 2:
@@ -1029,15 +1129,38 @@ def select_learner_model(
     """
     show, close = _reporter(progress, "learner model selection")
     try:
-        return _select(trajectories, n_states, n_actions, gamma, alpha_model, candidates, kl_weight, se_margin,
-                       show, as_tabular_config(config, options, stacklevel=3), P, terminal)
+        return _select(
+            trajectories,
+            n_states,
+            n_actions,
+            gamma,
+            alpha_model,
+            candidates,
+            kl_weight,
+            se_margin,
+            show,
+            as_tabular_config(config, options, stacklevel=3),
+            P,
+            terminal,
+        )
     finally:
         close()
 
 
-def _select(trajectories: Sequence[Trajectory], n_states: int, n_actions: int, gamma: float, alpha_model: float,
-            candidates: Sequence[str], kl_weight: float | None, se_margin: float, show: ProgressFn,
-            cfg: TabularLfLConfig, P: np.ndarray | None, terminal: np.ndarray | None) -> ModelSelection:
+def _select(
+    trajectories: Sequence[Trajectory],
+    n_states: int,
+    n_actions: int,
+    gamma: float,
+    alpha_model: float,
+    candidates: Sequence[str],
+    kl_weight: float | None,
+    se_margin: float,
+    show: ProgressFn,
+    cfg: TabularLfLConfig,
+    P: np.ndarray | None,
+    terminal: np.ndarray | None,
+) -> ModelSelection:
     """The body of :func:`select_learner_model`; ``show(label, done, total)`` before each fit."""
     cands = list(candidates)
     if not cands or any(c not in ("spi", "kl", "svi") for c in cands):
@@ -1046,8 +1169,9 @@ def _select(trajectories: Sequence[Trajectory], n_states: int, n_actions: int, g
     _observed(trajectories, n_states, n_actions, minimum=minimum)
     trajs = list(trajectories)
     if any(len(tr) < 2 for tr in trajs):  # type: ignore[arg-type]
-        raise ValueError("trajectories must each hold at least 2 pairs (or, per policy, 2 episodes) "
-                         "for the held-out criterion")
+        raise ValueError(
+            "trajectories must each hold at least 2 pairs (or, per policy, 2 episodes) for the held-out criterion"
+        )
     alpha_model = check_alpha(alpha_model, "alpha_model")
     try:
         se_margin = float(se_margin)
@@ -1074,16 +1198,26 @@ def _selection_runs(cands: Sequence[str], kl_weight: float | None, alpha_model: 
         runs.append(("spi", "spi", 0.0))
     if "kl" in cands:
         lams = [check_kl_weight(kl_weight)] if kl_weight is not None else [rho * alpha_model for rho in KL_RATIO_GRID]
-        runs += [("spi", "spi", 0.0) if lam == 0.0 else (f"kl:{lam:g}", "kl", lam) for lam in lams
-                 if not (lam == 0.0 and "spi" in cands)]
+        runs += [
+            ("spi", "spi", 0.0) if lam == 0.0 else (f"kl:{lam:g}", "kl", lam)
+            for lam in lams
+            if not (lam == 0.0 and "spi" in cands)
+        ]
     if "svi" in cands:
         runs.append(("svi", "svi", 0.0))
     return runs
 
 
 def _held_out_log_likelihoods(
-    trajs: Sequence[object], n_states: int, n_actions: int, gamma: float, alpha_model: float,
-    runs: Sequence[tuple[str, str, float]], cfg: TabularLfLConfig, P: np.ndarray | None, terminal: np.ndarray | None,
+    trajs: Sequence[object],
+    n_states: int,
+    n_actions: int,
+    gamma: float,
+    alpha_model: float,
+    runs: Sequence[tuple[str, str, float]],
+    cfg: TabularLfLConfig,
+    P: np.ndarray | None,
+    terminal: np.ndarray | None,
     show: ProgressFn,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Two-fold held-out log-likelihood per pair of each run, and its standard error against ``"spi"``."""
@@ -1100,12 +1234,26 @@ def _held_out_log_likelihoods(
         pols, P_hat, wk = _prepare(fit_half, n_states, n_actions, cfg, P=P, terminal=terminal)
         parts = None
         if any(model != "svi" for _, model, _ in runs):
-            parts = (targets(pols, P_hat, gamma, alpha_model),
-                     _kl_direction(pols, P_hat, gamma) if any(m == "kl" for _, m, _ in runs) else None)
+            parts = (
+                targets(pols, P_hat, gamma, alpha_model),
+                _kl_direction(pols, P_hat, gamma) if any(m == "kl" for _, m, _ in runs) else None,
+            )
         for key, model, lam in runs:
             show(f"fold {fold + 1}/2, candidate {key}", done, total)
-            res = _fit_prepared(pols, P_hat, wk, gamma, alpha_model, model, lam, cfg.unseen, cfg.solver,
-                                cfg.n_steps, cfg.lr, kl_parts=parts)
+            res = _fit_prepared(
+                pols,
+                P_hat,
+                wk,
+                gamma,
+                alpha_model,
+                model,
+                lam,
+                cfg.unseen,
+                cfg.solver,
+                cfg.n_steps,
+                cfg.lr,
+                kl_parts=parts,
+            )
             lp = [np.log(p) for p in predict_next_policies(res, gamma, alpha_model, "forward")]
             logp[key] += lp
             ll[key] += float(sum((cnt * lq).sum() for cnt, lq in zip(test_counts, lp)))
@@ -1224,8 +1372,18 @@ def recover_reward(
         ``kl_weight`` (or one given with a model other than ``"kl"``/``"auto"``), or fewer
         trajectories than the model needs.
     """
-    return fit_lfl(trajectories, n_states, n_actions, gamma, alpha_model, P=P, terminal=terminal,
-                   learner_model=learner_model, kl_weight=kl_weight, config=as_tabular_config(config, options, stacklevel=3)).r
+    return fit_lfl(
+        trajectories,
+        n_states,
+        n_actions,
+        gamma,
+        alpha_model,
+        P=P,
+        terminal=terminal,
+        learner_model=learner_model,
+        kl_weight=kl_weight,
+        config=as_tabular_config(config, options, stacklevel=3),
+    ).r
 
 
 @dataclass(frozen=True)
@@ -1266,8 +1424,9 @@ def observer_policy(mdp: TabularMDP, r_hat: ArrayLike, alpha: float) -> NDArray[
     return pi
 
 
-def play_policy(env: object, pi: ArrayLike, n_episodes: int = 100, seed: int = 0,
-                greedy: bool = False) -> NDArray[np.float64]:
+def play_policy(
+    env: object, pi: ArrayLike, n_episodes: int = 100, seed: int = 0, greedy: bool = False
+) -> NDArray[np.float64]:
     """Undiscounted true returns of ``n_episodes`` episodes of the tabular policy ``pi`` in a gymnasium env.
 
     The environment is reset with ``seed`` once, then without a seed (its own random
@@ -1292,7 +1451,11 @@ def play_policy(env: object, pi: ArrayLike, n_episodes: int = 100, seed: int = 0
         s, _ = env.reset(seed=seed) if i == 0 else env.reset()  # type: ignore[attr-defined]
         done = False
         while not done:
-            a = int(np.argmax(pi[s])) if greedy else int(min(np.searchsorted(cum[s], rng.random(), side="right"), nA - 1))
+            a = (
+                int(np.argmax(pi[s]))
+                if greedy
+                else int(min(np.searchsorted(cum[s], rng.random(), side="right"), nA - 1))
+            )
             s, r, term, trunc, _ = env.step(a)  # type: ignore[attr-defined]
             returns[i] += float(r)
             done = bool(term or trunc)

@@ -132,7 +132,9 @@ def check_trajectories(
     try:
         trajs = list(trajectories)
     except TypeError as exc:
-        raise ValueError(f"trajectories must be a list of Trajectory objects; got {type(trajectories).__name__}") from exc
+        raise ValueError(
+            f"trajectories must be a list of Trajectory objects; got {type(trajectories).__name__}"
+        ) from exc
     if len(trajs) < minimum:
         raise ValueError(f"trajectories must hold at least {minimum} Trajectory objects; got {len(trajs)}")
     for k, tr in enumerate(trajs):
@@ -226,9 +228,7 @@ def pair_counts(traj: Trajectory, n_states: int, n_actions: int) -> NDArray[np.f
     return np.bincount(flat, minlength=n_states * n_actions).reshape(n_states, n_actions).astype(np.float64)
 
 
-def transition_counts(
-    trajectories: Sequence[Trajectory], n_states: int, n_actions: int
-) -> NDArray[np.float64]:
+def transition_counts(trajectories: Sequence[Trajectory], n_states: int, n_actions: int) -> NDArray[np.float64]:
     """Counts :math:`n(s, a, s')` pooled over trajectories, shape (S, A, S).
 
     Pooling is right because the dynamics are the same whatever the policy.

@@ -33,8 +33,7 @@ from torch import nn
 
 from ._validate import check_positive_int, check_real
 
-__all__ = ["TrexConfig", "TrexReward", "split_episodes", "sample_snippet_pairs", "bradley_terry_loss",
-           "fit_trex"]
+__all__ = ["TrexConfig", "TrexReward", "split_episodes", "sample_snippet_pairs", "bradley_terry_loss", "fit_trex"]
 
 Array = NDArray[np.float64]
 
@@ -184,7 +183,10 @@ def split_episodes(observations: Array, next_observations: Array, dones: Array) 
 
 
 def sample_snippet_pairs(
-    episodes: Sequence[Sequence[tuple[Array, Array]]], n_pairs: int, snippet: int, rng: np.random.Generator,
+    episodes: Sequence[Sequence[tuple[Array, Array]]],
+    n_pairs: int,
+    snippet: int,
+    rng: np.random.Generator,
 ) -> list[tuple[int, int, int, int, int, int, int]]:
     """Draw ``n_pairs`` preference pairs from episodes grouped by checkpoint (in time order).
 
@@ -224,7 +226,9 @@ def bradley_terry_loss(worse: torch.Tensor, better: torch.Tensor) -> torch.Tenso
 
 
 def _snippet_tensors(
-    episodes: Sequence[Sequence[tuple[Array, Array]]], pairs: Sequence[tuple[int, ...]], next_state: bool,
+    episodes: Sequence[Sequence[tuple[Array, Array]]],
+    pairs: Sequence[tuple[int, ...]],
+    next_state: bool,
 ) -> tuple[list[torch.Tensor], ...]:
     """Pad the snippets of each pair: (states, next states, mask) for the worse and the better snippet."""
     L = max(p[6] for p in pairs)
@@ -238,15 +242,17 @@ def _snippet_tensors(
         for r, p in enumerate(pairs):
             c, e, t, length = (p[0], p[1], p[2], p[6]) if side == 0 else (p[3], p[4], p[5], p[6])
             s, s2 = episodes[c][e]
-            S[r, :length] = s[t:t + length]
-            S2[r, :length] = s2[t:t + length]
+            S[r, :length] = s[t : t + length]
+            S2[r, :length] = s2[t : t + length]
             M[r, :length] = 1.0
         out.append((torch.as_tensor(S), torch.as_tensor(S2) if next_state else None, torch.as_tensor(M)))
     return cast(tuple[list[torch.Tensor], ...], tuple(out))
 
 
 def fit_trex(
-    episodes: Sequence[Sequence[tuple[Array, Array]]], config: TrexConfig | None = None, seed: int = 0,
+    episodes: Sequence[Sequence[tuple[Array, Array]]],
+    config: TrexConfig | None = None,
+    seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[TrexReward, dict[str, Any]]:
     """Fit the T-REX ensemble to episodes of the observed checkpoints, in time order.
@@ -316,6 +322,10 @@ def fit_trex(
         per = (reward.member_rewards(Sw, S2w) * Mw[..., None]).sum(1).numpy()
     M = per.shape[1]
     corr = [float(np.corrcoef(per[:, a], per[:, b])[0, 1]) for a in range(M) for b in range(a + 1, M)]
-    info = {"loss_first": float(np.mean(first)), "loss_last": float(np.mean(last)),
-            "train_accuracy": float(np.mean(acc)), "member_corr": float(np.mean(corr)) if corr else 1.0}
+    info = {
+        "loss_first": float(np.mean(first)),
+        "loss_last": float(np.mean(last)),
+        "train_accuracy": float(np.mean(acc)),
+        "member_corr": float(np.mean(corr)) if corr else 1.0,
+    }
     return reward, info

@@ -24,8 +24,16 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 #: (tag, attribute) pairs whose value the browser fetches when the page loads.
-LOADED = {("script", "src"), ("img", "src"), ("iframe", "src"), ("source", "src"),
-          ("video", "src"), ("audio", "src"), ("embed", "src"), ("object", "data")}
+LOADED = {
+    ("script", "src"),
+    ("img", "src"),
+    ("iframe", "src"),
+    ("source", "src"),
+    ("video", "src"),
+    ("audio", "src"),
+    ("embed", "src"),
+    ("object", "data"),
+}
 #: rel values of <link> that make the browser fetch the target.
 LOADED_REL = {"stylesheet", "preload", "icon", "shortcut", "modulepreload", "prefetch"}
 SKIP_SCHEMES = ("mailto:", "javascript:", "data:", "tel:", "about:")
@@ -105,8 +113,9 @@ def check(root: Path) -> list[str]:
             if frag and target.suffix == ".html":
                 ids = ids_of(target)
                 if ids is not None and frag not in ids:
-                    problems.append(f"{rel}: <{tag} {attr}> missing anchor #{frag} in "
-                                    f"{target.relative_to(root)}: {value}")
+                    problems.append(
+                        f"{rel}: <{tag} {attr}> missing anchor #{frag} in {target.relative_to(root)}: {value}"
+                    )
 
     n_css = 0
     for css in sorted(root.rglob("*.css")):
@@ -124,8 +133,7 @@ def check(root: Path) -> list[str]:
                 problems.append(f"{css.relative_to(root)}: url() missing target: {url}")
     for line in problems:
         print(line)
-    print(f"checked {len(pages)} pages, {n_refs} links, {n_css} CSS urls: "
-          f"{len(problems)} problem(s)")
+    print(f"checked {len(pages)} pages, {n_refs} links, {n_css} CSS urls: {len(problems)} problem(s)")
     return problems
 
 

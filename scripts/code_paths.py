@@ -55,20 +55,30 @@ PROJECT = "MKL_CBWR=AVX2 (the project's setting)"
 #: printed stored values (3 decimals for losses and errors, 1 for mean returns).
 TOLERANCES: dict[str, dict[str, Any]] = {
     "test_deep_lfl_kl reward (8 values)": {
-        "abs": 3e-3, "checked_by": "tests/test_deep_lfl_kl.py::test_default_is_the_paper_path"},
+        "abs": 3e-3,
+        "checked_by": "tests/test_deep_lfl_kl.py::test_default_is_the_paper_path",
+    },
     "appendix_lq errors (observer with KL, KL dropped)": {
-        "abs": 0.02, "checked_by": "book/appendix_lq.ipynb, the cell after the end-to-end run"},
+        "abs": 0.02,
+        "checked_by": "book/appendix_lq.ipynb, the cell after the end-to-end run",
+    },
     "your_own_learner learner scores": {
-        "abs": 1.0, "checked_by": "book/your_own_learner.ipynb, the check cell after the observer"},
+        "abs": 1.0,
+        "checked_by": "book/your_own_learner.ipynb, the check cell after the observer",
+    },
     "your_own_learner losses": {
-        "abs": 0.01, "checked_by": "book/your_own_learner.ipynb, the check cell after the observer"},
+        "abs": 0.01,
+        "checked_by": "book/your_own_learner.ipynb, the check cell after the observer",
+    },
     "your_own_learner observer scores": {
-        "abs": 2.0, "checked_by": "book/your_own_learner.ipynb, the check cell after the observer"},
+        "abs": 2.0,
+        "checked_by": "book/your_own_learner.ipynb, the check cell after the observer",
+    },
 }
 VARIABLES = ("MKL_CBWR", "OPENBLAS_CORETYPE", "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
 
 # Run in a child process, in book/ (the notebooks' working directory): prints one JSON line.
-_CHILD = r'''
+_CHILD = r"""
 import json, sys
 import numpy as np
 sys.path.insert(0, "../tests")
@@ -104,7 +114,7 @@ exec(src6.replace("rollouts = load_rollouts([log_dir", "rollouts = load_rollouts
 out["your_own_learner losses"] = [float(v) for v in ns["info"].values()]
 out["your_own_learner observer scores"] = [float(x) for x in ns["observer"].scores]
 print("CODE_PATHS_JSON " + json.dumps(out))
-'''
+"""
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
@@ -116,8 +126,9 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
 
 def outputs(extra: dict[str, str]) -> dict[str, Any]:
     """The sensitive outputs computed in a fresh process under the variables ``extra``."""
-    res = subprocess.run([sys.executable, "-c", _CHILD], cwd=REPO / "book", env=_env(extra),
-                         capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", _CHILD], cwd=REPO / "book", env=_env(extra), capture_output=True, text=True, check=True
+    )
     line = next(x for x in res.stdout.splitlines() if x.startswith("CODE_PATHS_JSON "))
     return json.loads(line.removeprefix("CODE_PATHS_JSON "))
 
@@ -127,11 +138,12 @@ def spread(native: Any, other: Any) -> dict[str, float] | bool:
     if isinstance(native, bool):
         return native == other
     import numpy as np
+
     x, y = np.asarray(native, float), np.asarray(other, float)
     return {"abs": float(np.abs(y - x).max()), "rel": float((np.abs(y - x) / np.maximum(np.abs(x), 1e-12)).max())}
 
 
-_BENCH = r'''
+_BENCH = r"""
 import json, time, sys
 sys.path.insert(0, "benchmarks")
 import torch
@@ -144,13 +156,19 @@ t = []
 for _ in range(int(sys.argv[1])):
     w = time.perf_counter(); ours.run(); t.append(time.perf_counter() - w)
 print("BENCH_JSON " + json.dumps(t))
-'''
+"""
 
 
 def bench(extra: dict[str, str], updates: int, n_steps: int) -> list[float]:
     """Wall seconds of ``updates`` PPO updates (HalfCheetah, the paper's PPO settings but ``n_steps``)."""
-    res = subprocess.run([sys.executable, "-c", _BENCH, str(updates), str(n_steps)], cwd=REPO, env=_env(extra),
-                         capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", _BENCH, str(updates), str(n_steps)],
+        cwd=REPO,
+        env=_env(extra),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     line = next(x for x in res.stdout.splitlines() if x.startswith("BENCH_JSON "))
     return json.loads(line.removeprefix("BENCH_JSON "))
 
@@ -162,8 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bench-steps", type=int, default=512, help="steps per env per update (paper: 2048)")
     p.add_argument("--bench-rounds", type=int, default=2, help="interleaved rounds (pinned, native)")
     p.add_argument("--paths", nargs="*", default=list(PATHS), help="subset of the code paths")
-    p.add_argument("--tolerances-only", action="store_true",
-                   help="rewrite only the tolerances of an existing --out file (no recomputation)")
+    p.add_argument(
+        "--tolerances-only",
+        action="store_true",
+        help="rewrite only the tolerances of an existing --out file (no recomputation)",
+    )
     args = p.parse_args(argv)
     if args.tolerances_only:
         result = json.loads(Path(args.out).read_text())
@@ -172,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sys.path.insert(0, str(REPO))
     from lfl_lib.code_paths import PINNED
+
     assert PATHS[PROJECT] == PINNED, "PROJECT must name the project's setting"
 
     runs = {}
@@ -179,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"outputs under {name} ...", flush=True)
         runs[name] = outputs(PATHS[name])
     ref = runs[PROJECT]
-    spreads = {out: {name: spread(ref[out], r[out]) for name, r in runs.items() if name != PROJECT}
-               for out in ref}
+    spreads = {out: {name: spread(ref[out], r[out]) for name, r in runs.items() if name != PROJECT} for out in ref}
     timing: dict[str, list[float]] = {"native": [], "pinned": []}
     for _ in range(args.bench_rounds):
         for name, extra in (("pinned", dict(PINNED)), ("native", {})):
@@ -195,13 +216,18 @@ def main(argv: list[str] | None = None) -> int:
         "project_path": PROJECT,
         "tolerances": TOLERANCES,
         "spread_from_project_path": spreads,
-        "bench": {"what": f"wall seconds per PPO update, HalfCheetah-v5, PPOConfig(n_steps={args.bench_steps}), one thread",
-                  "seconds": timing,
-                  "best_pinned_over_native": min(timing["pinned"]) / min(timing["native"])},
-        "provenance": {"cpu": model, "avx": sorted(f for f in flags if f.startswith("avx")),
-                       "python": platform.python_version(),
-                       "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                       "command": "python " + " ".join(["scripts/code_paths.py", *sys.argv[1:]])},
+        "bench": {
+            "what": f"wall seconds per PPO update, HalfCheetah-v5, PPOConfig(n_steps={args.bench_steps}), one thread",
+            "seconds": timing,
+            "best_pinned_over_native": min(timing["pinned"]) / min(timing["native"]),
+        },
+        "provenance": {
+            "cpu": model,
+            "avx": sorted(f for f in flags if f.startswith("avx")),
+            "python": platform.python_version(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": "python " + " ".join(["scripts/code_paths.py", *sys.argv[1:]]),
+        },
     }
     _write(Path(args.out), result)
     return 0

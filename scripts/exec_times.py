@@ -40,8 +40,21 @@ from toc import toc_docnames  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SELF_PAGE = "book/reproducibility"
-PACKAGES = ["lfl_lib", "numpy", "scipy", "matplotlib", "torch", "gymnasium", "mujoco",
-            "jupyter-book", "sphinx", "myst-nb", "nbclient", "ipykernel", "nbval"]
+PACKAGES = [
+    "lfl_lib",
+    "numpy",
+    "scipy",
+    "matplotlib",
+    "torch",
+    "gymnasium",
+    "mujoco",
+    "jupyter-book",
+    "sphinx",
+    "myst-nb",
+    "nbclient",
+    "ipykernel",
+    "nbval",
+]
 
 
 def toc_notebooks(toc_path: Path) -> list[Path]:
@@ -86,8 +99,9 @@ def versions() -> dict[str, str]:
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -152,8 +166,9 @@ def long_runs(data_dir: Path) -> list[dict[str, object]]:
         return None
 
     try:  # only results that are committed: an untracked file is not part of the book yet
-        listed = subprocess.run(["git", "ls-files", "--", str(data_dir)], cwd=REPO, capture_output=True,
-                                text=True, check=True).stdout.split()
+        listed = subprocess.run(
+            ["git", "ls-files", "--", str(data_dir)], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.split()
         tracked = {(REPO / p).resolve() for p in listed}
     except (OSError, subprocess.CalledProcessError):
         tracked = None
@@ -166,18 +181,23 @@ def long_runs(data_dir: Path) -> list[dict[str, object]]:
         except (OSError, json.JSONDecodeError):
             continue
         if record is not None:
-            out.append({"file": path.relative_to(data_dir.parent).as_posix(),
-                        "command": str(record["command"]),
-                        "wall_time_s": float(record["wall_time_s"]),
-                        "date": str(record.get("date_utc", record.get("date", "")))})
+            out.append(
+                {
+                    "file": path.relative_to(data_dir.parent).as_posix(),
+                    "command": str(record["command"]),
+                    "wall_time_s": float(record["wall_time_s"]),
+                    "date": str(record.get("date_utc", record.get("date", ""))),
+                }
+            )
     return out
 
 
 def execute(path: Path, timeout: int) -> tuple[float, str]:
     """Run one notebook in a fresh kernel from its own folder; return (seconds, status)."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     start = time.perf_counter()
     try:
         client.execute()
@@ -191,8 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--toc", type=Path, default=REPO / "_toc.yml")
     parser.add_argument("--out", type=Path, default=REPO / "book" / "data" / "exec_times.json")
-    parser.add_argument("--only", nargs="*", default=None,
-                        help="notebook names (e.g. 02_greedy_vs_soft) to re-run; others are kept")
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="notebook names (e.g. 02_greedy_vs_soft) to re-run; others are kept"
+    )
     parser.add_argument("--timeout", type=int, default=1200, help="seconds per cell")
     args = parser.parse_args(argv)
 
@@ -210,13 +231,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"executing {rel} ...", flush=True)
         seconds, status = execute(path, args.timeout)
         print(f"  {seconds:7.1f} s  {status}", flush=True)
-        title = next((line.lstrip("# ").strip() for cell in nbformat.read(path, as_version=4).cells
-                      if cell.cell_type == "markdown" for line in cell.source.splitlines()
-                      if line.startswith("# ")), path.stem)
+        title = next(
+            (
+                line.lstrip("# ").strip()
+                for cell in nbformat.read(path, as_version=4).cells
+                if cell.cell_type == "markdown"
+                for line in cell.source.splitlines()
+                if line.startswith("# ")
+            ),
+            path.stem,
+        )
         figures, data = chapter_contents(path)
-        chapters.append({"notebook": rel, "title": title, "seconds": round(seconds, 1),
-                         "status": status, "date": dt.date.today().isoformat(),
-                         "figures": figures, "reads": data})
+        chapters.append(
+            {
+                "notebook": rel,
+                "title": title,
+                "seconds": round(seconds, 1),
+                "status": status,
+                "date": dt.date.today().isoformat(),
+                "figures": figures,
+                "reads": data,
+            }
+        )
     record = {
         "command": "make exec-times  (python scripts/exec_times.py)",
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -224,8 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {
             "system": f"{platform.system()} {platform.release()}",
             "cpu": cpu_model(),
-            "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-            else os.cpu_count(),
+            "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "memory_gib": memory_gib(),
             "load_average_1min_before": round(load_before[0], 2),
             "load_average_1min_after": round(os.getloadavg()[0], 2),
@@ -237,8 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}: "
-          f"{len(chapters)} notebooks, {record['total_seconds']:.0f} s in total")
+    print(
+        f"wrote {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}: "
+        f"{len(chapters)} notebooks, {record['total_seconds']:.0f} s in total"
+    )
     failed = [c["notebook"] for c in chapters if c["status"] != "ok"]
     if failed:
         print("failed:", ", ".join(failed))

@@ -119,8 +119,13 @@ def link_markdown(text: str, seen: set[str], qualified, short) -> tuple[str, lis
             in_math = not in_math
             out.append(line)
             continue
-        if in_math or "$$" in stripped or stripped.startswith("#") or re.match(r"^:\w[\w-]*:", stripped) \
-                or re.match(r"^\([\w-]+\)=$", stripped):
+        if (
+            in_math
+            or "$$" in stripped
+            or stripped.startswith("#")
+            or re.match(r"^:\w[\w-]*:", stripped)
+            or re.match(r"^\([\w-]+\)=$", stripped)
+        ):
             out.append(line)
             continue
         out.append(_link_line(line, seen, qualified, short, changes))

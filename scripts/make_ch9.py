@@ -1,10 +1,12 @@
 """Writes the sources of book/09_time_order.ipynb (outputs come from executing it)."""
+
 import nbformat as nbf
 
 md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 cells = []
 
-cells.append(md(r"""(ch-time-order)=
+cells.append(
+    md(r"""(ch-time-order)=
 # 9. Which reward extrapolates its learner?
 
 ```{admonition} Learning objectives
@@ -34,9 +36,11 @@ Reinforcement learning is the expensive way to find out whether a reward is wort
 This chapter uses a cheap test first. A learner that keeps learning after the observer stops
 watching produces checkpoints that the observer never saw, each better than the last. A reward
 that has captured what the learner is after should rank those **unseen** checkpoints in their
-true order. A reward that has only captured what the learner did last will not."""))
+true order. A reward that has only captured what the learner did last will not.""")
+)
 
-cells.append(code(r"""import json
+cells.append(
+    code(r"""import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -74,9 +78,11 @@ glue("n_bitwise", bitwise, display=False)
 glue("n_compared", len(rel), display=False)
 glue("max_rel_window", 100 * max(rel), display=False)
 levels = json.loads(next((DATA / "reward_bench" / "true").glob("*.json")).read_text())["diverse"]["noise_levels"]
-glue("noise_levels", ", ".join(f"{x:g}" for x in levels[:-1]) + f" and {levels[-1]:g}", display=False)"""))
+glue("noise_levels", ", ".join(f"{x:g}" for x in levels[:-1]) + f" and {levels[-1]:g}", display=False)""")
+)
 
-cells.append(md(r"""## 9.1 The learner's future as a test set
+cells.append(
+    md(r"""## 9.1 The learner's future as a test set
 
 Each learner is chapter 6's PPO learner, with the same seed and configuration, trained on to
 {glue:text}`extend:.1f` times its last observed update. Its updates inside the observed window are meant to be the ones chapter 6
@@ -92,9 +98,11 @@ below scores against them. The reward methods read only the observed rollouts, e
 chapter 6.
 
 There are {glue:text}`n_logs_reported` such logs on the reported seeds and
-{glue:text}`n_logs_held_out` on the held-out seeds 100-104, which are kept for choices."""))
+{glue:text}`n_logs_held_out` on the held-out seeds 100-104, which are kept for choices.""")
+)
 
-cells.append(code(r"""envs = sorted({e for e, _ in logs})
+cells.append(
+    code(r"""envs = sorted({e for e, _ in logs})
 fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.2), squeeze=False)
 for ax, env in zip(axes[0], envs):
     for (e, s), d in sorted(logs.items()):
@@ -108,12 +116,18 @@ for ax, env in zip(axes[0], envs):
     ax.set_title(env, fontsize=10)
     ax.legend(fontsize=7, loc="lower right", frameon=False)
 fig.tight_layout()
-plt.show()"""))
-cells[-1].metadata["mystnb"] = {"figure": {"name": "fig-learner-logs", "caption":
-    "The PPO learners' true return with mean actions at every update. Grey: the observed window; "
-    "to its right, the unseen updates that only the benchmark reads."}}
+plt.show()""")
+)
+cells[-1].metadata["mystnb"] = {
+    "figure": {
+        "name": "fig-learner-logs",
+        "caption": "The PPO learners' true return with mean actions at every update. Grey: the observed window; "
+        "to its right, the unseen updates that only the benchmark reads.",
+    }
+}
 
-cells.append(md(r"""## 9.2 Four rewards
+cells.append(
+    md(r"""## 9.2 Four rewards
 
 **Algorithm 1 as the paper parameterizes it** ("LfL"): chapter 6's recovery with the paper's
 settings. Its reward is $r_\phi(s,a) = \ln \pi_\phi(a|s)$, a Gaussian log-density with one
@@ -153,9 +167,11 @@ where $\tau_j$ comes from the later checkpoint; the reward is the mean of an ens
 networks. It needs no model of the learner: only the order of its checkpoints.
 
 **Behaviour cloning** ("BC"): $\ln \pi_K(a|s)$ of a clone of the last observed rollout, the
-reward whose optimum is to copy the last policy. The **true reward** is the ceiling."""))
+reward whose optimum is to copy the last policy. The **true reward** is the ceiling.""")
+)
 
-cells.append(md(r"""## 9.3 The test
+cells.append(
+    md(r"""## 9.3 The test
 
 For a reward and a learner log, the learned return of a checkpoint is the reward summed along
 each of its stored evaluation episodes, averaged over the ten episodes. Against the true return
@@ -175,16 +191,20 @@ On the learner's own path, time and quality agree almost perfectly, so a reward 
 rises with training time scores well there; the off-path set tells such a reward from one that
 tracks quality. The verdict is read on **mean-action** episodes. With sampled actions a
 log-density reward ranks later checkpoints higher merely because their action noise narrows,
-which says nothing about where its optimum lies."""))
+which says nothing about where its optimum lies.""")
+)
 
-cells.append(md(r"""### Where the answer is known: the grid and the linear-quadratic test bed
+cells.append(
+    md(r"""### Where the answer is known: the grid and the linear-quadratic test bed
 
 On the grid world of chapter 1, with the four tabular learners of chapter 2 extended past their
 window, every return is exact. The rewards are the true one, the exact Theorem-2 inversion of the
 last observed improvement ("exact"), Algorithm 1 from sampled trajectories ("lfl") and behaviour
-cloning of the last observed policy ("bc")."""))
+cloning of the last observed policy ("bc").""")
+)
 
-cells.append(code(r"""grid = json.loads((DATA / "reward_bench" / "grid.json").read_text())
+cells.append(
+    code(r"""grid = json.loads((DATA / "reward_bench" / "grid.json").read_text())
 rows = {}
 for r in grid["rows"]:
     rows.setdefault((r["learner"], r["reward"]), []).append(r["metrics"]["spearman_unseen"])
@@ -198,9 +218,11 @@ for L in learners:
     for r, v in zip(rewards, vals):
         glue(f"grid_{L}_{r}".replace("-", "_"), float(v), display=False)
 spi = next(r for r in grid["rows"] if r["learner"] == "SPI")
-glue("grid_spi_unseen", len(spi["updates"]) - len(spi["window"]), display=False)"""))
+glue("grid_spi_unseen", len(spi["updates"]) - len(spi["window"]), display=False)""")
+)
 
-cells.append(md(r"""For the soft policy iteration learner, the learner model that Theorem 2 assumes, the exact
+cells.append(
+    md(r"""For the soft policy iteration learner, the learner model that Theorem 2 assumes, the exact
 reward and Algorithm 1 rank the unseen updates perfectly ({glue:text}`grid_SPI_exact:.2f` and
 {glue:text}`grid_SPI_lfl:.2f`), while behaviour cloning ranks them in reverse
 ({glue:text}`grid_SPI_bc:.2f`): the last observed policy is, by construction, the best policy under
@@ -208,9 +230,11 @@ its own log-probability. For Q-learning, which Theorem 2 does not model, even th
 ranks them less well ({glue:text}`grid_Q_learning_exact:.2f`). The check is coarse: the SPI
 learner has only {glue:text}`grid_spi_unseen` unseen policies, so its rank is either +1 or -1, and
 the "random" learner's policies lie on one line from the uniform policy to the optimum, so every
-reward ranks them alike. It separates the rewards the theory says it should, no more."""))
+reward ranks them alike. It separates the rewards the theory says it should, no more.""")
+)
 
-cells.append(code(r"""lq = json.loads((DATA / "reward_bench" / "lq_state_term.json").read_text())
+cells.append(
+    code(r"""lq = json.loads((DATA / "reward_bench" / "lq_state_term.json").read_text())
 err = {form: [r[form]["error"] for r in lq["runs"]] for form in ("log-density", "state-term")}
 learner_err = [r["learner_error"] for r in lq["runs"]]
 print("soft-LQR: relative error of the observer's optimal gain, ||G_phi - G*|| / ||G*||")
@@ -226,9 +250,11 @@ for k in sorted({r["n_improvements"] for r in lq["runs"]}):
     sub = [r for r in lq["runs"] if r["n_improvements"] == k]
     glue(f"lq_k{k}_log", float(np.median([r["log-density"]["error"] for r in sub])), display=False)
     glue(f"lq_k{k}_state", float(np.median([r["state-term"]["error"] for r in sub])), display=False)
-    glue(f"lq_k{k}_learner", float(np.median([r["learner_error"] for r in sub])), display=False)"""))
+    glue(f"lq_k{k}_learner", float(np.median([r["learner_error"] for r in sub])), display=False)""")
+)
 
-cells.append(md(r"""On the soft linear-quadratic problem of the appendix, the true reward's maximum over actions,
+cells.append(
+    md(r"""On the soft linear-quadratic problem of the appendix, the true reward's maximum over actions,
 $-s^\top Q s$ at $a=0$, depends on the state. Both forms of Algorithm 1 are fitted on the same
 observed learner; each recovered reward is quadratic, so the mean of its soft-optimal policy is
 exact. From one observed improvement, the median relative error of that policy's gain is
@@ -241,16 +267,20 @@ problem the log-density's mean $\mu_\phi$ already lands near the optimum, so the
 little to correct; and what it could carry, the divergence between consecutive policies, is a
 small signal next to the log-ratio terms (chapter 8's corollary), which the shaping networks of
 Eq. (5) absorb in part. With the exact policies, the proposition's state term reproduces Theorem 2's reward up
-to {glue:text}`lq_thm2:.1e` (a check of the proof, not of the fit)."""))
+to {glue:text}`lq_thm2:.1e` (a check of the proof, not of the fit).""")
+)
 
-cells.append(md(r"""## 9.4 The screen on MuJoCo
+cells.append(
+    md(r"""## 9.4 The screen on MuJoCo
 
 Each row is one reward on one learner log; the columns are the unseen rank, the rank over all
 checkpoints, the share of unseen checkpoints above the last observed one, the episode
 correlation and the off-path correlation, on mean-action episodes (the sampled-action values
-are in the second table)."""))
+are in the second table).""")
+)
 
-cells.append(code(r"""ORDER = ["true", "trex", "lfl", "lfl-state", "bc"]
+cells.append(
+    code(r"""ORDER = ["true", "trex", "lfl", "lfl-state", "bc"]
 SHORT = {"spearman_unseen": "rho_unseen", "spearman_all": "rho_all", "share_above_last": "above_last",
          "heldout_corr": "episode_r", "diverse_corr": "offpath_r"}
 
@@ -266,12 +296,16 @@ def show(protocol, seeds):
 
 
 print("mean actions, reported seeds 0-4")
-mean_rows = show("mean", range(0, 5))"""))
+mean_rows = show("mean", range(0, 5))""")
+)
 
-cells.append(code(r"""print("sampled actions, reported seeds 0-4")
-sampled_rows = show("sampled", range(0, 5))"""))
+cells.append(
+    code(r"""print("sampled actions, reported seeds 0-4")
+sampled_rows = show("sampled", range(0, 5))""")
+)
 
-cells.append(code(r"""def medians(rows, metric):
+cells.append(
+    code(r"""def medians(rows, metric):
     out = {}
     for r in rows:
         if r[metric] is not None:
@@ -299,9 +333,11 @@ for rw in ORDER:
     print(f"{rw:<11}" + "".join(f"{off[(e, rw)]:>+16.2f}" if (e, rw) in off else f"{'-':>16}" for e in envs_done))
     for e in envs_done:
         if (e, rw) in off:
-            glue(f"off_{rw}_{e.split('-')[0]}".replace("-", "_"), off[(e, rw)], display=False)"""))
+            glue(f"off_{rw}_{e.split('-')[0]}".replace("-", "_"), off[(e, rw)], display=False)""")
+)
 
-cells.append(md(r"""```{important}
+cells.append(
+    md(r"""```{important}
 **What we measured.** On the reported logs, the reward learned from the learner's time order
 ranks the unseen checkpoints in nearly their true order with mean actions: its median unseen rank
 is {glue:text}`med_trex_Hopper:.2f` on Hopper and {glue:text}`med_trex_Reacher:.2f` on Reacher,
@@ -323,16 +359,20 @@ against {glue:text}`off_trex_Reacher:.2f`).
 This is what chapter 6's proposition predicts. A log-density reward is highest at its own mean
 action, whatever the state; a learner whose later policies move away from the last observed
 mean, as an improving learner's do, loses reward under it. The time-order reward was fitted to
-prefer later behaviour, and it extrapolates that preference past the window."""))
+prefer later behaviour, and it extrapolates that preference past the window.""")
+)
 
-cells.append(md(r"""## 9.5 The choice made on held-out seeds
+cells.append(
+    md(r"""## 9.5 The choice made on held-out seeds
 
 T-REX has settings (snippet length, an action prior). One choice was made, on held-out seeds
 only, by the rule written before those runs (kept with the results): the default setting (50-step
 snippets, three networks, no action prior) stays unless another beats its mean unseen rank by more
-than {glue:text}`trex_margin:.1f`, over the held-out logs complete when the choice was made."""))
+than {glue:text}`trex_margin:.1f`, over the held-out logs complete when the choice was made.""")
+)
 
-cells.append(code(r"""held = [r for r in bench_table(DATA / "reward_bench", "mean") if r["seed"] in HELD_OUT]
+cells.append(
+    code(r"""held = [r for r in bench_table(DATA / "reward_bench", "mean") if r["seed"] in HELD_OUT]
 cands = ["trex", "trex-L10", "trex-L100", "trex-beta0.1"]
 val = {(r["reward"], r["env"], r["seed"]): r["spearman_unseen"] for r in held}
 logs_held = sorted({(r["env"], r["seed"]) for r in held if r["reward"] == "trex"})
@@ -358,9 +398,11 @@ glue("trex_margin", 0.1, display=False)
 for env in sorted({r["env"] for r in held}):
     v = [r["spearman_unseen"] for r in held if r["reward"] == "trex" and r["env"] == env]
     glue(f"held_trex_min_{env.split('-')[0]}", min(v), display=False)
-    glue(f"held_trex_max_{env.split('-')[0]}", max(v), display=False)"""))
+    glue(f"held_trex_max_{env.split('-')[0]}", max(v), display=False)""")
+)
 
-cells.append(md(r"""At the time of the choice the default's mean was {glue:text}`choice_trex:.2f`, and no other
+cells.append(
+    md(r"""At the time of the choice the default's mean was {glue:text}`choice_trex:.2f`, and no other
 setting beat it by the margin (10-step snippets {glue:text}`choice_trex_L10:.2f`, 100-step
 {glue:text}`choice_trex_L100:.2f`, the action prior {glue:text}`choice_trex_beta01:.2f`): the
 default is the T-REX of this chapter. With the action prior, the $\ln\pi_K$ term dominates the
@@ -368,16 +410,20 @@ return and T-REX ranks like behaviour cloning. The held-out logs also show how f
 fall from the reported ones: T-REX's unseen rank ranges from {glue:text}`held_trex_min_Hopper:.2f`
 to {glue:text}`held_trex_max_Hopper:.2f` on the held-out Hopper logs, but from
 {glue:text}`held_trex_min_Reacher:.2f` to {glue:text}`held_trex_max_Reacher:.2f` on the held-out
-Reacher logs."""))
+Reacher logs.""")
+)
 
-cells.append(md(r"""### The screen's verdict
+cells.append(
+    md(r"""### The screen's verdict
 
 The rule that decides which rewards earn an observer was also written before the held-out runs:
 a reward passes an environment when, over its held-out logs, the median unseen rank is above 0.5
 and the median share of unseen checkpoints ranked above the last observed one is above 0.5; it
-passes the screen when it passes every environment with held-out logs."""))
+passes the screen when it passes every environment with held-out logs.""")
+)
 
-cells.append(code(r"""held_rows = [r for r in bench_table(DATA / "reward_bench", "mean") if r["seed"] in HELD_OUT]
+cells.append(
+    code(r"""held_rows = [r for r in bench_table(DATA / "reward_bench", "mean") if r["seed"] in HELD_OUT]
 print(f"{'reward':<11}{'env':<13}{'logs':>5}{'median rho_unseen':>19}{'median above_last':>19}  verdict")
 verdict = {}
 for rw in ["trex", "lfl", "lfl-state", "bc"]:
@@ -395,9 +441,11 @@ for rw in ["trex", "lfl", "lfl-state", "bc"]:
         print(f"{rw:<11}{env:<13}{len(sub):>5}{rho:>+19.2f}{share:>19.2f}  {'passes' if ok else 'fails'}")
     verdict[rw] = ok_all and n_env > 0
 print("rewards that pass the screen:", ", ".join(k for k, v in verdict.items() if v) or "none")
-glue("n_screen_pass", sum(verdict.values()), display=False)"""))
+glue("n_screen_pass", sum(verdict.values()), display=False)""")
+)
 
-cells.append(md(r"""## 9.6 Observers of the time-order reward
+cells.append(
+    md(r"""## 9.6 Observers of the time-order reward
 
 A reward that ranks the learner's future is necessary for an observer to extrapolate, not
 sufficient: an observer optimizes the reward everywhere, including where no learner went. So the
@@ -419,9 +467,11 @@ paper's PPO (`absorbing`, no selection) and terminations bootstrapped as ordinar
 The table compares, on the same learners and the same evaluation episodes, the final score of
 three observers: Algorithm 1's reward with chapter 6's final pipeline ("LfL"), the clone itself
 with no reinforcement learning ("BC", the start of both other observers) and T-REX's observer.
-Scores are normalized as in chapter 6: 0 is the first observed learner checkpoint, 1 the last."""))
+Scores are normalized as in chapter 6: 0 is the first observed learner checkpoint, 1 the last.""")
+)
 
-cells.append(code(r"""from rliable import library as rly
+cells.append(
+    code(r"""from rliable import library as rly
 from rliable import metrics
 
 from lfl_lib.experiments.reward_observers import observer_table
@@ -468,14 +518,18 @@ print(f"bootstrap - absorbing on Hopper {[k[1] for k in pairs]}: {diff.mean():+.
 glue("held_diff", float(diff.mean()), display=False)
 glue("held_se", se, display=False)
 glue("held_n", len(pairs), display=False)
-glue("chosen_terminal", CHOSEN, display=False)"""))
+glue("chosen_terminal", CHOSEN, display=False)""")
+)
 
-cells.append(md(r"""On the held-out Hopper logs, bootstrapping the terminations changed T-REX's observer by
+cells.append(
+    md(r"""On the held-out Hopper logs, bootstrapping the terminations changed T-REX's observer by
 {glue:text}`held_diff:+.2f` on average (bootstrap standard error {glue:text}`held_se:.2f`, over
 {glue:text}`held_n` seeds), and the rule keeps **{glue:text}`chosen_terminal`** for Hopper on the
-reported seeds. Reacher never terminates, so the two are the same there."""))
+reported seeds. Reacher never terminates, so the two are the same there.""")
+)
 
-cells.append(code(r"""def lfl_final(e, s, protocol):
+cells.append(
+    code(r"""def lfl_final(e, s, protocol):
     f = DATA / "mujoco_scores" / LFL_DIR / f"{e}_seed{s}.json"
     return json.loads(f.read_text())["scores"][protocol]["final_observer_normalized"] if f.exists() else None
 
@@ -514,9 +568,11 @@ for protocol in PROTOS:
 for (protocol, e, m), st in table.items():
     key = f"{'mean' if protocol == 'mean-return' else 'sampled'}_{m.replace('-', '')}_{e.split('-')[0]}"
     for stat in ("median", "iqm", "lo", "hi"):
-        glue(f"{key}_{stat}", st[stat], display=False)"""))
+        glue(f"{key}_{stat}", st[stat], display=False)""")
+)
 
-cells.append(code(r"""envs_trex = [e for e in ALL_ENVS if ("mean-return", e, "T-REX") in table]
+cells.append(
+    code(r"""envs_trex = [e for e in ALL_ENVS if ("mean-return", e, "T-REX") in table]
 glue("trex_envs", ", ".join(e.split("-")[0] for e in envs_trex), display=False)
 glue("n_trex_envs", len(envs_trex), display=False)
 for env in ("Reacher-v5", "Hopper-v5"):
@@ -554,14 +610,20 @@ ax.set_ylabel("fraction of runs with score > tau")
 ax.set_title(" and ".join(e.split("-")[0] for e in envs_trex) + f", {len(SEEDS)} seeds each", fontsize=10)
 ax.legend(frameon=False)
 fig.tight_layout()
-plt.show()"""))
-cells[-1].metadata["mystnb"] = {"figure": {"name": "fig-observer-profiles", "caption":
-    "Performance profiles (rliable) of the final observer scores with mean actions, over the "
-    "environments where all three observers ran: the fraction of runs above each normalized score, "
-    "with 95% stratified-bootstrap bands. Right of the grey line, the observer beats its learner's "
-    "last observed checkpoint."}}
+plt.show()""")
+)
+cells[-1].metadata["mystnb"] = {
+    "figure": {
+        "name": "fig-observer-profiles",
+        "caption": "Performance profiles (rliable) of the final observer scores with mean actions, over the "
+        "environments where all three observers ran: the fraction of runs above each normalized score, "
+        "with 95% stratified-bootstrap bands. Right of the grey line, the observer beats its learner's "
+        "last observed checkpoint.",
+    }
+}
 
-cells.append(md(r"""```{important}
+cells.append(
+    md(r"""```{important}
 **What we measured.** On Hopper, the observer of T-REX's reward ends far above its learner: its
 interquartile mean with mean actions is {glue:text}`mean_TREX_Hopper_iqm:.2f`
 [{glue:text}`mean_TREX_Hopper_lo:.2f`, {glue:text}`mean_TREX_Hopper_hi:.2f`], and
@@ -598,9 +660,11 @@ gained across the observed window, against {glue:text}`unseen_gain_Hopper:.2f` o
 checkpoints that differ little in quality are ordered by time, not by quality, and a reward fitted
 to prefer later snippets learns that order's noise. On Hopper the improvement is large and shows in
 the states themselves, since Hopper's return grows with how long the hopper stays up and how fast
-it moves forward."""))
+it moves forward.""")
+)
 
-cells.append(md(r"""## Summary
+cells.append(
+    md(r"""## Summary
 
 A reward recovered from a learner can be tested before any reinforcement learning: let the
 learner run past the observed window and ask whether the reward ranks its unseen checkpoints.
@@ -610,9 +674,11 @@ behaviour cloning; a reward fitted to the learner's time order (T-REX) ranks the
 checkpoints in nearly their true order on every Hopper log, and on the reported Reacher logs but
 not on all the held-out ones. Theorem 2 itself says what the log-density drops: a state
 term equal to the divergence between consecutive policies. Observers trained on T-REX's reward
-are compared with Algorithm 1's and with the clone in the last table."""))
+are compared with Algorithm 1's and with the clone in the last table.""")
+)
 
-cells.append(md(r"""## Reproducing this chapter
+cells.append(
+    md(r"""## Reproducing this chapter
 
 `make learner-logs ENVS="Reacher-v5 Hopper-v5" SEEDS="0 1 2 3 4 100 101 102 103 104"` trains
 the learner logs (one run per core, resumable), `make reward-bench` scores the rewards on
@@ -620,9 +686,11 @@ them, and `make reward-observers` trains the observers of T-REX's reward. Each r
 under `book/data/learner_logs/`, `book/data/reward_bench/` and `book/data/reward_observers/`
 holds its command, git commit, library versions and wall time; the cell below lists them, and
 the choices made on held-out seeds are written, with their times, in the README of each results
-folder."""))
+folder.""")
+)
 
-cells.append(code(r"""print(f"{'learner log':<22}{'learner (min)':>14}{'evaluation (min)':>18}")
+cells.append(
+    code(r"""print(f"{'learner log':<22}{'learner (min)':>14}{'evaluation (min)':>18}")
 for (e, s), d in sorted(logs.items()):
     t = d["stage_time_s"]
     print(f"{e + ' ' + str(s):<22}{t['learner'] / 60:>14.0f}{t['eval'] / 60:>18.1f}")
@@ -630,11 +698,16 @@ bench_files = sorted((DATA / "reward_bench").glob("*/*_seed*.json"))
 walls = [json.loads(f.read_text())["wall_time_s"] for f in bench_files]
 print(f"reward benchmark: {len(walls)} files, wall time per file {min(walls) / 60:.0f}-{max(walls) / 60:.0f} min")
 ow = [json.loads(f.read_text())["wall_time_s"] for f in sorted(OBS.glob("*/*_seed*.json"))]
-print(f"observers: {len(ow)} runs, wall time per run {min(ow) / 60:.0f}-{max(ow) / 60:.0f} min")"""))
+print(f"observers: {len(ow)} runs, wall time per run {min(ow) / 60:.0f}-{max(ow) / 60:.0f} min")""")
+)
 cells[-1].metadata["tags"] = ["nbval-ignore-output"]
 
-nb = nbf.v4.new_notebook(cells=cells, metadata={
-    "kernelspec": {"display_name": "Python 3 (lfl_lib)", "language": "python", "name": "python3"},
-    "language_info": {"name": "python"}})
+nb = nbf.v4.new_notebook(
+    cells=cells,
+    metadata={
+        "kernelspec": {"display_name": "Python 3 (lfl_lib)", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    },
+)
 nbf.write(nb, "book/09_time_order.ipynb")
 print("written")

@@ -30,30 +30,64 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
     "shaping": ("lfl_lib/shaping.py", ["tests/test_shaping.py"], None),
     "improvement": ("lfl_lib/improvement.py", ["tests/test_improvement.py"], None),
     "inversion": ("lfl_lib/inversion.py", ["tests/test_inversion.py"], None),
-    "mdp": ("lfl_lib/mdp.py", ["tests/test_mdp.py", "tests/test_check_mdp.py", "tests/test_data.py",
-                               "tests/test_mdp_mutants.py"], None),
-    "tabular_lfl": ("lfl_lib/tabular_lfl.py", ["tests/test_tabular_lfl.py", "tests/test_learner_models.py", "tests/test_data.py",
-                                               "tests/test_tabular_lfl_mutants.py"],
-                    None),
-    "deep_lfl_targets": ("lfl_lib/deep_lfl.py", ["tests/test_deep_lfl.py"],
-                         ["lfl_lib.deep_lfl.x_gaussian_kl__mutmut_*", "lfl_lib.deep_lfl.x_live_mask__mutmut_*",
-                          "lfl_lib.deep_lfl.x_divergence_targets__mutmut_*",
-                          "lfl_lib.deep_lfl.x_consistency_targets__mutmut_*",
-                          "lfl_lib.deep_lfl.x_consistency_residual__mutmut_*"]),
-    "ppo_loss": ("lfl_lib/ppo.py", ["tests/test_ppo_loss.py", "tests/test_ppo.py::test_gae_with_lambda_one_is_the_discounted_return_minus_the_value",
-                                    "tests/test_ppo.py::test_gae_stops_at_an_episode_end",
-                                    "tests/test_ppo.py::test_gae_checks_the_value_rows"],
-                 ["lfl_lib.ppo.x_normalize_advantages__mutmut_*", "lfl_lib.ppo.x_clipped_surrogate_loss__mutmut_*",
-                  "lfl_lib.ppo.x_value_loss__mutmut_*", "lfl_lib.ppo.x_gae_advantages__mutmut_*"]),
+    "mdp": (
+        "lfl_lib/mdp.py",
+        ["tests/test_mdp.py", "tests/test_check_mdp.py", "tests/test_data.py", "tests/test_mdp_mutants.py"],
+        None,
+    ),
+    "tabular_lfl": (
+        "lfl_lib/tabular_lfl.py",
+        [
+            "tests/test_tabular_lfl.py",
+            "tests/test_learner_models.py",
+            "tests/test_data.py",
+            "tests/test_tabular_lfl_mutants.py",
+        ],
+        None,
+    ),
+    "deep_lfl_targets": (
+        "lfl_lib/deep_lfl.py",
+        ["tests/test_deep_lfl.py"],
+        [
+            "lfl_lib.deep_lfl.x_gaussian_kl__mutmut_*",
+            "lfl_lib.deep_lfl.x_live_mask__mutmut_*",
+            "lfl_lib.deep_lfl.x_divergence_targets__mutmut_*",
+            "lfl_lib.deep_lfl.x_consistency_targets__mutmut_*",
+            "lfl_lib.deep_lfl.x_consistency_residual__mutmut_*",
+        ],
+    ),
+    "ppo_loss": (
+        "lfl_lib/ppo.py",
+        [
+            "tests/test_ppo_loss.py",
+            "tests/test_ppo.py::test_gae_with_lambda_one_is_the_discounted_return_minus_the_value",
+            "tests/test_ppo.py::test_gae_stops_at_an_episode_end",
+            "tests/test_ppo.py::test_gae_checks_the_value_rows",
+        ],
+        [
+            "lfl_lib.ppo.x_normalize_advantages__mutmut_*",
+            "lfl_lib.ppo.x_clipped_surrogate_loss__mutmut_*",
+            "lfl_lib.ppo.x_value_loss__mutmut_*",
+            "lfl_lib.ppo.x_gae_advantages__mutmut_*",
+        ],
+    ),
     # the PPO update outside its loss functions: the decay of the learning rate and clip range, the
     # critic's return targets, the minibatches (the advantages are gae_advantages, scored above)
-    "ppo_update": ("lfl_lib/ppo.py", ["tests/test_ppo.py::test_annealed_fraction_decays_linearly_to_zero",
-                                      "tests/test_ppo.py::test_return_targets_are_the_advantages_plus_the_values_of_the_visited_states",
-                                      "tests/test_ppo.py::test_minibatch_indices_cut_one_fresh_permutation_per_epoch",
-                                      "tests/test_ppo.py::test_minibatch_indices_draw_each_permutation_at_the_start_of_its_epoch",
-                                      "tests/test_ppo.py::test_minibatch_indices_with_a_size_that_does_not_divide_and_of_one_sample"],
-                   ["lfl_lib.ppo.x_annealed_fraction__mutmut_*", "lfl_lib.ppo.x_return_targets__mutmut_*",
-                    "lfl_lib.ppo.x_minibatch_indices__mutmut_*"]),
+    "ppo_update": (
+        "lfl_lib/ppo.py",
+        [
+            "tests/test_ppo.py::test_annealed_fraction_decays_linearly_to_zero",
+            "tests/test_ppo.py::test_return_targets_are_the_advantages_plus_the_values_of_the_visited_states",
+            "tests/test_ppo.py::test_minibatch_indices_cut_one_fresh_permutation_per_epoch",
+            "tests/test_ppo.py::test_minibatch_indices_draw_each_permutation_at_the_start_of_its_epoch",
+            "tests/test_ppo.py::test_minibatch_indices_with_a_size_that_does_not_divide_and_of_one_sample",
+        ],
+        [
+            "lfl_lib.ppo.x_annealed_fraction__mutmut_*",
+            "lfl_lib.ppo.x_return_targets__mutmut_*",
+            "lfl_lib.ppo.x_minibatch_indices__mutmut_*",
+        ],
+    ),
 }
 
 #: committed data files that some of the mapped tests read (copied into the scratch copy and into mutmut's)
@@ -75,8 +109,9 @@ markers = ["slow: long-running tests (not in make test)"]
 
 def _git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -108,8 +143,9 @@ def run_module(name: str) -> dict:
         cmd = [*mutmut, "run", "--max-children", "1", *(patterns or [])]
         print(f"[{name}] mutmut {' '.join(cmd[3:])} (tests: {' '.join(tests)})", flush=True)
         subprocess.run(cmd, cwd=work, env=env, check=False)
-        res = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, env=env,
-                             capture_output=True, text=True, check=False)
+        res = subprocess.run(
+            [*mutmut, "results", "--all", "true"], cwd=work, env=env, capture_output=True, text=True, check=False
+        )
         status: dict[str, str] = {}
         for line in res.stdout.splitlines():
             if ":" in line:
@@ -117,12 +153,14 @@ def run_module(name: str) -> dict:
                 status[key.strip()] = st.strip()
         if patterns:
             import fnmatch
+
             status = {k: v for k, v in status.items() if any(fnmatch.fnmatch(k, p) for p in patterns)}
         survivors = {}
         for k, v in status.items():
             if v in ("survived", "no tests"):
-                show = subprocess.run([*mutmut, "show", k], cwd=work, env=env,
-                                      capture_output=True, text=True, check=False)
+                show = subprocess.run(
+                    [*mutmut, "show", k], cwd=work, env=env, capture_output=True, text=True, check=False
+                )
                 survivors[k] = show.stdout.strip()
     counts: dict[str, int] = {}
     for v in status.values():

@@ -19,6 +19,7 @@ that is not in :data:`EXEMPT` has one; ``make test`` runs it through
 
 Usage: python scripts/prose_numbers.py [page.ipynb | page.md ...]
 """
+
 from __future__ import annotations
 
 import re
@@ -48,12 +49,14 @@ LINK_TARGET = re.compile(r"\]\([^)]*\)")
 #: "Section 5.4", "sections 5.4 and 5.5", "§6.2", "Table 2", "Eq. (5)": references, not numbers.
 REFERENCE = re.compile(
     r"(?i)(?:\b(?:sections?|chapters?|tables?|figs?\.?|figures?|eqs?\.|equations?|algorithm|theorem|lemma|appendix)|§)"
-    r"\s*\(?\d+(?:\.\d+)*\)?(?:\s*(?:,|and|or|-|\u2013|to)\s*\(?\d+(?:\.\d+)*\)?)*")
+    r"\s*\(?\d+(?:\.\d+)*\)?(?:\s*(?:,|and|or|-|\u2013|to)\s*\(?\d+(?:\.\d+)*\)?)*"
+)
 #: In math: a parameter set to a value, "\alpha_m = 0.7", "\gamma = 0.96" (not "\hat\lambda = ...").
 SETTING = re.compile(
     r"(?<!\\hat)(?<!\\hat )(?<!\\bar)\\(?:alpha|gamma|lambda|beta|sigma|epsilon|varepsilon|eta|rho|tau|kappa|delta|nu|mu)"
     r"(?:_\{(?:[^{}]|\{[^{}]*\})*\}|_\\?\w+)?"
-    r"(?:\s*=\s*-?\d+(?:\.\d+)?|\s*\\in\s*\\\{[-\d.,\s]*\\\})")  # = a value, or \in \{a set of values\}
+    r"(?:\s*=\s*-?\d+(?:\.\d+)?|\s*\\in\s*\\\{[-\d.,\s]*\\\})"
+)  # = a value, or \in \{a set of values\}
 MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.S)
 HEADING = re.compile(r"^(#+\s+)[\d.]+\s", re.M)
 OPTION = re.compile(r"^:[\w-]+:.*$", re.M)
@@ -84,8 +87,9 @@ def page_numbers(path: Path) -> list[tuple[int, str]]:
     if path.suffix == ".md":
         return [(0, n) for n in typed_numbers(path.read_text())]
     nb = nbformat.read(path, as_version=4)
-    return [(i, n) for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"
-            for n in typed_numbers(cell.source)]
+    return [
+        (i, n) for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown" for n in typed_numbers(cell.source)
+    ]
 
 
 def toc_pages(root: Path = ROOT) -> list[Path]:

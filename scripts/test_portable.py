@@ -35,10 +35,12 @@ CPU_SENSITIVE = [
 #: library, so that a few runs cover MKL, OpenBLAS and oneDNN.
 PATHS: list[tuple[str, dict[str, str], str | None]] = [
     ("native (nothing pinned)", {"LFL_NATIVE_CODE_PATH": "1"}, None),
-    ("MKL COMPATIBLE, OpenBLAS Prescott (SSE3)",
-     {"MKL_CBWR": "COMPATIBLE", "OPENBLAS_CORETYPE": "Prescott"}, None),
-    ("MKL AVX2, OpenBLAS Haswell, oneDNN AVX2",
-     {"MKL_CBWR": "AVX2", "OPENBLAS_CORETYPE": "Haswell", "ONEDNN_MAX_CPU_ISA": "AVX2"}, "avx2"),
+    ("MKL COMPATIBLE, OpenBLAS Prescott (SSE3)", {"MKL_CBWR": "COMPATIBLE", "OPENBLAS_CORETYPE": "Prescott"}, None),
+    (
+        "MKL AVX2, OpenBLAS Haswell, oneDNN AVX2",
+        {"MKL_CBWR": "AVX2", "OPENBLAS_CORETYPE": "Haswell", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+        "avx2",
+    ),
     ("MKL AVX512, OpenBLAS SkylakeX", {"MKL_CBWR": "AVX512", "OPENBLAS_CORETYPE": "SkylakeX"}, "avx512f"),
 ]
 VARIABLES = ("MKL_CBWR", "OPENBLAS_CORETYPE", "ONEDNN_MAX_CPU_ISA", "LFL_NATIVE_CODE_PATH")
@@ -66,10 +68,10 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if k not in VARIABLES}
         env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **extra)
         print(f"=== {name}: {' '.join(f'{k}={v}' for k, v in extra.items())}", flush=True)
-        for args in (tests, ["--nbval", "--nbval-current-env", "--nbval-sanitize-with",
-                             "book/sanitize.cfg", *books]):
-            rc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                                cwd=REPO, env=env).returncode
+        for args in (tests, ["--nbval", "--nbval-current-env", "--nbval-sanitize-with", "book/sanitize.cfg", *books]):
+            rc = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=REPO, env=env
+            ).returncode
             if rc:
                 failed.append(name)
     if failed:

@@ -53,8 +53,15 @@ gammas = st.floats(min_value=0.0, max_value=0.95, allow_nan=False, allow_infinit
 
 
 @st.composite
-def mdps(draw, min_states: int = 1, max_states: int = 8, min_actions: int = 1,
-         max_actions: int = 4, gamma=gammas, sparse: bool = True) -> TabularMDP:
+def mdps(
+    draw,
+    min_states: int = 1,
+    max_states: int = 8,
+    min_actions: int = 1,
+    max_actions: int = 4,
+    gamma=gammas,
+    sparse: bool = True,
+) -> TabularMDP:
     """A random MDP: stochastic Dirichlet dynamics (some rows sparse), N(0, 1) rewards."""
     S = draw(st.integers(min_states, max_states))
     A = draw(st.integers(min_actions, max_actions))
@@ -65,8 +72,7 @@ def mdps(draw, min_states: int = 1, max_states: int = 8, min_actions: int = 1,
     return TabularMDP(mdp.P, mdp.r, mdp.gamma, start=start)
 
 
-def random_policy(rng: np.random.Generator, n_states: int, n_actions: int,
-                  p_deterministic: float = 0.25) -> np.ndarray:
+def random_policy(rng: np.random.Generator, n_states: int, n_actions: int, p_deterministic: float = 0.25) -> np.ndarray:
     """A random policy: Dirichlet rows, some of them replaced by one-hot rows (zeros included)."""
     pi = rng.dirichlet(np.ones(n_actions), size=n_states)
     det = rng.random(n_states) < p_deterministic
@@ -108,8 +114,9 @@ def small_mdp() -> TabularMDP:
     return random_mdp(3, 2, np.random.default_rng(0), gamma=0.9)
 
 
-def random_consistency_problem(seed: int, n_states: int, n_actions: int = 2, n_targets: int = 2,
-                               gamma: float = 0.8) -> tuple[TabularMDP, np.ndarray, np.ndarray]:
+def random_consistency_problem(
+    seed: int, n_states: int, n_actions: int = 2, n_targets: int = 2, gamma: float = 0.8
+) -> tuple[TabularMDP, np.ndarray, np.ndarray]:
     """A random MDP with random Eq. (5) targets t_k and weights w_k (each w_k sums to 1)."""
     rng = np.random.default_rng(seed)
     mdp = random_mdp(n_states, n_actions, rng, gamma=gamma)

@@ -40,8 +40,9 @@ def test_absorbing_reward_is_absent_without_its_own_target(seed, n_rollouts):
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), n_rollouts=st.integers(1, 4),
-       target=st.floats(-20, 20), shift=st.floats(-10, 10))
+@given(
+    seed=st.integers(0, 2**31 - 1), n_rollouts=st.integers(1, 4), target=st.floats(-20, 20), shift=st.floats(-10, 10)
+)
 def test_absorbing_reward_moves_one_for_one_with_its_target(seed, n_rollouts, target, shift):
     rollouts = _rollouts(seed, n_rollouts)
     a, b = (absorbing_state_fit(rollouts, S, A, GAMMA, absorbing_target=t) for t in (target, target + shift))
@@ -60,7 +61,9 @@ def test_an_exact_reward_is_recovered_with_the_right_convention():
     r, r_abs = rng.normal(size=(S, A)), -2.0
     f = rng.normal(size=(3, S + 1))
     f[:, S] = 0.7  # one value of the absorbing state's shaping, so that one r_abs explains every self-transition
-    rollouts = [(s, a, sp, r[s, a] + f[k, s] - GAMMA * f[k, sp]) for k, (s, a, sp, _) in enumerate(_rollouts(5, 3, n=200))]
+    rollouts = [
+        (s, a, sp, r[s, a] + f[k, s] - GAMMA * f[k, sp]) for k, (s, a, sp, _) in enumerate(_rollouts(5, 3, n=200))
+    ]
     fit = absorbing_state_fit(rollouts, S, A, GAMMA, absorbing_target=r_abs + (1 - GAMMA) * 0.7)
     assert fit.identified
     assert_allclose(fit.loss, 0.0, rtol=0, atol=1e-18)
@@ -75,19 +78,22 @@ def test_unvisited_pairs_are_nan():
     assert np.isnan(fit.reward).sum() == S * A - 2
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(rollouts=[]), "at least one"),
-    (dict(rollouts=[(np.array([0]), np.array([0]), np.array([1]))]), "got 3 items"),
-    (dict(rollouts=[(np.array([0, 1]), np.array([0]), np.array([1]), np.array([0.0]))]), "one length"),
-    (dict(rollouts=[(np.array([S]), np.array([0]), np.array([1]), np.array([0.0]))]), "states must be integers"),
-    (dict(rollouts=[(np.array([0]), np.array([A]), np.array([1]), np.array([0.0]))]), "actions must be integers"),
-    (dict(rollouts=[(np.array([0]), np.array([0]), np.array([S + 1]), np.array([0.0]))]), "next_states must be"),
-    (dict(rollouts=[(np.array([0.5]), np.array([0]), np.array([1]), np.array([0.0]))]), "states must be integers"),
-    (dict(rollouts=[(np.array([0]), np.array([0]), np.array([1]), np.array([np.nan]))]), "finite"),
-    (dict(gamma=1.0), "gamma"),
-    (dict(absorbing_target=float("inf")), "absorbing_target"),
-    (dict(n_states=0), "n_states"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(rollouts=[]), "at least one"),
+        (dict(rollouts=[(np.array([0]), np.array([0]), np.array([1]))]), "got 3 items"),
+        (dict(rollouts=[(np.array([0, 1]), np.array([0]), np.array([1]), np.array([0.0]))]), "one length"),
+        (dict(rollouts=[(np.array([S]), np.array([0]), np.array([1]), np.array([0.0]))]), "states must be integers"),
+        (dict(rollouts=[(np.array([0]), np.array([A]), np.array([1]), np.array([0.0]))]), "actions must be integers"),
+        (dict(rollouts=[(np.array([0]), np.array([0]), np.array([S + 1]), np.array([0.0]))]), "next_states must be"),
+        (dict(rollouts=[(np.array([0.5]), np.array([0]), np.array([1]), np.array([0.0]))]), "states must be integers"),
+        (dict(rollouts=[(np.array([0]), np.array([0]), np.array([1]), np.array([np.nan]))]), "finite"),
+        (dict(gamma=1.0), "gamma"),
+        (dict(absorbing_target=float("inf")), "absorbing_target"),
+        (dict(n_states=0), "n_states"),
+    ],
+)
 def test_bad_input(kwargs, message):
     args = dict(rollouts=_rollouts(0, 1), n_states=S, n_actions=A, gamma=GAMMA, absorbing_target=None)
     args.update(kwargs)

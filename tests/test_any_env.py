@@ -24,8 +24,15 @@ TINY_PPO = PPOConfig(n_envs=2, n_steps=64, n_epochs=1, n_minibatches=2, anneal_u
 
 def _rollouts(obs_dim: int, act_dim: int = 1, n: int = 3, T: int = 40, seed: int = 0) -> list[Rollout]:
     rng = np.random.default_rng(seed)
-    return [Rollout(rng.normal(size=(T, obs_dim)), rng.normal(size=(T, act_dim)) * (1 - 0.2 * k),
-                    rng.normal(size=(T, obs_dim)), np.zeros(T, bool)) for k in range(n)]
+    return [
+        Rollout(
+            rng.normal(size=(T, obs_dim)),
+            rng.normal(size=(T, act_dim)) * (1 - 0.2 * k),
+            rng.normal(size=(T, obs_dim)),
+            np.zeros(T, bool),
+        )
+        for k in range(n)
+    ]
 
 
 def _continue(env_id: str, interrupt: bool) -> dict[str, float]:
@@ -98,8 +105,26 @@ def test_cli_observe_on_a_classic_control_env(tmp_path, env_id, obs_dim):
     rec = tmp_path / "rec"
     assert main(["recover", "--rollouts", *paths, "--out", str(rec), "--steps", "3", "--no-progress"]) == 0
     obs = tmp_path / "obs"
-    argv = ["observe", "--reward", str(rec), "--env", env_id, "--start", paths[-1], "--out", str(obs),
-            "--updates", "1", "--preset", "small", "--bc-steps", "3", "--eval-episodes", "2", "--no-progress"]
+    argv = [
+        "observe",
+        "--reward",
+        str(rec),
+        "--env",
+        env_id,
+        "--start",
+        paths[-1],
+        "--out",
+        str(obs),
+        "--updates",
+        "1",
+        "--preset",
+        "small",
+        "--bc-steps",
+        "3",
+        "--eval-episodes",
+        "2",
+        "--no-progress",
+    ]
     assert main(argv) == 0
     rep = json.loads((obs / "observe_report.json").read_text())
     assert len(rep["scores"]) == 2 and all(np.isfinite(rep["scores"]))
@@ -136,8 +161,9 @@ def test_cli_unexpected_error_is_one_line_and_leaves_no_folder(tmp_path, capsys,
     capsys.readouterr()
     assert main([*argv, "--out", str(tmp_path / "o1")]) == 1
     err = capsys.readouterr().err
-    assert err.strip().splitlines() == ["error: unexpected RuntimeError: simulator exploded "
-                                        "(run again with --debug for the traceback)"]
+    assert err.strip().splitlines() == [
+        "error: unexpected RuntimeError: simulator exploded (run again with --debug for the traceback)"
+    ]
     assert not (tmp_path / "o1").exists()
     assert main([*argv, "--out", str(tmp_path / "o2"), "--debug"]) == 1
     err = capsys.readouterr().err
@@ -147,8 +173,18 @@ def test_cli_unexpected_error_is_one_line_and_leaves_no_folder(tmp_path, capsys,
 
 def test_cli_refuses_the_same_file_twice(tmp_path, capsys):
     paths = [str(r.save(tmp_path / f"D{k}.npz")) for k, r in enumerate(_rollouts(3))]
-    argv = ["recover", "--rollouts", paths[0], paths[1], str(tmp_path / "." / "D1.npz"), "--out", str(tmp_path / "o"),
-            "--steps", "3", "--no-progress"]
+    argv = [
+        "recover",
+        "--rollouts",
+        paths[0],
+        paths[1],
+        str(tmp_path / "." / "D1.npz"),
+        "--out",
+        str(tmp_path / "o"),
+        "--steps",
+        "3",
+        "--no-progress",
+    ]
     assert main(argv) == 2
     assert "same file twice" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
@@ -169,8 +205,21 @@ def test_cli_tabular_reward_range_and_learner_model(tmp_path, capsys):
         eps = [Episode(rng.integers(3, size=11), rng.integers(2, size=10)) for _ in range(5)]
         paths.append(str(save_episodes(eps, tmp_path / f"T{k}.npz")))
     out = tmp_path / "tab"
-    argv = ["recover", "--tabular", "--rollouts", *paths, "--n-states", "3", "--n-actions", "2", "--out", str(out),
-            "--learner-model", "svi", "--no-progress"]
+    argv = [
+        "recover",
+        "--tabular",
+        "--rollouts",
+        *paths,
+        "--n-states",
+        "3",
+        "--n-actions",
+        "2",
+        "--out",
+        str(out),
+        "--learner-model",
+        "svi",
+        "--no-progress",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "reward range [" in printed and "learner model svi" in printed and "losses" not in printed

@@ -1,4 +1,5 @@
 """The margin of learner_model="auto": SPI is kept unless a candidate beats it by se_margin standard errors."""
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,10 @@ def kl_runs():
 
 def _per_pair_log_probs(trajs, model, lam):
     """Independent reference: every held-out pair's forward log-probability, fold by fold, pair by pair."""
-    halves = ([Trajectory(tr.states[: len(tr) // 2 + 1], tr.actions[: len(tr) // 2]) for tr in trajs],
-              [Trajectory(tr.states[len(tr) // 2:], tr.actions[len(tr) // 2:]) for tr in trajs])
+    halves = (
+        [Trajectory(tr.states[: len(tr) // 2 + 1], tr.actions[: len(tr) // 2]) for tr in trajs],
+        [Trajectory(tr.states[len(tr) // 2 :], tr.actions[len(tr) // 2 :]) for tr in trajs],
+    )
     out = []
     for fit, test in (halves, halves[::-1]):
         res = fit_lfl(fit, 3, 2, GAMMA, ALPHA_M, learner_model=model, kl_weight=lam)
@@ -83,8 +86,11 @@ def test_bad_margin_is_refused(kl_runs, bad):
 def test_fit_lfl_passes_the_margin_to_auto_only(kl_runs):
     auto = fit_lfl(kl_runs, 3, 2, GAMMA, ALPHA_M, learner_model="auto", se_margin=0.0)
     assert auto.learner_model == "kl" and auto.selection.model == "kl"
-    with pytest.raises(ValueError, match=r"^se_margin applies to learner_model 'auto' only; got se_margin=0.0 "
-                                         r"with learner_model='spi'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^se_margin applies to learner_model 'auto' only; got se_margin=0.0 "
+        r"with learner_model='spi'$",
+    ):
         fit_lfl(kl_runs, 3, 2, GAMMA, ALPHA_M, se_margin=0.0)
 
 

@@ -87,7 +87,9 @@ def test_gradient_matches_finite_differences():
         for j in range(3):
             e = np.zeros_like(r)
             e[i, j] = eps
-            fd[i, j] = (demo_log_likelihood(mdp, r + e, n, 0.4)[0] - demo_log_likelihood(mdp, r - e, n, 0.4)[0]) / (2 * eps)
+            fd[i, j] = (demo_log_likelihood(mdp, r + e, n, 0.4)[0] - demo_log_likelihood(mdp, r - e, n, 0.4)[0]) / (
+                2 * eps
+            )
     assert_allclose(g, fd, atol=1e-7)
 
 

@@ -40,13 +40,16 @@ def test_rollout_with_a_discrete_space_keeps_integer_actions():
     assert Rollout(o, o[:, :2], o, np.zeros(5, bool)).n_actions is None
 
 
-@pytest.mark.parametrize("actions,match", [
-    ([0, 1, 3, 0, 1], r"must lie in \[0, 2\]"),
-    ([0, -1, 2, 0, 1], r"must lie in \[0, 2\]"),
-    ([0, 0.5, 1, 0, 1], "must be integers"),
-    ([[0, 1]] * 5, r"shape \(T,\)"),
-    ([0, 1, 2], "T = 5"),
-])
+@pytest.mark.parametrize(
+    "actions,match",
+    [
+        ([0, 1, 3, 0, 1], r"must lie in \[0, 2\]"),
+        ([0, -1, 2, 0, 1], r"must lie in \[0, 2\]"),
+        ([0, 0.5, 1, 0, 1], "must be integers"),
+        ([[0, 1]] * 5, r"shape \(T,\)"),
+        ([0, 1, 2], "T = 5"),
+    ],
+)
 def test_discrete_space_refuses_bad_actions(actions, match):
     o = _obs(5)
     with pytest.raises(ValueError, match=match):
@@ -104,7 +107,9 @@ def test_categorical_kl_is_the_tabular_kl(improvement):
     assert_allclose(policy_table(p, np.eye(4)), pi1, atol=1e-6)
     assert_allclose(categorical_kl(p, q, eye).detach().double().numpy(), kl_divergence(pi1, pi2), atol=1e-6)
     norm = Standardizer(np.zeros(4), np.ones(4))
-    assert_allclose(divergence_targets([p, q], norm, [eye])[0].detach().double().numpy(), kl_divergence(pi1, pi2), atol=1e-6)
+    assert_allclose(
+        divergence_targets([p, q], norm, [eye])[0].detach().double().numpy(), kl_divergence(pi1, pi2), atol=1e-6
+    )
 
 
 def test_sampled_targets_average_to_the_tabular_targets(improvement):
@@ -123,8 +128,14 @@ def test_sampled_targets_average_to_the_tabular_targets(improvement):
         return (x @ kl)[:, None]
 
     norm = Standardizer(np.zeros(S), np.ones(S))
-    sampled = consistency_targets([_linear_actor(pi1), _linear_actor(pi2)], rho, norm, X, AA, X2, live,
-                                  alpha=0.7, gamma=mdp.gamma)[0].detach().double().numpy()
+    sampled = (
+        consistency_targets(
+            [_linear_actor(pi1), _linear_actor(pi2)], rho, norm, X, AA, X2, live, alpha=0.7, gamma=mdp.gamma
+        )[0]
+        .detach()
+        .double()
+        .numpy()
+    )
     averaged = (sampled.reshape(S, A, S) * mdp.P).sum(-1)
     assert_allclose(averaged, tabular_targets([pi1, pi2], mdp.P, mdp.gamma, 0.7)[0], atol=1e-5)
 
@@ -149,19 +160,28 @@ def test_recovery_on_one_hot_observations_finds_the_exact_inversion_up_to_a_shap
         return Rollout(eye[s], a, eye[s2], np.zeros(T, bool), action_space=A)
 
     torch.set_num_threads(1)
-    cfg = DeepLfLConfig(alpha_model=1.0, gamma=mdp.gamma, entropy_bonus=0.0, lr=1e-2, hidden=(32, 32),
-                        shared_units=32, policy_steps=200, kl_steps=200, reward_init_steps=200,
-                        consistency_steps=600)
+    cfg = DeepLfLConfig(
+        alpha_model=1.0,
+        gamma=mdp.gamma,
+        entropy_bonus=0.0,
+        lr=1e-2,
+        hidden=(32, 32),
+        shared_units=32,
+        policy_steps=200,
+        kl_steps=200,
+        reward_init_steps=200,
+        consistency_steps=600,
+    )
     reward, info = recover_reward([data(pi1), data(pi2)], cfg, seed=0)
     r_phi = np.stack([reward.reward_fn(eye, np.full(S, b)) for b in range(A)], 1)
     assert_allclose(np.exp(r_phi).sum(1), 1.0, atol=1e-5)  # r_phi = ln pi_phi: a categorical log-density
     M = np.zeros((S * A, S))  # the shaping's design: f(s) - gamma sum_s' P(s'|s,a) f(s')
     for x in range(S):
-        M[x * A:(x + 1) * A, x] += 1.0
-        M[x * A:(x + 1) * A] -= mdp.gamma * mdp.P[x]
+        M[x * A : (x + 1) * A, x] += 1.0
+        M[x * A : (x + 1) * A] -= mdp.gamma * mdp.P[x]
     d = (r_phi - r12).reshape(-1)
     res = d - M @ np.linalg.lstsq(M, d, rcond=None)[0]
-    assert np.abs(res).max() < 0.2 and np.sqrt((res ** 2).mean()) < 0.1, (np.abs(res).max(), r12.std())
+    assert np.abs(res).max() < 0.2 and np.sqrt((res**2).mean()) < 0.1, (np.abs(res).max(), r12.std())
     # the log-density limitation: at every state r_phi's argmax is pi_phi's mode
     assert (r_phi.argmax(1) == policy_table(reward.policy, reward.norm(torch.eye(S)).numpy()).argmax(1)).all()
 
@@ -233,16 +253,68 @@ def test_cli_recover_and_observe_on_cartpole(tmp_path):
             eps.append({"observations": np.array(states), "actions": np.array(acts), "terminated": term})
         paths.append(str(Rollout.from_episodes(eps, action_space=env.action_space).save(tmp_path / f"D{k}.npz")))
     rec = tmp_path / "rec"
-    assert main(["recover", "--rollouts", *paths, "--env", "CartPole-v1", "--out", str(rec), "--steps", "20",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "recover",
+                "--rollouts",
+                *paths,
+                "--env",
+                "CartPole-v1",
+                "--out",
+                str(rec),
+                "--steps",
+                "20",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rep = json.loads((rec / "recover_report.json").read_text())
     assert rep["n_actions"] == 2 and rep["fitted_policy_std"] == [None, None]
     assert load_reward(rec).n_actions == 2
     obs = tmp_path / "obs"
-    assert main(["observe", "--reward", str(rec), "--env", "CartPole-v1", "--start", paths[-1], "--out", str(obs),
-                 "--updates", "1", "--preset", "small", "--bc-steps", "20", "--eval-episodes", "2",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "observe",
+                "--reward",
+                str(rec),
+                "--env",
+                "CartPole-v1",
+                "--start",
+                paths[-1],
+                "--out",
+                str(obs),
+                "--updates",
+                "1",
+                "--preset",
+                "small",
+                "--bc-steps",
+                "20",
+                "--eval-episodes",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     scores = json.loads((obs / "observe_report.json").read_text())["scores"]
     assert len(scores) == 2 and all(1 <= x <= 500 for x in scores)
-    assert main(["recover", "--rollouts", *paths, "--env", "Pendulum-v1", "--out", str(tmp_path / "x"),
-                 "--steps", "2", "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "recover",
+                "--rollouts",
+                *paths,
+                "--env",
+                "Pendulum-v1",
+                "--out",
+                str(tmp_path / "x"),
+                "--steps",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )

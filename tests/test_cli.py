@@ -24,8 +24,15 @@ TINY = dict(policy_steps=3, kl_steps=3, reward_init_steps=3, consistency_steps=3
 
 def _rollouts(n: int = 3, T: int = 40, obs_dim: int = 4, act_dim: int = 1, seed: int = 0) -> list[Rollout]:
     rng = np.random.default_rng(seed)
-    return [Rollout(rng.normal(size=(T, obs_dim)), rng.normal(size=(T, act_dim)) * (1 - 0.2 * k),
-                    rng.normal(size=(T, obs_dim)), np.arange(T) % 10 == 9) for k in range(n)]
+    return [
+        Rollout(
+            rng.normal(size=(T, obs_dim)),
+            rng.normal(size=(T, act_dim)) * (1 - 0.2 * k),
+            rng.normal(size=(T, obs_dim)),
+            np.arange(T) % 10 == 9,
+        )
+        for k in range(n)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -136,24 +143,72 @@ def test_cli_recover_then_observe(tmp_path, capsys):
     assert main(argv) == 0 and "already done" in capsys.readouterr().out  # the same command again
     assert main(["recover", "--rollouts", *paths[:2], "--out", str(out), "--steps", "3", "--no-progress"]) == 2
     obs = tmp_path / "obs"
-    assert main(["observe", "--reward", str(out), "--env", "InvertedPendulum-v5", "--start", paths[-1],
-                 "--out", str(obs), "--updates", "1", "--preset", "small", "--bc-steps", "3",
-                 "--eval-episodes", "2", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "observe",
+                "--reward",
+                str(out),
+                "--env",
+                "InvertedPendulum-v5",
+                "--start",
+                paths[-1],
+                "--out",
+                str(obs),
+                "--updates",
+                "1",
+                "--preset",
+                "small",
+                "--bc-steps",
+                "3",
+                "--eval-episodes",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rep = json.loads((obs / "observe_report.json").read_text())
     assert len(rep["scores"]) == 2 and len(rep["returns"][0]) == 2
     torch.load(obs / "policy.pt")
-
 
 
 def test_cli_terminal_bootstrap_travels_from_recover_to_observe(tmp_path):
     """recover --terminal bootstrap stores the setting in reward.pt; observe treats terminations the same way."""
     paths = _write(tmp_path, _rollouts())
     out = tmp_path / "rec"
-    assert main(["recover", "--rollouts", *paths, "--out", str(out), "--steps", "3", "--terminal", "bootstrap",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "recover",
+                "--rollouts",
+                *paths,
+                "--out",
+                str(out),
+                "--steps",
+                "3",
+                "--terminal",
+                "bootstrap",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "recover_report.json").read_text())["settings"]["terminal"] == "bootstrap"
-    observe = ["observe", "--reward", str(out), "--env", "InvertedPendulum-v5", "--updates", "1", "--preset",
-               "small", "--eval-episodes", "2", "--no-progress"]
+    observe = [
+        "observe",
+        "--reward",
+        str(out),
+        "--env",
+        "InvertedPendulum-v5",
+        "--updates",
+        "1",
+        "--preset",
+        "small",
+        "--eval-episodes",
+        "2",
+        "--no-progress",
+    ]
     for extra, want in (([], "bootstrap"), (["--terminal", "absorbing"], "absorbing")):
         obs = tmp_path / f"obs_{want}"
         assert main([*observe, *extra, "--out", str(obs)]) == 0
@@ -163,8 +218,27 @@ def test_cli_terminal_bootstrap_travels_from_recover_to_observe(tmp_path):
     # a reward recovered the paper's way (no setting stored) is observed the paper's way
     plain = tmp_path / "plain"
     assert main(["recover", "--rollouts", *paths, "--out", str(plain), "--steps", "3", "--no-progress"]) == 0
-    assert main(["observe", "--reward", str(plain), "--env", "InvertedPendulum-v5", "--updates", "1", "--preset",
-                 "small", "--eval-episodes", "2", "--no-progress", "--out", str(tmp_path / "obs_plain")]) == 0
+    assert (
+        main(
+            [
+                "observe",
+                "--reward",
+                str(plain),
+                "--env",
+                "InvertedPendulum-v5",
+                "--updates",
+                "1",
+                "--preset",
+                "small",
+                "--eval-episodes",
+                "2",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "obs_plain"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "obs_plain" / "observe_report.json").read_text())["terminal"] == "absorbing"
 
 
@@ -177,8 +251,24 @@ def test_cli_observe_with_frozen_observation_statistics(tmp_path):
     paths = _write(tmp_path, _rollouts())
     rec = tmp_path / "rec"
     assert main(["recover", "--rollouts", *paths, "--out", str(rec), "--steps", "3", "--no-progress"]) == 0
-    common = ["observe", "--reward", str(rec), "--env", "InvertedPendulum-v5", "--start", paths[-1], "--updates", "2",
-              "--preset", "small", "--bc-steps", "3", "--eval-episodes", "2", "--no-progress"]
+    common = [
+        "observe",
+        "--reward",
+        str(rec),
+        "--env",
+        "InvertedPendulum-v5",
+        "--start",
+        paths[-1],
+        "--updates",
+        "2",
+        "--preset",
+        "small",
+        "--bc-steps",
+        "3",
+        "--eval-episodes",
+        "2",
+        "--no-progress",
+    ]
     reps = {}
     for mode in ("running", "frozen"):
         assert main([*common, "--obs-stats", mode, "--out", str(tmp_path / mode)]) == 0
@@ -203,6 +293,7 @@ def test_cli_observe_with_frozen_observation_statistics(tmp_path):
     with pytest.raises(SystemExit):
         main([*common, "--obs-stats", "fixed", "--out", str(tmp_path / "bad")])
     assert not (tmp_path / "bad").exists()
+
 
 def test_cli_recover_kl_weight(tmp_path, capsys):
     """recover --kl-weight: 'fit' fits lambda (reported in the losses), a number is used as given, and the
@@ -237,10 +328,14 @@ def test_cli_recover_kl_weight(tmp_path, capsys):
         (["recover", "--rollouts", "NAN", "D1.npz"], "actions must be finite"),
         (["recover", "--rollouts", "D1.npz", "D2.npz", "--gamma", "1.5"], "gamma must be in"),
         (["recover", "--rollouts", "D1.npz", "D2.npz", "--terminal", "reset"], "--terminal 'reset' is for --tabular"),
-        (["recover", "--tabular", "--rollouts", "D1.npz", "D2.npz", "--terminal", "bootstrap"],
-         "--terminal 'bootstrap' is for a continuous recovery"),
-        (["recover", "--tabular", "--rollouts", "D1.npz", "D2.npz", "--kl-weight", "fit"],
-         "--kl-weight is for a continuous recovery"),
+        (
+            ["recover", "--tabular", "--rollouts", "D1.npz", "D2.npz", "--terminal", "bootstrap"],
+            "--terminal 'bootstrap' is for a continuous recovery",
+        ),
+        (
+            ["recover", "--tabular", "--rollouts", "D1.npz", "D2.npz", "--kl-weight", "fit"],
+            "--kl-weight is for a continuous recovery",
+        ),
         (["observe", "--reward", "nothing", "--env", "InvertedPendulum-v5"], "does not exist"),
         (["observe", "--reward", "REWARD", "--env", "Pendulum-v1"], "obs_dim 4"),
         (["observe", "--reward", "REWARD", "--env", "NoSuchEnv-v0"], "registered gymnasium"),
@@ -252,8 +347,16 @@ def test_cli_bad_input_writes_nothing(tmp_path, capsys, reward, argv, match):
     bad["actions"] = np.full_like(bad["actions"], np.nan)
     np.savez(tmp_path / "NAN.npz", **bad)
     save_reward(reward, tmp_path / "reward_file.pt")
-    argv = [str(tmp_path / "NAN.npz") if a == "NAN" else str(tmp_path / "reward_file.pt") if a == "REWARD"
-            else str(tmp_path / a) if a.endswith(".npz") else a for a in argv]
+    argv = [
+        str(tmp_path / "NAN.npz")
+        if a == "NAN"
+        else str(tmp_path / "reward_file.pt")
+        if a == "REWARD"
+        else str(tmp_path / a)
+        if a.endswith(".npz")
+        else a
+        for a in argv
+    ]
     out = tmp_path / "out"
     assert main([*argv, "--out", str(out), "--no-progress"]) == 2
     assert match in capsys.readouterr().err
@@ -271,6 +374,7 @@ def test_cli_ctrl_c_exits_130_and_resumes(tmp_path, capsys, monkeypatch):
         def ck(st):
             checkpoint(st)
             raise KeyboardInterrupt
+
         return real(*args, checkpoint=ck, **kw)
 
     monkeypatch.setattr(deep, "recover_reward", interrupted)
@@ -304,8 +408,10 @@ def test_cli_tabular(tmp_path):
     assert main(["recover", "--tabular", "--rollouts", *paths, "--env", "FrozenLake-v1", "--out", str(out)]) == 0
     with np.load(out / "reward.npz") as z:
         assert z["r"].shape == (16, 4)
-    assert main(["observe", "--reward", str(out), "--env", "FrozenLake-v1", "--out", str(out),
-                 "--eval-episodes", "20"]) == 0
+    assert (
+        main(["observe", "--reward", str(out), "--env", "FrozenLake-v1", "--out", str(out), "--eval-episodes", "20"])
+        == 0
+    )
     rep = json.loads((out / "observe_report.json").read_text())
     assert 0.0 <= rep["mean_return"] <= 1.0
     assert main(["recover", "--tabular", "--rollouts", *paths, "--out", str(tmp_path / "x")]) == 2
@@ -313,15 +419,18 @@ def test_cli_tabular(tmp_path):
 
 def test_help_says_where_output_goes():
     for cmd in ("recover", "observe"):
-        out = subprocess.run([sys.executable, "-m", "lfl_lib", cmd, "--help"], capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "lfl_lib", cmd, "--help"], capture_output=True, text=True, check=True
+        ).stdout
         assert "default: the current working directory" in out
 
 
 def test_import_is_light_and_exposes_the_entry_points():
-    code = ("import sys, lfl_lib; assert 'torch' not in sys.modules, 'torch imported'; "
-            "from lfl_lib import Rollout, Episode, TabularMDP, recover_tabular_reward, observer_policy; "
-            "assert 'torch' not in sys.modules; from lfl_lib import recover_reward, train_observer, save_reward; "
-            "print(recover_reward.__module__, train_observer.__module__)")
+    code = (
+        "import sys, lfl_lib; assert 'torch' not in sys.modules, 'torch imported'; "
+        "from lfl_lib import Rollout, Episode, TabularMDP, recover_tabular_reward, observer_policy; "
+        "assert 'torch' not in sys.modules; from lfl_lib import recover_reward, train_observer, save_reward; "
+        "print(recover_reward.__module__, train_observer.__module__)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["lfl_lib.deep_lfl", "lfl_lib.observer"]

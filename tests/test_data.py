@@ -30,8 +30,13 @@ def _arrays(T: int = 6, obs_dim: int = 3, act_dim: int = 2, seed: int = 0) -> di
     rng = np.random.default_rng(seed)
     term = np.zeros(T, bool)
     term[-1] = True
-    return dict(observations=rng.normal(size=(T, obs_dim)), actions=rng.normal(size=(T, act_dim)),
-                next_observations=rng.normal(size=(T, obs_dim)), terminations=term, truncations=np.zeros(T, bool))
+    return dict(
+        observations=rng.normal(size=(T, obs_dim)),
+        actions=rng.normal(size=(T, act_dim)),
+        next_observations=rng.normal(size=(T, obs_dim)),
+        terminations=term,
+        truncations=np.zeros(T, bool),
+    )
 
 
 # ------------------------------------------------------------------ Rollout
@@ -39,8 +44,7 @@ def _arrays(T: int = 6, obs_dim: int = 3, act_dim: int = 2, seed: int = 0) -> di
 
 def test_rollout_accepts_lists_and_1d_actions():
     a = _arrays(act_dim=1)
-    r = Rollout(a["observations"].tolist(), a["actions"][:, 0].tolist(), a["next_observations"],
-                [0, 0, 0, 0, 0, 1])
+    r = Rollout(a["observations"].tolist(), a["actions"][:, 0].tolist(), a["next_observations"], [0, 0, 0, 0, 0, 1])
     assert r.actions.shape == (6, 1) and r.actions.dtype == np.float64
     assert r.terminations.dtype == bool and r.terminations[-1]
     assert not r.truncations.any() and len(r) == 6 and (r.obs_dim, r.act_dim) == (3, 1)
@@ -107,7 +111,9 @@ def test_npz_round_trip_and_errors(tmp_path):
     r = Rollout(**_arrays())
     path = save_rollout(r, tmp_path / "D1.npz")
     with np.load(path, allow_pickle=False) as z:
-        assert sorted(z.files) == sorted(["observations", "actions", "next_observations", "terminations", "truncations"])
+        assert sorted(z.files) == sorted(
+            ["observations", "actions", "next_observations", "terminations", "truncations"]
+        )
         assert z["observations"].shape == (6, 3) and z["terminations"].shape == (6,)
     back = load_rollout(path)
     for k, v in r.to_arrays().items():
@@ -148,13 +154,22 @@ def test_minari_dataset_round_trip(tmp_path, monkeypatch):
 
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
     rng = np.random.default_rng(0)
-    bufs = [EpisodeBuffer(id=i, observations=rng.normal(size=(6, 3)).astype(np.float32),
-                          actions=rng.normal(size=(5, 1)).astype(np.float32), rewards=np.zeros(5),
-                          terminations=np.zeros(5, bool), truncations=np.arange(5) == 4) for i in range(2)]
+    bufs = [
+        EpisodeBuffer(
+            id=i,
+            observations=rng.normal(size=(6, 3)).astype(np.float32),
+            actions=rng.normal(size=(5, 1)).astype(np.float32),
+            rewards=np.zeros(5),
+            terminations=np.zeros(5, bool),
+            truncations=np.arange(5) == 4,
+        )
+        for i in range(2)
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = minari.create_dataset_from_buffers("test/pendulum-v0", bufs, env=gym.make("Pendulum-v1"),
-                                                algorithm_name="random")
+        ds = minari.create_dataset_from_buffers(
+            "test/pendulum-v0", bufs, env=gym.make("Pendulum-v1"), algorithm_name="random"
+        )
     r = rollout_from_minari(ds)
     assert len(r) == 10 and (r.obs_dim, r.act_dim) == (3, 1)
     assert_array_equal(r.truncations, [0, 0, 0, 0, 1] * 2)
@@ -282,7 +297,9 @@ def test_episode_groups_and_files(tmp_path):
     path = save_episodes([e1, e2], tmp_path / "p1.npz")
     back = load_episodes(path)
     assert [(list(e.states), list(e.actions), e.terminated, e.truncated) for e in back] == [
-        ([0, 1, 5], [2, 1], True, False), ([0, 4], [1], False, True)]
+        ([0, 1, 5], [2, 1], True, False),
+        ([0, 4], [1], False, True),
+    ]
     # consecutive transitions that do not chain start a new episode
     eps = episodes_from_arrays([0, 1, 7], [1, 1, 0], [1, 2, 8], [0, 0, 0])
     assert [list(e.states) for e in eps] == [[0, 1, 2], [7, 8]]

@@ -12,7 +12,12 @@ from numpy.testing import assert_allclose
 torch.set_num_threads(1)  # small networks: one thread is faster on a shared machine
 
 from lfl_lib.deep_lfl import (
-    CHECK_EVERY, DeepLfLConfig, fit_gaussian_policies, gaussian_kl, holdout_mask, recover_reward,
+    CHECK_EVERY,
+    DeepLfLConfig,
+    fit_gaussian_policies,
+    gaussian_kl,
+    holdout_mask,
+    recover_reward,
 )
 from lfl_lib.data import Rollout
 from lfl_lib.nets import GaussianActor
@@ -40,7 +45,7 @@ def test_gaussian_kl_matches_the_closed_form():
     got = gaussian_kl(p, q, s).detach().numpy()
     mp, mq = p.mean(s).detach().numpy(), q.mean(s).detach().numpy()
     sp, sq = p.log_std.exp().detach().numpy(), q.log_std.exp().detach().numpy()
-    want = (np.log(sq / sp) + (sp ** 2 + (mp - mq) ** 2) / (2 * sq ** 2) - 0.5).sum(1)
+    want = (np.log(sq / sp) + (sp**2 + (mp - mq) ** 2) / (2 * sq**2) - 0.5).sum(1)
     assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
@@ -167,19 +172,28 @@ def test_the_fix_options_are_checked_and_stored_only_when_used():
     assert fix["log_std"] == "exact" and fix["holdout"] == 0.2
     assert DeepLfLConfig(**fix) == DeepLfLConfig(log_std="exact", holdout=0.2)
     with pytest.raises(ValueError, match=r"entropy_bonus must be in \[0, 1\)"):
-        fit_gaussian_policies([GaussianActor(3, 2, (4,))], [torch.zeros(2, 3)], [torch.zeros(2, 2)], 1, 1e-3,
-                              entropy_bonus=1.0, log_std="exact")
+        fit_gaussian_policies(
+            [GaussianActor(3, 2, (4,))],
+            [torch.zeros(2, 3)],
+            [torch.zeros(2, 2)],
+            1,
+            1e-3,
+            entropy_bonus=1.0,
+            log_std="exact",
+        )
     with pytest.raises(ValueError, match="log_std must be"):
-        fit_gaussian_policies([GaussianActor(3, 2, (4,))], [torch.zeros(2, 3)], [torch.zeros(2, 2)], 1, 1e-3,
-                              log_std="free")
+        fit_gaussian_policies(
+            [GaussianActor(3, 2, (4,))], [torch.zeros(2, 3)], [torch.zeros(2, 2)], 1, 1e-3, log_std="free"
+        )
 
 
 def test_the_fixed_recovery_sees_the_learner_narrowing():
     # with the paper's settings the fitted sigmas cannot follow the learner's 1.0 -> 0.1
     rng = np.random.default_rng(4)
     rolls = [_rollout(rng, g, sd, n=1024) for g, sd in [(0.0, 1.0), (1.0, 0.3), (2.0, 0.1)]]
-    cfg = DeepLfLConfig(policy_steps=300, kl_steps=20, reward_init_steps=300, consistency_steps=20,
-                        log_std="exact", holdout=0.2)
+    cfg = DeepLfLConfig(
+        policy_steps=300, kl_steps=20, reward_init_steps=300, consistency_steps=20, log_std="exact", holdout=0.2
+    )
     states = []
     recover_reward(rolls, cfg, seed=0, checkpoint=states.append)
     fitted = np.array([np.exp(p["log_std"].numpy()).mean() for p in states[0]["policies"]])
@@ -193,8 +207,15 @@ def test_the_fixed_recovery_sees_the_learner_narrowing():
 def test_chained_fits_all_end_equal_to_the_last():
     rng = np.random.default_rng(0)
     rollouts = [_rollout(rng, g, s) for g, s in ((0.0, 1.0), (0.5, 0.6), (1.0, 0.3))]
-    cfg = DeepLfLConfig(policy_steps=200, kl_steps=30, reward_init_steps=100, consistency_steps=50, lr=1e-2,
-                        policy_fit="chained", policy_batch=100)
+    cfg = DeepLfLConfig(
+        policy_steps=200,
+        kl_steps=30,
+        reward_init_steps=100,
+        consistency_steps=50,
+        lr=1e-2,
+        policy_fit="chained",
+        policy_batch=100,
+    )
     assert cfg.to_dict()["policy_fit"] == "chained" and "policy_fit" not in FAST.to_dict()
     states = []
     recover_reward(rollouts, cfg, seed=0, checkpoint=lambda st: states.append(st))
@@ -221,12 +242,25 @@ def test_chained_fit_options_are_checked():
 
 from lfl_lib import deep_lfl, lq  # noqa: E402
 from lfl_lib.deep_lfl import (  # noqa: E402
-    Standardizer, consistency_residual, consistency_targets, divergence_targets, live_mask,
+    Standardizer,
+    consistency_residual,
+    consistency_targets,
+    divergence_targets,
+    live_mask,
 )
 
 #: Deterministic dynamics (W = 0): Theorem 2 then holds per sample, not only in expectation over s'.
-LQ = lq.LQProblem(A=[[1.0, 0.2], [0.0, 0.9]], B=[[0.0], [0.5]], Q=np.eye(2), R=[[0.5]], N=[[0.1], [0.0]],
-                  gamma=0.9, alpha=0.7, horizon=5, start_cov=0.25 * np.eye(2))
+LQ = lq.LQProblem(
+    A=[[1.0, 0.2], [0.0, 0.9]],
+    B=[[0.0], [0.5]],
+    Q=np.eye(2),
+    R=[[0.5]],
+    N=[[0.1], [0.0]],
+    gamma=0.9,
+    alpha=0.7,
+    horizon=5,
+    start_cov=0.25 * np.eye(2),
+)
 LQ_PI1 = lq.LinearGaussianPolicy([[0.0, 0.0]], [0.2], [[0.3]])
 
 
@@ -260,12 +294,21 @@ def test_consistency_targets_are_theorem_2_in_closed_form():
         (got,) = consistency_targets(actors, kl, norm, S, A, S2, live, LQ.alpha, LQ.gamma)
     Vt = lq.soft_value_of_q(LQ, lq.q_matrix(LQ, lq.soft_evaluate(LQ, pi1)))
     r = rolls[1]
-    want = LQ.reward(r.observations, r.actions) - lq.values(Vt, r.observations) + LQ.gamma * lq.values(Vt, r.next_observations)
+    want = (
+        LQ.reward(r.observations, r.actions)
+        - lq.values(Vt, r.observations)
+        + LQ.gamma * lq.values(Vt, r.next_observations)
+    )
     assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
     # and the consistency residual vanishes at r_phi = r with the shaping f = V~
-    res = consistency_residual(got, torch.as_tensor(LQ.reward(r.observations, r.actions)).float(),
-                               torch.as_tensor(lq.values(Vt, r.observations)).float(),
-                               torch.as_tensor(lq.values(Vt, r.next_observations)).float(), live[1], LQ.gamma)
+    res = consistency_residual(
+        got,
+        torch.as_tensor(LQ.reward(r.observations, r.actions)).float(),
+        torch.as_tensor(lq.values(Vt, r.observations)).float(),
+        torch.as_tensor(lq.values(Vt, r.next_observations)).float(),
+        live[1],
+        LQ.gamma,
+    )
     assert_allclose(res.numpy(), 0.0, atol=1e-4 * np.abs(want).max())
 
 
@@ -290,17 +333,35 @@ def test_terminal_transitions_drop_the_terms_at_s_next():
 
 
 def test_live_mask_keeps_truncations():
-    ro = Rollout(np.zeros((4, 1)), np.zeros((4, 1)), np.zeros((4, 1)), np.array([0, 1, 0, 0], bool),
-                 np.array([0, 0, 1, 0], bool))
+    ro = Rollout(
+        np.zeros((4, 1)), np.zeros((4, 1)), np.zeros((4, 1)), np.array([0, 1, 0, 0], bool), np.array([0, 0, 1, 0], bool)
+    )
     assert live_mask(ro).tolist() == [1.0, 0.0, 1.0, 1.0]
 
 
 #: The end-to-end problem: as LQ with alpha = 1 and a first policy that ignores the state. SPI's means do
 #: not depend on alpha, so pi_2 is as far from the optimum (relative error 0.67) at every temperature.
-E2E = lq.LQProblem(A=[[1.0, 0.2], [0.0, 0.9]], B=[[0.0], [0.5]], Q=np.eye(2), R=[[0.5]], gamma=0.9, alpha=1.0,
-                   horizon=5, start_cov=0.25 * np.eye(2))
-E2E_CFG = DeepLfLConfig(alpha_model=1.0, gamma=0.9, hidden=(), shared_units=64, lr=2e-2, policy_steps=300,
-                        kl_steps=1000, reward_init_steps=200, consistency_steps=800)
+E2E = lq.LQProblem(
+    A=[[1.0, 0.2], [0.0, 0.9]],
+    B=[[0.0], [0.5]],
+    Q=np.eye(2),
+    R=[[0.5]],
+    gamma=0.9,
+    alpha=1.0,
+    horizon=5,
+    start_cov=0.25 * np.eye(2),
+)
+E2E_CFG = DeepLfLConfig(
+    alpha_model=1.0,
+    gamma=0.9,
+    hidden=(),
+    shared_units=64,
+    lr=2e-2,
+    policy_steps=300,
+    kl_steps=1000,
+    reward_init_steps=200,
+    consistency_steps=800,
+)
 
 
 def _observer_error(reward, opt):
@@ -346,11 +407,21 @@ def test_consistency_targets_pair_each_improvement_with_its_own_policies():
     norm = Standardizer(allS.mean(0), allS.std(0))
     actors = [lq.to_actor(p, norm.mean.double().numpy(), norm.std.double().numpy()) for p in pis]
     t = lambda key: [torch.as_tensor(getattr(r, key), dtype=torch.float32) for r in rolls]
-    rho = lambda s: torch.as_tensor(np.stack([lq.gaussian_kl(pis[k], pis[k + 1], s.double().numpy()) for k in range(2)], 1),
-                                    dtype=torch.float32)
+    rho = lambda s: torch.as_tensor(
+        np.stack([lq.gaussian_kl(pis[k], pis[k + 1], s.double().numpy()) for k in range(2)], 1), dtype=torch.float32
+    )
     with torch.no_grad():
-        got = consistency_targets(actors, rho, norm, t("observations"), t("actions"), t("next_observations"),
-                                  [live_mask(r) for r in rolls], LQ.alpha, LQ.gamma)
+        got = consistency_targets(
+            actors,
+            rho,
+            norm,
+            t("observations"),
+            t("actions"),
+            t("next_observations"),
+            [live_mask(r) for r in rolls],
+            LQ.alpha,
+            LQ.gamma,
+        )
     assert len(got) == 2
     for k in range(2):
         r = rolls[k + 1]
@@ -360,7 +431,9 @@ def test_consistency_targets_pair_each_improvement_with_its_own_policies():
     with torch.no_grad():
         kl = divergence_targets(actors, norm, [t("next_observations")[1], t("next_observations")[2]])
     for k in range(2):
-        assert_allclose(kl[k].numpy(), lq.gaussian_kl(pis[k], pis[k + 1], rolls[k + 1].next_observations), rtol=1e-4, atol=1e-5)
+        assert_allclose(
+            kl[k].numpy(), lq.gaussian_kl(pis[k], pis[k + 1], rolls[k + 1].next_observations), rtol=1e-4, atol=1e-5
+        )
 
 
 # ------------------------------------------------------------------ the KL-regularized learner model, closed form

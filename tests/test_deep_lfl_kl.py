@@ -21,8 +21,16 @@ from lfl_lib.deep_lfl import DeepLfLConfig, recover_reward  # noqa: E402
 # scripts/code_paths.py emulates by up to 1e-3 from that (book/data/code_paths.json; an Intel
 # Xeon's native AVX-512 path gave 1.1e-4 relative), so they are compared within 3e-3 (absolute).
 REF = dataclasses.replace(FAST, policy_steps=100, kl_steps=20, reward_init_steps=100, consistency_steps=50)
-PAPER_PATH_REFERENCE = [-2.6510658264160156, -4.605924606323242, -7.875148773193359, -2.6296236515045166,
-                        -2.5226190090179443, -5.764218330383301, -5.364139080047607, -2.124755620956421]
+PAPER_PATH_REFERENCE = [
+    -2.6510658264160156,
+    -4.605924606323242,
+    -7.875148773193359,
+    -2.6296236515045166,
+    -2.5226190090179443,
+    -5.764218330383301,
+    -5.364139080047607,
+    -2.124755620956421,
+]
 
 
 def _data():

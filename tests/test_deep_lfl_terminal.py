@@ -29,8 +29,11 @@ finite = st.floats(-50.0, 50.0, allow_nan=False, width=32)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(finite, finite, finite, finite, st.booleans()), min_size=1, max_size=20), finite,
-       st.floats(0.5, 0.99))
+@given(
+    st.lists(st.tuples(finite, finite, finite, finite, st.booleans()), min_size=1, max_size=20),
+    finite,
+    st.floats(0.5, 0.99),
+)
 def test_a_constant_is_a_shaping_only_where_no_transition_is_absorbing(rows, c, gamma):
     """r -> r + c with f -> f + c / (1 - gamma) leaves every residual of Eq. (5) unchanged
     on a live transition and moves a terminated one by c * gamma / (1 - gamma)."""
@@ -39,8 +42,7 @@ def test_a_constant_is_a_shaping_only_where_no_transition_is_absorbing(rows, c, 
     before = consistency_residual(t, r, fs, fn, alive, gamma)
     after = consistency_residual(t, r + c, fs + d, fn + d, alive, gamma)
     # tolerance: float64 sums of terms up to |c| / (1 - gamma) <= 5000
-    assert_allclose((after - before).numpy(), np.where(alive.numpy() == 1, 0.0, c * gamma / (1.0 - gamma)),
-                    atol=1e-8)
+    assert_allclose((after - before).numpy(), np.where(alive.numpy() == 1, 0.0, c * gamma / (1.0 - gamma)), atol=1e-8)
 
 
 def _terminating_data():
@@ -50,8 +52,10 @@ def _terminating_data():
 
 def test_bootstrap_treats_a_termination_as_a_time_limit_end():
     rolls = _terminating_data()
-    as_trunc = [Rollout(r.observations, r.actions, r.next_observations, np.zeros_like(r.terminations),
-                        r.terminations.copy()) for r in rolls]
+    as_trunc = [
+        Rollout(r.observations, r.actions, r.next_observations, np.zeros_like(r.terminations), r.terminations.copy())
+        for r in rolls
+    ]
     x = np.random.default_rng(12).normal(size=(8, 3)), np.random.default_rng(13).normal(size=(8, 2))
     boot, info_b = recover_reward(rolls, dataclasses.replace(REF, terminal="bootstrap"), seed=4)
     trunc, info_t = recover_reward(as_trunc, REF, seed=4)

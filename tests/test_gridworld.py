@@ -46,8 +46,9 @@ def test_state_index_rejects_cells_off_the_grid(x, y):
         state_index(x, y)
 
 
-@pytest.mark.parametrize("s, match", [(-1, r"^s must be in \[0, 24\]"), (25, r"^s must be in \[0, 24\]"),
-                                      (2.5, r"^s must be an integer")])
+@pytest.mark.parametrize(
+    "s, match", [(-1, r"^s must be in \[0, 24\]"), (25, r"^s must be in \[0, 24\]"), (2.5, r"^s must be an integer")]
+)
 def test_cell_rejects_bad_state(s, match):
     with pytest.raises(ValueError, match=match):
         cell(s)

@@ -187,5 +187,7 @@ def test_kl_divergence_checks_pi2_as_it_checks_pi1():
         kl_divergence(np.array([[0.5, 0.5]]), np.array([0.5, 0.5]))
     with pytest.raises(ValueError, match=r"^pi2 must have 2 dimensions"):
         kl_divergence(np.array([[0.5, 0.5]]), np.full((1, 1, 2), 0.5))
-    with pytest.raises(ValueError, match=r"^pi2 must be > 0 wherever pi1 > 0 \(otherwise the KL divergence is infinite\)$"):
+    with pytest.raises(
+        ValueError, match=r"^pi2 must be > 0 wherever pi1 > 0 \(otherwise the KL divergence is infinite\)$"
+    ):
         kl_divergence(np.array([[0.5, 0.5]]), np.array([[1.0, 0.0]]))

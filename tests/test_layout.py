@@ -58,7 +58,8 @@ def test_the_library_never_imports_the_experiment_drivers():
     assert len(files) > 15 and PACKAGE / "mdp.py" in files
     offenders = {
         str(p.relative_to(PACKAGE)): [m for m in _imported_modules(p) if m.startswith("lfl_lib.experiments")]
-        for p in files if p.name not in ENTRY_POINTS
+        for p in files
+        if p.name not in ENTRY_POINTS
     }
     assert {k: v for k, v in offenders.items() if v} == {}
 
@@ -73,7 +74,9 @@ def test_the_import_check_sees_a_relative_import():
     # the check above must be able to fail: relative and absolute imports of the drivers are seen
     source = "from .experiments import study\nfrom . import experiments\nimport lfl_lib.experiments.sweep\n"
     names = _imported_modules(PACKAGE / "observer.py", source)
-    assert "lfl_lib.experiments.sweep" in names and "lfl_lib.experiments" in names and "lfl_lib.experiments.study" in names
+    assert (
+        "lfl_lib.experiments.sweep" in names and "lfl_lib.experiments" in names and "lfl_lib.experiments.study" in names
+    )
 
 
 def test_no_library_path_is_computed_from_its_own_file():
@@ -82,15 +85,16 @@ def test_no_library_path_is_computed_from_its_own_file():
 
 
 def test_recovering_a_reward_needs_no_mujoco():
-    code = ("import sys; import lfl_lib.deep_lfl, lfl_lib.lq, lfl_lib.nets, lfl_lib.data, lfl_lib.tabular_lfl; "
-            "print('mujoco' in sys.modules)")
+    code = (
+        "import sys; import lfl_lib.deep_lfl, lfl_lib.lq, lfl_lib.nets, lfl_lib.data, lfl_lib.tabular_lfl; "
+        "print('mujoco' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_importing_ppo_leaves_mujocos_warning_handler_alone():
-    code = ("import mujoco, sys; import lfl_lib.ppo as p; "
-            "print(p._quiet_mujoco.cache_info().currsize)")
+    code = "import mujoco, sys; import lfl_lib.ppo as p; print(p._quiet_mujoco.cache_info().currsize)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
 

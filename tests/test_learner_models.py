@@ -94,8 +94,12 @@ def test_one_kl_step_is_explained_by_every_kl_weight(mdp, alpha, lam, lam2, seed
 def test_reward_alpha_and_kl_weight_scale_together(mdp, alpha, lam, c, seed):
     pi1 = random_positive_policy(np.random.default_rng(seed), mdp.n_states, mdp.n_actions)
     scaled = mdp.with_reward(c * mdp.r)
-    assert_allclose(kl_soft_improvement(scaled, pi1, c * alpha, c * lam), kl_soft_improvement(mdp, pi1, alpha, lam),
-                    rtol=0, atol=TOL)
+    assert_allclose(
+        kl_soft_improvement(scaled, pi1, c * alpha, c * lam),
+        kl_soft_improvement(mdp, pi1, alpha, lam),
+        rtol=0,
+        atol=TOL,
+    )
 
 
 def test_kl_weight_is_identified_from_two_exact_improvements_on_the_grid():
@@ -113,7 +117,7 @@ def test_kl_weight_is_identified_from_two_exact_improvements_on_the_grid():
 @given(mdp=mdps(), alpha=alphas, seed=seeds, n=st.integers(2, 5), start=st.integers(0, 3))
 def test_value_iteration_inversion_differs_from_the_reward_by_a_shaping(mdp, alpha, seed, n, start):
     v0 = 3.0 * np.random.default_rng(seed).standard_normal(mdp.n_states)
-    pols = soft_value_iteration(mdp, alpha, start + n, v0=v0)[1 + start:]  # n policies, each from a backup
+    pols = soft_value_iteration(mdp, alpha, start + n, v0=v0)[1 + start :]  # n policies, each from a backup
     r = invert_value_iteration(mdp, pols, alpha)
     scale = 1.0 + np.abs(r).max() + np.abs(mdp.r).max()
     assert _shaping_residual(mdp, r - mdp.r) < TOL * scale
@@ -143,7 +147,7 @@ def test_spi_model_is_todays_behaviour_bitwise():
     data = json.loads((Path(__file__).parents[1] / "book/data/tabular/table2_100runs.json").read_text())
     from lfl_lib.experiments.table2 import run_once
 
-    for row in data["runs"][:: 97][:4]:
+    for row in data["runs"][::97][:4]:
         res = run_once(row["learner"], row["seed"])
         assert round(res.observer_J, 6) == row["observer_J"]
     grid = make_gridworld()
@@ -233,8 +237,9 @@ def test_learner_models_take_episode_groups_and_a_known_model(kl_data):
     groups = []
     for tr in kl_data:  # each policy's run cut into 4 truncated episodes
         cuts = np.linspace(0, len(tr), 5).astype(int)
-        groups.append([Episode(tr.states[a:b + 1], tr.actions[a:b], truncated=True)
-                       for a, b in zip(cuts[:-1], cuts[1:])])
+        groups.append(
+            [Episode(tr.states[a : b + 1], tr.actions[a:b], truncated=True) for a, b in zip(cuts[:-1], cuts[1:])]
+        )
     same = fit_lfl(groups, 25, 4, grid.gamma, 0.7, learner_model="kl", kl_weight=0.7)
     ref = fit_lfl(kl_data, 25, 4, grid.gamma, 0.7, learner_model="kl", kl_weight=0.7)
     # the same pairs and transitions: the counts, hence the reward, agree (up to summation order)

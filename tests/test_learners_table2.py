@@ -103,8 +103,11 @@ def test_table2_runner_is_deterministic_and_complete():
     assert list(summary) == list(LEARNERS)
     assert summary["SPI"]["runs"] == 1 and np.isnan(summary["SPI"]["observer_J_std"])  # one run: no sample SD
     two = summarize([rows[0], run_once("SPI", seed=1, n_pairs=200)])["SPI"]
-    assert_allclose(two["observer_J_std"], np.std([rows[0].observer_J, run_once("SPI", seed=1, n_pairs=200).observer_J], ddof=1),
-                    rtol=1e-12)
+    assert_allclose(
+        two["observer_J_std"],
+        np.std([rows[0].observer_J, run_once("SPI", seed=1, n_pairs=200).observer_J], ddof=1),
+        rtol=1e-12,
+    )
     with pytest.raises(ValueError, match="name must be one of"):
         run_once("PPO", seed=0)
 
@@ -125,7 +128,7 @@ def test_best_learner_score_is_at_least_the_last():
     """SPI improves monotonically, so its best observed policy is its last (Table 2's caption says best)."""
     from lfl_lib.experiments.table2_study import best_learner_scores
 
-    (best, last), = best_learner_scores("SPI", [0])
+    ((best, last),) = best_learner_scores("SPI", [0])
     np.testing.assert_allclose(best, last, rtol=0, atol=1e-12)
-    (best_q, last_q), = best_learner_scores("Q-learning", [0])
+    ((best_q, last_q),) = best_learner_scores("Q-learning", [0])
     assert best_q >= last_q

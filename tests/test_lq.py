@@ -13,8 +13,16 @@ from numpy.testing import assert_allclose
 from lfl_lib import lq
 
 #: The problem of the end-to-end tests: marginally stable (eigenvalue 1), one action.
-PROBLEM = lq.LQProblem(A=[[1.0, 0.2], [0.0, 0.9]], B=[[0.0], [0.5]], Q=np.eye(2), R=[[0.5]], N=[[0.1], [0.0]],
-                       W=0.01 * np.eye(2), gamma=0.9, alpha=0.5)
+PROBLEM = lq.LQProblem(
+    A=[[1.0, 0.2], [0.0, 0.9]],
+    B=[[0.0], [0.5]],
+    Q=np.eye(2),
+    R=[[0.5]],
+    N=[[0.1], [0.0]],
+    W=0.01 * np.eye(2),
+    gamma=0.9,
+    alpha=0.5,
+)
 PI1 = lq.LinearGaussianPolicy([[-0.5, -0.5]], [0.3], [[1.0]])
 
 
@@ -36,8 +44,9 @@ def _random_problem(seed: int, terminal: bool = False) -> tuple[lq.LQProblem, lq
     N = 0.3 * rng.normal(size=(n, m))
     L = rng.normal(size=(n, n))
     Qm = L @ L.T + N @ np.linalg.solve(Rm, N.T)  # the cost is jointly convex
-    prob = lq.LQProblem(A=A, B=B, Q=Qm, R=Rm, N=N, gamma=rng.uniform(0.5, 0.95), alpha=rng.uniform(0.2, 2.0),
-                        terminal=terminal)
+    prob = lq.LQProblem(
+        A=A, B=B, Q=Qm, R=Rm, N=N, gamma=rng.uniform(0.5, 0.95), alpha=rng.uniform(0.2, 2.0), terminal=terminal
+    )
     K = 0.1 * rng.normal(size=(m, n))
     while max(abs(np.linalg.eigvals(A + B @ K))) >= 0.95:  # keep the policy stabilizing
         K *= 0.5
@@ -82,8 +91,11 @@ def test_soft_optimal_satisfies_the_soft_bellman_optimality_equation():
         # Q* = r + gamma V*(s') at a few actions
         a = rng.normal(size=(3, 1))
         s2 = s @ prob.A.T + a @ prob.B.T
-        assert_allclose(lq.quadratic_reward(H, np.tile(s, (3, 1)), a),
-                        prob.reward(np.tile(s, (3, 1)), a) + prob.gamma * lq.values(P, s2), rtol=1e-10)
+        assert_allclose(
+            lq.quadratic_reward(H, np.tile(s, (3, 1)), a),
+            prob.reward(np.tile(s, (3, 1)), a) + prob.gamma * lq.values(P, s2),
+            rtol=1e-10,
+        )
     # the optimal policy is exp((Q* - V*)/alpha)
     s, a = rng.normal(size=(5, 2)), rng.normal(size=(5, 1))
     assert_allclose(prob.alpha * pi.log_prob(s, a), lq.quadratic_reward(H, s, a) - lq.values(P, s), rtol=1e-9)
@@ -181,12 +193,15 @@ def test_shaping_keeps_the_soft_optimal_policy(seed):
     AB = np.hstack([Ab, Bb])
     M = lq.reward_matrix(prob)
     E = np.zeros_like(M)
-    E[:prob.n + 1, :prob.n + 1] = Phi
+    E[: prob.n + 1, : prob.n + 1] = Phi
     M_shaped = M + E - prob.gamma * AB.T @ Phi @ AB
     s, a = rng.normal(size=(5, prob.n)), rng.normal(size=(5, prob.m))
-    assert_allclose(lq.quadratic_reward(M_shaped, s, a),
-                    prob.reward(s, a) + lq.values(Phi, s) - prob.gamma * lq.values(Phi, s @ prob.A.T + a @ prob.B.T),
-                    rtol=1e-9, atol=1e-9)
+    assert_allclose(
+        lq.quadratic_reward(M_shaped, s, a),
+        prob.reward(s, a) + lq.values(Phi, s) - prob.gamma * lq.values(Phi, s @ prob.A.T + a @ prob.B.T),
+        rtol=1e-9,
+        atol=1e-9,
+    )
     try:
         shaped, _ = lq.soft_optimal(prob, M_shaped)
     except ValueError:
@@ -199,9 +214,11 @@ def test_shaping_keeps_the_soft_optimal_policy(seed):
 def test_log_policy_reward_matrix_is_the_log_density():
     pi = lq.LinearGaussianPolicy([[0.3, -1.0], [0.5, 0.2]], [0.1, -0.2], [[0.5, 0.1], [0.1, 0.3]])
     s, a = np.random.default_rng(5).normal(size=(6, 2)), np.random.default_rng(6).normal(size=(6, 2))
-    assert_allclose(lq.quadratic_reward(lq.log_policy_reward_matrix(pi, 0.7), s, a), 0.7 * pi.log_prob(s, a),
-                    rtol=1e-12)
+    assert_allclose(
+        lq.quadratic_reward(lq.log_policy_reward_matrix(pi, 0.7), s, a), 0.7 * pi.log_prob(s, a), rtol=1e-12
+    )
     from scipy.stats import multivariate_normal
+
     want = [multivariate_normal(pi.mean(x[None])[0], pi.cov).logpdf(y) for x, y in zip(s, a)]
     assert_allclose(pi.log_prob(s, a), want, rtol=1e-12)
     assert_allclose(pi.entropy(), multivariate_normal(np.zeros(2), pi.cov).entropy(), rtol=1e-12)

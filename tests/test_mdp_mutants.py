@@ -69,19 +69,29 @@ def test_tabular_mdp_keeps_read_only_float_copies_of_every_field():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(terminal=np.array([0, 2])),
-         r"^terminal must be a boolean mask of shape \(2,\); got int64 of shape \(2,\)$"),
-        (dict(terminal=[False, True, False]),
-         r"^terminal must be a boolean mask of shape \(2,\); got bool of shape \(3,\)$"),
-        (dict(terminal=[True, False]),
-         r"^terminal states must be absorbing: P\[t, a, t\] must be 1 for every terminal t "
-         r"\(TabularMDP\.from_gymnasium builds them so\)$"),
+        (
+            dict(terminal=np.array([0, 2])),
+            r"^terminal must be a boolean mask of shape \(2,\); got int64 of shape \(2,\)$",
+        ),
+        (
+            dict(terminal=[False, True, False]),
+            r"^terminal must be a boolean mask of shape \(2,\); got bool of shape \(3,\)$",
+        ),
+        (
+            dict(terminal=[True, False]),
+            r"^terminal states must be absorbing: P\[t, a, t\] must be 1 for every terminal t "
+            r"\(TabularMDP\.from_gymnasium builds them so\)$",
+        ),
         (dict(start_distribution=[0.5, np.nan]), r"^start_distribution must contain only finite numbers"),
         (dict(start_distribution=[[0.5], [0.5]]), r"^start_distribution must have 1 dimensions; got shape \(2, 1\)"),
-        (dict(start_distribution=[0.5, 0.25, 0.25]),
-         r"^start_distribution must be 2 non-negative probabilities summing to 1; got shape \(3,\), sum 1$"),
-        (dict(start_distribution=[1.5, -0.5]),
-         r"^start_distribution must be 2 non-negative probabilities summing to 1; got shape \(2,\), sum 1$"),
+        (
+            dict(start_distribution=[0.5, 0.25, 0.25]),
+            r"^start_distribution must be 2 non-negative probabilities summing to 1; got shape \(3,\), sum 1$",
+        ),
+        (
+            dict(start_distribution=[1.5, -0.5]),
+            r"^start_distribution must be 2 non-negative probabilities summing to 1; got shape \(2,\), sum 1$",
+        ),
     ],
 )
 def test_tabular_mdp_rejects_bad_terminal_and_start_distribution(kwargs, match):
@@ -179,8 +189,11 @@ def _chain_table(reach_terminal_alive: bool):
 
 def test_from_gymnasium_rejects_a_terminal_state_entered_alive_from_a_reachable_state():
     env = ToyText(_chain_table(True), initial_state_distrib=np.array([1.0, 0.0, 0.0]))
-    with pytest.raises(ValueError, match=r"^state 2 is entered both with and without termination; "
-                                         r"it cannot be made an absorbing terminal state$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^state 2 is entered both with and without termination; "
+        r"it cannot be made an absorbing terminal state$",
+    ):
         TabularMDP.from_gymnasium(env)
     mdp = TabularMDP.from_gymnasium(ToyText(_chain_table(False), initial_state_distrib=np.array([1.0, 0.0, 0.0])))
     assert_array_equal(mdp.terminal, [False, False, True])
@@ -237,8 +250,10 @@ def test_from_gymnasium_reset_cells():
     "table, match",
     [
         ({}, "env must expose a transition table env.unwrapped.P (toy-text environments); got ToyText"),
-        ({0: {0: [(1.0, 1, 0.0, False)], 1: [(1.0, 1, 0.0, False)]}, 1: {0: [(1.0, 1, 0.0, False)]}},
-         "env.unwrapped.P[1] has 1 actions; P[0] has 2"),
+        (
+            {0: {0: [(1.0, 1, 0.0, False)], 1: [(1.0, 1, 0.0, False)]}, 1: {0: [(1.0, 1, 0.0, False)]}},
+            "env.unwrapped.P[1] has 1 actions; P[0] has 2",
+        ),
     ],
 )
 def test_from_gymnasium_error_messages(table, match):

@@ -21,8 +21,15 @@ COMMON = dict(updates=2, ppo_config=PPO_TINY, eval_episodes=2, bc_steps=3, bc_co
 
 def _rollouts(n: int = 3, T: int = 40, seed: int = 0) -> list[Rollout]:
     rng = np.random.default_rng(seed)
-    return [Rollout(rng.normal(size=(T, 4)), rng.normal(size=(T, 1)) * (1 - 0.2 * k), rng.normal(size=(T, 4)),
-                    np.arange(T) % 10 == 9) for k in range(n)]
+    return [
+        Rollout(
+            rng.normal(size=(T, 4)),
+            rng.normal(size=(T, 1)) * (1 - 0.2 * k),
+            rng.normal(size=(T, 4)),
+            np.arange(T) % 10 == 9,
+        )
+        for k in range(n)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +40,20 @@ def reward():
 
 def _start(reward) -> PolicySnapshot:
     std = reward.norm.std.numpy().astype(np.float64)
-    return PolicySnapshot(reward.policy.state_dict(), reward.norm.mean.numpy().astype(np.float64), std ** 2)
+    return PolicySnapshot(reward.policy.state_dict(), reward.norm.mean.numpy().astype(np.float64), std**2)
 
 
 def test_every_option_is_recorded_and_a_checkpoint_resumes_to_the_same_result(reward, tmp_path):
-    opts = dict(COMMON, start=_start(reward), start_count=240, anchor_weight=0.5, soft_alpha=0.1, critic_warmup=1,
-                scores={"sigma": lambda pol: float(pol.actor_state["log_std"].exp()[0])}, paper_code=True)
+    opts = dict(
+        COMMON,
+        start=_start(reward),
+        start_count=240,
+        anchor_weight=0.5,
+        soft_alpha=0.1,
+        critic_warmup=1,
+        scores={"sigma": lambda pol: float(pol.actor_state["log_std"].exp()[0])},
+        paper_code=True,
+    )
     full = train_observer(ENV, reward, checkpoint=tmp_path / "a.pt", **opts)
     rec = full.record
     assert len(full.returns) == 3 and len(rec["sigma"]) == 3 and len(rec["paper_code"]) == 2
@@ -67,13 +82,16 @@ def test_the_defaults_are_the_held_out_choice(reward):
     assert set(res.record) == {"returns"} and len(res.scores) == 3
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(start="D3.npz"), "start must be a lfl_lib.data.Rollout"),
-    (dict(anchor_weight=-1.0), "anchor_weight must be None or a finite number >= 0"),
-    (dict(soft_alpha=float("nan")), "soft_alpha must be a finite number >= 0"),
-    (dict(critic_warmup=-1), "critic_warmup"),
-    (dict(paper_code="yes"), "paper_code must be True or False"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(start="D3.npz"), "start must be a lfl_lib.data.Rollout"),
+        (dict(anchor_weight=-1.0), "anchor_weight must be None or a finite number >= 0"),
+        (dict(soft_alpha=float("nan")), "soft_alpha must be a finite number >= 0"),
+        (dict(critic_warmup=-1), "critic_warmup"),
+        (dict(paper_code="yes"), "paper_code must be True or False"),
+    ],
+)
 def test_bad_options_are_refused_by_name(reward, bad, match):
     with pytest.raises(ValueError, match=match):
         train_observer(ENV, reward, **{**COMMON, **bad})

@@ -11,8 +11,17 @@ from numpy.testing import assert_allclose, assert_array_equal
 torch.set_num_threads(1)  # small networks: one thread is faster on a shared machine
 
 from lfl_lib.observer_ppo import ObserverPPO  # noqa: E402
-from lfl_lib.ppo import (PPO, PolicySnapshot, PPOConfig, annealed_fraction, check_env_id, evaluate_policy,  # noqa: E402
-                         gae_advantages, minibatch_indices, return_targets)
+from lfl_lib.ppo import (
+    PPO,
+    PolicySnapshot,
+    PPOConfig,
+    annealed_fraction,
+    check_env_id,
+    evaluate_policy,  # noqa: E402
+    gae_advantages,
+    minibatch_indices,
+    return_targets,
+)
 
 TINY = PPOConfig(n_envs=2, n_steps=64, n_epochs=2, n_minibatches=4, anneal_updates=5)
 # no reward normalization, so that the reward buffer shows the anchor's and the soft term in the reward's units
@@ -134,7 +143,7 @@ def test_hook_gets_one_environment_raw_rollout_with_true_final_states():
     ppo = PPO("Hopper-v5", TINY, seed=1, hook=lambda u, ro, pol: seen.append((u, ro, pol)))
     first_obs = ppo.tap.raw_obs[0].copy()
     ppo.train_update()
-    (u, ro, pol), = seen
+    ((u, ro, pol),) = seen
     assert u == 1
     assert ro.observations.shape == (64, 11) and ro.actions.shape == (64, 3)
     assert_array_equal(ro.observations[0], first_obs)  # raw, not normalized
@@ -227,7 +236,7 @@ def test_info_reward_terms_sum_to_the_reward_with_the_unclipped_control_cost():
             ended += int(np.sum(term | trunc))
             # gymnasium v5 Hopper: reward_forward + reward_ctrl + reward_survive = reward, with the
             # control cost (weight 1e-3) of the clipped action; the queue has the unclipped one's
-            want = r + 1e-3 * ((np.clip(a, -1, 1) ** 2).sum(-1) - (a ** 2).sum(-1))
+            want = r + 1e-3 * ((np.clip(a, -1, 1) ** 2).sum(-1) - (a**2).sum(-1))
             assert_allclose(list(tap.reward_terms)[-3:], want, rtol=0, atol=1e-12)
     finally:
         envs.close()
@@ -406,15 +415,19 @@ def test_a_log_density_reward_has_its_soft_optimum_at_its_mean_with_sigma_sqrt_a
     from scipy.integrate import quad
 
     def r(a):
-        return -0.5 * np.log(2 * np.pi * sigma ** 2) - 0.5 * ((a - mu) / sigma) ** 2
+        return -0.5 * np.log(2 * np.pi * sigma**2) - 0.5 * ((a - mu) / sigma) ** 2
 
     def objective(m, s, soft):  # closed form over a ~ N(m, s^2)
-        plain = -0.5 * np.log(2 * np.pi * sigma ** 2) - ((m - mu) ** 2 + s ** 2) / (2 * sigma ** 2)
+        plain = -0.5 * np.log(2 * np.pi * sigma**2) - ((m - mu) ** 2 + s**2) / (2 * sigma**2)
         return plain + (alpha * (np.log(s) + 0.5 * np.log(2 * np.pi * np.e)) if soft else 0.0)
 
     bound = alpha * np.log(quad(lambda a: np.exp(r(a) / alpha), mu - 60 * sigma, mu + 60 * sigma)[0])
-    assert_allclose(bound, 0.5 * alpha * np.log(2 * np.pi * alpha * sigma ** 2) - 0.5 * np.log(2 * np.pi * sigma ** 2),
-                    rtol=1e-9, atol=1e-9)
+    assert_allclose(
+        bound,
+        0.5 * alpha * np.log(2 * np.pi * alpha * sigma**2) - 0.5 * np.log(2 * np.pi * sigma**2),
+        rtol=1e-9,
+        atol=1e-9,
+    )
     s_star = sigma * np.sqrt(alpha)
     assert_allclose(objective(mu, s_star, True), bound, rtol=1e-9, atol=1e-9)  # attained
     rng = np.random.default_rng(0)
@@ -499,8 +512,10 @@ def test_freeze_refuses_bad_input():
 def test_without_options_the_observer_ppo_is_the_plain_ppo_and_a_plain_ppo_refuses_its_options():
     plain, obs = PPO(HOPPER, TINY_RAW, seed=5), ObserverPPO(HOPPER, TINY_RAW, seed=5)
     for _ in range(2):
-        assert plain.train_update() | {"rollout_s": 0, "update_s": 0} == obs.train_update() | {"rollout_s": 0,
-                                                                                                "update_s": 0}
+        assert plain.train_update() | {"rollout_s": 0, "update_s": 0} == obs.train_update() | {
+            "rollout_s": 0,
+            "update_s": 0,
+        }
     for k, v in plain.actor.state_dict().items():
         assert_array_equal(v.numpy(), obs.actor.state_dict()[k].numpy())
     obs.set_soft(0.1)

@@ -86,13 +86,13 @@ def test_advantage_normalization():
 # ------------------------------------------------------------------ a linear-quadratic bandit
 
 # one step per episode, r = -(s'Qs + a'Ra + 2 s'Na): the best action is a = -R^{-1} N's
-BANDIT = lq.LQProblem(A=np.zeros((2, 2)), B=np.zeros((2, 1)), Q=np.eye(2), R=[[1.0]], N=[[0.8], [-0.5]],
-                      terminal=True)
+BANDIT = lq.LQProblem(A=np.zeros((2, 2)), B=np.zeros((2, 1)), Q=np.eye(2), R=[[1.0]], N=[[0.8], [-0.5]], terminal=True)
 BANDIT_ID = "LfLTestLQBandit-v0"
 if BANDIT_ID not in gym.registry:
     gym.register(id=BANDIT_ID, entry_point=functools.partial(lq.LQEnv, BANDIT))
-BANDIT_CFG = PPOConfig(n_envs=4, n_steps=64, n_epochs=10, n_minibatches=4, lr=5e-3, anneal_updates=100,
-                       hidden=(16,), norm_reward=False)
+BANDIT_CFG = PPOConfig(
+    n_envs=4, n_steps=64, n_epochs=10, n_minibatches=4, lr=5e-3, anneal_updates=100, hidden=(16,), norm_reward=False
+)
 
 
 def test_train_update_uses_the_loss_pieces(monkeypatch):
@@ -116,8 +116,7 @@ def test_train_update_uses_the_loss_pieces(monkeypatch):
     monkeypatch.setattr(ppo_mod, "normalize_advantages", norm)
     monkeypatch.setattr(ppo_mod, "clipped_surrogate_loss", surr)
     monkeypatch.setattr(ppo_mod, "value_loss", val)
-    cfg = PPOConfig(n_envs=2, n_steps=32, n_epochs=2, n_minibatches=4, clip_coef=0.25, anneal_updates=4,
-                    hidden=(8,))
+    cfg = PPOConfig(n_envs=2, n_steps=32, n_epochs=2, n_minibatches=4, clip_coef=0.25, anneal_updates=4, hidden=(8,))
     ppo = PPO(BANDIT_ID, cfg, seed=0)
     ppo.train_update()
     ppo.train_update()

@@ -147,8 +147,7 @@ def test_counterexample_action_dependent_term_changes_the_optimal_policy():
     assert_allclose(pi_g, [[0.5, 0.5]], **VI)
 
 
-@given(mdp=mdps(min_states=2, min_actions=2, sparse=False, gamma=st.floats(0.3, 0.95)), alpha=alphas,
-       seed=seeds)
+@given(mdp=mdps(min_states=2, min_actions=2, sparse=False, gamma=st.floats(0.3, 0.95)), alpha=alphas, seed=seeds)
 def test_action_dependent_terms_break_lemma1(mdp, alpha, seed):
     # with h(s, a) random, Q^{pi, r + h} - Q^{pi, r} depends on the action
     rng = np.random.default_rng(seed)

@@ -1,11 +1,14 @@
 """scripts/prose_numbers.py: typed numbers in prose are flagged; glued, the paper's, settings and references are not."""
+
 import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
 
-_SPEC = importlib.util.spec_from_file_location("prose_numbers", Path(__file__).parents[1] / "scripts" / "prose_numbers.py")
+_SPEC = importlib.util.spec_from_file_location(
+    "prose_numbers", Path(__file__).parents[1] / "scripts" / "prose_numbers.py"
+)
 prose_numbers = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(prose_numbers)
 
@@ -26,18 +29,21 @@ def test_typed_numbers_are_flagged_in_text_and_in_math():
     assert prose_numbers.typed_numbers("the learner scores 4.18.") == ["4.18"]
 
 
-@pytest.mark.parametrize("text", [
-    "the observer scores {glue:text}`obs_mean:.2f`",            # glued
-    "the paper prints {paper}`4.68` $\\pm$ {paper}`0.24`",       # the paper's
-    "with $\\alpha_m = 0.7$, $\\gamma=0.96$ and $\\lambda_{\\text{GAE}} = 0.95$",  # settings in math
-    "a grid $\\epsilon \\in \\{0.05, 0.25, 0.5, 1\\}$ of settings",  # a parameter's set of values
-    "Section 5.4, sections 5.4 and 5.5, Table 2, Eq. (5), Fig. 4",  # references
-    "## 5.3 Table 2",                                           # a heading's number
-    "`lr=0.5` in code, a [link](https://x.org/v1.2/a.html), rliable 1.2.0",
-    "```python\nx = 0.5\n```",                                  # a code block
-    ":label: ex-0.5\n",                                         # a directive option
-    "10 runs, seeds 1000-1009, 31% of the book",                 # integers
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the observer scores {glue:text}`obs_mean:.2f`",  # glued
+        "the paper prints {paper}`4.68` $\\pm$ {paper}`0.24`",  # the paper's
+        "with $\\alpha_m = 0.7$, $\\gamma=0.96$ and $\\lambda_{\\text{GAE}} = 0.95$",  # settings in math
+        "a grid $\\epsilon \\in \\{0.05, 0.25, 0.5, 1\\}$ of settings",  # a parameter's set of values
+        "Section 5.4, sections 5.4 and 5.5, Table 2, Eq. (5), Fig. 4",  # references
+        "## 5.3 Table 2",  # a heading's number
+        "`lr=0.5` in code, a [link](https://x.org/v1.2/a.html), rliable 1.2.0",
+        "```python\nx = 0.5\n```",  # a code block
+        ":label: ex-0.5\n",  # a directive option
+        "10 runs, seeds 1000-1009, 31% of the book",  # integers
+    ],
+)
 def test_not_typed_numbers(text):
     assert prose_numbers.typed_numbers(text) == []
 

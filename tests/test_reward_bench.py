@@ -77,7 +77,12 @@ def test_bench_table_reads_the_files(tmp_path):
     for reward, seed, rho in (("trex", 1, 0.5), ("trex", 0, None), ("bc", 0, -1.0)):
         m = {k: 0.25 for k in rb.METRICS}
         m["spearman_unseen"] = rho
-        d = {"reward": reward, "env_id": "Reacher-v5", "seed": seed, "metrics": {"mean": m, "sampled": {**m, "spearman_all": 0.9}}}
+        d = {
+            "reward": reward,
+            "env_id": "Reacher-v5",
+            "seed": seed,
+            "metrics": {"mean": m, "sampled": {**m, "spearman_all": 0.9}},
+        }
         (tmp_path / reward).mkdir(exist_ok=True)
         (tmp_path / reward / f"Reacher-v5_seed{seed}.json").write_text(json.dumps(d))
     rows = rb.bench_table(tmp_path)
@@ -100,7 +105,9 @@ def _fake_log(run_dir, env_id="Reacher-v5", n_updates=30):
     (run_dir / "trajectories").mkdir()
     torch.manual_seed(0)
     actor = GaussianActor(10, 2, (8,))
-    pol = PolicySnapshot({k: v.detach().clone() for k, v in actor.state_dict().items()}, np.zeros(10), np.ones(10), (8,))
+    pol = PolicySnapshot(
+        {k: v.detach().clone() for k, v in actor.state_dict().items()}, np.zeros(10), np.ones(10), (8,)
+    )
     tr = rb.noisy_episodes(env_id, pol, 0.0, 2, 10, stochastic=True)
     o, a = tr["observations"].astype(np.float64), tr["actions"].astype(np.float64)
     obs = np.concatenate([o[:, 0], o[:, 1]])
@@ -112,8 +119,10 @@ def _fake_log(run_dir, env_id="Reacher-v5", n_updates=30):
     evals = {p: rb.noisy_episodes(env_id, pol, 0.0, 2, 1000, stochastic=p == "sampled") for p in ("mean", "sampled")}
     rng = np.random.default_rng(0)
     for u in range(1, n_updates + 1):
-        _safe_io.save({"update": u, "rollout": ro.to_arrays(), "policy": pol.to_dict()},
-                      run_dir / "checkpoints" / f"update_{u:03d}.pt")
+        _safe_io.save(
+            {"update": u, "rollout": ro.to_arrays(), "policy": pol.to_dict()},
+            run_dir / "checkpoints" / f"update_{u:03d}.pt",
+        )
         for prot, t in evals.items():
             t = {**t, "returns": t["returns"] + rng.normal(0.0, 5.0)}
             np.savez_compressed(run_dir / "trajectories" / f"update_{u:03d}_{prot}.npz", **t)
@@ -135,8 +144,23 @@ def test_bench_run_end_to_end_on_a_fake_log(tmp_path, monkeypatch):
         assert m["diverse_episodes"] == 3 * len(rb.NOISE_LEVELS) * rb.NOISE_EPISODES
     assert d["unseen"] == list(range(21, 31)) and d["command"] == "test"
     # the noise-injected episodes are cached: a second reward reads them back
-    rb.main(["--rewards", "true", "bc", "--envs", "Reacher-v5", "--seeds", "0", "--runs", str(runs), "--out", str(out),
-             "--cache", str(tmp_path / "cache")])
+    rb.main(
+        [
+            "--rewards",
+            "true",
+            "bc",
+            "--envs",
+            "Reacher-v5",
+            "--seeds",
+            "0",
+            "--runs",
+            str(runs),
+            "--out",
+            str(out),
+            "--cache",
+            str(tmp_path / "cache"),
+        ]
+    )
     bc = json.loads((out / "bc" / "Reacher-v5_seed0.json").read_text())
     assert -1.0 <= bc["metrics"]["mean"]["heldout_corr"] <= 1.0
     assert [r["reward"] for r in rb.bench_table(out)] == ["bc", "true"]

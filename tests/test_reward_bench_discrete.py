@@ -36,8 +36,14 @@ def _cartpole_rollout(skill: float, seed: int, T: int = 400) -> Rollout:
         obs = nxt if not (te or tr) else env.reset(seed=int(rng.integers(1 << 30)))[0]
     env.close()
     trunc[-1] = not term[-1]  # the stream ends: an unfinished episode
-    return Rollout(np.array(S, np.float64), np.array(A), np.array(N, np.float64), np.array(term), np.array(trunc),
-                   action_space=gym.spaces.Discrete(2))
+    return Rollout(
+        np.array(S, np.float64),
+        np.array(A),
+        np.array(N, np.float64),
+        np.array(term),
+        np.array(trunc),
+        action_space=gym.spaces.Discrete(2),
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -66,8 +72,9 @@ def test_bc_reward_is_a_categorical_clone_of_the_last_rollout():
     agree = float(np.mean(per_action.argmax(1) == good))
     assert agree > 0.95, agree  # 0.99 when written
     # actions as the benchmark passes them (float columns of episode_returns) give the same values
-    assert np.array_equal(bc.reward_fn(obs, last.actions.reshape(-1, 1).astype(np.float64)),
-                          bc.reward_fn(obs, last.actions))
+    assert np.array_equal(
+        bc.reward_fn(obs, last.actions.reshape(-1, 1).astype(np.float64)), bc.reward_fn(obs, last.actions)
+    )
     # the spec round-trips bitwise
     back = rb.reward_from_spec(rb._model_spec(bc))
     assert back is not None
@@ -91,15 +98,22 @@ def test_trex_with_and_without_the_action_prior_on_discrete_actions(monkeypatch)
     last = ros[-1]
     bc = rb._bc_reward(last, seed=0)
     for r in ros:
-        assert_allclose(fn1(r.observations, r.actions) - fn0(r.observations, r.actions),
-                        0.1 * bc.reward_fn(r.observations, r.actions), rtol=1e-6, atol=1e-6)
+        assert_allclose(
+            fn1(r.observations, r.actions) - fn0(r.observations, r.actions),
+            0.1 * bc.reward_fn(r.observations, r.actions),
+            rtol=1e-6,
+            atol=1e-6,
+        )
     # both rebuild from their specs bitwise, and the scoring path reads (T, n) episodes of integer actions
     for fn, spec in ((fn0, spec0), (fn1, spec1)):
         back = rb.reward_from_spec(spec)
         assert back is not None
         assert np.array_equal(back(last.observations, last.actions), fn(last.observations, last.actions))
-    traj = {"observations": last.observations[:20].reshape(10, 2, 4), "actions": last.actions[:20].reshape(10, 2, 1),
-            "lengths": np.array([10, 7])}
+    traj = {
+        "observations": last.observations[:20].reshape(10, 2, 4),
+        "actions": last.actions[:20].reshape(10, 2, 1),
+        "lengths": np.array([10, 7]),
+    }
     got = rb.episode_returns(fn1, traj)
     flat = fn1(last.observations[:20], last.actions[:20]).reshape(10, 2)
     assert_allclose(got, [flat[:, 0].sum(), flat[:7, 1].sum()], rtol=1e-12)

@@ -9,13 +9,16 @@ import pytest
 from lfl_lib.experiments import reward_observers as ro
 
 
-@pytest.mark.parametrize("args, match", [
-    (("true", "Hopper-v5", 0, "absorbing", 30), "reward must be one of"),
-    (("trex", "Hopper-v5", 0, "sometimes", 30), "terminal must be one of"),
-    (("trex", "Pendulum-v1", 0, "absorbing", 30), "env_id must be one of"),
-    (("trex", "Hopper-v5", -1, "absorbing", 30), "seed must be an int >= 0"),
-    (("trex", "Hopper-v5", 0, "absorbing", 0), "updates must be an int >= 1"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (("true", "Hopper-v5", 0, "absorbing", 30), "reward must be one of"),
+        (("trex", "Hopper-v5", 0, "sometimes", 30), "terminal must be one of"),
+        (("trex", "Pendulum-v1", 0, "absorbing", 30), "env_id must be one of"),
+        (("trex", "Hopper-v5", -1, "absorbing", 30), "seed must be an int >= 0"),
+        (("trex", "Hopper-v5", 0, "absorbing", 0), "updates must be an int >= 1"),
+    ],
+)
 def test_bad_arguments_are_refused_by_name(args, match, tmp_path):
     r, e, s, t, u = args
     with pytest.raises(ValueError, match=match):
@@ -34,8 +37,20 @@ def test_the_table_reads_every_file(tmp_path):
     for seed, final in ((0, 1.25), (1, -0.5)):
         p = ro.observer_path(tmp_path, "trex", "bootstrap", "Reacher-v5", seed)
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps({"reward": "trex", "terminal": "bootstrap", "env_id": "Reacher-v5", "seed": seed,
-                                 "start_normalized": {"mean-return": 0.9}, "final_normalized": {"mean-return": final}}))
+        p.write_text(
+            json.dumps(
+                {
+                    "reward": "trex",
+                    "terminal": "bootstrap",
+                    "env_id": "Reacher-v5",
+                    "seed": seed,
+                    "start_normalized": {"mean-return": 0.9},
+                    "final_normalized": {"mean-return": final},
+                }
+            )
+        )
     rows = ro.observer_table(tmp_path)
     assert [(r["seed"], r["final"], r["start"]) for r in rows] == [(0, 1.25, 0.9), (1, -0.5, 0.9)]
-    assert ro.observer_path("o", "trex", "absorbing", "Hopper-v5", 2).as_posix() == "o/trex_absorbing/Hopper-v5_seed2.json"
+    assert (
+        ro.observer_path("o", "trex", "absorbing", "Hopper-v5", 2).as_posix() == "o/trex_absorbing/Hopper-v5_seed2.json"
+    )

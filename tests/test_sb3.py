@@ -54,7 +54,7 @@ def test_ppo_on_cartpole_logs_discrete_rollouts_that_recover_runs_on(tmp_path, c
     assert reward.n_actions == 2 and reward.env_record["id"] == "CartPole-v1"
     env = RecoveredReward(gym.make("CartPole-v1"), rec_dir)
     obs, _ = env.reset(seed=0)
-    _, r, *_ , info_step = env.step(1)
+    _, r, *_, info_step = env.step(1)
     assert np.isfinite(r) and r <= 0 and info_step["true_reward"] == 1.0  # ln pi_phi(a|s) <= 0
     with pytest.raises(ValueError, match=r"Discrete\(2\) actions; env has Box"):
         RecoveredReward(gym.make("InvertedPendulum-v5"), rec_dir)
@@ -77,8 +77,10 @@ def test_a_reward_used_on_another_environment_warns_or_is_refused(tmp_path):
     from lfl_lib.observer import save_reward
 
     rng = np.random.default_rng(0)
-    D = [Rollout(rng.normal(size=(30, 4)), rng.normal(size=(30, 1)), rng.normal(size=(30, 4)), np.zeros(30, bool))
-         for _ in range(2)]
+    D = [
+        Rollout(rng.normal(size=(30, 4)), rng.normal(size=(30, 1)), rng.normal(size=(30, 4)), np.zeros(30, bool))
+        for _ in range(2)
+    ]
     reward, _ = recover_reward(D, dict(policy_steps=2, kl_steps=2, reward_init_steps=2, consistency_steps=2))
     path = save_reward(reward, tmp_path / "r.pt", env="InvertedPendulum-v5")
     meta = json.loads(torch.load(path)["metadata"])

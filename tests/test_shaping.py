@@ -23,10 +23,12 @@ def test_shaping_term_by_hand():
     mdp = TabularMDP(P, np.zeros((2, 2)), 0.5)
     g = np.array([2.0, -4.0])
     # sh(s, a) = g(s) - 0.5 * E[g(s')]
-    expected = np.array([
-        [2.0 - 0.5 * 2.0, 2.0 - 0.5 * (0.25 * 2.0 - 0.75 * 4.0)],
-        [-4.0 - 0.5 * (1.0 - 2.0), -4.0 - 0.5 * (-4.0)],
-    ])
+    expected = np.array(
+        [
+            [2.0 - 0.5 * 2.0, 2.0 - 0.5 * (0.25 * 2.0 - 0.75 * 4.0)],
+            [-4.0 - 0.5 * (1.0 - 2.0), -4.0 - 0.5 * (-4.0)],
+        ]
+    )
     assert_allclose(shaping_term(mdp, g), expected, rtol=0, atol=1e-15)
     r = np.array([[1.0, 2.0], [3.0, 4.0]])
     assert_allclose(shape_reward(mdp, g, r), r + expected, rtol=0, atol=1e-15)

@@ -15,9 +15,21 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from lfl_lib.experiments.study import (DEFAULT_WINDOWS, HELD_OUT_CANDIDATES, HELD_OUT_ENV, HELD_OUT_SEEDS, LEARNER_KEYS,
-                            held_out_choice, held_out_runs, main, make_config, parse_window, run_study,
-                            select_candidate, variant_name)
+from lfl_lib.experiments.study import (
+    DEFAULT_WINDOWS,
+    HELD_OUT_CANDIDATES,
+    HELD_OUT_ENV,
+    HELD_OUT_SEEDS,
+    LEARNER_KEYS,
+    held_out_choice,
+    held_out_runs,
+    main,
+    make_config,
+    parse_window,
+    run_study,
+    select_candidate,
+    variant_name,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = "Reacher-v5"
@@ -64,8 +76,21 @@ def test_a_finished_run_is_not_redone(smoke):
 def test_killed_run_resumes_without_redoing_updates(smoke, tmp_path):
     res, _, _ = smoke
     run, out = tmp_path / "run", tmp_path / "out"
-    cmd = [sys.executable, "-m", "lfl_lib", "study", "--env", ENV, "--preset", "smoke",
-           "--run-dir", str(run), "--out", str(out), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lfl_lib",
+        "study",
+        "--env",
+        ENV,
+        "--preset",
+        "smoke",
+        "--run-dir",
+        str(run),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ck = run / "learner.pt"
     deadline = time.time() + 240
@@ -99,8 +124,21 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def test_unknown_env_id(tmp_path, capsys):
-    assert main(["--env", "NoSuchEnv-v0", "--preset", "smoke", "--out", str(tmp_path / "o"),
-                 "--run-dir", str(tmp_path / "r")]) == 2
+    assert (
+        main(
+            [
+                "--env",
+                "NoSuchEnv-v0",
+                "--preset",
+                "smoke",
+                "--out",
+                str(tmp_path / "o"),
+                "--run-dir",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 2
+    )
     assert "registered gymnasium environment id" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
 
@@ -119,8 +157,9 @@ def test_window_outside_the_learner_updates(tmp_path, capsys):
 def test_results_folder_with_another_configuration(smoke, tmp_path, capsys):
     _, run, out = smoke
     before = _snapshot(out)
-    code = main(["--env", ENV, "--preset", "smoke", "--window", "2,4", "--out", str(out),
-                 "--run-dir", str(tmp_path / "r")])
+    code = main(
+        ["--env", ENV, "--preset", "smoke", "--window", "2,4", "--out", str(out), "--run-dir", str(tmp_path / "r")]
+    )
     assert code == 2
     assert "holds another configuration (differs in: window)" in capsys.readouterr().err
     assert _snapshot(out) == before and not any(tmp_path.iterdir())
@@ -129,8 +168,7 @@ def test_results_folder_with_another_configuration(smoke, tmp_path, capsys):
 def test_run_folder_with_another_configuration(smoke, tmp_path, capsys):
     _, run, _ = smoke
     before = _snapshot(run)
-    code = main(["--env", ENV, "--preset", "smoke", "--seed", "1", "--out", str(tmp_path / "o"),
-                 "--run-dir", str(run)])
+    code = main(["--env", ENV, "--preset", "smoke", "--seed", "1", "--out", str(tmp_path / "o"), "--run-dir", str(run)])
     assert code == 2
     assert f"run folder {run} holds another configuration (differs in: seed)" in capsys.readouterr().err
     assert _snapshot(run) == before
@@ -196,8 +234,18 @@ def test_fix_run_reuses_the_learner_of_a_paper_run(smoke, tmp_path):
 def test_learner_from_another_learner_is_refused(smoke, tmp_path, capsys):
     _, run, _ = smoke
     before = _snapshot(run)
-    args = ["--env", ENV, "--preset", "smoke", "--estimator", "fix", "--out", str(tmp_path / "o"),
-            "--run-dir", str(tmp_path / "r")]
+    args = [
+        "--env",
+        ENV,
+        "--preset",
+        "smoke",
+        "--estimator",
+        "fix",
+        "--out",
+        str(tmp_path / "o"),
+        "--run-dir",
+        str(tmp_path / "r"),
+    ]
     assert main(args + ["--seed", "1", "--learner-from", str(run)]) == 2
     assert "ran another learner (differs in: seed)" in capsys.readouterr().err
     assert main(args + ["--learner-from", str(tmp_path)]) == 2
@@ -268,7 +316,7 @@ def test_the_paper_code_score_is_the_last_reward_of_the_last_environments(smoke)
     # 4 environments: the queue ends with the last step's 4 values, preceded by the step before's;
     # Reacher's reward with the control cost (weight 1) of the unclipped action in place of the clipped one
     for (r, a), vals in ((steps[-1], got[-4:]), (steps[-2], got[-8:-4])):
-        want = r + (np.clip(a, -1, 1) ** 2).sum(-1) - (a ** 2).sum(-1)
+        want = r + (np.clip(a, -1, 1) ** 2).sum(-1) - (a**2).sum(-1)
         assert_allclose(vals, want, rtol=0, atol=1e-12)
 
 
@@ -359,7 +407,6 @@ def test_kl_learner_model_candidate(smoke, tmp_path, capsys):
     assert not (tmp_path / "o2").exists() and not (tmp_path / "r2").exists()
 
 
-
 @pytest.mark.slow  # a smoke run of the study: 20 s or more
 def test_terminal_bootstrap_candidate(smoke, tmp_path, capsys):
     res, run, _ = smoke
@@ -386,8 +433,12 @@ def test_terminal_bootstrap_candidate(smoke, tmp_path, capsys):
 def _fake(finals: dict[str, float], rises: bool = True) -> dict:
     """A results dict with the scores layout only: one final normalized value per protocol."""
     learner = [0.0, 1.0] if rises else [1.0, 0.0]
-    return {"scores": {p: {"learner_score": learner, "final_observer_normalized": finals.get(p, 0.0)}
-                       for p in ("paper-code", "sampled-return", "mean-return")}}
+    return {
+        "scores": {
+            p: {"learner_score": learner, "final_observer_normalized": finals.get(p, 0.0)}
+            for p in ("paper-code", "sampled-return", "mean-return")
+        }
+    }
 
 
 def test_select_candidate_takes_the_best_worse_protocol():
@@ -424,12 +475,18 @@ def test_select_candidate_leaves_out_runs_whose_learner_fell():
 
 
 def test_held_out_choice_reads_the_folder_and_refuses_an_incomplete_one(tmp_path):
-    finals = {"paper": 0.2, "paper_obs-reward-policy": -0.5, "paper_kl-fit": 0.6, "paper_kl-fit_terminal-bootstrap": 0.3,
-              "paper_kl-fit_terminal-bootstrap_warmup-6": 0.605,  # within the tie margin: the earlier one wins
-              "paper_kl-fit_terminal-bootstrap_anchor-kl": -0.1, "paper_kl-fit_terminal-bootstrap_frozen-stats": 0.0,
-              "fix_kl-fit_terminal-bootstrap_frozen-stats": 0.55,
-              "fix_kl-fit_terminal-bootstrap_frozen-stats_soft": 0.4,
-              "fix_kl-fit_terminal-bootstrap_anchor-kl_frozen-stats": -0.2}
+    finals = {
+        "paper": 0.2,
+        "paper_obs-reward-policy": -0.5,
+        "paper_kl-fit": 0.6,
+        "paper_kl-fit_terminal-bootstrap": 0.3,
+        "paper_kl-fit_terminal-bootstrap_warmup-6": 0.605,  # within the tie margin: the earlier one wins
+        "paper_kl-fit_terminal-bootstrap_anchor-kl": -0.1,
+        "paper_kl-fit_terminal-bootstrap_frozen-stats": 0.0,
+        "fix_kl-fit_terminal-bootstrap_frozen-stats": 0.55,
+        "fix_kl-fit_terminal-bootstrap_frozen-stats_soft": 0.4,
+        "fix_kl-fit_terminal-bootstrap_anchor-kl_frozen-stats": -0.2,
+    }
     assert list(finals) == list(HELD_OUT_CANDIDATES)  # the README's order
     for cand, v in finals.items():
         (tmp_path / cand).mkdir()
@@ -464,15 +521,18 @@ def test_variant_name_names_every_option_off_its_default():
     assert name(kl_weight=None, terminal="bootstrap") == "paper_kl-fit_terminal-bootstrap"
     assert name(terminal="bootstrap", observer_init="reward-policy") == "paper_obs-reward-policy_terminal-bootstrap"
     # every held-out candidate is a variant name
-    cands = [name(), name(observer_init="reward-policy"), name(kl_weight=None), name(kl_weight=None, terminal="bootstrap"),
-             name(kl_weight=None, terminal="bootstrap", critic_warmup=6),
-             name(kl_weight=None, terminal="bootstrap", observer_anchor="kl"),
-             name(kl_weight=None, terminal="bootstrap", observer_obs_stats="frozen"),
-             name(estimator="fix", kl_weight=None, terminal="bootstrap", observer_obs_stats="frozen"),
-             name(estimator="fix", kl_weight=None, terminal="bootstrap", observer_obs_stats="frozen",
-                  observer_soft="model"),
-             name(estimator="fix", kl_weight=None, terminal="bootstrap", observer_obs_stats="frozen",
-                  observer_anchor="kl")]
+    cands = [
+        name(),
+        name(observer_init="reward-policy"),
+        name(kl_weight=None),
+        name(kl_weight=None, terminal="bootstrap"),
+        name(kl_weight=None, terminal="bootstrap", critic_warmup=6),
+        name(kl_weight=None, terminal="bootstrap", observer_anchor="kl"),
+        name(kl_weight=None, terminal="bootstrap", observer_obs_stats="frozen"),
+        name(estimator="fix", kl_weight=None, terminal="bootstrap", observer_obs_stats="frozen"),
+        name(estimator="fix", kl_weight=None, terminal="bootstrap", observer_obs_stats="frozen", observer_soft="model"),
+        name(estimator="fix", kl_weight=None, terminal="bootstrap", observer_obs_stats="frozen", observer_anchor="kl"),
+    ]
     assert cands == list(HELD_OUT_CANDIDATES)
     with pytest.raises(ValueError, match="cfg must be a StudyConfig"):
         variant_name({"estimator": "paper"})
@@ -537,18 +597,38 @@ def test_results_git_commits_reads_the_old_and_the_new_key(tmp_path, monkeypatch
 HOPPER = "Hopper-v5"
 
 
-@pytest.mark.parametrize("option, values, value, extra, variant, bad", [
-    ("observer_anchor", ("none", "kl"), "kl", {}, "paper_kl-fit_terminal-bootstrap_anchor-kl", "clip"),
-    ("observer_obs_stats", ("running", "frozen"), "frozen", {}, "paper_kl-fit_terminal-bootstrap_frozen-stats", "fixed"),
-    ("observer_soft", ("none", "model"), "model", {"estimator": "fix", "observer_obs_stats": "frozen"},
-     "fix_kl-fit_terminal-bootstrap_frozen-stats_soft", "yes"),
-])
-def test_an_observer_option_is_checked_named_and_stored_only_when_used(option, values, value, extra, variant, bad,
-                                                                      tmp_path, capsys):
+@pytest.mark.parametrize(
+    "option, values, value, extra, variant, bad",
+    [
+        ("observer_anchor", ("none", "kl"), "kl", {}, "paper_kl-fit_terminal-bootstrap_anchor-kl", "clip"),
+        (
+            "observer_obs_stats",
+            ("running", "frozen"),
+            "frozen",
+            {},
+            "paper_kl-fit_terminal-bootstrap_frozen-stats",
+            "fixed",
+        ),
+        (
+            "observer_soft",
+            ("none", "model"),
+            "model",
+            {"estimator": "fix", "observer_obs_stats": "frozen"},
+            "fix_kl-fit_terminal-bootstrap_frozen-stats_soft",
+            "yes",
+        ),
+    ],
+)
+def test_an_observer_option_is_checked_named_and_stored_only_when_used(
+    option, values, value, extra, variant, bad, tmp_path, capsys
+):
     from lfl_lib.experiments import study
 
-    choices = {"observer_anchor": study.OBSERVER_ANCHORS, "observer_obs_stats": study.OBSERVER_OBS_STATS,
-               "observer_soft": study.OBSERVER_SOFT}[option]
+    choices = {
+        "observer_anchor": study.OBSERVER_ANCHORS,
+        "observer_obs_stats": study.OBSERVER_OBS_STATS,
+        "observer_soft": study.OBSERVER_SOFT,
+    }[option]
     assert choices == values
     assert option not in make_config(HOPPER).to_dict()  # older configurations still match
     cfg = make_config(HOPPER, kl_weight=None, terminal="bootstrap", **extra, **{option: value})
@@ -558,8 +638,22 @@ def test_an_observer_option_is_checked_named_and_stored_only_when_used(option, v
         make_config(HOPPER, kl_weight=None, **{option: bad})
     flag = "--" + option.replace("_", "-")
     with pytest.raises(SystemExit):
-        main(["--env", HOPPER, "--preset", "smoke", "--kl-weight", "fit", flag, bad,
-              "--out", str(tmp_path / "o"), "--run-dir", str(tmp_path / "r")])
+        main(
+            [
+                "--env",
+                HOPPER,
+                "--preset",
+                "smoke",
+                "--kl-weight",
+                "fit",
+                flag,
+                bad,
+                "--out",
+                str(tmp_path / "o"),
+                "--run-dir",
+                str(tmp_path / "r"),
+            ]
+        )
     assert flag in capsys.readouterr().err
     assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()
 
@@ -567,8 +661,23 @@ def test_an_observer_option_is_checked_named_and_stored_only_when_used(option, v
 def test_the_anchor_needs_a_fitted_kl_weight(tmp_path, capsys):
     with pytest.raises(ValueError, match="kl_weight must be 'fit' .* got 0"):
         make_config(HOPPER, observer_anchor="kl")
-    assert main(["--env", HOPPER, "--preset", "smoke", "--observer-anchor", "kl",
-                 "--out", str(tmp_path / "o"), "--run-dir", str(tmp_path / "r")]) == 2
+    assert (
+        main(
+            [
+                "--env",
+                HOPPER,
+                "--preset",
+                "smoke",
+                "--observer-anchor",
+                "kl",
+                "--out",
+                str(tmp_path / "o"),
+                "--run-dir",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 2
+    )
     assert "kl_weight must be 'fit'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()
 
@@ -582,8 +691,20 @@ def test_critic_warmup_option_is_checked_named_and_stored_only_when_used(tmp_pat
         make_config(HOPPER, critic_warmup=-1)
     with pytest.raises(ValueError, match="critic_warmup must be an integer"):
         make_config(HOPPER, critic_warmup=1.5)
-    code = main(["--env", "Reacher-v5", "--preset", "smoke", "--critic-warmup", "-2",
-                 "--out", str(tmp_path / "o"), "--run-dir", str(tmp_path / "r")])
+    code = main(
+        [
+            "--env",
+            "Reacher-v5",
+            "--preset",
+            "smoke",
+            "--critic-warmup",
+            "-2",
+            "--out",
+            str(tmp_path / "o"),
+            "--run-dir",
+            str(tmp_path / "r"),
+        ]
+    )
     assert code == 2
     assert "critic_warmup must be an integer >= 0" in capsys.readouterr().err
     assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()

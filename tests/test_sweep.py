@@ -23,7 +23,14 @@ from numpy.testing import assert_allclose
 from lfl_lib.experiments import study
 from lfl_lib.experiments.study import make_config, run_study
 from lfl_lib.experiments.sweep import (
-    Outcome, main, make_grid, parse_option, parse_seeds, run_task, study_folders, summary_table,
+    Outcome,
+    main,
+    make_grid,
+    parse_option,
+    parse_seeds,
+    run_task,
+    study_folders,
+    summary_table,
 )
 
 SMOKE = ["--preset", "smoke", "--no-progress"]
@@ -34,8 +41,14 @@ def _fake_results(cfg: dict | None, final: float) -> dict:
     (in the layout of files with and without scoring protocols)."""
     part = {"returns": [], "score": [], "normalized": []}
     scores = {"final_observer_normalized": final}
-    return {"config": cfg, "wall_time_s": 1.0, "final_observer_normalized": final, "learner": part, "observer": part,
-            "scores": {p: scores for p in getattr(study, "PROTOCOLS", ("mean-return",))}}
+    return {
+        "config": cfg,
+        "wall_time_s": 1.0,
+        "final_observer_normalized": final,
+        "learner": part,
+        "observer": part,
+        "scores": {p: scores for p in getattr(study, "PROTOCOLS", ("mean-return",))},
+    }
 
 
 # ------------------------------------------------------------------ the grid (no Ray)
@@ -66,8 +79,9 @@ def test_grid_axes_order_and_shared_learners():
             owner = tasks[t.after]
             assert (owner.estimator, owner.env_id, owner.seed) == ("paper", t.env_id, t.seed)
             assert t.learner_from == owner.run_dir and t.after < tasks.index(t)
-    assert all(t.learner_from is None for t in make_grid(["Reacher-v5"], [0], ["paper", "fix"], ["smoke"],
-                                                          share_learner=False))
+    assert all(
+        t.learner_from is None for t in make_grid(["Reacher-v5"], [0], ["paper", "fix"], ["smoke"], share_learner=False)
+    )
     # every value of an option is one more axis, each in folders of its own
     opt = make_grid(["Reacher-v5"], [0], ["paper"], ["smoke"], [("window", "2..4"), ("window", "2,4")])
     assert [t.options for t in opt] == [(("window", "2..4"),), (("window", "2,4"),)]
@@ -148,7 +162,9 @@ def test_summary_table():
 # ------------------------------------------------------------------ on a local Ray instance
 
 ray_tests = pytest.mark.skipif(
-    os.environ.get("LFL_SWEEP_TESTS") != "1", reason="starts Ray (minutes): run with LFL_SWEEP_TESTS=1 (make test-sweep)")
+    os.environ.get("LFL_SWEEP_TESTS") != "1",
+    reason="starts Ray (minutes): run with LFL_SWEEP_TESTS=1 (make test-sweep)",
+)
 
 
 def _children(pid: int) -> set[int]:
@@ -173,8 +189,22 @@ def _alive(pids: set[int]) -> set[int]:
 def test_smoke_sweep_killed_and_resumed(tmp_path):
     pytest.importorskip("ray")
     root = tmp_path / "root"
-    cmd = [sys.executable, "-m", "lfl_lib", "sweep", "--env", "Reacher-v5", "Hopper-v5", "--seed", "0", "--workers", "2",
-           "--root", str(root), *SMOKE]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lfl_lib",
+        "sweep",
+        "--env",
+        "Reacher-v5",
+        "Hopper-v5",
+        "--seed",
+        "0",
+        "--workers",
+        "2",
+        "--root",
+        str(root),
+        *SMOKE,
+    ]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ck = root / "runs/mujoco/Hopper-v5_seed0_smoke/learner.pt"
     deadline = time.time() + 400
@@ -225,9 +255,27 @@ def test_a_failing_run_does_not_stop_the_others(tmp_path):
     pytest.importorskip("ray")
     root = tmp_path / "root"
     ok = make_grid(["Reacher-v5"], [1], ["paper"], ["smoke"])[0]
-    cmd = [sys.executable, "-m", "lfl_lib", "sweep", "--env", "Reacher-v5", "--seed", "1", "--workers", "2",
-           "--root", str(root), "--option", "learner-updates=4", "--option", "learner-updates=1",
-           "--record", str(tmp_path / "record.json"), *SMOKE]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lfl_lib",
+        "sweep",
+        "--env",
+        "Reacher-v5",
+        "--seed",
+        "1",
+        "--workers",
+        "2",
+        "--root",
+        str(root),
+        "--option",
+        "learner-updates=4",
+        "--option",
+        "learner-updates=1",
+        "--record",
+        str(tmp_path / "record.json"),
+        *SMOKE,
+    ]
     res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert res.returncode == 1, res.stdout + res.stderr
     # the failure is reported with its environment, seed and estimator, and the study's reason
@@ -258,7 +306,9 @@ class _FakeRay:
                 def remote(task, root, share):
                     fake.calls.append((task["env_id"], task["estimator"], share))
                     return len(fake.calls) - 1
+
             return R
+
         return wrap
 
     def cluster_resources(self):
@@ -283,18 +333,30 @@ def test_run_sweep_schedules_after_the_learner_and_records_each_outcome(tmp_path
 
     tasks = make_grid(["Reacher-v5", "Hopper-v5"], [0], ["paper", "fix"], ["smoke"])
     ok = {"status": "ok", "log": "", "wall_s": 3.0, "host": "h", "results_text": json.dumps({"seed": 0})}
-    fake = _FakeRay({("Reacher-v5", "paper"): ok, ("Reacher-v5", "fix"): dict(ok, learner_copied=True),
-                     ("Hopper-v5", "paper"): RuntimeError("worker died"), ("Hopper-v5", "fix"): dict(ok, results_text=None)})
+    fake = _FakeRay(
+        {
+            ("Reacher-v5", "paper"): ok,
+            ("Reacher-v5", "fix"): dict(ok, learner_copied=True),
+            ("Hopper-v5", "paper"): RuntimeError("worker died"),
+            ("Hopper-v5", "fix"): dict(ok, results_text=None),
+        }
+    )
     monkeypatch.setattr(sweep, "_import_ray", lambda: fake)
     monkeypatch.setattr(sweep, "_start_ray", lambda ray, address, workers: None)
     lines = []
     outcomes = sweep.run_sweep(tasks, workers=1, root=tmp_path, progress=False, echo=lines.append)
     by = {(o.task.env_id, o.task.estimator): o for o in outcomes}
     # one at a time, each "fix" run after its paper run; the learner is shared only from a finished run
-    assert fake.calls == [("Reacher-v5", "paper", True), ("Reacher-v5", "fix", True),
-                          ("Hopper-v5", "paper", True), ("Hopper-v5", "fix", False)]
+    assert fake.calls == [
+        ("Reacher-v5", "paper", True),
+        ("Reacher-v5", "fix", True),
+        ("Hopper-v5", "paper", True),
+        ("Hopper-v5", "fix", False),
+    ]
     assert by[("Reacher-v5", "fix")].learner_copied and by[("Reacher-v5", "paper")].results == {"seed": 0}
-    assert by[("Hopper-v5", "paper")].status == "failed" and "RuntimeError: worker died" in by[("Hopper-v5", "paper")].log
+    assert (
+        by[("Hopper-v5", "paper")].status == "failed" and "RuntimeError: worker died" in by[("Hopper-v5", "paper")].log
+    )
     assert (tmp_path / by[("Reacher-v5", "paper")].task.results).exists()  # written here: no shared folder
     assert not (tmp_path / by[("Hopper-v5", "fix")].task.results).exists()
     assert lines[-1].startswith("sweep: 3 ran, 0 already complete, 1 failed")

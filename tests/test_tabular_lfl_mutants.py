@@ -74,7 +74,9 @@ def test_spi_and_kl_predictions_reproduce_an_exact_learner(lam, big):
         pred = predict_next_policies(res, mdp.gamma, alpha, kind)
         assert len(pred) == 2
         assert_allclose(pred, pis[1:], rtol=0, atol=1e-8 if big else 1e-10)
-    assert_array_equal(predict_next_policies(res, mdp.gamma, alpha), predict_next_policies(res, mdp.gamma, alpha, "forward"))
+    assert_array_equal(
+        predict_next_policies(res, mdp.gamma, alpha), predict_next_policies(res, mdp.gamma, alpha, "forward")
+    )
 
 
 def test_forward_spi_prediction_from_a_policy_with_zero_probabilities():
@@ -102,8 +104,7 @@ def test_svi_predictions_reproduce_soft_value_iteration():
         pis.append(np.exp(Q / alpha - logsumexp(Q / alpha, axis=1, keepdims=True)))
         V.append(alpha * logsumexp(Q / alpha, axis=1))
     potentials = np.array(V)  # V_0, ..., V_{N-1}: one per policy, as value_iteration_fit returns them
-    res = LfLResult(mdp.r, pis, np.zeros((3, 5, 3)), np.full((3, 5, 3), 1.0 / 15),
-                    potentials, mdp.P, "svi", 0.0)
+    res = LfLResult(mdp.r, pis, np.zeros((3, 5, 3)), np.full((3, 5, 3), 1.0 / 15), potentials, mdp.P, "svi", 0.0)
     for kind in ("forward", "equation"):
         pred = predict_next_policies(res, mdp.gamma, alpha, kind)
         assert len(pred) == 3
@@ -130,8 +131,10 @@ def _torch_adam_estimate(counts, lam, n_steps, lr):
 @pytest.mark.parametrize("n_steps, lr, lam", [(1, 0.5, 0.3), (10, 0.5, 0.3), (25, 0.2, 0.3), (1000, 1.0, 1e-3)])
 def test_entropy_ml_adam_is_adam_on_the_papers_objective(n_steps, lr, lam):
     """Also far from uniform (lambda = 1e-3, 1000 steps of rate 1: logits in the hundreds, softmax taken stably)."""
-    trajs = [Trajectory(states=[0, 1, 0, 1, 2, 0], actions=[0, 2, 0, 1, 1]),
-             Trajectory(states=[2, 2, 1, 0, 0], actions=[1, 0, 2, 2])]
+    trajs = [
+        Trajectory(states=[0, 1, 0, 1, 2, 0], actions=[0, 2, 0, 1, 1]),
+        Trajectory(states=[2, 2, 1, 0, 0], actions=[1, 0, 2, 2]),
+    ]
     counts = [np.zeros((4, 3)), np.zeros((4, 3))]
     for c, tr in zip(counts, trajs):
         np.add.at(c, (tr.states[:-1], tr.actions), 1.0)
@@ -154,16 +157,19 @@ def test_consistency_loss_is_the_weighted_squared_residual_of_eq5():
     exact = np.array([r + f[k][:, None] - mdp.gamma * (mdp.P @ f[k]) for k in range(K)])
     assert_allclose(consistency_loss(exact, w, mdp.P, mdp.gamma, r, f), 0.0, rtol=0, atol=1e-24)
     noise = rng.standard_normal((K, 4, 3))
-    assert_allclose(consistency_loss(exact + noise, w, mdp.P, mdp.gamma, r, f), (w * noise**2).sum(),
-                    rtol=1e-12, atol=0)
+    assert_allclose(
+        consistency_loss(exact + noise, w, mdp.P, mdp.gamma, r, f), (w * noise**2).sum(), rtol=1e-12, atol=0
+    )
 
 
 # ----------------------------------------------------------------------------- fit_lfl on a small handmade data set
 
 #: three policies' runs on 3 states and 2 actions; (2, 1) is never played, state 2 only by the second policy
-RUNS = [Trajectory(states=[0, 0, 1, 0, 1, 1], actions=[0, 1, 0, 1, 1]),
-        Trajectory(states=[1, 2, 0, 1, 0, 0], actions=[0, 0, 0, 1, 0]),
-        Trajectory(states=[0, 1, 1, 0, 1, 0], actions=[1, 1, 0, 0, 1])]
+RUNS = [
+    Trajectory(states=[0, 0, 1, 0, 1, 1], actions=[0, 1, 0, 1, 1]),
+    Trajectory(states=[1, 2, 0, 1, 0, 0], actions=[0, 0, 0, 1, 0]),
+    Trajectory(states=[0, 1, 1, 0, 1, 0], actions=[1, 1, 0, 0, 1]),
+]
 GAMMA, ALPHA_M = 0.8, 0.7
 
 
@@ -180,18 +186,22 @@ def test_loss_weights_are_the_documented_counts():
         "all": [np.ones((3, 2)), np.ones((3, 2))],
         "pairs": [c[1] + 0.5, c[2] + 0.5],
         "states": [np.repeat(n[1][:, None], 2, axis=1) + 0.5, np.repeat(n[2][:, None], 2, axis=1) + 0.5],
-        "both": [np.repeat(np.minimum(n[0], n[1])[:, None], 2, axis=1) + 0.5,
-                 np.repeat(np.minimum(n[1], n[2])[:, None], 2, axis=1) + 0.5],
+        "both": [
+            np.repeat(np.minimum(n[0], n[1])[:, None], 2, axis=1) + 0.5,
+            np.repeat(np.minimum(n[1], n[2])[:, None], 2, axis=1) + 0.5,
+        ],
     }
     for weights, w in want.items():
         got = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, weights=weights, weight_floor=0.5).weights
         assert_allclose(got, [x / x.sum() for x in w], rtol=1e-15, atol=0, err_msg=weights)
     # without a floor; and "both" where no state has data under both policies: every pair, equally
-    assert_allclose(fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, weights="pairs").weights, [c[1] / 5, c[2] / 5],
-                    rtol=1e-15, atol=0)
+    assert_allclose(
+        fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, weights="pairs").weights, [c[1] / 5, c[2] / 5], rtol=1e-15, atol=0
+    )
     apart = [Trajectory(states=[0, 0, 0], actions=[0, 1]), Trajectory(states=[1, 2, 1], actions=[1, 0])]
-    assert_allclose(fit_lfl(apart, 3, 2, GAMMA, ALPHA_M, weights="both").weights, np.full((1, 3, 2), 1 / 6),
-                    rtol=1e-15, atol=0)
+    assert_allclose(
+        fit_lfl(apart, 3, 2, GAMMA, ALPHA_M, weights="both").weights, np.full((1, 3, 2), 1 / 6), rtol=1e-15, atol=0
+    )
 
 
 @pytest.mark.parametrize("unseen", ["min", "mean", "zero"])
@@ -201,9 +211,11 @@ def test_fit_lfl_targets_and_the_reward_of_pairs_outside_the_loss(unseen, model)
     res = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, weights="pairs", unseen=unseen, learner_model=model, kl_weight=lam)
     assert res.learner_model == model and res.kl_weight == (0.9 if model == "kl" else 0.0)
     assert len(res.policies) == 3 and res.P_hat.shape == (3, 2, 3)
-    want_t = {"spi": targets(res.policies, res.P_hat, GAMMA, ALPHA_M),
-              "kl": kl_targets(res.policies, res.P_hat, GAMMA, ALPHA_M, 0.9),
-              "svi": ALPHA_M * np.log(np.array(res.policies[1:]))}[model]
+    want_t = {
+        "spi": targets(res.policies, res.P_hat, GAMMA, ALPHA_M),
+        "kl": kl_targets(res.policies, res.P_hat, GAMMA, ALPHA_M, 0.9),
+        "svi": ALPHA_M * np.log(np.array(res.policies[1:])),
+    }[model]
     assert_allclose(res.targets, want_t, rtol=1e-14, atol=1e-14)
     seen = res.weights > 0
     r0 = {"min": want_t[seen].min(), "mean": np.average(want_t[seen], weights=res.weights[seen]), "zero": 0.0}[unseen]
@@ -219,24 +231,40 @@ def test_fit_lfl_passes_its_solver_options_to_the_consistency_fit():
     r, f = consistency_fit(res.targets, res.weights, res.P_hat, GAMMA, r0=0.0, solver="adam", n_steps=7, lr=0.3)
     assert_array_equal(res.r, r)
     assert_array_equal(res.shapings, f)
-    kl = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, solver="adam", n_steps=7, lr=0.3, unseen="zero",
-                 learner_model="kl", kl_weight=0.5)
+    kl = fit_lfl(
+        RUNS, 3, 2, GAMMA, ALPHA_M, solver="adam", n_steps=7, lr=0.3, unseen="zero", learner_model="kl", kl_weight=0.5
+    )
     r, f = consistency_fit(kl.targets, kl.weights, kl.P_hat, GAMMA, r0=0.0, solver="adam", n_steps=7, lr=0.3)
     assert_array_equal(kl.r, r)
     assert_array_equal(kl.shapings, f)
 
 
-@pytest.mark.parametrize("options", [
-    dict(),
-    dict(policy_estimator="entropy_ml_adam"),
-    dict(policy_estimator="dirichlet"),
-    dict(weights="pairs"),
-    dict(solver="adam"),
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(),
+        dict(policy_estimator="entropy_ml_adam"),
+        dict(policy_estimator="dirichlet"),
+        dict(weights="pairs"),
+        dict(solver="adam"),
+    ],
+)
 def test_fit_lfl_defaults_are_the_documented_ones(options):
-    documented = dict(policy_estimator="entropy_ml", policy_prior=1.0, policy_prior_mean="previous",
-                      entropy_bonus=0.4, policy_steps=10, policy_lr=0.5, transition_prior=1e-3, weights="all",
-                      weight_floor=0.0, unseen="min", solver="exact", n_steps=200, lr=1.0)
+    documented = dict(
+        policy_estimator="entropy_ml",
+        policy_prior=1.0,
+        policy_prior_mean="previous",
+        entropy_bonus=0.4,
+        policy_steps=10,
+        policy_lr=0.5,
+        transition_prior=1e-3,
+        weights="all",
+        weight_floor=0.0,
+        unseen="min",
+        solver="exact",
+        n_steps=200,
+        lr=1.0,
+    )
     explicit = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, **{**documented, **options})
     default = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, **options)
     assert_array_equal(default.r, explicit.r)
@@ -245,42 +273,50 @@ def test_fit_lfl_defaults_are_the_documented_ones(options):
 
 
 def test_estimate_policies_defaults_and_a_single_trajectory():
-    documented = dict(estimator="entropy_ml", prior=1.0, prior_mean="previous", entropy_bonus=0.4, n_steps=10,
-                      lr=0.5)
+    documented = dict(estimator="entropy_ml", prior=1.0, prior_mean="previous", entropy_bonus=0.4, n_steps=10, lr=0.5)
     for options in (dict(), dict(estimator="dirichlet"), dict(estimator="entropy_ml_adam")):
-        assert_array_equal(np.array(estimate_policies(RUNS, 3, 2, **options)),
-                           np.array(estimate_policies(RUNS, 3, 2, **{**documented, **options})))
+        assert_array_equal(
+            np.array(estimate_policies(RUNS, 3, 2, **options)),
+            np.array(estimate_policies(RUNS, 3, 2, **{**documented, **options})),
+        )
     one = estimate_policies(RUNS[:1], 3, 2, "dirichlet", prior=2.0, prior_mean="uniform")
     assert len(one) == 1
-    assert_allclose(one[0], (_counts(RUNS[0]) + 1.0) / (_counts(RUNS[0]).sum(axis=1, keepdims=True) + 2.0),
-                    rtol=1e-15, atol=0)
+    assert_allclose(
+        one[0], (_counts(RUNS[0]) + 1.0) / (_counts(RUNS[0]).sum(axis=1, keepdims=True) + 2.0), rtol=1e-15, atol=0
+    )
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(weights="pair"), "weights must be 'states', 'pairs', 'all' or 'both'; got 'pair'"),
-    (dict(unseen="max"), "unseen must be 'min', 'zero' or 'mean'; got 'max'"),
-    (dict(solver="lbfgs"), "solver must be 'exact' or 'adam'; got 'lbfgs'"),
-    (dict(transition_prior=0.0), "transition_prior must be a finite number > 0; got 0.0"),
-    (dict(transition_prior=np.inf), "transition_prior must be a finite number > 0; got inf"),
-    (dict(weight_floor=-1.0), "weight_floor must be a finite number >= 0; got -1.0"),
-    (dict(weight_floor=np.nan), "weight_floor must be a finite number >= 0; got nan"),
-    (dict(policy_estimator="mle"),
-     "estimator must be 'dirichlet', 'entropy_ml' or 'entropy_ml_adam'; got 'mle'"),
-    (dict(policy_prior_mean="flat"), "prior_mean must be 'uniform' or 'previous'; got 'flat'"),
-    (dict(entropy_bonus=0.0), "entropy_bonus must be a finite number > 0; got 0.0"),
-    (dict(entropy_bonus=np.inf), "entropy_bonus must be a finite number > 0; got inf"),
-    (dict(policy_estimator="entropy_ml_adam", policy_steps=0), "n_steps must be an integer >= 1; got 0"),
-    (dict(solver="adam", n_steps=0), "n_steps must be an integer >= 1; got 0"),
-    (dict(terminal=[0, 2, 0]), "terminal must be a boolean mask of shape (3,); got int64 (3,)"),
-    (dict(terminal=[True, False]), "terminal must be a boolean mask of shape (3,); got bool (2,)"),
-    (dict(P=np.full((3, 2), 0.5)), "P must have 3 dimensions; got shape (3, 2)"),
-    (dict(P=np.full((3, 2, 2), 0.5)),
-     "P must have shape (n_states, n_actions, n_states) = (3, 2, 3); got (3, 2, 2)"),
-    (dict(P=np.full((3, 2, 3), 0.5)), "P must hold probabilities: non-negative, each P[s, a, :] summing to 1"),
-    (dict(P=np.tile([1.5, -0.25, -0.25], (3, 2, 1))),
-     "P must hold probabilities: non-negative, each P[s, a, :] summing to 1"),
-    (dict(learner_model="auto", weights="pair"), "weights must be 'states', 'pairs', 'all' or 'both'; got 'pair'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(weights="pair"), "weights must be 'states', 'pairs', 'all' or 'both'; got 'pair'"),
+        (dict(unseen="max"), "unseen must be 'min', 'zero' or 'mean'; got 'max'"),
+        (dict(solver="lbfgs"), "solver must be 'exact' or 'adam'; got 'lbfgs'"),
+        (dict(transition_prior=0.0), "transition_prior must be a finite number > 0; got 0.0"),
+        (dict(transition_prior=np.inf), "transition_prior must be a finite number > 0; got inf"),
+        (dict(weight_floor=-1.0), "weight_floor must be a finite number >= 0; got -1.0"),
+        (dict(weight_floor=np.nan), "weight_floor must be a finite number >= 0; got nan"),
+        (dict(policy_estimator="mle"), "estimator must be 'dirichlet', 'entropy_ml' or 'entropy_ml_adam'; got 'mle'"),
+        (dict(policy_prior_mean="flat"), "prior_mean must be 'uniform' or 'previous'; got 'flat'"),
+        (dict(entropy_bonus=0.0), "entropy_bonus must be a finite number > 0; got 0.0"),
+        (dict(entropy_bonus=np.inf), "entropy_bonus must be a finite number > 0; got inf"),
+        (dict(policy_estimator="entropy_ml_adam", policy_steps=0), "n_steps must be an integer >= 1; got 0"),
+        (dict(solver="adam", n_steps=0), "n_steps must be an integer >= 1; got 0"),
+        (dict(terminal=[0, 2, 0]), "terminal must be a boolean mask of shape (3,); got int64 (3,)"),
+        (dict(terminal=[True, False]), "terminal must be a boolean mask of shape (3,); got bool (2,)"),
+        (dict(P=np.full((3, 2), 0.5)), "P must have 3 dimensions; got shape (3, 2)"),
+        (
+            dict(P=np.full((3, 2, 2), 0.5)),
+            "P must have shape (n_states, n_actions, n_states) = (3, 2, 3); got (3, 2, 2)",
+        ),
+        (dict(P=np.full((3, 2, 3), 0.5)), "P must hold probabilities: non-negative, each P[s, a, :] summing to 1"),
+        (
+            dict(P=np.tile([1.5, -0.25, -0.25], (3, 2, 1))),
+            "P must hold probabilities: non-negative, each P[s, a, :] summing to 1",
+        ),
+        (dict(learner_model="auto", weights="pair"), "weights must be 'states', 'pairs', 'all' or 'both'; got 'pair'"),
+    ],
+)
 def test_fit_lfl_error_messages(kwargs, match):
     import re
 
@@ -289,10 +325,17 @@ def test_fit_lfl_error_messages(kwargs, match):
 
 
 def test_fit_lfl_accepts_every_documented_option_value():
-    for options in (dict(weights="states"), dict(weights="both"), dict(weights="pairs"), dict(unseen="zero"),
-                    dict(unseen="mean"), dict(solver="adam", n_steps=3), dict(policy_prior_mean="uniform",
-                    policy_estimator="dirichlet"), dict(policy_estimator="entropy_ml_adam"),
-                    dict(P=np.full((3, 2, 3), 1 / 3), weight_floor=0.0, transition_prior=1e-9)):
+    for options in (
+        dict(weights="states"),
+        dict(weights="both"),
+        dict(weights="pairs"),
+        dict(unseen="zero"),
+        dict(unseen="mean"),
+        dict(solver="adam", n_steps=3),
+        dict(policy_prior_mean="uniform", policy_estimator="dirichlet"),
+        dict(policy_estimator="entropy_ml_adam"),
+        dict(P=np.full((3, 2, 3), 1 / 3), weight_floor=0.0, transition_prior=1e-9),
+    ):
         assert np.isfinite(fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, **options).r).all(), options
 
 
@@ -303,8 +346,10 @@ def test_terminal_states_from_the_data_from_the_argument_and_from_a_known_model(
     from lfl_lib.data import Episode
 
     # state 2 ends the episodes by termination; state 1 is declared terminal by the caller
-    groups = [[Episode([0, 0, 2], [1, 0], terminated=True), Episode([0, 1, 0], [0, 1], truncated=True)],
-              [Episode([0, 2], [0], terminated=True), Episode([1, 0, 0], [1, 0], truncated=True)]]
+    groups = [
+        [Episode([0, 0, 2], [1, 0], terminated=True), Episode([0, 1, 0], [0, 1], truncated=True)],
+        [Episode([0, 2], [0], terminated=True), Episode([1, 0, 0], [1, 0], truncated=True)],
+    ]
     res = fit_lfl(groups, 3, 2, GAMMA, ALPHA_M, weights="pairs", weight_floor=0.1, terminal=[False, True, False])
     assert_array_equal(res.P_hat[:, :, 1:], 0.0)  # nothing follows a terminal state
     assert (res.P_hat[:, :, 0] > 0).all()
@@ -336,8 +381,10 @@ def test_terminal_states_from_the_data_from_the_argument_and_from_a_known_model(
 
 def _held_out_log_likelihoods(trajs, candidates, kl_weight=None):
     """An independent reference for select_learner_model: fit_lfl on each half, score the other half."""
-    halves = ([Trajectory(tr.states[: len(tr) // 2 + 1], tr.actions[: len(tr) // 2]) for tr in trajs],
-              [Trajectory(tr.states[len(tr) // 2:], tr.actions[len(tr) // 2:]) for tr in trajs])
+    halves = (
+        [Trajectory(tr.states[: len(tr) // 2 + 1], tr.actions[: len(tr) // 2]) for tr in trajs],
+        [Trajectory(tr.states[len(tr) // 2 :], tr.actions[len(tr) // 2 :]) for tr in trajs],
+    )
     runs = []
     if "spi" in candidates:
         runs.append(("spi", "spi", None))
@@ -363,8 +410,9 @@ def _held_out_log_likelihoods(trajs, candidates, kl_weight=None):
     return {k: v / n for k, v in ll.items()}
 
 
-@pytest.mark.parametrize("candidates, kl_weight", [(("spi", "kl", "svi"), None), (("kl",), None),
-                                                   (("kl", "svi"), 1.1), (("svi",), None)])
+@pytest.mark.parametrize(
+    "candidates, kl_weight", [(("spi", "kl", "svi"), None), (("kl",), None), (("kl", "svi"), 1.1), (("svi",), None)]
+)
 def test_select_learner_model_is_the_documented_held_out_likelihood(candidates, kl_weight):
     sel = select_learner_model(RUNS, 3, 2, GAMMA, ALPHA_M, candidates=candidates, kl_weight=kl_weight)
     want = _held_out_log_likelihoods(RUNS, candidates, kl_weight)
@@ -379,25 +427,41 @@ def test_auto_refits_the_chosen_model_on_all_the_data():
     auto = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, learner_model="auto", weights="pairs")
     sel = select_learner_model(RUNS, 3, 2, GAMMA, ALPHA_M, weights="pairs")
     assert auto.selection == sel
-    ref = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, learner_model=sel.model, weights="pairs",
-                  kl_weight=sel.kl_weight if sel.model == "kl" else None)
+    ref = fit_lfl(
+        RUNS,
+        3,
+        2,
+        GAMMA,
+        ALPHA_M,
+        learner_model=sel.model,
+        weights="pairs",
+        kl_weight=sel.kl_weight if sel.model == "kl" else None,
+    )
     assert auto.learner_model == ref.learner_model and auto.kl_weight == ref.kl_weight
     for field in ("r", "targets", "weights", "shapings", "P_hat"):
         assert_array_equal(getattr(auto, field), getattr(ref, field))
     assert_array_equal(np.array(auto.policies), np.array(ref.policies))
     # "kl" without a weight: the weight of the held-out criterion over the "kl" candidates alone
     kl = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, learner_model="kl", P=np.full((3, 2, 3), 1 / 3))
-    assert kl.kl_weight == select_learner_model(RUNS, 3, 2, GAMMA, ALPHA_M, candidates=("kl",),
-                                                P=np.full((3, 2, 3), 1 / 3)).kl_weight
+    assert (
+        kl.kl_weight
+        == select_learner_model(RUNS, 3, 2, GAMMA, ALPHA_M, candidates=("kl",), P=np.full((3, 2, 3), 1 / 3)).kl_weight
+    )
     assert_array_equal(kl.P_hat, 1 / 3)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(candidates=()), "candidates must be a non-empty subset of ('spi', 'kl', 'svi'); got ()"),
-    (dict(candidates=("spi", "ppo")), "candidates must be a non-empty subset of ('spi', 'kl', 'svi'); got ('spi', 'ppo')"),
-    (dict(policy_step=3), "unknown estimator options: ['policy_step']"),
-    (dict(alpha_model=0.0), "alpha_model must be a finite number > 0; got 0.0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(candidates=()), "candidates must be a non-empty subset of ('spi', 'kl', 'svi'); got ()"),
+        (
+            dict(candidates=("spi", "ppo")),
+            "candidates must be a non-empty subset of ('spi', 'kl', 'svi'); got ('spi', 'ppo')",
+        ),
+        (dict(policy_step=3), "unknown estimator options: ['policy_step']"),
+        (dict(alpha_model=0.0), "alpha_model must be a finite number > 0; got 0.0"),
+    ],
+)
 def test_select_learner_model_error_messages(kwargs, match):
     import re
 
@@ -411,8 +475,14 @@ def test_select_learner_model_needs_two_pairs_per_trajectory_and_no_more():
     import re
 
     short = [Trajectory(states=[0, 1, 0], actions=[0, 1]), Trajectory(states=[1, 0], actions=[1])]
-    with pytest.raises(ValueError, match="^" + re.escape(
-            "trajectories must each hold at least 2 pairs (or, per policy, 2 episodes) for the held-out criterion") + "$"):
+    with pytest.raises(
+        ValueError,
+        match="^"
+        + re.escape(
+            "trajectories must each hold at least 2 pairs (or, per policy, 2 episodes) for the held-out criterion"
+        )
+        + "$",
+    ):
         select_learner_model(short, 3, 2, GAMMA, ALPHA_M, candidates=("spi",))
     two = [Trajectory(states=[0, 1, 0], actions=[0, 1]), Trajectory(states=[1, 0, 1], actions=[1, 0])]
     assert select_learner_model(two, 3, 2, GAMMA, ALPHA_M, candidates=("spi",)).model == "spi"
@@ -436,8 +506,10 @@ def test_adam_consistency_fit_is_adam_on_the_eq5_loss():
     assert_allclose(r, r_t.detach().numpy(), rtol=0, atol=1e-12)
     assert_allclose(f, f_t.detach().numpy(), rtol=0, atol=1e-12)
     # the documented defaults r0 = 0, 200 steps of rate 1
-    assert_array_equal(np.array(consistency_fit(t, w, mdp.P, 0.8, solver="adam")[0]),
-                       consistency_fit(t, w, mdp.P, 0.8, r0=0.0, solver="adam", n_steps=200, lr=1.0)[0])
+    assert_array_equal(
+        np.array(consistency_fit(t, w, mdp.P, 0.8, solver="adam")[0]),
+        consistency_fit(t, w, mdp.P, 0.8, r0=0.0, solver="adam", n_steps=200, lr=1.0)[0],
+    )
     import re
 
     with pytest.raises(ValueError, match="^" + re.escape("solver must be 'exact' or 'adam'; got 'sgd'") + "$"):
@@ -475,7 +547,9 @@ def test_messages_name_the_argument():
 
     grid = make_gridworld()
     for fn in (observer_policy, observer_score):
-        with pytest.raises(ValueError, match=r"^r_hat must have shape \(n_states, n_actions\) = \(25, 4\); got \(25, 3\)$"):
+        with pytest.raises(
+            ValueError, match=r"^r_hat must have shape \(n_states, n_actions\) = \(25, 4\); got \(25, 3\)$"
+        ):
             fn(grid, np.zeros((25, 3)), 0.3)
     with pytest.raises(ValueError, match=r"^alpha_model must be a finite number > 0; got 0$"):
         targets([np.full((3, 2), 0.5)] * 2, np.full((3, 2, 3), 1 / 3), 0.9, 0)
@@ -484,9 +558,15 @@ def test_messages_name_the_argument():
     with pytest.raises(ValueError, match=r"^n_actions must be an integer >= 1; got 0$"):
         fit_lfl(RUNS, 3, 0, GAMMA, ALPHA_M)
     bad = [[Episode([0, 2, 1], [0, 1], terminated=True)], [Episode([0, 2], [1], terminated=True)]]
-    with pytest.raises(ValueError, match="^" + re.escape(
+    with pytest.raises(
+        ValueError,
+        match="^"
+        + re.escape(
             "trajectories: state 2 ends an episode by termination but an action is also taken there; "
-            "a terminal state is absorbing (no action after it)") + "$"):
+            "a terminal state is absorbing (no action after it)"
+        )
+        + "$",
+    ):
         fit_lfl(bad, 3, 2, GAMMA, ALPHA_M)
     # one group of episodes is enough for the policy estimates
     one = estimate_policies([[Episode([0, 1, 0], [1, 0], truncated=True)]], 3, 2, "dirichlet", prior_mean="uniform")
@@ -505,20 +585,30 @@ def test_observer_policy_is_the_optimal_soft_policy_of_the_recovered_reward():
     sc = observer_score(grid, r_hat, 0.3)
     from lfl_lib.mdp import discounted_entropy, expected_return, score
 
-    assert_allclose([sc.J, sc.ret, sc.entropy], [score(grid, pi, 0.3), expected_return(grid, pi),
-                                                 discounted_entropy(grid, pi, 0.3)], rtol=1e-7, atol=1e-7)
+    assert_allclose(
+        [sc.J, sc.ret, sc.entropy],
+        [score(grid, pi, 0.3), expected_return(grid, pi), discounted_entropy(grid, pi, 0.3)],
+        rtol=1e-7,
+        atol=1e-7,
+    )
 
 
 def test_recover_reward_passes_the_terminal_states_and_the_model_on():
     from lfl_lib.data import Episode
     from lfl_lib.tabular_lfl import recover_reward
 
-    groups = [[Episode([0, 0, 2], [1, 0], terminated=True), Episode([0, 1, 0], [0, 1], truncated=True)],
-              [Episode([0, 2], [0], terminated=True), Episode([1, 0, 0], [1, 0], truncated=True)]]
+    groups = [
+        [Episode([0, 0, 2], [1, 0], terminated=True), Episode([0, 1, 0], [0, 1], truncated=True)],
+        [Episode([0, 2], [0], terminated=True), Episode([1, 0, 0], [1, 0], truncated=True)],
+    ]
     term = [False, True, False]
-    assert_array_equal(recover_reward(groups, 3, 2, GAMMA, ALPHA_M, terminal=term),
-                       fit_lfl(groups, 3, 2, GAMMA, ALPHA_M, terminal=term).r)
-    assert not np.allclose(fit_lfl(groups, 3, 2, GAMMA, ALPHA_M, terminal=term).r, fit_lfl(groups, 3, 2, GAMMA, ALPHA_M).r)
+    assert_array_equal(
+        recover_reward(groups, 3, 2, GAMMA, ALPHA_M, terminal=term),
+        fit_lfl(groups, 3, 2, GAMMA, ALPHA_M, terminal=term).r,
+    )
+    assert not np.allclose(
+        fit_lfl(groups, 3, 2, GAMMA, ALPHA_M, terminal=term).r, fit_lfl(groups, 3, 2, GAMMA, ALPHA_M).r
+    )
 
 
 def test_split_halves_of_trajectories_and_of_episode_groups():
@@ -579,7 +669,9 @@ def test_play_policy_samples_from_the_policy_with_its_seed():
         play_policy(_TwoStepEnv(), pi, n_episodes=0)
     with pytest.raises(ValueError, match=r"^seed must be an integer >= 0; got -1$"):
         play_policy(_TwoStepEnv(), pi, seed=-1)
-    with pytest.raises(ValueError, match=r"^env must be a gymnasium environment with Discrete observation and action spaces$"):
+    with pytest.raises(
+        ValueError, match=r"^env must be a gymnasium environment with Discrete observation and action spaces$"
+    ):
         play_policy(object(), pi)
     half = _TwoStepEnv()
     half.action_space = None
@@ -655,8 +747,12 @@ def test_svi_equation_and_fit_use_the_documented_potentials_and_ridges():
     V = rng.standard_normal((3, 3))  # potentials that no forward iteration produced
     pis = [random_positive_policy(rng, 3, 2) for _ in range(3)]
     res = LfLResult(mdp.r, pis, np.zeros((2, 3, 2)), np.full((2, 3, 2), 1 / 6), V, mdp.P, "svi", 0.0)
-    want = [np.exp((mdp.r + 0.8 * mdp.P @ V[k]) / 0.5 - logsumexp((mdp.r + 0.8 * mdp.P @ V[k]) / 0.5, axis=1,
-                                                                   keepdims=True)) for k in range(2)]
+    want = [
+        np.exp(
+            (mdp.r + 0.8 * mdp.P @ V[k]) / 0.5 - logsumexp((mdp.r + 0.8 * mdp.P @ V[k]) / 0.5, axis=1, keepdims=True)
+        )
+        for k in range(2)
+    ]
     assert_allclose(predict_next_policies(res, 0.8, 0.5, "equation"), want, **EXACT)
     svi = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, learner_model="svi", unseen="zero")
     r, f = value_iteration_fit(svi.targets, svi.weights, svi.P_hat, GAMMA, r0=0.0, ridge_r=1e-6, ridge_v=1e-8)
@@ -668,11 +764,14 @@ def test_options_reach_the_estimates_and_the_weights_stay_per_improvement():
     from lfl_lib.data import Episode
 
     adam = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, policy_estimator="entropy_ml_adam", policy_lr=0.2, policy_steps=4)
-    assert_array_equal(np.array(adam.policies),
-                       np.array(estimate_policies(RUNS, 3, 2, "entropy_ml_adam", n_steps=4, lr=0.2)))
-    groups = [[Episode([0, 0, 2], [1, 0], terminated=True), Episode([0, 1, 0], [0, 1], truncated=True)],
-              [Episode([0, 2], [0], terminated=True), Episode([1, 0, 0], [1, 0], truncated=True)],
-              [Episode([1, 0, 1, 2], [0, 1, 1], terminated=True)]]
+    assert_array_equal(
+        np.array(adam.policies), np.array(estimate_policies(RUNS, 3, 2, "entropy_ml_adam", n_steps=4, lr=0.2))
+    )
+    groups = [
+        [Episode([0, 0, 2], [1, 0], terminated=True), Episode([0, 1, 0], [0, 1], truncated=True)],
+        [Episode([0, 2], [0], terminated=True), Episode([1, 0, 0], [1, 0], truncated=True)],
+        [Episode([1, 0, 1, 2], [0, 1, 1], terminated=True)],
+    ]
     res = fit_lfl(groups, 3, 2, GAMMA, ALPHA_M, weights="pairs", weight_floor=0.1)
     assert_allclose(res.weights.sum(axis=(1, 2)), [1.0, 1.0], rtol=1e-15)  # each improvement's weights sum to 1
 
@@ -708,19 +807,33 @@ def test_tabular_config_is_the_source_of_the_defaults_and_options_replace_its_fi
     from lfl_lib.tabular_lfl import TabularLfLConfig, select_learner_model
 
     assert asdict(TabularLfLConfig()) == dict(
-        policy_estimator="entropy_ml", policy_prior=1.0, policy_prior_mean="previous", entropy_bonus=0.4,
-        policy_steps=10, policy_lr=0.5, transition_prior=1e-3, weights="all", weight_floor=0.0, unseen="min",
-        solver="exact", n_steps=200, lr=1.0)
+        policy_estimator="entropy_ml",
+        policy_prior=1.0,
+        policy_prior_mean="previous",
+        entropy_bonus=0.4,
+        policy_steps=10,
+        policy_lr=0.5,
+        transition_prior=1e-3,
+        weights="all",
+        weight_floor=0.0,
+        unseen="min",
+        solver="exact",
+        n_steps=200,
+        lr=1.0,
+    )
     cfg = TabularLfLConfig(weights="pairs", entropy_bonus=0.2)
     by_options = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, weights="pairs", entropy_bonus=0.2)
     for config in (cfg, cfg.to_dict()):
         assert_array_equal(fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, config=config).r, by_options.r)
         assert_array_equal(recover_reward(RUNS, 3, 2, GAMMA, ALPHA_M, config=config), by_options.r)
     # an option replaces the config's field
-    assert_array_equal(fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, config=cfg, weights="all", entropy_bonus=0.4).r,
-                       fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M).r)
-    assert select_learner_model(RUNS, 3, 2, GAMMA, ALPHA_M, config=cfg) == \
-        select_learner_model(RUNS, 3, 2, GAMMA, ALPHA_M, weights="pairs", entropy_bonus=0.2)
+    assert_array_equal(
+        fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, config=cfg, weights="all", entropy_bonus=0.4).r,
+        fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M).r,
+    )
+    assert select_learner_model(RUNS, 3, 2, GAMMA, ALPHA_M, config=cfg) == select_learner_model(
+        RUNS, 3, 2, GAMMA, ALPHA_M, weights="pairs", entropy_bonus=0.2
+    )
     assert TabularLfLConfig.from_dict(cfg.to_dict()) == cfg
 
 
@@ -742,12 +855,18 @@ def test_tabular_config_reads_the_older_name_entropy_weight():
         assert TabularLfLConfig.from_dict({"entropy_weight": 0.3}) == TabularLfLConfig(entropy_bonus=0.3)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(entropy_weight=0.3, entropy_bonus=0.3), "give entropy_bonus only"),
-    (dict(weight=0.3), r"unknown estimator options: \['weight'\]"),
-    (dict(config=[("weights", "all")]), "config must be a TabularLfLConfig, a dict of its fields or None; got list"),
-    (dict(config={"weigths": "all"}), r"unknown estimator options: \['weigths'\]"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(entropy_weight=0.3, entropy_bonus=0.3), "give entropy_bonus only"),
+        (dict(weight=0.3), r"unknown estimator options: \['weight'\]"),
+        (
+            dict(config=[("weights", "all")]),
+            "config must be a TabularLfLConfig, a dict of its fields or None; got list",
+        ),
+        (dict(config={"weigths": "all"}), r"unknown estimator options: \['weigths'\]"),
+    ],
+)
 def test_tabular_config_refuses_unknown_or_doubled_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
         fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, **kwargs)

@@ -1,4 +1,5 @@
 """Progress of the learner-model selection (tabular ``learner_model="auto"``): the candidate being fitted."""
+
 from __future__ import annotations
 
 import io
@@ -80,10 +81,26 @@ def test_cli_recover_tabular_auto_shows_the_candidates_on_a_terminal(tmp_path, m
     from lfl_lib.data import Episode, save_episodes
 
     rng = np.random.default_rng(0)
-    paths = [str(save_episodes([Episode(rng.integers(3, size=11), rng.integers(2, size=10)) for _ in range(5)],
-                               tmp_path / f"T{k}.npz")) for k in range(3)]
-    argv = ["recover", "--tabular", "--rollouts", *paths, "--n-states", "3", "--n-actions", "2",
-            "--learner-model", "auto"]
+    paths = [
+        str(
+            save_episodes(
+                [Episode(rng.integers(3, size=11), rng.integers(2, size=10)) for _ in range(5)], tmp_path / f"T{k}.npz"
+            )
+        )
+        for k in range(3)
+    ]
+    argv = [
+        "recover",
+        "--tabular",
+        "--rollouts",
+        *paths,
+        "--n-states",
+        "3",
+        "--n-actions",
+        "2",
+        "--learner-model",
+        "auto",
+    ]
     tty = _Tty()
     monkeypatch.setattr(sys, "stderr", tty)
     assert main([*argv, "--out", str(tmp_path / "a"), "--no-progress"]) == 0

@@ -20,8 +20,9 @@ ENV = "Hopper-v5"  # terminates when the robot falls
 @pytest.fixture(scope="module")
 def hopper_smoke(tmp_path_factory):
     base = tmp_path_factory.mktemp("hopper")
-    res = run_study(make_config(ENV, seed=0, preset="smoke"), out_dir=base / "out", run_dir=base / "run",
-                    progress=False)
+    res = run_study(
+        make_config(ENV, seed=0, preset="smoke"), out_dir=base / "out", run_dir=base / "run", progress=False
+    )
     return res, base / "run"
 
 
@@ -53,11 +54,15 @@ def test_report_uses_the_study_protocol(hopper_smoke):
     # r_phi along the sampled episodes: its sum over all steps over their number
     for ends in sampled.values():
         assert len(ends["reward_fn_returns"]) == 10
-        assert_allclose(ends["recovered_reward_per_step"], np.sum(ends["reward_fn_returns"]) / np.sum(ends["lengths"]),
-                        rtol=1e-12)
+        assert_allclose(
+            ends["recovered_reward_per_step"], np.sum(ends["reward_fn_returns"]) / np.sum(ends["lengths"]), rtol=1e-12
+        )
     for who in ("learner_first", "learner_last", "observer_final"):  # with mean actions too
-        assert_allclose(rep[who]["recovered_reward_per_step"],
-                        np.sum(rep[who]["reward_fn_returns"]) / np.sum(rep[who]["lengths"]), rtol=1e-12)
+        assert_allclose(
+            rep[who]["recovered_reward_per_step"],
+            np.sum(rep[who]["reward_fn_returns"]) / np.sum(rep[who]["lengths"]),
+            rtol=1e-12,
+        )
     assert "recovered_reward_per_step" in rep["start_drift"]["clone_stochastic"]
     assert np.isfinite(rep["start_drift"]["clone_recovered_reward_per_step"])
 
@@ -79,6 +84,7 @@ def test_evaluate_episodes_sums_a_reward_fn_without_changing_the_episodes(hopper
     reward = RewardModel(obs_dim, act_dim, np.zeros(obs_dim), np.ones(obs_dim))
     got = evaluate_episodes(ENV, pol, 1, 7, stochastic=True, reward_fn=reward.reward_fn)
     import gymnasium as gym
+
     env = gym.make(ENV)
     obs, _ = env.reset(seed=7)
     noise, sigma = np.random.default_rng(7), pol.actor().log_std.detach().exp().numpy().astype(np.float64)
@@ -116,20 +122,42 @@ def test_bad_run_folders(hopper_smoke, tmp_path, capsys):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("warmup, anchor, stats, soft", [(0, "none", "running", "none"), (1, "none", "running", "none"),
-                                                         (0, "kl", "running", "none"), (0, "none", "frozen", "none"),
-                                                         (0, "none", "frozen", "model")])
+@pytest.mark.parametrize(
+    "warmup, anchor, stats, soft",
+    [
+        (0, "none", "running", "none"),
+        (1, "none", "running", "none"),
+        (0, "kl", "running", "none"),
+        (0, "none", "frozen", "none"),
+        (0, "none", "frozen", "model"),
+    ],
+)
 @pytest.mark.slow  # a smoke run of the study: 20 s or more
 def test_report_of_the_kl_and_terminal_bootstrap_candidates(hopper_smoke, tmp_path, warmup, anchor, stats, soft):
     """Chapter 6's fourth to ninth candidates: their run folders are recognized and replayed exactly."""
     _, run = hopper_smoke
-    cfg = make_config(ENV, seed=0, preset="smoke", kl_weight=None, terminal="bootstrap", critic_warmup=warmup,
-                      observer_anchor=anchor, observer_obs_stats=stats, observer_soft=soft)
+    cfg = make_config(
+        ENV,
+        seed=0,
+        preset="smoke",
+        kl_weight=None,
+        terminal="bootstrap",
+        critic_warmup=warmup,
+        observer_anchor=anchor,
+        observer_obs_stats=stats,
+        observer_soft=soft,
+    )
     res = run_study(cfg, out_dir=tmp_path / "out", run_dir=tmp_path / "run", progress=False, learner_from=run)
     rep = termination_report(tmp_path / "run")
-    assert (rep["estimator"], rep["kl_weight"], rep["terminal"], rep["observer_init"], rep["critic_warmup"],
-            rep["observer_anchor"], rep["observer_obs_stats"]) == ("paper", None, "bootstrap", "clone", warmup, anchor,
-                                                                   stats)
+    assert (
+        rep["estimator"],
+        rep["kl_weight"],
+        rep["terminal"],
+        rep["observer_init"],
+        rep["critic_warmup"],
+        rep["observer_anchor"],
+        rep["observer_obs_stats"],
+    ) == ("paper", None, "bootstrap", "clone", warmup, anchor, stats)
     assert rep.get("observer_soft", "none") == soft
     assert_allclose(rep["observer_final"]["returns"], res["observer"]["returns"][-1], rtol=0, atol=0)
     assert termination_report(run)["terminal"] == "absorbing"
@@ -158,9 +186,14 @@ def test_merge_keeps_earlier_records_and_replaces_the_same_run(hopper_smoke, tmp
     merged = json.loads(out.read_text())
     assert [r["run_dir"] for r in merged["runs"]] == ["runs/mujoco/gone_seed9", first["runs"][0]["run_dir"]]
     assert merged["runs"][1]["learner_last"]["returns"] == first["runs"][0]["learner_last"]["returns"]
-    assert merged["earlier"] == [{"command": first["command"], "git_commit": first["git_commit"],
-                                  "wall_time_s": first["wall_time_s"],
-                                  "run_dirs": ["runs/mujoco/gone_seed9", first["runs"][0]["run_dir"]]}]
+    assert merged["earlier"] == [
+        {
+            "command": first["command"],
+            "git_commit": first["git_commit"],
+            "wall_time_s": first["wall_time_s"],
+            "run_dirs": ["runs/mujoco/gone_seed9", first["runs"][0]["run_dir"]],
+        }
+    ]
     assert "--merge" in merged["command"]
     # without --merge the file is replaced by the runs given
     assert main([str(run), "--out", str(out)]) == 0

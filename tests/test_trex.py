@@ -8,7 +8,7 @@ import torch
 from numpy.testing import assert_allclose
 
 from lfl_lib.experiments.reward_bench import spearman
-from lfl_lib.trex import (TrexConfig, bradley_terry_loss, fit_trex, sample_snippet_pairs, split_episodes)
+from lfl_lib.trex import TrexConfig, bradley_terry_loss, fit_trex, sample_snippet_pairs, split_episodes
 
 GOAL = np.array([1.0, -0.5, 0.3])
 
@@ -77,7 +77,7 @@ def test_next_state_reward_and_action_prior():
     with pytest.raises(ValueError, match="next_obs"):
         reward.reward_fn(s)
     base = reward.reward_fn(s, None, s2)
-    reward.set_prior(lambda o, a: -np.sum(a ** 2, 1), 0.5)
+    reward.set_prior(lambda o, a: -np.sum(a**2, 1), 0.5)
     act = np.ones((len(s), 2))
     assert_allclose(reward.reward_fn(s, act, s2), base - 0.5 * 2.0, rtol=1e-12)
     with pytest.raises(ValueError, match="actions"):

@@ -50,9 +50,15 @@ METHODS: dict[str, str] = {
 }
 
 
-def compare_run(name: str, seed: int, mdp: TabularMDP | None = None, n_pairs: int = 1000,
-                alpha: float = ALPHA, alpha_model: float = ALPHA_MODEL,
-                methods: Sequence[str] = tuple(METHODS)) -> dict[str, float]:
+def compare_run(
+    name: str,
+    seed: int,
+    mdp: TabularMDP | None = None,
+    n_pairs: int = 1000,
+    alpha: float = ALPHA,
+    alpha_model: float = ALPHA_MODEL,
+    methods: Sequence[str] = tuple(METHODS),
+) -> dict[str, float]:
     """Observer scores :math:`J` of every method on one run of Table 2 (same data for all).
 
     The data are those of :func:`lfl_lib.experiments.table2.run_once` for the same ``name`` and ``seed``
@@ -98,8 +104,9 @@ def compare_run(name: str, seed: int, mdp: TabularMDP | None = None, n_pairs: in
     return out
 
 
-def compare_many(names: Sequence[str], seeds: Sequence[int], progress: bool = False,
-                 **kwargs) -> list[dict[str, float | int | str]]:
+def compare_many(
+    names: Sequence[str], seeds: Sequence[int], progress: bool = False, **kwargs
+) -> list[dict[str, float | int | str]]:
     """:func:`compare_run` for every learner and seed; one row per run (learner, seed, scores)."""
     jobs = [(n, int(s)) for n in names for s in seeds]
     it = jobs
@@ -121,12 +128,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     start = time.time()
     seeds = list(range(args.runs))
     rows = compare_many(list(LEARNERS), seeds, progress=True)
-    prov = provenance("lfl baselines " + shlex.join(argv), time.time() - start,
-                      (*PIPELINE_FILES, "lfl_lib/baselines.py", "lfl_lib/experiments/baselines.py"))
+    prov = provenance(
+        "lfl baselines " + shlex.join(argv),
+        time.time() - start,
+        (*PIPELINE_FILES, "lfl_lib/baselines.py", "lfl_lib/experiments/baselines.py"),
+    )
     prov["OPENBLAS_NUM_THREADS"] = os.environ.get("OPENBLAS_NUM_THREADS")
-    data = {"seeds": seeds, "methods": METHODS, "n_pairs": 1000, "alpha": ALPHA, "alpha_model": ALPHA_MODEL,
-            "runs": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()} for row in rows],
-            "provenance": prov}
+    data = {
+        "seeds": seeds,
+        "methods": METHODS,
+        "n_pairs": 1000,
+        "alpha": ALPHA,
+        "alpha_model": ALPHA_MODEL,
+        "runs": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()} for row in rows],
+        "provenance": prov,
+    }
     path = args.out / f"comparison_{args.runs}runs.json"
     write_json(data, path, sort_keys=False, mkdir=True)
     print(f"wrote {path} in {time.time() - start:.1f} s")

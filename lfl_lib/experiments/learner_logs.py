@@ -60,8 +60,10 @@ def _train(env_id: str, seed: int, n_updates: int, run_dir: Path, progress: bool
     ck_dir.mkdir(parents=True, exist_ok=True)
 
     def hook(update: int, rollout: Rollout, policy: PolicySnapshot) -> None:
-        _safe_io.save({"update": update, "rollout": rollout.to_arrays(), "policy": policy.to_dict()},
-                      ck_dir / f"update_{update:03d}.pt")
+        _safe_io.save(
+            {"update": update, "rollout": rollout.to_arrays(), "policy": policy.to_dict()},
+            ck_dir / f"update_{update:03d}.pt",
+        )
 
     # exactly the study's learner (lfl_lib.experiments.study._learner): same configuration, seed and tap
     ppo = PPO(env_id, cfg.learner_ppo, seed=seed, hook=hook)
@@ -89,8 +91,13 @@ def _save_trajectories(path: Path, seen: list[tuple[np.ndarray, np.ndarray]], en
     """
     obs = np.stack([o for o, _ in seen])
     act = np.stack([a for _, a in seen])
-    arrays = {"observations": obs, "actions": act, "lengths": np.asarray(ends["lengths"], np.int64),
-              "terminated": np.asarray(ends["terminated"], bool), "returns": np.asarray(ends["returns"])}
+    arrays = {
+        "observations": obs,
+        "actions": act,
+        "lengths": np.asarray(ends["lengths"], np.int64),
+        "terminated": np.asarray(ends["terminated"], bool),
+        "returns": np.asarray(ends["returns"]),
+    }
     write_npz(arrays, path, compressed=True)
 
 
@@ -102,8 +109,9 @@ def load_trajectories(run_dir: str | Path, update: int, protocol: str = "mean") 
         return {k: z[k] for k in z.files}
 
 
-def _evaluate(env_id: str, n_updates: int, run_dir: Path, episodes: int, eval_seed: int,
-              progress: bool) -> dict[str, Any]:
+def _evaluate(
+    env_id: str, n_updates: int, run_dir: Path, episodes: int, eval_seed: int, progress: bool
+) -> dict[str, Any]:
     path = run_dir / "eval.json"
     traj_dir = run_dir / "trajectories"
     traj_dir.mkdir(exist_ok=True)
@@ -142,9 +150,17 @@ def _study_match(env_id: str, seed: int, window: Sequence[int], ev: dict[str, An
     return all(study[i] == ev[str(u)]["mean"] for i, u in enumerate(window))
 
 
-def run_learner_log(env_id: str, seed: int, extend: float = 1.5, episodes: int = 10, eval_seed: int = 1_000_000,
-                    run_dir: str | Path | None = None, out: str | Path = DEFAULT_OUT,
-                    progress: bool = True, command: str = "") -> Path:
+def run_learner_log(
+    env_id: str,
+    seed: int,
+    extend: float = 1.5,
+    episodes: int = 10,
+    eval_seed: int = 1_000_000,
+    run_dir: str | Path | None = None,
+    out: str | Path = DEFAULT_OUT,
+    progress: bool = True,
+    command: str = "",
+) -> Path:
     """Train, keep and evaluate every update of an extended learner; return the results file."""
     if env_id not in DEFAULT_WINDOWS:
         raise ValueError(f"env must be one of {', '.join(DEFAULT_WINDOWS)}; got {env_id!r}")
@@ -162,14 +178,21 @@ def run_learner_log(env_id: str, seed: int, extend: float = 1.5, episodes: int =
     write_json(times, times_path)
     updates = list(range(1, n_updates + 1))
     result = {
-        "env_id": env_id, "seed": seed, "window": list(window), "updates": updates,
+        "env_id": env_id,
+        "seed": seed,
+        "window": list(window),
+        "updates": updates,
         "unseen": [u for u in updates if u > max(window)],
-        "extend": extend, "eval_episodes": episodes, "eval_seed": eval_seed,
+        "extend": extend,
+        "eval_episodes": episodes,
+        "eval_seed": eval_seed,
         "mean_return": [float(np.mean(ev[str(u)]["mean"])) for u in updates],
         "sampled_return": [float(np.mean(ev[str(u)]["sampled"])) for u in updates],
         "returns": {str(u): ev[str(u)] for u in updates},
         "window_matches_study": _study_match(env_id, seed, window, ev),
-        "command": command, "git_commit": git_commit(), "versions": versions(),
+        "command": command,
+        "git_commit": git_commit(),
+        "versions": versions(),
         "stage_time_s": {k: round(v, 1) for k, v in times.items()},
     }
     out_dir = Path(out)
@@ -190,8 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     cmd = "lfl learner-logs " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
-    path = run_learner_log(a.env, a.seed, a.extend, a.episodes, run_dir=a.run_dir, out=a.out,
-                           progress=not a.no_progress, command=cmd)
+    path = run_learner_log(
+        a.env, a.seed, a.extend, a.episodes, run_dir=a.run_dir, out=a.out, progress=not a.no_progress, command=cmd
+    )
     print(path)
     return 0
 

@@ -30,15 +30,41 @@ from ..deep_lfl import DeepLfLConfig, RewardModel, recover_reward
 from ..nets import GaussianActor
 from .._io import git_commit, versions, write_json
 
-__all__ = ["PROBLEM", "CONFIG", "state_term_matrix", "kl_state_matrix", "reward_matrix_of", "observer_error",
-           "theorem2_state_term_error", "run", "main"]
+__all__ = [
+    "PROBLEM",
+    "CONFIG",
+    "state_term_matrix",
+    "kl_state_matrix",
+    "reward_matrix_of",
+    "observer_error",
+    "theorem2_state_term_error",
+    "run",
+    "main",
+]
 
 #: The test bed of ``tests/test_deep_lfl.py`` (deterministic dynamics, horizon 5).
-PROBLEM = lq.LQProblem(A=np.array([[1.0, 0.2], [0.0, 0.9]]), B=np.array([[0.0], [0.5]]), Q=np.eye(2), R=np.array([[0.5]]), gamma=0.9,
-                       alpha=1.0, horizon=5, start_cov=0.25 * np.eye(2))
+PROBLEM = lq.LQProblem(
+    A=np.array([[1.0, 0.2], [0.0, 0.9]]),
+    B=np.array([[0.0], [0.5]]),
+    Q=np.eye(2),
+    R=np.array([[0.5]]),
+    gamma=0.9,
+    alpha=1.0,
+    horizon=5,
+    start_cov=0.25 * np.eye(2),
+)
 #: Linear policies and reward, the settings of the end-to-end test of ``tests/test_deep_lfl.py``.
-CONFIG = DeepLfLConfig(alpha_model=1.0, gamma=0.9, hidden=(), shared_units=64, lr=2e-2, policy_steps=300,
-                       kl_steps=1000, reward_init_steps=200, consistency_steps=800)
+CONFIG = DeepLfLConfig(
+    alpha_model=1.0,
+    gamma=0.9,
+    hidden=(),
+    shared_units=64,
+    lr=2e-2,
+    policy_steps=300,
+    kl_steps=1000,
+    reward_init_steps=200,
+    consistency_steps=800,
+)
 #: The first policy of the learner: it ignores the state.
 PI1 = lq.LinearGaussianPolicy(np.array([[0.0, 0.0]]), np.array([0.0]), np.array([[0.05]]))
 
@@ -50,8 +76,9 @@ def _embed_state(problem: lq.LQProblem, Mx: np.ndarray) -> np.ndarray:
     return M
 
 
-def state_term_matrix(problem: lq.LQProblem, U: np.ndarray, b: np.ndarray, mean: np.ndarray,
-                      std: np.ndarray) -> np.ndarray:
+def state_term_matrix(
+    problem: lq.LQProblem, U: np.ndarray, b: np.ndarray, mean: np.ndarray, std: np.ndarray
+) -> np.ndarray:
     """:math:`M` with :math:`-z^\\top M z = g(s)` for :math:`g = u^\\top U u + b^\\top u`, :math:`u = (s - \\mathrm{mean})/\\mathrm{std}`."""
     n = problem.n
     D = np.hstack([np.diag(1.0 / std), (-mean / std)[:, None]])  # u = D x, x = (s, 1)
@@ -63,8 +90,9 @@ def state_term_matrix(problem: lq.LQProblem, U: np.ndarray, b: np.ndarray, mean:
     return _embed_state(problem, Mx)
 
 
-def kl_state_matrix(problem: lq.LQProblem, p: lq.LinearGaussianPolicy, q: lq.LinearGaussianPolicy,
-                    scale: float) -> np.ndarray:
+def kl_state_matrix(
+    problem: lq.LQProblem, p: lq.LinearGaussianPolicy, q: lq.LinearGaussianPolicy, scale: float
+) -> np.ndarray:
     """:math:`M` of the state reward :math:`\\mathrm{scale} \\cdot KL(p(\\cdot|s) \\| q(\\cdot|s))` (a quadratic in x)."""
     n, m = problem.n, problem.m
     Qi = np.linalg.inv(q.cov)
@@ -113,12 +141,18 @@ def run(seed: int, n_improvements: int = 1, n_transitions: int = 1024, without_k
     opt, _ = lq.soft_optimal(PROBLEM)
     rng = np.random.default_rng(seed)
     rolls = [lq.rollout(PROBLEM, p, n_transitions, rng) for p in pis]
-    out: dict[str, Any] = {"seed": seed, "n_improvements": n_improvements, "n_transitions": n_transitions,
-                           "learner_error": float(np.linalg.norm(pis[-1].G - opt.G) / np.linalg.norm(opt.G))}
+    out: dict[str, Any] = {
+        "seed": seed,
+        "n_improvements": n_improvements,
+        "n_transitions": n_transitions,
+        "learner_error": float(np.linalg.norm(pis[-1].G - opt.G) / np.linalg.norm(opt.G)),
+    }
     S = torch.as_tensor(rolls[-1].observations, dtype=torch.float32)
     A = torch.as_tensor(rolls[-1].actions, dtype=torch.float32)
-    for form, cfg in (("log-density", CONFIG),
-                      ("state-term", replace(CONFIG, reward_form="state-term", state_term="quadratic"))):
+    for form, cfg in (
+        ("log-density", CONFIG),
+        ("state-term", replace(CONFIG, reward_form="state-term", state_term="quadratic")),
+    ):
         states: list[dict[str, Any]] = []
         reward, info = recover_reward(rolls, cfg, seed=seed, checkpoint=states.append)
         # the same fit with the divergence term dropped (rho = 0): what the fit takes from the small KL signal
@@ -129,19 +163,27 @@ def run(seed: int, n_improvements: int = 1, n_transitions: int = 1024, without_k
         with torch.no_grad():
             logd = reward.policy.log_prob(reward.norm(S), A).numpy()
             g = reward.state_value(S).numpy()
-        out[form] = {"error": observer_error(PROBLEM, reward_matrix_of(PROBLEM, reward)),
-                     "consistency": info["consistency"], "kl_mse": info["kl_mse"],
-                     "sd_log_density": float(np.std(logd)), "sd_state_term": float(np.std(g))}
+        out[form] = {
+            "error": observer_error(PROBLEM, reward_matrix_of(PROBLEM, reward)),
+            "consistency": info["consistency"],
+            "kl_mse": info["kl_mse"],
+            "sd_log_density": float(np.std(logd)),
+            "sd_state_term": float(np.std(g)),
+        }
         if without_kl:
             out[form]["error_without_kl"] = observer_error(PROBLEM, reward_matrix_of(PROBLEM, reward0))
     # the size of the signal: alpha * gamma * KL(pi_k || pi_{k+1})(s') against alpha * ln pi_{k+1}(a|s)
-    kls = np.concatenate([lq.gaussian_kl(pis[k], pis[k + 1], rolls[k + 1].next_observations)
-                          for k in range(n_improvements)])
-    lps = np.concatenate([pis[k + 1].log_prob(rolls[k + 1].observations, rolls[k + 1].actions)
-                          for k in range(n_improvements)])
-    out["signal"] = {"sd_alpha_gamma_kl": float(PROBLEM.alpha * PROBLEM.gamma * np.std(kls)),
-                     "mean_alpha_gamma_kl": float(PROBLEM.alpha * PROBLEM.gamma * np.mean(kls)),
-                     "sd_alpha_log_pi": float(PROBLEM.alpha * np.std(lps))}
+    kls = np.concatenate(
+        [lq.gaussian_kl(pis[k], pis[k + 1], rolls[k + 1].next_observations) for k in range(n_improvements)]
+    )
+    lps = np.concatenate(
+        [pis[k + 1].log_prob(rolls[k + 1].observations, rolls[k + 1].actions) for k in range(n_improvements)]
+    )
+    out["signal"] = {
+        "sd_alpha_gamma_kl": float(PROBLEM.alpha * PROBLEM.gamma * np.std(kls)),
+        "mean_alpha_gamma_kl": float(PROBLEM.alpha * PROBLEM.gamma * np.mean(kls)),
+        "sd_alpha_log_pi": float(PROBLEM.alpha * np.std(lps)),
+    }
     return out
 
 
@@ -153,10 +195,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     t0 = time.perf_counter()
     runs = [run(s, k) for k in a.improvements for s in a.seeds]
-    res = {"runs": runs, "theorem2_state_term_error": theorem2_state_term_error(PROBLEM, PI1),
-           "config": CONFIG.to_dict(),
-           "command": "python -m lfl_lib.experiments.lq_state_term " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:])),
-           "git_commit": git_commit(), "versions": versions(), "wall_time_s": round(time.perf_counter() - t0, 1)}
+    res = {
+        "runs": runs,
+        "theorem2_state_term_error": theorem2_state_term_error(PROBLEM, PI1),
+        "config": CONFIG.to_dict(),
+        "command": "python -m lfl_lib.experiments.lq_state_term "
+        + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:])),
+        "git_commit": git_commit(),
+        "versions": versions(),
+        "wall_time_s": round(time.perf_counter() - t0, 1),
+    }
     path = Path(a.out)
     write_json(res, path, mkdir=True)
     print(path)

@@ -56,10 +56,31 @@ from ..trex import TrexConfig, TrexReward, fit_trex, split_episodes
 from .learner_logs import extended_updates, load_checkpoint, load_trajectories
 from .study import DEFAULT_WINDOWS
 
-__all__ = ["REWARDS", "METRICS", "NOISE_LEVELS", "NOISE_EPISODES", "NOISE_SEED", "OTHER_SEED_UPDATES", "BC_STEPS",
-           "spearman", "pearson", "ranking_metrics", "episode_returns", "fit_named_reward", "reward_from_spec",
-           "noisy_episodes", "diverse_noise", "other_seed_episodes", "log_complete", "complete_seeds", "bench_run",
-           "rescore", "grid_bench", "bench_table", "main"]
+__all__ = [
+    "REWARDS",
+    "METRICS",
+    "NOISE_LEVELS",
+    "NOISE_EPISODES",
+    "NOISE_SEED",
+    "OTHER_SEED_UPDATES",
+    "BC_STEPS",
+    "spearman",
+    "pearson",
+    "ranking_metrics",
+    "episode_returns",
+    "fit_named_reward",
+    "reward_from_spec",
+    "noisy_episodes",
+    "diverse_noise",
+    "other_seed_episodes",
+    "log_complete",
+    "complete_seeds",
+    "bench_run",
+    "rescore",
+    "grid_bench",
+    "bench_table",
+    "main",
+]
 
 Array = NDArray[np.float64]
 RewardFn = Callable[[Array, Array], Array]
@@ -139,16 +160,22 @@ def _model_spec(reward: RewardModel) -> dict[str, Any]:
     else:
         layers, act_dim = policy.mean, int(policy.log_std.numel())
     hidden = [m.out_features for m in layers if isinstance(m, torch.nn.Linear)][:-1]
-    spec = {"kind": "reward_model", "obs_dim": int(reward.norm.mean.numel()), "act_dim": act_dim,
-            "hidden": hidden, "state_term": reward.state_term,
-            "state_dict": {k: v.detach().clone() for k, v in reward.state_dict().items()}}
+    spec = {
+        "kind": "reward_model",
+        "obs_dim": int(reward.norm.mean.numel()),
+        "act_dim": act_dim,
+        "hidden": hidden,
+        "state_term": reward.state_term,
+        "state_dict": {k: v.detach().clone() for k, v in reward.state_dict().items()},
+    }
     if reward.n_actions is not None:
         spec["n_actions"] = reward.n_actions
     return spec
 
 
-def fit_named_reward(name: str, rollouts: Sequence[Rollout], seed: int = 0
-                     ) -> tuple[RewardFn | None, dict[str, Any], dict[str, Any]]:
+def fit_named_reward(
+    name: str, rollouts: Sequence[Rollout], seed: int = 0
+) -> tuple[RewardFn | None, dict[str, Any], dict[str, Any]]:
     """Fit reward ``name`` (see :data:`REWARDS`) on the observed window's rollouts, in time order.
 
     Continuous or discrete actions (``Rollout.n_actions``): ``bc`` and the prior of ``trex-beta*``
@@ -172,10 +199,19 @@ def fit_named_reward(name: str, rollouts: Sequence[Rollout], seed: int = 0
     if method == "trex":
         beta = float(settings.pop("beta", 0.0))
         tcfg = TrexConfig(**settings)
-        eps = [split_episodes(r.observations, r.next_observations, cast(Any, r.terminations) | r.truncations) for r in rollouts]
+        eps = [
+            split_episodes(r.observations, r.next_observations, cast(Any, r.terminations) | r.truncations)
+            for r in rollouts
+        ]
         trex, info = fit_trex(eps, tcfg, seed=seed)
-        spec: dict[str, Any] = {"kind": "trex", "obs_dim": trex.obs_dim, "config": tcfg.to_dict(), "beta": beta,
-                                "state_dict": {k: v.detach().clone() for k, v in trex.state_dict().items()}, "prior": None}
+        spec: dict[str, Any] = {
+            "kind": "trex",
+            "obs_dim": trex.obs_dim,
+            "config": tcfg.to_dict(),
+            "beta": beta,
+            "state_dict": {k: v.detach().clone() for k, v in trex.state_dict().items()},
+            "prior": None,
+        }
         if beta > 0:
             bc = _bc_reward(rollouts[-1], seed=seed)
             trex.set_prior(bc.reward_fn, beta)
@@ -192,8 +228,15 @@ def reward_from_spec(spec: dict[str, Any]) -> RewardFn | None:
         return None
     if kind == "reward_model":
         d = spec["obs_dim"]
-        m = RewardModel(d, spec["act_dim"], np.zeros(d), np.ones(d), tuple(spec["hidden"]), spec["state_term"],
-                        spec.get("n_actions"))
+        m = RewardModel(
+            d,
+            spec["act_dim"],
+            np.zeros(d),
+            np.ones(d),
+            tuple(spec["hidden"]),
+            spec["state_term"],
+            spec.get("n_actions"),
+        )
         m.load_state_dict(spec["state_dict"])
         m.requires_grad_(False)
         return m.reward_fn
@@ -279,16 +322,18 @@ def episode_returns(reward_fn: RewardFn, traj: dict[str, Array]) -> Array:
     obs, act, lengths = traj["observations"], traj["actions"], np.asarray(traj["lengths"])
     T, n = obs.shape[:2]
     valid = np.arange(T)[:, None] < lengths[None, :]
-    r = np.asarray(reward_fn(obs.reshape(T * n, -1).astype(np.float64), act.reshape(T * n, -1).astype(np.float64)),
-                   np.float64).reshape(T, n)
+    r = np.asarray(
+        reward_fn(obs.reshape(T * n, -1).astype(np.float64), act.reshape(T * n, -1).astype(np.float64)), np.float64
+    ).reshape(T, n)
     return np.where(valid, r, 0.0).sum(0)
 
 
 # ------------------------------------------------------------------ the diverse set
 
 
-def noisy_episodes(env_id: str, policy: PolicySnapshot, epsilon: float, n_episodes: int, seed: int,
-                   stochastic: bool) -> dict[str, Array]:
+def noisy_episodes(
+    env_id: str, policy: PolicySnapshot, epsilon: float, n_episodes: int, seed: int, stochastic: bool
+) -> dict[str, Array]:
     """Episodes of ``policy`` in which each action is, with probability ``epsilon``, uniform in the action box.
 
     The other actions are the mean action (or, with ``stochastic``, a sample of the policy's
@@ -297,8 +342,10 @@ def noisy_episodes(env_id: str, policy: PolicySnapshot, epsilon: float, n_episod
     """
     if not 0.0 <= float(epsilon) <= 1.0:
         raise ValueError(f"epsilon must be in [0, 1]; got {epsilon!r}")
-    envs = gym.vector.SyncVectorEnv([functools.partial(gym.make, env_id) for _ in range(n_episodes)],
-                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    envs = gym.vector.SyncVectorEnv(
+        [functools.partial(gym.make, env_id) for _ in range(n_episodes)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
     space = cast(Any, envs.single_action_space)  # a Box
     low, high = space.low, space.high
     sigma = cast(GaussianActor, policy.actor()).log_std.detach().exp().numpy().astype(np.float64)
@@ -322,8 +369,12 @@ def noisy_episodes(env_id: str, policy: PolicySnapshot, epsilon: float, n_episod
             active &= ~(term | trunc)
     finally:
         envs.close()
-    out: dict[str, Any] = {"observations": np.stack(seen_o), "actions": np.stack(seen_a), "lengths": lengths,
-                           "returns": returns}
+    out: dict[str, Any] = {
+        "observations": np.stack(seen_o),
+        "actions": np.stack(seen_a),
+        "lengths": lengths,
+        "returns": returns,
+    }
     return out
 
 
@@ -332,8 +383,13 @@ def _noise_checkpoints(window: Sequence[int]) -> list[int]:
     return sorted({w[0], w[len(w) // 2], w[-1]})
 
 
-def diverse_noise(env_id: str, run_dir: Path, window: Sequence[int], protocol: str, cache: Path,
-                  ) -> list[dict[str, Any]]:
+def diverse_noise(
+    env_id: str,
+    run_dir: Path,
+    window: Sequence[int],
+    protocol: str,
+    cache: Path,
+) -> list[dict[str, Any]]:
     """The noise-injected part of the diverse set (cached in ``cache``): a list of trajectory dicts with labels."""
     out = []
     for u in _noise_checkpoints(window):
@@ -382,8 +438,16 @@ def _r(x: float) -> float | None:
     return None if not np.isfinite(x) else round(float(x), 6)
 
 
-def bench_run(reward: str, env_id: str, seed: int, runs: str | Path = DEFAULT_RUNS, out: str | Path = DEFAULT_OUT,
-              cache: str | Path = DEFAULT_CACHE, fit_seed: int = 0, command: str = "") -> Path:
+def bench_run(
+    reward: str,
+    env_id: str,
+    seed: int,
+    runs: str | Path = DEFAULT_RUNS,
+    out: str | Path = DEFAULT_OUT,
+    cache: str | Path = DEFAULT_CACHE,
+    fit_seed: int = 0,
+    command: str = "",
+) -> Path:
     """Benchmark reward ``reward`` on the learner log of (``env_id``, ``seed``); write and return its JSON.
 
     The fitted reward is kept in ``cache`` (``<ENV>_seed<N>/reward_<name>.pt``), so that
@@ -404,11 +468,23 @@ def bench_run(reward: str, env_id: str, seed: int, runs: str | Path = DEFAULT_RU
     cdir.mkdir(parents=True, exist_ok=True)
     _safe_io.save(spec, cdir / f"reward_{reward}.pt")
     t_fit = time.perf_counter() - t0
-    result = {"reward": reward, "env_id": env_id, "seed": seed, "fit_seed": fit_seed,
-              "fit_info": dict(info), "fit_time_s": round(t_fit, 1)}
+    result = {
+        "reward": reward,
+        "env_id": env_id,
+        "seed": seed,
+        "fit_seed": fit_seed,
+        "fit_info": dict(info),
+        "fit_time_s": round(t_fit, 1),
+    }
     result.update(_score(fn, env_id, seed, Path(runs), Path(cache)))
-    result.update({"wall_time_s": round(time.perf_counter() - t0, 1), "command": command,
-                   "git_commit": git_commit(), "versions": versions()})
+    result.update(
+        {
+            "wall_time_s": round(time.perf_counter() - t0, 1),
+            "command": command,
+            "git_commit": git_commit(),
+            "versions": versions(),
+        }
+    )
     path = Path(out) / reward / f"{env_id}_seed{seed}.json"
     _json(result, path)
     return path
@@ -430,7 +506,11 @@ def _score(fn: RewardFn | None, env_id: str, seed: int, runs: Path, cache: Path)
             return
         dL = np.concatenate([learned(d) for d in parts])
         dT = np.concatenate([np.asarray(d["returns"]) for d in parts])
-        m[prefix + "_corr"], m[prefix + "_spearman"], m[prefix + "_episodes"] = pearson(dL, dT), spearman(dL, dT), len(dL)
+        m[prefix + "_corr"], m[prefix + "_spearman"], m[prefix + "_episodes"] = (
+            pearson(dL, dT),
+            spearman(dL, dT),
+            len(dL),
+        )
 
     metrics: dict[str, Any] = {}
     curves: dict[str, Any] = {}
@@ -454,20 +534,32 @@ def _score(fn: RewardFn | None, env_id: str, seed: int, runs: Path, cache: Path)
         metrics[protocol] = {k: (_r(v) if isinstance(v, float) else int(v)) for k, v in m.items()}
         curves[protocol] = {"learned": [round(float(x), 4) for x in L], "true": [round(float(x), 4) for x in T]}
         others = sorted({d["source"].split(" ")[0] for d in other})
-    return {"window": window, "updates": updates, "unseen": [u for u in updates if u > max(window)],
-            "metrics": metrics, "returns": curves,
-            "diverse": {"noise_levels": list(NOISE_LEVELS), "noise_checkpoints": _noise_checkpoints(window),
-                        "noise_episodes": NOISE_EPISODES, "other_seeds": others,
-                        "other_seed_updates": OTHER_SEED_UPDATES}}
+    return {
+        "window": window,
+        "updates": updates,
+        "unseen": [u for u in updates if u > max(window)],
+        "metrics": metrics,
+        "returns": curves,
+        "diverse": {
+            "noise_levels": list(NOISE_LEVELS),
+            "noise_checkpoints": _noise_checkpoints(window),
+            "noise_episodes": NOISE_EPISODES,
+            "other_seeds": others,
+            "other_seed_updates": OTHER_SEED_UPDATES,
+        },
+    }
 
 
 def complete_seeds(env_id: str, runs: str | Path = DEFAULT_RUNS) -> list[int]:
     """Seeds of ``env_id`` whose learner logs in ``runs`` are complete."""
-    return sorted(int(d.name.rsplit("seed", 1)[1]) for d in Path(runs).glob(f"{env_id}_seed*") if log_complete(d, env_id))
+    return sorted(
+        int(d.name.rsplit("seed", 1)[1]) for d in Path(runs).glob(f"{env_id}_seed*") if log_complete(d, env_id)
+    )
 
 
-def rescore(path: str | Path, runs: str | Path = DEFAULT_RUNS, cache: str | Path = DEFAULT_CACHE,
-            command: str = "") -> bool:
+def rescore(
+    path: str | Path, runs: str | Path = DEFAULT_RUNS, cache: str | Path = DEFAULT_CACHE, command: str = ""
+) -> bool:
     """Score a benchmark file's cached reward again if more other seeds' logs are complete now; True if rewritten.
 
     The fit (and its diagnostics and time) stays; the metrics, the diverse set and the
@@ -488,8 +580,15 @@ def rescore(path: str | Path, runs: str | Path = DEFAULT_RUNS, cache: str | Path
 # ------------------------------------------------------------------ the grid world, exact
 
 
-def grid_bench(learner: str, seed: int, reward: str, n_pairs: int = 1000, extend: float = 1.5,
-               episodes: int = 10, horizon: int = 60) -> dict[str, Any]:
+def grid_bench(
+    learner: str,
+    seed: int,
+    reward: str,
+    n_pairs: int = 1000,
+    extend: float = 1.5,
+    episodes: int = 10,
+    horizon: int = 60,
+) -> dict[str, Any]:
     """The benchmark on the grid world with a tabular learner; every learned return is exact.
 
     The learner (:func:`lfl_lib.experiments.table2.learner_policies` with its Table 2 K, extended to
@@ -551,9 +650,15 @@ def grid_bench(learner: str, seed: int, reward: str, n_pairs: int = 1000, extend
     dT = np.array([expected_return(mdp, p) for p in div])
     m["diverse_corr"] = pearson(dL, dT)
     m["diverse_spearman"] = spearman(dL, dT)
-    return {"learner": learner, "seed": seed, "reward": reward, "window": window, "updates": updates,
-            "metrics": {k: _r(v) for k, v in m.items()},
-            "returns": {"learned": [round(float(x), 6) for x in L], "true": [round(float(x), 6) for x in T]}}
+    return {
+        "learner": learner,
+        "seed": seed,
+        "reward": reward,
+        "window": window,
+        "updates": updates,
+        "metrics": {k: _r(v) for k, v in m.items()},
+        "returns": {"learned": [round(float(x), 6) for x in L], "true": [round(float(x), 6) for x in T]},
+    }
 
 
 def _grid_episode_corr(mdp: Any, pols: Sequence[Array], r_hat: Array, seed: int, episodes: int, horizon: int) -> float:
@@ -614,8 +719,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cache", default=str(DEFAULT_CACHE), help=f"diverse-set episodes ({DEFAULT_CACHE})")
     p.add_argument("--grid", action="store_true", help="the tabular grid-world benchmark instead")
     p.add_argument("--table", action="store_true", help="print the table of the results folder and stop")
-    p.add_argument("--rescore", action="store_true",
-                   help="score the existing files again where more seeds' logs (the diverse set) are complete")
+    p.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score the existing files again where more seeds' logs (the diverse set) are complete",
+    )
     a = p.parse_args(argv)
     cmd = "python -m lfl_lib.experiments.reward_bench " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     out = Path(a.out)
@@ -626,10 +734,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if a.grid:
         t0 = time.perf_counter()
-        rows = [grid_bench(name, s, r) for name in ("SPI", "SVI", "Q-learning", "random") for s in a.seeds
-                for r in ("true", "exact", "lfl", "bc")]
-        _json({"rows": rows, "command": cmd, "git_commit": git_commit(), "versions": versions(),
-               "wall_time_s": round(time.perf_counter() - t0, 1)}, out / "grid.json")
+        rows = [
+            grid_bench(name, s, r)
+            for name in ("SPI", "SVI", "Q-learning", "random")
+            for s in a.seeds
+            for r in ("true", "exact", "lfl", "bc")
+        ]
+        _json(
+            {
+                "rows": rows,
+                "command": cmd,
+                "git_commit": git_commit(),
+                "versions": versions(),
+                "wall_time_s": round(time.perf_counter() - t0, 1),
+            },
+            out / "grid.json",
+        )
         print(out / "grid.json")
         return 0
     if a.rescore:

@@ -51,8 +51,15 @@ from .learner_logs import load_checkpoint
 from .reward_bench import DEFAULT_CACHE, DEFAULT_RUNS, fit_named_reward, reward_from_spec
 from .study import DEFAULT_WINDOWS, bc_held_out, make_config, normalize_scores
 
-__all__ = ["OBSERVED_REWARDS", "TERMINALS", "DEFAULT_OUT", "observer_path", "run_reward_observer",
-           "observer_table", "main"]
+__all__ = [
+    "OBSERVED_REWARDS",
+    "TERMINALS",
+    "DEFAULT_OUT",
+    "observer_path",
+    "run_reward_observer",
+    "observer_table",
+    "main",
+]
 
 #: Rewards an observer can be trained on (names of :data:`lfl_lib.experiments.reward_bench.REWARDS`).
 OBSERVED_REWARDS: tuple[str, ...] = ("trex", "bc", "lfl-state")
@@ -98,14 +105,26 @@ def _learner_scores(env_id: str, seed: int, logs: Path, window: list[int]) -> di
     log = read_json(logs / f"{env_id}_seed{seed}.json", "learner log")
     ups = list(log["updates"])
     first, last = ups.index(window[0]), ups.index(window[-1])
-    return {"mean-return": [log["mean_return"][first], log["mean_return"][last]],
-            "sampled-return": [log["sampled_return"][first], log["sampled_return"][last]]}
+    return {
+        "mean-return": [log["mean_return"][first], log["mean_return"][last]],
+        "sampled-return": [log["sampled_return"][first], log["sampled_return"][last]],
+    }
 
 
-def run_reward_observer(reward: str, env_id: str, seed: int, terminal: str = "absorbing", updates: int = 30,
-                        runs: str | Path = DEFAULT_RUNS, cache: str | Path = DEFAULT_CACHE,
-                        logs: str | Path = LOG_OUT, out: str | Path = DEFAULT_OUT, ck_dir: str | Path = DEFAULT_CK,
-                        progress: bool = True, command: str = "") -> Path:
+def run_reward_observer(
+    reward: str,
+    env_id: str,
+    seed: int,
+    terminal: str = "absorbing",
+    updates: int = 30,
+    runs: str | Path = DEFAULT_RUNS,
+    cache: str | Path = DEFAULT_CACHE,
+    logs: str | Path = LOG_OUT,
+    out: str | Path = DEFAULT_OUT,
+    ck_dir: str | Path = DEFAULT_CK,
+    progress: bool = True,
+    command: str = "",
+) -> Path:
     """Train and score the observer of ``reward`` on the learner log of (``env_id``, ``seed``); return its JSON.
 
     The learner log's observed window (:data:`lfl_lib.experiments.study.DEFAULT_WINDOWS`) is all
@@ -129,29 +148,54 @@ def run_reward_observer(reward: str, env_id: str, seed: int, terminal: str = "ab
     ck = Path(ck_dir) / f"{reward}_{terminal}" / f"{env_id}_seed{seed}_u{updates}.pt"
     ck.parent.mkdir(parents=True, exist_ok=True)
     res = train_observer(
-        env_id, fn, start=last, updates=updates, ppo_config=ppo_cfg,
-        bc_steps=cfg.bc_steps, bc_config=cfg.lfl, bc_held_out=bc_held_out(cfg, last),
-        seed=cfg.seed + cfg.observer_seed_offset, eval_episodes=cfg.eval_episodes, eval_seed=cfg.eval_seed,
-        checkpoint=ck, progress=progress, freeze_obs_stats=True, scores={"sampled": sampled},
-        desc=f"{reward} {env_id} s{seed}")
+        env_id,
+        fn,
+        start=last,
+        updates=updates,
+        ppo_config=ppo_cfg,
+        bc_steps=cfg.bc_steps,
+        bc_config=cfg.lfl,
+        bc_held_out=bc_held_out(cfg, last),
+        seed=cfg.seed + cfg.observer_seed_offset,
+        eval_episodes=cfg.eval_episodes,
+        eval_seed=cfg.eval_seed,
+        checkpoint=ck,
+        progress=progress,
+        freeze_obs_stats=True,
+        scores={"sampled": sampled},
+        desc=f"{reward} {env_id} s{seed}",
+    )
     rec = res.record
     mean = [float(np.mean(r)) for r in rec["returns"]]
     samp = [float(np.mean(r)) for r in rec["sampled"]]
-    norm = {"mean-return": [float(x) for x in normalize_scores(np.array(mean), *learner["mean-return"])],
-            "sampled-return": [float(x) for x in normalize_scores(np.array(samp), *learner["sampled-return"])]}
+    norm = {
+        "mean-return": [float(x) for x in normalize_scores(np.array(mean), *learner["mean-return"])],
+        "sampled-return": [float(x) for x in normalize_scores(np.array(samp), *learner["sampled-return"])],
+    }
     result = {
-        "reward": reward, "terminal": terminal, "env_id": env_id, "seed": seed, "window": window,
-        "updates": updates, "learner_first_last": learner,
+        "reward": reward,
+        "terminal": terminal,
+        "env_id": env_id,
+        "seed": seed,
+        "window": window,
+        "updates": updates,
+        "learner_first_last": learner,
         "returns": {"mean-return": rec["returns"], "sampled-return": rec["sampled"]},
         "scores": {"mean-return": mean, "sampled-return": samp},
         "normalized": norm,
         "final_normalized": {k: v[-1] for k, v in norm.items()},
         "start_normalized": {k: v[0] for k, v in norm.items()},
-        "observer": {"ppo": ppo_cfg.to_dict(),
-                     "bc_steps": cfg.bc_steps, "seed": cfg.seed + cfg.observer_seed_offset,
-                     "eval_episodes": cfg.eval_episodes, "eval_seed": cfg.eval_seed},
-        "wall_time_s": round(time.perf_counter() - t0, 1), "command": command,
-        "git_commit": git_commit(), "versions": versions(),
+        "observer": {
+            "ppo": ppo_cfg.to_dict(),
+            "bc_steps": cfg.bc_steps,
+            "seed": cfg.seed + cfg.observer_seed_offset,
+            "eval_episodes": cfg.eval_episodes,
+            "eval_seed": cfg.eval_seed,
+        },
+        "wall_time_s": round(time.perf_counter() - t0, 1),
+        "command": command,
+        "git_commit": git_commit(),
+        "versions": versions(),
     }
     path = observer_path(out, reward, terminal, env_id, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -164,8 +208,16 @@ def observer_table(folder: str | Path = DEFAULT_OUT, protocol: str = "mean-retur
     rows = []
     for f in sorted(Path(folder).glob("*/*_seed*.json")):
         d = json.loads(f.read_text())
-        rows.append({"reward": d["reward"], "terminal": d["terminal"], "env_id": d["env_id"], "seed": d["seed"],
-                     "start": d["start_normalized"][protocol], "final": d["final_normalized"][protocol]})
+        rows.append(
+            {
+                "reward": d["reward"],
+                "terminal": d["terminal"],
+                "env_id": d["env_id"],
+                "seed": d["seed"],
+                "start": d["start_normalized"][protocol],
+                "final": d["final_normalized"][protocol],
+            }
+        )
     return rows
 
 
@@ -198,11 +250,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if not (Path(a.logs) / f"{e}_seed{s}.json").exists():
                         print(f"skip {r} {t} {e} seed {s}: no learner log", file=sys.stderr)
                         continue
-                    path = run_reward_observer(r, e, s, t, a.updates, a.runs, a.cache, a.logs, a.out, a.ck_dir,
-                                               progress=not a.no_progress, command=cmd)
+                    path = run_reward_observer(
+                        r,
+                        e,
+                        s,
+                        t,
+                        a.updates,
+                        a.runs,
+                        a.cache,
+                        a.logs,
+                        a.out,
+                        a.ck_dir,
+                        progress=not a.no_progress,
+                        command=cmd,
+                    )
                     d = json.loads(path.read_text())
-                    print(f"{r} {t} {e} s{s}: start {d['start_normalized']['mean-return']:+.3f} "
-                          f"final {d['final_normalized']['mean-return']:+.3f} (mean-return)", flush=True)
+                    print(
+                        f"{r} {t} {e} s{s}: start {d['start_normalized']['mean-return']:+.3f} "
+                        f"final {d['final_normalized']['mean-return']:+.3f} (mean-return)",
+                        flush=True,
+                    )
     return 0
 
 

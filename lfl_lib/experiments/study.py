@@ -70,14 +70,44 @@ from .._validate import check_positive_int
 from ..deep_lfl import ESTIMATORS, DeepLfLConfig, RewardModel, holdout_mask, holdout_seed
 from ..observer import behaviour_clone, train_observer
 from ..recovery import recover_with_checkpoints
-from ..ppo import (PAPER_CODE_QUEUE, PPO, PPOConfig, PolicySnapshot, Rollout, check_env_id, evaluate_episodes,
-                  evaluate_policy)
+from ..ppo import (
+    PAPER_CODE_QUEUE,
+    PPO,
+    PPOConfig,
+    PolicySnapshot,
+    Rollout,
+    check_env_id,
+    evaluate_episodes,
+    evaluate_policy,
+)
 
 __all__ = [
-    "DEFAULT_WINDOWS", "OBSERVER_ANCHORS", "OBSERVER_INITS", "OBSERVER_OBS_STATS", "PROTOCOLS", "StudyConfig", "learner_rises", "make_config",
-    "parse_window", "run_study", "select_candidate", "HELD_OUT_ENV", "HELD_OUT_SEEDS", "HELD_OUT_CANDIDATES",
-    "held_out_runs", "held_out_choice", "variant_name", "normalize_scores", "protocol_scores", "main", "bc_held_out", "clone_start", "RUN_OPTIONS", "config_from_options",
-    "summary", "results_git_commits",
+    "DEFAULT_WINDOWS",
+    "OBSERVER_ANCHORS",
+    "OBSERVER_INITS",
+    "OBSERVER_OBS_STATS",
+    "PROTOCOLS",
+    "StudyConfig",
+    "learner_rises",
+    "make_config",
+    "parse_window",
+    "run_study",
+    "select_candidate",
+    "HELD_OUT_ENV",
+    "HELD_OUT_SEEDS",
+    "HELD_OUT_CANDIDATES",
+    "held_out_runs",
+    "held_out_choice",
+    "variant_name",
+    "normalize_scores",
+    "protocol_scores",
+    "main",
+    "bc_held_out",
+    "clone_start",
+    "RUN_OPTIONS",
+    "config_from_options",
+    "summary",
+    "results_git_commits",
 ]
 
 #: Observed learner updates per environment (Section 6.3 of the paper).
@@ -223,8 +253,10 @@ def parse_window(text: str) -> tuple[int, ...]:
     except (ValueError, TypeError, AttributeError) as exc:
         raise ValueError(f"window must look like '10..20', '10..30:5' or '10,15,20'; got {text!r}") from exc
     if len(win) < 2 or any(b <= a for a, b in zip(win[:-1], win[1:])):
-        raise ValueError(f"window must give at least 2 strictly increasing updates "
-                         f"(e.g. '10..20', '10..30:5', '10,15,20'); got {text!r} = {list(win)}")
+        raise ValueError(
+            f"window must give at least 2 strictly increasing updates "
+            f"(e.g. '10..20', '10..30:5', '10,15,20'); got {text!r} = {list(win)}"
+        )
     return win
 
 
@@ -243,8 +275,9 @@ def _check_window(window: Any) -> tuple[int, ...]:
     return win
 
 
-def _preset(preset: str, env_id: str, window: Sequence[int] | None,
-            learner_updates: int | None) -> tuple[tuple[int, ...], int, PPOConfig, PPOConfig, DeepLfLConfig, int, int]:
+def _preset(
+    preset: str, env_id: str, window: Sequence[int] | None, learner_updates: int | None
+) -> tuple[tuple[int, ...], int, PPOConfig, PPOConfig, DeepLfLConfig, int, int]:
     """The sizes of a preset: (window, learner updates, learner PPO, observer PPO, Algorithm 1, observer updates, BC steps)."""
     if preset == "paper":
         win = _check_window(window) if window is not None else DEFAULT_WINDOWS.get(env_id)
@@ -268,32 +301,53 @@ def _preset(preset: str, env_id: str, window: Sequence[int] | None,
     return win, n_learn, learner, observer, lfl, n_obs, bc
 
 
-def _check_options(estimator: str, kl_weight: float | None, terminal: str, observer_anchor: str,
-                   observer_obs_stats: str, observer_soft: str) -> None:
+def _check_options(
+    estimator: str,
+    kl_weight: float | None,
+    terminal: str,
+    observer_anchor: str,
+    observer_obs_stats: str,
+    observer_soft: str,
+) -> None:
     """The option checks of :func:`make_config` (each error names its option)."""
     if kl_weight != 0.0 and estimator == "released-code":
-        raise ValueError("kl_weight must be 0 with estimator 'released-code' (its chained fits are all equal, "
-                         f"so the KL term is 0); got {kl_weight!r}")
+        raise ValueError(
+            "kl_weight must be 0 with estimator 'released-code' (its chained fits are all equal, "
+            f"so the KL term is 0); got {kl_weight!r}"
+        )
     if terminal not in ("absorbing", "bootstrap"):
         raise ValueError(f"terminal must be 'absorbing' or 'bootstrap'; got {terminal!r}")
     if observer_anchor not in OBSERVER_ANCHORS:
-        raise ValueError(f"observer_anchor must be one of {', '.join(map(repr, OBSERVER_ANCHORS))}; "
-                         f"got {observer_anchor!r}")
+        raise ValueError(
+            f"observer_anchor must be one of {', '.join(map(repr, OBSERVER_ANCHORS))}; got {observer_anchor!r}"
+        )
     if observer_obs_stats not in OBSERVER_OBS_STATS:
-        raise ValueError(f"observer_obs_stats must be one of {', '.join(map(repr, OBSERVER_OBS_STATS))}; "
-                         f"got {observer_obs_stats!r}")
+        raise ValueError(
+            f"observer_obs_stats must be one of {', '.join(map(repr, OBSERVER_OBS_STATS))}; got {observer_obs_stats!r}"
+        )
     if observer_soft not in OBSERVER_SOFT:
         raise ValueError(f"observer_soft must be one of {', '.join(map(repr, OBSERVER_SOFT))}; got {observer_soft!r}")
     if observer_anchor == "kl" and kl_weight == 0.0:
-        raise ValueError("observer_anchor 'kl' takes its weight from the KL-regularized learner model: "
-                         "kl_weight must be 'fit' (None) or a number > 0; got 0")
+        raise ValueError(
+            "observer_anchor 'kl' takes its weight from the KL-regularized learner model: "
+            "kl_weight must be 'fit' (None) or a number > 0; got 0"
+        )
 
 
 def make_config(
-    env_id: str, seed: int = 0, preset: str = "paper", window: Sequence[int] | None = None,
-    learner_updates: int | None = None, estimator: str = "paper", observer_init: str | None = None,
-    kl_weight: float | None = 0.0, terminal: str = "absorbing", critic_warmup: int = 0,
-    observer_anchor: str = "none", observer_obs_stats: str = "running", observer_soft: str = "none",
+    env_id: str,
+    seed: int = 0,
+    preset: str = "paper",
+    window: Sequence[int] | None = None,
+    learner_updates: int | None = None,
+    estimator: str = "paper",
+    observer_init: str | None = None,
+    kl_weight: float | None = 0.0,
+    terminal: str = "absorbing",
+    critic_warmup: int = 0,
+    observer_anchor: str = "none",
+    observer_obs_stats: str = "running",
+    observer_soft: str = "none",
 ) -> StudyConfig:
     """The configuration of a run; raises ValueError on an unknown env id, preset, estimator or bad window.
 
@@ -319,8 +373,10 @@ def make_config(
     check_env_id(env_id)
     if "mujoco" not in str(gym.spec(env_id).entry_point):
         # the checkpoints store MuJoCo's physics state: other environments cannot resume exactly
-        raise ValueError(f"env must be a MuJoCo environment (e.g. {', '.join(DEFAULT_WINDOWS)}); got {env_id!r}. "
-                         "For another Box environment, use lfl_lib.ppo.PPO and `python -m lfl_lib recover/observe`")
+        raise ValueError(
+            f"env must be a MuJoCo environment (e.g. {', '.join(DEFAULT_WINDOWS)}); got {env_id!r}. "
+            "For another Box environment, use lfl_lib.ppo.PPO and `python -m lfl_lib recover/observe`"
+        )
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(map(repr, ESTIMATORS))}; got {estimator!r}")
     if observer_init is not None and observer_init not in OBSERVER_INITS:
@@ -332,9 +388,7 @@ def make_config(
     if len(win) < 2 or any(b <= a for a, b in zip(win[:-1], win[1:])):
         raise ValueError(f"window must hold at least 2 strictly increasing updates; got {list(win)}")
     if win[0] < 1 or win[-1] > n_learn:
-        raise ValueError(
-            f"window must lie within the learner's updates 1..{n_learn}; got {win[0]}..{win[-1]}"
-        )
+        raise ValueError(f"window must lie within the learner's updates 1..{n_learn}; got {win[0]}..{win[-1]}")
     _check_options(estimator, kl_weight, terminal, observer_anchor, observer_obs_stats, observer_soft)
     lfl = DeepLfLConfig(**{**lfl.to_dict(), **ESTIMATORS[estimator], "kl_weight": kl_weight, "terminal": terminal})
     if terminal == "bootstrap":
@@ -347,9 +401,23 @@ def make_config(
         observer = PPOConfig(**{**observer.to_dict(), "norm_reward": False})
         init = "last-fit"
     init = observer_init if observer_init is not None else init
-    return StudyConfig(env_id, seed, preset, tuple(int(w) for w in win), n_learn, n_obs, learner, observer, lfl, bc,
-                       observer_init=init, critic_warmup=critic_warmup, observer_anchor=observer_anchor,
-                       observer_obs_stats=observer_obs_stats, observer_soft=observer_soft)
+    return StudyConfig(
+        env_id,
+        seed,
+        preset,
+        tuple(int(w) for w in win),
+        n_learn,
+        n_obs,
+        learner,
+        observer,
+        lfl,
+        bc,
+        observer_init=init,
+        critic_warmup=critic_warmup,
+        observer_anchor=observer_anchor,
+        observer_obs_stats=observer_obs_stats,
+        observer_soft=observer_soft,
+    )
 
 
 def protocol_scores(results: dict[str, Any], protocol: str) -> dict[str, Any]:
@@ -368,8 +436,10 @@ def protocol_scores(results: dict[str, Any], protocol: str) -> dict[str, Any]:
     if "scores" in results:
         return results["scores"][protocol]
     if protocol != "mean-return":
-        raise ValueError(f"protocol {protocol!r}: this results file predates the scoring protocols "
-                         "(it holds 'mean-return' only); rerun it")
+        raise ValueError(
+            f"protocol {protocol!r}: this results file predates the scoring protocols "
+            "(it holds 'mean-return' only); rerun it"
+        )
     return {
         "learner_returns": results["learner"]["returns"],
         "learner_score": results["learner"]["score"],
@@ -393,7 +463,8 @@ def learner_rises(results: dict[str, Any], protocol: str) -> bool:
 
 def select_candidate(
     candidates: Mapping[str, Sequence[dict[str, Any]]],
-    protocols: Sequence[str] = ("mean-return", "sampled-return"), tie: float = 0.01,
+    protocols: Sequence[str] = ("mean-return", "sampled-return"),
+    tie: float = 0.01,
 ) -> tuple[str, dict[str, dict[str, Any]]]:
     """The held-out choice of chapter 6 (``book/data/mujoco_heldout/README.md``), made before the runs.
 
@@ -450,17 +521,22 @@ def select_candidate(
     return chosen, table
 
 
-
 #: The environment of chapter 6's held-out protocol (``book/data/mujoco_heldout/README.md``).
 HELD_OUT_ENV: str = "Hopper-v5"
 #: The held-out seeds (never reported).
 HELD_OUT_SEEDS: tuple[int, ...] = (100, 101, 102)
 #: The candidates' results folders, in the README's order (a tie goes to the first).
 HELD_OUT_CANDIDATES: tuple[str, ...] = (
-    "paper", "paper_obs-reward-policy", "paper_kl-fit", "paper_kl-fit_terminal-bootstrap",
-    "paper_kl-fit_terminal-bootstrap_warmup-6", "paper_kl-fit_terminal-bootstrap_anchor-kl",
-    "paper_kl-fit_terminal-bootstrap_frozen-stats", "fix_kl-fit_terminal-bootstrap_frozen-stats",
-    "fix_kl-fit_terminal-bootstrap_frozen-stats_soft", "fix_kl-fit_terminal-bootstrap_anchor-kl_frozen-stats",
+    "paper",
+    "paper_obs-reward-policy",
+    "paper_kl-fit",
+    "paper_kl-fit_terminal-bootstrap",
+    "paper_kl-fit_terminal-bootstrap_warmup-6",
+    "paper_kl-fit_terminal-bootstrap_anchor-kl",
+    "paper_kl-fit_terminal-bootstrap_frozen-stats",
+    "fix_kl-fit_terminal-bootstrap_frozen-stats",
+    "fix_kl-fit_terminal-bootstrap_frozen-stats_soft",
+    "fix_kl-fit_terminal-bootstrap_anchor-kl_frozen-stats",
 )
 
 
@@ -472,8 +548,9 @@ def held_out_runs(folder: str | Path) -> tuple[dict[str, list[dict[str, Any]]], 
     """
     root = Path(folder)
     if not root.is_dir():
-        raise ValueError(f"folder must be the held-out results folder (e.g. book/data/mujoco_heldout); "
-                         f"{root} is not a directory")
+        raise ValueError(
+            f"folder must be the held-out results folder (e.g. book/data/mujoco_heldout); {root} is not a directory"
+        )
     runs: dict[str, list[dict[str, Any]]] = {}
     missing: list[str] = []
     for cand in HELD_OUT_CANDIDATES:
@@ -500,6 +577,7 @@ def held_out_choice(folder: str | Path) -> tuple[str, dict[str, dict[str, Any]]]
         raise ValueError(f"no choice yet: held-out runs missing under {folder}: {', '.join(missing)}")
     return select_candidate(runs)
 
+
 def variant_name(cfg: StudyConfig) -> str:
     """The name of a run's estimator and observer: the estimator, then each option off its default.
 
@@ -515,8 +593,9 @@ def variant_name(cfg: StudyConfig) -> str:
     if not isinstance(cfg, StudyConfig):
         raise ValueError(f"cfg must be a StudyConfig (from make_config); got {type(cfg).__name__}")
     name = cfg.estimator
-    default_init = make_config(cfg.env_id, cfg.seed, cfg.preset, cfg.window, cfg.learner_updates,
-                               cfg.estimator).observer_init
+    default_init = make_config(
+        cfg.env_id, cfg.seed, cfg.preset, cfg.window, cfg.learner_updates, cfg.estimator
+    ).observer_init
     if cfg.observer_init != default_init:
         name += f"_obs-{cfg.observer_init}"
     if cfg.lfl.kl_weight != 0.0:
@@ -565,8 +644,14 @@ class _Run:
         return self.run_dir / name
 
     def bar(self, total: int, desc: str, initial: int = 0) -> tqdm:
-        return tqdm(total=total, initial=initial, desc=f"{self.cfg.env_id} s{self.cfg.seed} {desc}",
-                    disable=not self.progress, leave=True, dynamic_ncols=True)
+        return tqdm(
+            total=total,
+            initial=initial,
+            desc=f"{self.cfg.env_id} s{self.cfg.seed} {desc}",
+            disable=not self.progress,
+            leave=True,
+            dynamic_ncols=True,
+        )
 
     def add_time(self, stage: str, t0: float) -> float:
         now = time.perf_counter()
@@ -587,8 +672,10 @@ def _prepare(cfg: StudyConfig, run_dir: Path, results: Path) -> tuple[bool, dict
                 "choose another --out or remove that file"
             )
         if "scores" not in old:
-            raise ValueError(f"results file {results} predates the scoring protocols (no 'scores'); "
-                             "move it away to rerun this configuration")
+            raise ValueError(
+                f"results file {results} predates the scoring protocols (no 'scores'); "
+                "move it away to rerun this configuration"
+            )
         return True, {}
     conf = run_dir / "config.json"
     timings: dict[str, float] = {}
@@ -621,8 +708,9 @@ def _check_learner_source(cfg: StudyConfig, source: Path, rdir: Path) -> Path:
     differ = [k for k in LEARNER_KEYS if theirs.get(k) != ours[k]]
     if differ:
         raise ValueError(f"learner_from: {source} ran another learner (differs in: {', '.join(differ)})")
-    missing = [p for p in ["learner.pt", *(f"observed/update_{u:03d}.pt" for u in cfg.window)]
-               if not (source / p).exists()]
+    missing = [
+        p for p in ["learner.pt", *(f"observed/update_{u:03d}.pt" for u in cfg.window)] if not (source / p).exists()
+    ]
     if missing:
         raise ValueError(f"learner_from: {source} has no finished learner (missing {', '.join(missing[:3])})")
     load_checkpoint(source / "learner.pt", ["ppo"])  # a corrupt checkpoint is refused before anything is copied
@@ -671,8 +759,10 @@ def _learner(run: _Run) -> None:
 
     def hook(update: int, rollout: Rollout, policy: PolicySnapshot) -> None:
         if update in window:
-            _atomic_torch({"update": update, "rollout": rollout.to_arrays(), "policy": policy.to_dict()},
-                          obs_dir / f"update_{update:03d}.pt")
+            _atomic_torch(
+                {"update": update, "rollout": rollout.to_arrays(), "policy": policy.to_dict()},
+                obs_dir / f"update_{update:03d}.pt",
+            )
 
     ppo = PPO(cfg.env_id, cfg.learner_ppo, seed=cfg.seed, hook=hook)
     ppo.tap.capture_reward_terms(PAPER_CODE_QUEUE)
@@ -683,7 +773,9 @@ def _learner(run: _Run) -> None:
         try:
             ppo.load_state_dict(saved["ppo"])
         except (KeyError, TypeError, RuntimeError) as exc:
-            raise ValueError(f"checkpoint {ck} is corrupt ({type(exc).__name__}); delete it to redo the learner") from exc
+            raise ValueError(
+                f"checkpoint {ck} is corrupt ({type(exc).__name__}); delete it to redo the learner"
+            ) from exc
         paper_code = {int(k): v for k, v in saved.get("paper_code", {}).items()}
     bar = run.bar(cfg.learner_updates, "learner", ppo.update)
     t0 = time.perf_counter()
@@ -699,10 +791,14 @@ def _learner(run: _Run) -> None:
     ppo.close()
     missing = [u for u in cfg.window if not (obs_dir / f"update_{u:03d}.pt").exists()]
     if missing:
-        raise ValueError(f"observed rollouts for updates {missing} are missing from {obs_dir}; delete {ck} to redo the learner")
+        raise ValueError(
+            f"observed rollouts for updates {missing} are missing from {obs_dir}; delete {ck} to redo the learner"
+        )
     if any(u not in paper_code for u in cfg.window):
-        raise ValueError(f"checkpoint {ck} holds no paper-code scores (written before the scoring protocols); "
-                         "delete it to redo the learner")
+        raise ValueError(
+            f"checkpoint {ck} holds no paper-code scores (written before the scoring protocols); "
+            "delete it to redo the learner"
+        )
 
 
 def _learner_paper_code(run: _Run) -> list[list[float]]:
@@ -712,7 +808,10 @@ def _learner_paper_code(run: _Run) -> list[list[float]]:
 
 
 def _observed(run: _Run) -> list[dict[str, Any]]:
-    return [load_checkpoint(run.path("observed") / f"update_{u:03d}.pt", ["update", "rollout", "policy"]) for u in run.cfg.window]
+    return [
+        load_checkpoint(run.path("observed") / f"update_{u:03d}.pt", ["update", "rollout", "policy"])
+        for u in run.cfg.window
+    ]
 
 
 def _sampled_returns(cfg: StudyConfig, policy: PolicySnapshot) -> list[float]:
@@ -756,8 +855,15 @@ def _recovery(run: _Run, observed: list[dict[str, Any]]) -> tuple[RewardModel, d
     def timed() -> None:
         t0[0] = run.add_time("recovery", t0[0])
 
-    rec = recover_with_checkpoints(rollouts, cfg.lfl, run.path("recovery.pt"), seed=cfg.seed, progress=run.progress,
-                                   desc=f"{cfg.env_id} s{cfg.seed} recovery", after_checkpoint=timed)
+    rec = recover_with_checkpoints(
+        rollouts,
+        cfg.lfl,
+        run.path("recovery.pt"),
+        seed=cfg.seed,
+        progress=run.progress,
+        desc=f"{cfg.env_id} s{cfg.seed} recovery",
+        after_checkpoint=timed,
+    )
     return rec.reward, rec.losses
 
 
@@ -793,12 +899,13 @@ def _observer_start(run: _Run, reward: RewardModel, observed: list[dict[str, Any
     else:
         actor_state = reward.policy.state_dict()
     std = reward.norm.std.numpy().astype(np.float64)
-    start = PolicySnapshot(actor_state, reward.norm.mean.numpy().astype(np.float64), std ** 2 - 1e-8 * (std > 1e-3))
+    start = PolicySnapshot(actor_state, reward.norm.mean.numpy().astype(np.float64), std**2 - 1e-8 * (std > 1e-3))
     return {"start": start, "start_count": sum(2 * len(o["rollout"]["actions"]) for o in observed)}
 
 
-def _observer(run: _Run, reward: RewardModel, observed: list[dict[str, Any]],
-              kl_weight: float | None = None) -> dict[str, list[Any]]:
+def _observer(
+    run: _Run, reward: RewardModel, observed: list[dict[str, Any]], kl_weight: float | None = None
+) -> dict[str, list[Any]]:
     """Train the observer (:func:`lfl_lib.observer.train_observer` with the run's options).
 
     Returns its ``returns``, ``sampled`` returns, ``paper_code`` values and ``sigma``. With
@@ -820,13 +927,27 @@ def _observer(run: _Run, reward: RewardModel, observed: list[dict[str, Any]],
         t0[0] = run.add_time("observer", t0[0])
 
     res = train_observer(
-        cfg.env_id, reward, **start, updates=cfg.observer_updates, ppo_config=cfg.observer_ppo,
-        bc_steps=cfg.bc_steps, bc_config=cfg.lfl, seed=cfg.seed + cfg.observer_seed_offset,
-        eval_episodes=cfg.eval_episodes, eval_seed=cfg.eval_seed, checkpoint=ck, progress=run.progress,
-        freeze_obs_stats=cfg.observer_obs_stats == "frozen", anchor_weight=weight,
-        soft_alpha=cfg.lfl.alpha_model if cfg.observer_soft == "model" else 0.0, critic_warmup=cfg.critic_warmup,
-        scores={"sampled": lambda pol: _sampled_returns(cfg, pol), "sigma": _sigma}, paper_code=True,
-        desc=f"{cfg.env_id} s{cfg.seed} observer", after_checkpoint=timed)
+        cfg.env_id,
+        reward,
+        **start,
+        updates=cfg.observer_updates,
+        ppo_config=cfg.observer_ppo,
+        bc_steps=cfg.bc_steps,
+        bc_config=cfg.lfl,
+        seed=cfg.seed + cfg.observer_seed_offset,
+        eval_episodes=cfg.eval_episodes,
+        eval_seed=cfg.eval_seed,
+        checkpoint=ck,
+        progress=run.progress,
+        freeze_obs_stats=cfg.observer_obs_stats == "frozen",
+        anchor_weight=weight,
+        soft_alpha=cfg.lfl.alpha_model if cfg.observer_soft == "model" else 0.0,
+        critic_warmup=cfg.critic_warmup,
+        scores={"sampled": lambda pol: _sampled_returns(cfg, pol), "sigma": _sigma},
+        paper_code=True,
+        desc=f"{cfg.env_id} s{cfg.seed} observer",
+        after_checkpoint=timed,
+    )
     return res.record
 
 
@@ -839,8 +960,9 @@ def _reward_policy_eval(run: _Run, reward: RewardModel) -> dict[str, Any]:
     t0 = time.perf_counter()
     std = reward.norm.std.numpy().astype(np.float64)
     state = {k: v.detach().clone() for k, v in reward.policy.state_dict().items()}
-    pol = PolicySnapshot(state, reward.norm.mean.numpy().astype(np.float64), std ** 2 - 1e-8 * (std > 1e-3),
-                         cfg.lfl.hidden)
+    pol = PolicySnapshot(
+        state, reward.norm.mean.numpy().astype(np.float64), std**2 - 1e-8 * (std > 1e-3), cfg.lfl.hidden
+    )
     out = {
         "returns": [float(x) for x in evaluate_policy(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed)],
         "sampled": _sampled_returns(cfg, pol),
@@ -853,6 +975,7 @@ def _reward_policy_eval(run: _Run, reward: RewardModel) -> dict[str, Any]:
 
 def _diagnostics(observed: list[dict[str, Any]], lfl_state: dict[str, Any]) -> dict[str, Any]:
     """Standard deviations of the Gaussians involved: the learner's own and the fitted ones."""
+
     def std(sd: dict[str, torch.Tensor], key: str) -> list[float]:
         return [round(float(x), 4) for x in sd[key].exp()]
 
@@ -865,8 +988,12 @@ def _diagnostics(observed: list[dict[str, Any]], lfl_state: dict[str, Any]) -> d
 
 
 def run_study(
-    cfg: StudyConfig, out_dir: str | Path | None = None, run_dir: str | Path | None = None,
-    progress: bool = True, command: str | None = None, learner_from: str | Path | None = None,
+    cfg: StudyConfig,
+    out_dir: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    progress: bool = True,
+    command: str | None = None,
+    learner_from: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the whole pipeline for ``cfg`` and return the results dict.
 
@@ -921,15 +1048,19 @@ def run_study(
     return res
 
 
-def default_folders(cfg: StudyConfig, out_dir: str | Path | None = None,
-                    run_dir: str | Path | None = None) -> tuple[Path, Path]:
+def default_folders(
+    cfg: StudyConfig, out_dir: str | Path | None = None, run_dir: str | Path | None = None
+) -> tuple[Path, Path]:
     """(results folder, checkpoint folder) of a run: the given ones, or the defaults of :func:`run_study`."""
     name = variant_name(cfg)
-    suffix = name[len("paper"):] if cfg.estimator == "paper" else f"_{name}"
+    suffix = name[len("paper") :] if cfg.estimator == "paper" else f"_{name}"
     default_out = ("book/data/mujoco" if cfg.preset == "paper" else "runs/mujoco/results-smoke") + suffix
     out = Path(out_dir) if out_dir is not None else Path(default_out)
-    rdir = Path(run_dir) if run_dir is not None else (
-        Path("runs") / "mujoco" / f"{cfg.env_id}_seed{cfg.seed}_{cfg.preset}{suffix}")
+    rdir = (
+        Path(run_dir)
+        if run_dir is not None
+        else (Path("runs") / "mujoco" / f"{cfg.env_id}_seed{cfg.seed}_{cfg.preset}{suffix}")
+    )
     return out, rdir
 
 
@@ -973,8 +1104,15 @@ def _stages(run: _Run, source: Path | None) -> dict[str, Any]:
     reward, info = _recovery(run, observed)
     obs_rec = _observer(run, reward, observed, info.get("kl_weight"))
     mu_phi = _reward_policy_eval(run, reward)
-    return {"observed": observed, "learner_returns": learner_returns, "learner_sampled": learner_sampled,
-            "learner_paper": learner_paper, "info": info, "observer": obs_rec, "mu_phi": mu_phi}
+    return {
+        "observed": observed,
+        "learner_returns": learner_returns,
+        "learner_sampled": learner_sampled,
+        "learner_paper": learner_paper,
+        "info": info,
+        "observer": obs_rec,
+        "mu_phi": mu_phi,
+    }
 
 
 def _observer_results(cfg: StudyConfig, obs_rec: dict[str, Any], first: float, last: float) -> dict[str, Any]:
@@ -985,16 +1123,24 @@ def _observer_results(cfg: StudyConfig, obs_rec: dict[str, Any], first: float, l
     return {
         "updates": list(range(cfg.observer_updates + 1)),
         # the warm-up's rollouts (critic_warmup of them) come before the first update
-        "env_steps": [(cfg.window[-1] - 1) * steps + (k + (cfg.critic_warmup if k else 0)) * ostep
-                      for k in range(cfg.observer_updates + 1)],
+        "env_steps": [
+            (cfg.window[-1] - 1) * steps + (k + (cfg.critic_warmup if k else 0)) * ostep
+            for k in range(cfg.observer_updates + 1)
+        ],
         "returns": obs_rec["returns"],
         "score": omean,
         "normalized": [float(x) for x in normalize_scores(omean, first, last)],
         **({"critic_warmup": obs_rec["warmup"]} if cfg.critic_warmup else {}),
-        **({"anchor_weight": obs_rec["anchor_weight"], "anchor_kl": obs_rec["anchor_kl"]}
-           if "anchor_kl" in obs_rec else {}),
-        **({"soft_alpha": obs_rec["soft_alpha"], "soft_entropy": obs_rec["soft_entropy"]}
-           if "soft_alpha" in obs_rec else {}),
+        **(
+            {"anchor_weight": obs_rec["anchor_weight"], "anchor_kl": obs_rec["anchor_kl"]}
+            if "anchor_kl" in obs_rec
+            else {}
+        ),
+        **(
+            {"soft_alpha": obs_rec["soft_alpha"], "soft_entropy": obs_rec["soft_entropy"]}
+            if "soft_alpha" in obs_rec
+            else {}
+        ),
     }
 
 
@@ -1009,8 +1155,11 @@ def _results(run: _Run, stages: dict[str, Any], commits: dict[str, list[str]], c
         "seed": cfg.seed,
         "preset": cfg.preset,
         "config": cfg.to_dict(),
-        "command": command or (f"lfl study --env {cfg.env_id} --seed {cfg.seed} --preset {cfg.preset}"
-                               + ("" if cfg.estimator == "paper" else f" --estimator {cfg.estimator}")),
+        "command": command
+        or (
+            f"lfl study --env {cfg.env_id} --seed {cfg.seed} --preset {cfg.preset}"
+            + ("" if cfg.estimator == "paper" else f" --estimator {cfg.estimator}")
+        ),
         "versions": versions(),
         "git_commit": commits["git_commits"][-1],
         "git_commits_all_runs": commits["git_commits"],
@@ -1035,17 +1184,25 @@ def _results(run: _Run, stages: dict[str, Any], commits: dict[str, list[str]], c
         "diagnostics": _diagnostics(stages["observed"], load_checkpoint(run.path("recovery.pt"), ["lfl"])["lfl"]),
     }
     res["final_observer_normalized"] = res["observer"]["normalized"][-1]
-    res["scores"] = _protocol_scores(cfg, stages["learner_returns"], stages["learner_sampled"], stages["learner_paper"],
-                                     stages["observer"], stages["mu_phi"])
+    res["scores"] = _protocol_scores(
+        cfg,
+        stages["learner_returns"],
+        stages["learner_sampled"],
+        stages["learner_paper"],
+        stages["observer"],
+        stages["mu_phi"],
+    )
     res["action_std"] = {
         "learner": [_sigma(PolicySnapshot.from_dict(o["policy"])) for o in stages["observed"]],
         "observer": stages["observer"]["sigma"],
         "reward_policy": stages["mu_phi"]["sigma"],
     }
     if cfg.estimator == "released-code":
-        res["label"] = ("what the authors' released code computes (chained policy fits, all equal to the last; "
-                        "observer from the last fit on the raw log-probability reward): what produced the paper's "
-                        "numbers, not a method")
+        res["label"] = (
+            "what the authors' released code computes (chained policy fits, all equal to the last; "
+            "observer from the last fit on the raw log-probability reward): what produced the paper's "
+            "numbers, not a method"
+        )
     note = _learner_from_note(run.run_dir)
     if note is not None:
         res["learner_from"] = note
@@ -1053,22 +1210,41 @@ def _results(run: _Run, stages: dict[str, Any], commits: dict[str, list[str]], c
 
 
 def _protocol_scores(
-    cfg: StudyConfig, learner_mean: list[list[float]], learner_sampled: list[list[float]],
-    learner_paper: list[list[float]], obs: dict[str, list[Any]], mu_phi: dict[str, Any],
+    cfg: StudyConfig,
+    learner_mean: list[list[float]],
+    learner_sampled: list[list[float]],
+    learner_paper: list[list[float]],
+    obs: dict[str, list[Any]],
+    mu_phi: dict[str, Any],
 ) -> dict[str, dict[str, Any]]:
     """``scores[PROTOCOL]`` of a results file, each normalized on its own learner scores."""
     n_obs = cfg.observer_updates
     sources = {
-        "paper-code": (learner_paper, obs["paper_code"], None, list(range(n_obs)),
-                       f"released code: mean of the last {PAPER_CODE_QUEUE} values of the per-step, per-environment "
-                       "sum of info reward terms (sampled, unclipped actions) at the last step of each training "
-                       "rollout; observer entry k is the rollout collected by its policy after k updates"),
-        "sampled-return": (learner_sampled, obs["sampled"], mu_phi["sampled"], list(range(n_obs + 1)),
-                           f"mean undiscounted true return of {cfg.eval_episodes} episodes with sampled actions, "
-                           f"reset seeds {cfg.eval_seed} + i"),
-        "mean-return": (learner_mean, obs["returns"], mu_phi["returns"], list(range(n_obs + 1)),
-                        f"mean undiscounted true return of {cfg.eval_episodes} episodes with the mean action, "
-                        f"reset seeds {cfg.eval_seed} + i"),
+        "paper-code": (
+            learner_paper,
+            obs["paper_code"],
+            None,
+            list(range(n_obs)),
+            f"released code: mean of the last {PAPER_CODE_QUEUE} values of the per-step, per-environment "
+            "sum of info reward terms (sampled, unclipped actions) at the last step of each training "
+            "rollout; observer entry k is the rollout collected by its policy after k updates",
+        ),
+        "sampled-return": (
+            learner_sampled,
+            obs["sampled"],
+            mu_phi["sampled"],
+            list(range(n_obs + 1)),
+            f"mean undiscounted true return of {cfg.eval_episodes} episodes with sampled actions, "
+            f"reset seeds {cfg.eval_seed} + i",
+        ),
+        "mean-return": (
+            learner_mean,
+            obs["returns"],
+            mu_phi["returns"],
+            list(range(n_obs + 1)),
+            f"mean undiscounted true return of {cfg.eval_episodes} episodes with the mean action, "
+            f"reset seeds {cfg.eval_seed} + i",
+        ),
     }
     out: dict[str, dict[str, Any]] = {}
     for name, (lrn, obv, mu, pols, what) in sources.items():
@@ -1092,8 +1268,7 @@ def _protocol_scores(
         }
         if mu is not None:
             entry["reward_policy_returns"] = mu
-            entry["reward_policy_normalized"] = (
-                float(normalize_scores(np.mean(mu), lm[0], lm[-1])) if lnorm else None)
+            entry["reward_policy_normalized"] = float(normalize_scores(np.mean(mu), lm[0], lm[-1])) if lnorm else None
         out[name] = entry
     return out
 
@@ -1126,8 +1301,9 @@ RUN_OPTIONS: dict[str, tuple[str, Any]] = {
 }
 
 
-def config_from_options(env_id: str, seed: int, preset: str, estimator: str,
-                        options: Sequence[tuple[str, str]] = ()) -> StudyConfig:
+def config_from_options(
+    env_id: str, seed: int, preset: str, estimator: str, options: Sequence[tuple[str, str]] = ()
+) -> StudyConfig:
     """:func:`make_config` with ``options`` given as (name, text) pairs of :data:`RUN_OPTIONS`.
 
     Raises ValueError, naming the option, for an unknown name or a value that does not parse.
@@ -1135,7 +1311,9 @@ def config_from_options(env_id: str, seed: int, preset: str, estimator: str,
     kwargs: dict[str, Any] = {}
     for name, text in options:
         if name not in RUN_OPTIONS:
-            raise ValueError(f"option {name!r} is not an option of a study run; expected one of {', '.join(RUN_OPTIONS)}")
+            raise ValueError(
+                f"option {name!r} is not an option of a study run; expected one of {', '.join(RUN_OPTIONS)}"
+            )
         keyword, parse = RUN_OPTIONS[name]
         try:
             kwargs[keyword] = parse(text)
@@ -1148,8 +1326,10 @@ def summary(cfg: StudyConfig, res: dict[str, Any], protocol: str = "mean-return"
     """The one line that ``lfl study`` prints at the end of a run."""
     final = protocol_scores(res, protocol)["final_observer_normalized"]
     shown = "undefined (equal learner scores)" if final is None else f"{final:.3f}"
-    return (f"{cfg.env_id} seed {cfg.seed}: final observer score {shown} under {protocol} "
-            f"(normalized; learner first/last observed = 0/1), wall time {res['wall_time_s']:.0f} s")
+    return (
+        f"{cfg.env_id} seed {cfg.seed}: final observer score {shown} under {protocol} "
+        f"(normalized; learner first/last observed = 0/1), wall time {res['wall_time_s']:.0f} s"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1159,36 +1339,80 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--env", required=True, help="gymnasium id, e.g. HalfCheetah-v5")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--preset", choices=["paper", "smoke"], default="paper")
-    p.add_argument("--estimator", choices=list(ESTIMATORS), default="paper",
-                   help="Algorithm 1's fits: the paper's settings, the fix of chapter 6 (exact log-std, "
-                   "20%% held out for early stopping), or what the authors' released code computes")
-    p.add_argument("--observer-init", choices=list(OBSERVER_INITS), default=None,
-                   help="the observer's start (default: the estimator's; 'reward-policy' starts from pi_phi)")
-    p.add_argument("--kl-weight", default="0", metavar="LAMBDA|fit",
-                   help="learner model of the consistency targets: 0 the paper's SPI model (default), "
-                   "a number > 0 the KL-regularized model with that lambda, 'fit' lambda fitted with the reward")
-    p.add_argument("--terminal", choices=["absorbing", "bootstrap"], default="absorbing",
-                   help="a termination in Eq. (5) and in the observer's PPO: absorbing with value 0 (default, "
-                   "the paper's reading) or bootstrapped like a time-limit end, so that the reward's level "
-                   "does not matter")
-    p.add_argument("--critic-warmup", type=int, default=0, metavar="N",
-                   help="rounds of critic-only training on the recovered reward (a rollout each, the actor "
-                   "frozen) before the observer's first PPO update (default 0, the paper)")
+    p.add_argument(
+        "--estimator",
+        choices=list(ESTIMATORS),
+        default="paper",
+        help="Algorithm 1's fits: the paper's settings, the fix of chapter 6 (exact log-std, "
+        "20%% held out for early stopping), or what the authors' released code computes",
+    )
+    p.add_argument(
+        "--observer-init",
+        choices=list(OBSERVER_INITS),
+        default=None,
+        help="the observer's start (default: the estimator's; 'reward-policy' starts from pi_phi)",
+    )
+    p.add_argument(
+        "--kl-weight",
+        default="0",
+        metavar="LAMBDA|fit",
+        help="learner model of the consistency targets: 0 the paper's SPI model (default), "
+        "a number > 0 the KL-regularized model with that lambda, 'fit' lambda fitted with the reward",
+    )
+    p.add_argument(
+        "--terminal",
+        choices=["absorbing", "bootstrap"],
+        default="absorbing",
+        help="a termination in Eq. (5) and in the observer's PPO: absorbing with value 0 (default, "
+        "the paper's reading) or bootstrapped like a time-limit end, so that the reward's level "
+        "does not matter",
+    )
+    p.add_argument(
+        "--critic-warmup",
+        type=int,
+        default=0,
+        metavar="N",
+        help="rounds of critic-only training on the recovered reward (a rollout each, the actor "
+        "frozen) before the observer's first PPO update (default 0, the paper)",
+    )
     for flag, choices, text in (
-        ("--observer-anchor", OBSERVER_ANCHORS, "'kl': a KL penalty to the observer's start policy, weighted by "
-         "the KL model's lambda (needs --kl-weight); default 'none', the paper"),
-        ("--observer-obs-stats", OBSERVER_OBS_STATS, "the observer's observation normalization after its start: "
-         "'running' (default, the paper's PPO) or 'frozen' at the statistics its start was fitted under"),
-        ("--observer-soft", OBSERVER_SOFT, "'model': the observer maximises the soft return of the recovered "
-         "reward, entropy weighted by the learner model's alpha (alpha_model); default 'none', the paper"),
+        (
+            "--observer-anchor",
+            OBSERVER_ANCHORS,
+            "'kl': a KL penalty to the observer's start policy, weighted by "
+            "the KL model's lambda (needs --kl-weight); default 'none', the paper",
+        ),
+        (
+            "--observer-obs-stats",
+            OBSERVER_OBS_STATS,
+            "the observer's observation normalization after its start: "
+            "'running' (default, the paper's PPO) or 'frozen' at the statistics its start was fitted under",
+        ),
+        (
+            "--observer-soft",
+            OBSERVER_SOFT,
+            "'model': the observer maximises the soft return of the recovered "
+            "reward, entropy weighted by the learner model's alpha (alpha_model); default 'none', the paper",
+        ),
     ):  # the first choice is the paper's, the default
         p.add_argument(flag, choices=list(choices), default=choices[0], help=text)
-    p.add_argument("--protocol", choices=list(PROTOCOLS), default="mean-return",
-                   help="the scoring protocol of the summary line (the results file holds all three)")
-    p.add_argument("--learner-from", default=None, help="run folder of a run with the same learner "
-                   "(e.g. the paper-estimator run): copy its learner instead of training it again")
-    p.add_argument("--window", default=None, help="observed updates: '10..20', '10..30:5' or '10,15,20' "
-                   "(default: the paper's for the environment)")
+    p.add_argument(
+        "--protocol",
+        choices=list(PROTOCOLS),
+        default="mean-return",
+        help="the scoring protocol of the summary line (the results file holds all three)",
+    )
+    p.add_argument(
+        "--learner-from",
+        default=None,
+        help="run folder of a run with the same learner "
+        "(e.g. the paper-estimator run): copy its learner instead of training it again",
+    )
+    p.add_argument(
+        "--window",
+        default=None,
+        help="observed updates: '10..20', '10..30:5' or '10,15,20' (default: the paper's for the environment)",
+    )
     p.add_argument("--learner-updates", type=int, default=None, help="default: the last observed update")
     p.add_argument("--out", default=None, help="results folder (default book/data/mujoco for the paper preset)")
     p.add_argument("--run-dir", default=None, help="checkpoint folder (default runs/mujoco/ENV_seedN_PRESET)")
@@ -1198,11 +1422,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         window = parse_window(args.window) if args.window else None
         kl_weight = _parse_kl_weight(args.kl_weight)
-        cfg = make_config(args.env, args.seed, args.preset, window, args.learner_updates, args.estimator,
-                          args.observer_init, kl_weight, args.terminal, args.critic_warmup, args.observer_anchor,
-                          args.observer_obs_stats, args.observer_soft)
-        res = run_study(cfg, args.out, args.run_dir, progress=not args.no_progress, command=command,
-                        learner_from=args.learner_from)
+        cfg = make_config(
+            args.env,
+            args.seed,
+            args.preset,
+            window,
+            args.learner_updates,
+            args.estimator,
+            args.observer_init,
+            kl_weight,
+            args.terminal,
+            args.critic_warmup,
+            args.observer_anchor,
+            args.observer_obs_stats,
+            args.observer_soft,
+        )
+        res = run_study(
+            cfg, args.out, args.run_dir, progress=not args.no_progress, command=command, learner_from=args.learner_from
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -60,8 +60,17 @@ from . import study
 from .._validate import check_positive_int
 
 __all__ = [
-    "Task", "Outcome", "make_grid", "parse_seeds", "parse_option", "study_folders", "run_task", "run_sweep",
-    "final_score", "summary_table", "main",
+    "Task",
+    "Outcome",
+    "make_grid",
+    "parse_seeds",
+    "parse_option",
+    "study_folders",
+    "run_task",
+    "run_sweep",
+    "final_score",
+    "summary_table",
+    "main",
 ]
 
 #: The environments of the paper's Table 3 (the default grid).
@@ -111,8 +120,7 @@ class Task:
 
     def argv(self, learner_from: bool = True) -> list[str]:
         """The study's command line for this run (paths relative to the sweep's root)."""
-        args = ["--env", self.env_id, "--seed", str(self.seed), "--preset", self.preset,
-                "--estimator", self.estimator]
+        args = ["--env", self.env_id, "--seed", str(self.seed), "--preset", self.preset, "--estimator", self.estimator]
         for k, v in self.options:
             args += [f"--{k}", v]
         args += ["--out", self.out, "--run-dir", self.run_dir, "--no-progress"]
@@ -150,12 +158,16 @@ def parse_option(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     key = key.strip().removeprefix("--")
     if not sep or not re.fullmatch(r"[a-z][a-z0-9-]*", key) or not value:
-        raise ValueError(f"option must look like KEY=VALUE with KEY an option of the study (e.g. window=10..20); got {text!r}")
+        raise ValueError(
+            f"option must look like KEY=VALUE with KEY an option of the study (e.g. window=10..20); got {text!r}"
+        )
     if key in RESERVED:
         raise ValueError(f"option {key!r} is set by the sweep itself (use its own argument); got {text!r}")
     if key not in study.RUN_OPTIONS:
-        raise ValueError(f"option {key!r} is not an option of a study run (expected one of "
-                         f"{', '.join(study.RUN_OPTIONS)}); got {text!r}")
+        raise ValueError(
+            f"option {key!r} is not an option of a study run (expected one of "
+            f"{', '.join(study.RUN_OPTIONS)}); got {text!r}"
+        )
     return key, value
 
 
@@ -164,8 +176,9 @@ def _tag(options: tuple[tuple[str, str], ...]) -> str:
     return "_".join(re.sub(r"[^A-Za-z0-9=.,:-]", "_", f"{k}={v}") for k, v in options)
 
 
-def study_folders(env_id: str, seed: int, preset: str, estimator: str,
-                  options: tuple[tuple[str, str], ...] = ()) -> tuple[str, str]:
+def study_folders(
+    env_id: str, seed: int, preset: str, estimator: str, options: tuple[tuple[str, str], ...] = ()
+) -> tuple[str, str]:
     """(results folder, checkpoint folder), relative to the root, of one run.
 
     Without options these are the study's defaults (where ``make study`` puts a run);
@@ -181,8 +194,12 @@ def study_folders(env_id: str, seed: int, preset: str, estimator: str,
 
 
 def make_grid(
-    envs: Sequence[str], seeds: Sequence[int], estimators: Sequence[str], presets: Sequence[str] = ("paper",),
-    options: Sequence[tuple[str, str]] = (), share_learner: bool = True,
+    envs: Sequence[str],
+    seeds: Sequence[int],
+    estimators: Sequence[str],
+    presets: Sequence[str] = ("paper",),
+    options: Sequence[tuple[str, str]] = (),
+    share_learner: bool = True,
 ) -> list[Task]:
     """Every combination of the axes as a :class:`Task`, checked before anything runs.
 
@@ -269,9 +286,14 @@ def run_task(task: dict[str, Any], root: str | None = None, learner_from: bool =
         base.mkdir(parents=True, exist_ok=True)
         _remove_stale_temp_files(base / t.run_dir, base / t.out, Path(t.results).name)
         cfg = study.config_from_options(t.env_id, t.seed, t.preset, t.estimator, t.options)
-        res = study.run_study(cfg, base / t.out, base / t.run_dir, progress=False,
-                              command="lfl study " + shlex.join(t.argv(use_source)),
-                              learner_from=base / t.learner_from if use_source and t.learner_from else None)
+        res = study.run_study(
+            cfg,
+            base / t.out,
+            base / t.run_dir,
+            progress=False,
+            command="lfl study " + shlex.join(t.argv(use_source)),
+            learner_from=base / t.learner_from if use_source and t.learner_from else None,
+        )
         code, log = 0, study.summary(cfg, res)
     except ValueError as exc:
         code, log = 2, f"error: {exc}"
@@ -343,8 +365,10 @@ def _start_ray(ray: Any, address: str | None, workers: int | None, attempts: int
                     os.kill(pid, signal.SIGKILL)
             if i == attempts - 1:
                 raise
-            print(f"sweep: the local Ray instance failed to start (try {i + 1} of {attempts}); trying again",
-                  file=sys.stderr)
+            print(
+                f"sweep: the local Ray instance failed to start (try {i + 1} of {attempts}); trying again",
+                file=sys.stderr,
+            )
 
 
 class _Progress:
@@ -359,8 +383,10 @@ class _Progress:
 
     def line(self, done: int, running: int, failed: int) -> str:
         el = int(time.perf_counter() - self.t0)
-        return (f"sweep: {done}/{self.total} done, {running} running, {failed} failed, "
-                f"elapsed {el // 3600:d}:{el // 60 % 60:02d}:{el % 60:02d}")
+        return (
+            f"sweep: {done}/{self.total} done, {running} running, {failed} failed, "
+            f"elapsed {el // 3600:d}:{el // 60 % 60:02d}:{el % 60:02d}"
+        )
 
     def show(self, done: int, running: int, failed: int) -> None:
         if not self.enabled:
@@ -400,8 +426,13 @@ class Outcome:
 
 
 def run_sweep(
-    tasks: Sequence[Task], workers: int | None = None, address: str | None = None, root: str | Path | None = None,
-    progress: bool = True, echo: Callable[[str], None] | None = None, timing: dict[str, float] | None = None,
+    tasks: Sequence[Task],
+    workers: int | None = None,
+    address: str | None = None,
+    root: str | Path | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = None,
+    timing: dict[str, float] | None = None,
 ) -> list[Outcome]:
     """Run ``tasks`` as Ray tasks, at most ``workers`` at a time; return one :class:`Outcome` per task.
 
@@ -443,8 +474,9 @@ def run_sweep(
         bar = _Progress(len(tasks), progress)
         say = echo or bar.write
         while waiting or inflight:
-            _submit_ready(tasks, outcomes, waiting, inflight, cap,
-                          lambda task, share: remote.remote(task, task_root, share))
+            _submit_ready(
+                tasks, outcomes, waiting, inflight, cap, lambda task, share: remote.remote(task, task_root, share)
+            )
             bar.show(finished, len(inflight), failed)
             if not inflight:
                 continue
@@ -469,12 +501,19 @@ def run_sweep(
     elapsed = time.perf_counter() - t0
     n = {s: sum(o.status == s for o in outcomes) for s in ("ok", "skipped", "failed")}
     (echo or (lambda text: print(text, file=sys.stderr, flush=True)))(
-        f"sweep: {n['ok']} ran, {n['skipped']} already complete, {n['failed']} failed, elapsed {elapsed:.0f} s")
+        f"sweep: {n['ok']} ran, {n['skipped']} already complete, {n['failed']} failed, elapsed {elapsed:.0f} s"
+    )
     return outcomes
 
 
-def _submit_ready(tasks: Sequence[Task], outcomes: list[Outcome], waiting: list[int], inflight: dict[Any, int],
-                  cap: int, submit: Callable[[dict[str, Any], bool], Any]) -> None:
+def _submit_ready(
+    tasks: Sequence[Task],
+    outcomes: list[Outcome],
+    waiting: list[int],
+    inflight: dict[Any, int],
+    cap: int,
+    submit: Callable[[dict[str, Any], bool], Any],
+) -> None:
     """Submit the waiting tasks whose learner is ready, in order, while fewer than ``cap`` run."""
     for i in list(waiting):
         if len(inflight) >= cap:
@@ -492,8 +531,13 @@ def _result(ray: Any, ref: Any) -> dict[str, Any]:
     try:
         return ray.get(ref)
     except Exception as exc:  # noqa: BLE001 - a worker that died (killed, out of memory)
-        return {"status": "failed", "log": f"{type(exc).__name__}: {_tail(str(exc), 5)}", "wall_s": 0.0,
-                "host": "", "results_text": None}
+        return {
+            "status": "failed",
+            "log": f"{type(exc).__name__}: {_tail(str(exc), 5)}",
+            "wall_s": 0.0,
+            "host": "",
+            "results_text": None,
+        }
 
 
 def _fill_outcome(o: Outcome, r: dict[str, Any], local_root: Path) -> None:
@@ -523,7 +567,9 @@ def final_score(results: dict[str, Any], protocol: str = "mean-return") -> float
     elif protocol == "mean-return":
         value = results.get("final_observer_normalized")
     else:
-        raise ValueError(f"protocol must be 'mean-return' with this version of lfl_lib.experiments.study; got {protocol!r}")
+        raise ValueError(
+            f"protocol must be 'mean-return' with this version of lfl_lib.experiments.study; got {protocol!r}"
+        )
     return None if value is None else float(value)
 
 
@@ -550,27 +596,56 @@ def summary_table(outcomes: Sequence[Outcome], protocol: str = "mean-return") ->
     body = []
     for key, cells in rows.items():
         vals = values.get(key, [])
-        body.append([*key, *(cells.get(s, "") for s in seeds),
-                     f"{np.mean(vals):.2f}" if vals else "", f"{np.std(vals, ddof=1):.2f}" if len(vals) > 1 else ""])
+        body.append(
+            [
+                *key,
+                *(cells.get(s, "") for s in seeds),
+                f"{np.mean(vals):.2f}" if vals else "",
+                f"{np.std(vals, ddof=1):.2f}" if len(vals) > 1 else "",
+            ]
+        )
     widths = [max(len(str(r[i])) for r in [head, *body]) for i in range(len(head))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *body]]
     title = f"final observer score, normalized (0 = first observed learner policy, 1 = last), protocol {protocol}"
     return "\n".join([title, lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
-def _record(path: Path, args_list: Sequence[str], outcomes: Sequence[Outcome], elapsed: float,
-            workers: int | None, address: str | None, protocol: str, timing: dict[str, float]) -> None:
+def _record(
+    path: Path,
+    args_list: Sequence[str],
+    outcomes: Sequence[Outcome],
+    elapsed: float,
+    workers: int | None,
+    address: str | None,
+    protocol: str,
+    timing: dict[str, float],
+) -> None:
     rec: dict[str, Any] = {
         "command": "lfl sweep " + " ".join(shlex.quote(a) for a in args_list),
-        "workers": workers, "address": address, "wall_time_s": round(elapsed, 2), "cpu_count": os.cpu_count(),
+        "workers": workers,
+        "address": address,
+        "wall_time_s": round(elapsed, 2),
+        "cpu_count": os.cpu_count(),
         **timing,
-        "load_average": [round(x, 2) for x in os.getloadavg()], "git_commit": git_commit(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "git_commit": git_commit(),
         "versions": versions(),
-        "tasks": [{"label": o.task.label, "env_id": o.task.env_id, "seed": o.task.seed, "estimator": o.task.estimator,
-                   "preset": o.task.preset, "options": [list(x) for x in o.task.options], "status": o.status,
-                   "wall_s": o.wall_s, "host": o.host, "learner_copied": o.learner_copied,
-                   "final_observer_normalized": None if o.results is None else final_score(o.results, protocol)}
-                  for o in outcomes],
+        "tasks": [
+            {
+                "label": o.task.label,
+                "env_id": o.task.env_id,
+                "seed": o.task.seed,
+                "estimator": o.task.estimator,
+                "preset": o.task.preset,
+                "options": [list(x) for x in o.task.options],
+                "status": o.status,
+                "wall_s": o.wall_s,
+                "host": o.host,
+                "learner_copied": o.learner_copied,
+                "final_observer_normalized": None if o.results is None else final_score(o.results, protocol),
+            }
+            for o in outcomes
+        ],
     }
     try:
         import ray
@@ -588,18 +663,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lfl sweep", description=__doc__.split("\n\n")[0])
     p.add_argument("--env", nargs="+", default=list(PAPER_ENVS), help="gymnasium ids (default: the paper's four)")
     p.add_argument("--seed", nargs="+", default=["0", "1", "2"], help="seeds, e.g. 0 1 2 or 0..4 (default 0 1 2)")
-    p.add_argument("--estimator", nargs="+", default=["paper"], choices=list(study.ESTIMATORS),
-                   help="estimators of lfl_lib.experiments.study (default: paper)")
+    p.add_argument(
+        "--estimator",
+        nargs="+",
+        default=["paper"],
+        choices=list(study.ESTIMATORS),
+        help="estimators of lfl_lib.experiments.study (default: paper)",
+    )
     p.add_argument("--preset", nargs="+", default=["paper"], choices=["paper", "smoke"])
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="an option of the study's command line, e.g. window=10..30:5; repeat a key for an axis")
-    p.add_argument("--no-share-learner", action="store_true",
-                   help="train the learner again for every estimator instead of copying the paper run's")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the study's command line, e.g. window=10..30:5; repeat a key for an axis",
+    )
+    p.add_argument(
+        "--no-share-learner",
+        action="store_true",
+        help="train the learner again for every estimator instead of copying the paper run's",
+    )
     p.add_argument("--workers", type=int, default=None, help="tasks at once (default: one per core of the cluster)")
     p.add_argument("--address", default=None, help="HOST:PORT of a running Ray cluster (default: a local instance)")
-    p.add_argument("--root", default=None, help="folder that results and checkpoints go under (default: the repository)")
+    p.add_argument(
+        "--root", default=None, help="folder that results and checkpoints go under (default: the repository)"
+    )
     p.add_argument("--protocol", default="mean-return", choices=protocols, help="scoring protocol of the summary")
-    p.add_argument("--record", default=None, help="also write the sweep's outcome (tasks, times, scores) to this JSON file")
+    p.add_argument(
+        "--record", default=None, help="also write the sweep's outcome (tasks, times, scores) to this JSON file"
+    )
     p.add_argument("--dry-run", action="store_true", help="list the tasks and exit")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(args_list)
@@ -618,8 +710,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     t0, timing = time.perf_counter(), cast(dict[str, float], {})
     try:
-        outcomes = run_sweep(tasks, args.workers, args.address, args.root, progress=not args.no_progress,
-                             timing=timing)
+        outcomes = run_sweep(tasks, args.workers, args.address, args.root, progress=not args.no_progress, timing=timing)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

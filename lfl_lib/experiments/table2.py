@@ -31,8 +31,13 @@ from numpy.typing import NDArray
 
 from .._io import provenance, write_json
 from ..gridworld import ALPHA, ALPHA_MODEL, make_gridworld
-from ..learners import (kl_soft_policy_iteration, q_learning, random_improvements, soft_policy_iteration,
-                       soft_value_iteration)
+from ..learners import (
+    kl_soft_policy_iteration,
+    q_learning,
+    random_improvements,
+    soft_policy_iteration,
+    soft_value_iteration,
+)
 from ..mdp import TabularMDP, discounted_entropy, expected_return, score
 from ..tabular_lfl import observer_score, recover_reward
 from ..trajectories import Trajectory, sample_trajectories
@@ -74,8 +79,9 @@ REPORTED_SEEDS = range(0, 100)
 HELD_OUT_SEEDS = range(1000, 1100)
 
 
-def learner_policies(name: str, mdp: TabularMDP, rng: np.random.Generator, alpha: float = ALPHA,
-                     K: int | None = None) -> list[NDArray[np.float64]]:
+def learner_policies(
+    name: str, mdp: TabularMDP, rng: np.random.Generator, alpha: float = ALPHA, K: int | None = None
+) -> list[NDArray[np.float64]]:
     """The observed policies of learner ``name`` (K + 1 of them; K from :data:`LEARNERS` by default).
 
     For the random learner, K + 1 = 10 policies are observed out of 15 (so K = 9
@@ -109,8 +115,9 @@ class RunResult:
     observer_ent: float
 
 
-def observed_run(name: str, seed: int, n_pairs: int = 1000, K: int | None = None,
-                 mdp: TabularMDP | None = None) -> tuple[list[NDArray[np.float64]], list[Trajectory]]:
+def observed_run(
+    name: str, seed: int, n_pairs: int = 1000, K: int | None = None, mdp: TabularMDP | None = None
+) -> tuple[list[NDArray[np.float64]], list[Trajectory]]:
     """The learner's observed policies and the observer's trajectories of one run (see the module's seeds)."""
     if name not in EXTENDED_LEARNERS:
         raise ValueError(f"name must be one of {sorted(EXTENDED_LEARNERS)}; got {name!r}")
@@ -120,16 +127,31 @@ def observed_run(name: str, seed: int, n_pairs: int = 1000, K: int | None = None
     return policies, sample_trajectories(mdp, policies, n_pairs, np.random.default_rng(data_ss))
 
 
-def run_once(name: str, seed: int, n_pairs: int = 1000, alpha_model: float = ALPHA_MODEL,
-             K: int | None = None, mdp: TabularMDP | None = None, **options: Any) -> RunResult:
+def run_once(
+    name: str,
+    seed: int,
+    n_pairs: int = 1000,
+    alpha_model: float = ALPHA_MODEL,
+    K: int | None = None,
+    mdp: TabularMDP | None = None,
+    **options: Any,
+) -> RunResult:
     """One run of Table 2 for learner ``name``; ``options`` go to :func:`~lfl_lib.tabular_lfl.recover_reward`."""
     mdp = make_gridworld() if mdp is None else mdp
     policies, trajs = observed_run(name, seed, n_pairs, K, mdp)
     r_hat = recover_reward(trajs, mdp.n_states, mdp.n_actions, mdp.gamma, alpha_model, **options)
     obs = observer_score(mdp, r_hat, ALPHA)
     last = policies[-1]
-    return RunResult(name, int(seed), score(mdp, last, ALPHA), expected_return(mdp, last),
-                     discounted_entropy(mdp, last, ALPHA), obs.J, obs.ret, obs.entropy)
+    return RunResult(
+        name,
+        int(seed),
+        score(mdp, last, ALPHA),
+        expected_return(mdp, last),
+        discounted_entropy(mdp, last, ALPHA),
+        obs.J,
+        obs.ret,
+        obs.entropy,
+    )
 
 
 def run_many(names: Sequence[str], seeds: Sequence[int], progress: bool = False, **kwargs: Any) -> list[RunResult]:
@@ -161,9 +183,22 @@ def summarize(results: Sequence[RunResult]) -> dict[str, dict[str, float]]:
 
 
 #: The modules a Table 2 computation runs; provenance records whether any differs from the commit.
-PIPELINE_FILES = (*(f"lfl_lib/{m}.py" for m in (
-    "_validate", "mdp", "gridworld", "improvement", "inversion", "learners", "trajectories", "tabular_lfl")),
-    *(f"lfl_lib/experiments/{m}.py" for m in ("table2", "table2_study", "table2_extended")))
+PIPELINE_FILES = (
+    *(
+        f"lfl_lib/{m}.py"
+        for m in (
+            "_validate",
+            "mdp",
+            "gridworld",
+            "improvement",
+            "inversion",
+            "learners",
+            "trajectories",
+            "tabular_lfl",
+        )
+    ),
+    *(f"lfl_lib/experiments/{m}.py" for m in ("table2", "table2_study", "table2_extended")),
+)
 
 
 def _results_json(results: Sequence[RunResult]) -> list[dict[str, Any]]:

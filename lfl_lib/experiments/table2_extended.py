@@ -36,14 +36,24 @@ import numpy as np
 from .._io import provenance, write_json
 from ..gridworld import ALPHA, ALPHA_MODEL, make_gridworld
 from ..mdp import TabularMDP, score
-from ..tabular_lfl import ModelSelection, KL_RATIO_GRID, _difference_se, _split_halves, fit_lfl, observer_score, predict_next_policies
+from ..tabular_lfl import (
+    ModelSelection,
+    KL_RATIO_GRID,
+    _difference_se,
+    _split_halves,
+    fit_lfl,
+    observer_score,
+    predict_next_policies,
+)
 from ..trajectories import Trajectory, pair_counts
 from .table2 import PIPELINE_FILES, EXTENDED_LEARNERS, observed_run
 
 __all__ = ["extended_run", "extended_table", "summarize_extended", "criterion_study"]
 
 
-def extended_run(name: str, seed: int, mdp: TabularMDP | None = None, alpha_model: float = ALPHA_MODEL) -> dict[str, Any]:
+def extended_run(
+    name: str, seed: int, mdp: TabularMDP | None = None, alpha_model: float = ALPHA_MODEL
+) -> dict[str, Any]:
     """One run: the learner's score, the paper-model observer, and the ``"auto"`` observer with its choice."""
     mdp = make_gridworld() if mdp is None else mdp
     policies, trajs = observed_run(name, seed, mdp=mdp)
@@ -97,8 +107,13 @@ def extended_table(seeds: Sequence[int], checkpoint: Path | None = None, progres
     order = {n: i for i, n in enumerate(EXTENDED_LEARNERS)}
     done.sort(key=lambda r: (order[r["learner"]], r["seed"]))
     done = [r for r in done if r["seed"] in set(seeds)]
-    return {"seeds": [min(seeds), max(seeds)], "learners": EXTENDED_LEARNERS, "alpha_model": ALPHA_MODEL,
-            "summary": summarize_extended(done), "runs": done}
+    return {
+        "seeds": [min(seeds), max(seeds)],
+        "learners": EXTENDED_LEARNERS,
+        "alpha_model": ALPHA_MODEL,
+        "summary": summarize_extended(done),
+        "runs": done,
+    }
 
 
 def criterion_study(seeds: Sequence[int], alpha_model: float = ALPHA_MODEL, progress: bool = True) -> dict[str, Any]:
@@ -121,8 +136,14 @@ def criterion_study(seeds: Sequence[int], alpha_model: float = ALPHA_MODEL, prog
     for name, seed in jobs:
         _, trajs = observed_run(name, seed, mdp=mdp)
         halves = cast(tuple[list[Trajectory], list[Trajectory]], _split_halves(trajs))
-        row: dict[str, Any] = {"learner": name, "seed": int(seed), "J": {}, "forward": {}, "equation": {},
-                               "forward_se": {}}
+        row: dict[str, Any] = {
+            "learner": name,
+            "seed": int(seed),
+            "J": {},
+            "forward": {},
+            "equation": {},
+            "forward_se": {},
+        }
         fwd_logp: dict[str, list[np.ndarray]] = {}
         all_counts: list[np.ndarray] = []
         for model, lam in cands:
@@ -147,8 +168,12 @@ def criterion_study(seeds: Sequence[int], alpha_model: float = ALPHA_MODEL, prog
         for key in row["J"]:
             row["forward_se"][key] = round(_difference_se(all_counts, fwd_logp[key], fwd_logp["spi"]), 6)
         rows.append(row)
-    return {"seeds": [min(seeds), max(seeds)], "alpha_model": alpha_model, "kl_ratio_grid": list(KL_RATIO_GRID),
-            "runs": rows}
+    return {
+        "seeds": [min(seeds), max(seeds)],
+        "alpha_model": alpha_model,
+        "kl_ratio_grid": list(KL_RATIO_GRID),
+        "runs": rows,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -31,7 +31,7 @@ from .._io import provenance, write_json
 from ..gridworld import ALPHA, make_gridworld
 from ..learners import soft_policy_iteration
 from ..tabular_lfl import consistency_fit, observer_score, targets
-from .table2 import (PIPELINE_FILES, HELD_OUT_SEEDS, LEARNERS, REPORTED_SEEDS, observed_run, run_many, summarize)
+from .table2 import PIPELINE_FILES, HELD_OUT_SEEDS, LEARNERS, REPORTED_SEEDS, observed_run, run_many, summarize
 from ..mdp import score
 
 __all__ = ["PAPER_RECIPE", "CANDIDATES", "study", "ablations", "exact_policy_observer", "best_learner_scores"]
@@ -40,9 +40,16 @@ __all__ = ["PAPER_RECIPE", "CANDIDATES", "study", "ablations", "exact_policy_obs
 #: policies by 10 full-batch Adam steps (rate 0.5) on the likelihood with an entropy bonus
 #: lambda = 0.01, every pair in Eq. (5), and Eq. (5) by 200 full-batch Adam steps at rate 1
 #: from zero.
-PAPER_RECIPE: dict[str, Any] = {"policy_estimator": "entropy_ml_adam", "entropy_bonus": 0.01,
-                                "policy_steps": 10, "policy_lr": 0.5, "weights": "all",
-                                "solver": "adam", "n_steps": 200, "lr": 1.0}
+PAPER_RECIPE: dict[str, Any] = {
+    "policy_estimator": "entropy_ml_adam",
+    "entropy_bonus": 0.01,
+    "policy_steps": 10,
+    "policy_lr": 0.5,
+    "weights": "all",
+    "solver": "adam",
+    "n_steps": 200,
+    "lr": 1.0,
+}
 
 #: Estimators compared on held-out seeds: name -> options of recover_reward.
 CANDIDATES: dict[str, dict[str, Any]] = {
@@ -53,16 +60,32 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "paper-recipe": PAPER_RECIPE,
     # Count-based estimates with a Dirichlet prior, only the visited states in the loss,
     # pairs outside the loss pessimistic.
-    "dirichlet-states": {"policy_estimator": "dirichlet", "policy_prior": 0.5,
-                         "policy_prior_mean": "previous", "weights": "states"},
+    "dirichlet-states": {
+        "policy_estimator": "dirichlet",
+        "policy_prior": 0.5,
+        "policy_prior_mean": "previous",
+        "weights": "states",
+    },
     # The same with a floor of 10 on every state's weight (so the unvisited states enter too).
-    "dirichlet-states+10": {"policy_estimator": "dirichlet", "policy_prior": 0.5,
-                            "policy_prior_mean": "previous", "weights": "states", "weight_floor": 10.0},
-    "dirichlet-pairs": {"policy_estimator": "dirichlet", "policy_prior": 0.5,
-                        "policy_prior_mean": "previous", "weights": "pairs"},
+    "dirichlet-states+10": {
+        "policy_estimator": "dirichlet",
+        "policy_prior": 0.5,
+        "policy_prior_mean": "previous",
+        "weights": "states",
+        "weight_floor": 10.0,
+    },
+    "dirichlet-pairs": {
+        "policy_estimator": "dirichlet",
+        "policy_prior": 0.5,
+        "policy_prior_mean": "previous",
+        "weights": "pairs",
+    },
     # The paper's entropy-regularized likelihood maximised exactly, for several lambda.
-    **{f"entml{lam}-{w}": {"policy_estimator": "entropy_ml", "entropy_bonus": lam, "weights": w}
-       for lam in (0.1, 0.2, 0.3, 0.4, 0.5, 0.7) for w in ("all", "states")},
+    **{
+        f"entml{lam}-{w}": {"policy_estimator": "entropy_ml", "entropy_bonus": lam, "weights": w}
+        for lam in (0.1, 0.2, 0.3, 0.4, 0.5, 0.7)
+        for w in ("all", "states")
+    },
 }
 
 
@@ -95,17 +118,33 @@ def ablations(runs: int = 10) -> dict[str, Any]:
     seeds = list(REPORTED_SEEDS)[:runs]
     out: dict[str, Any] = {"seeds": [seeds[0], seeds[-1]]}
     lengths = [100, 300, 1000, 3000, 10000]
-    out["n_pairs"] = {"values": lengths, "summary": {
-        str(n): summarize(run_many(list(LEARNERS), seeds, n_pairs=n)) for n in _progress(lengths, "length")}}
+    out["n_pairs"] = {
+        "values": lengths,
+        "summary": {
+            str(n): summarize(run_many(list(LEARNERS), seeds, n_pairs=n)) for n in _progress(lengths, "length")
+        },
+    }
     alphas = [0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0]
-    out["alpha_model"] = {"values": alphas, "summary": {
-        str(a): summarize(run_many(list(LEARNERS), seeds, alpha_model=a)) for a in _progress(alphas, "alpha_model")},
-        "exact_spi": {str(a): exact_policy_observer(a) for a in alphas}}
-    ks = {"SPI": [1, 2, 3, 4, 6, 8], "SVI": [2, 5, 10, 20, 40], "Q-learning": [10, 25, 50, 100],
-          "random": [2, 4, 6, 8, 10, 12, 15]}
-    out["K"] = {"values": ks, "summary": {
-        name: {str(k): summarize(run_many([name], seeds, K=k))[name] for k in ks[name]}
-        for name in _progress(list(ks), "K")}}
+    out["alpha_model"] = {
+        "values": alphas,
+        "summary": {
+            str(a): summarize(run_many(list(LEARNERS), seeds, alpha_model=a)) for a in _progress(alphas, "alpha_model")
+        },
+        "exact_spi": {str(a): exact_policy_observer(a) for a in alphas},
+    }
+    ks = {
+        "SPI": [1, 2, 3, 4, 6, 8],
+        "SVI": [2, 5, 10, 20, 40],
+        "Q-learning": [10, 25, 50, 100],
+        "random": [2, 4, 6, 8, 10, 12, 15],
+    }
+    out["K"] = {
+        "values": ks,
+        "summary": {
+            name: {str(k): summarize(run_many([name], seeds, K=k))[name] for k in ks[name]}
+            for name in _progress(list(ks), "K")
+        },
+    }
     return out
 
 

@@ -87,25 +87,43 @@ def _stored_config(rdir: Path) -> StudyConfig:
     anchor = stored.get("observer_anchor", "none")
     for name in ESTIMATORS:
         for init in OBSERVER_INITS:
-            for kl in ((0.0,) if name == "released-code" else (0.0, None)):  # the study's candidates
+            for kl in (0.0,) if name == "released-code" else (0.0, None):  # the study's candidates
                 if anchor != "none" and kl == 0.0:
                     continue  # an anchor takes its weight from the KL model
                 for terminal in ("absorbing", "bootstrap"):
-                    configs.append(make_config(stored["env_id"], stored["seed"], stored["preset"], stored["window"],
-                                               stored["learner_updates"], name, init, kl, terminal,
-                                               int(stored.get("critic_warmup", 0)), anchor,
-                                               stored.get("observer_obs_stats", "running"),
-                                               stored.get("observer_soft", "none")))
+                    configs.append(
+                        make_config(
+                            stored["env_id"],
+                            stored["seed"],
+                            stored["preset"],
+                            stored["window"],
+                            stored["learner_updates"],
+                            name,
+                            init,
+                            kl,
+                            terminal,
+                            int(stored.get("critic_warmup", 0)),
+                            anchor,
+                            stored.get("observer_obs_stats", "running"),
+                            stored.get("observer_soft", "none"),
+                        )
+                    )
     matching = [c for c in configs if c.to_dict() == stored]
     if not matching:
         raise ValueError(f"run_dir {rdir} holds a configuration that make_config does not produce")
     return matching[0]
 
 
-def _finished_run(rdir: Path, cfg: StudyConfig) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+def _finished_run(
+    rdir: Path, cfg: StudyConfig
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
     """The checkpoints of a finished run: last and first observed updates, the recovery, the observer."""
-    needed = [rdir / "observed" / f"update_{cfg.window[-1]:03d}.pt", rdir / "recovery.pt", rdir / "observer.pt",
-              rdir / "observed" / f"update_{cfg.window[0]:03d}.pt"]
+    needed = [
+        rdir / "observed" / f"update_{cfg.window[-1]:03d}.pt",
+        rdir / "recovery.pt",
+        rdir / "observer.pt",
+        rdir / "observed" / f"update_{cfg.window[0]:03d}.pt",
+    ]
     missing = [str(p.relative_to(rdir)) for p in needed if not p.exists()]
     if missing:
         raise ValueError(f"run_dir {rdir} holds no finished run (missing {', '.join(missing)})")
@@ -152,12 +170,18 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
     learner_policy = PolicySnapshot.from_dict(last["policy"])
     first_policy = PolicySnapshot.from_dict(first["policy"])
     policies = {"learner_first": first_policy, "learner_last": learner_policy, "observer_final": observer_policy}
-    ends = {who: _summary(evaluate_episodes(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed,
-                                            reward_fn=reward.reward_fn))
-            for who, pol in policies.items()}
-    sampled = {who: _summary(evaluate_episodes(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed, stochastic=True,
-                                               reward_fn=reward.reward_fn))
-               for who, pol in policies.items()}
+    ends = {
+        who: _summary(evaluate_episodes(cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed, reward_fn=reward.reward_fn))
+        for who, pol in policies.items()
+    }
+    sampled = {
+        who: _summary(
+            evaluate_episodes(
+                cfg.env_id, pol, cfg.eval_episodes, cfg.eval_seed, stochastic=True, reward_fn=reward.reward_fn
+            )
+        )
+        for who, pol in policies.items()
+    }
     return {
         "env_id": cfg.env_id,
         "seed": cfg.seed,
@@ -201,8 +225,9 @@ def _start_drift(cfg: Any, rollout: Rollout, lfl: dict[str, Any], saved: dict[st
     reward = RewardModel(obs_dim, act_dim, np.zeros(obs_dim), np.ones(obs_dim), cfg.lfl.hidden)
     reward.load_state_dict(lfl["reward"])
     torch.manual_seed(cfg.seed + cfg.observer_seed_offset)
-    ppo = ObserverPPO(cfg.env_id, cfg.observer_ppo, seed=cfg.seed + cfg.observer_seed_offset,
-                      reward_fn=reward.reward_fn)
+    ppo = ObserverPPO(
+        cfg.env_id, cfg.observer_ppo, seed=cfg.seed + cfg.observer_seed_offset, reward_fn=reward.reward_fn
+    )
     try:
         clone_start(cfg, ppo, rollout)
         clone = ppo.snapshot()
@@ -217,8 +242,11 @@ def _start_drift(cfg: Any, rollout: Rollout, lfl: dict[str, Any], saved: dict[st
         "clone_returns": [float(x) for x in again["returns"]],
         "clone_recovered_reward_per_step": float(np.sum(again["reward_fn_returns"]) / np.sum(again["lengths"])),
         # the clone with sampled actions, and the recovered reward it is paid along those episodes
-        "clone_stochastic": _summary(evaluate_episodes(cfg.env_id, clone, cfg.eval_episodes, cfg.eval_seed,
-                                                       stochastic=True, reward_fn=reward.reward_fn)),
+        "clone_stochastic": _summary(
+            evaluate_episodes(
+                cfg.env_id, clone, cfg.eval_episodes, cfg.eval_seed, stochastic=True, reward_fn=reward.reward_fn
+            )
+        ),
         "clone_weights_final_stats": _summary(evaluate_episodes(cfg.env_id, moved, cfg.eval_episodes, cfg.eval_seed)),
         "kl_clone_weights_final_stats": _kl(moved, clone, rollout.observations),
         "kl_final_observer": _kl(final, clone, rollout.observations),
@@ -261,8 +289,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lfl terminations", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dirs", nargs="+", help="run folders of finished study runs")
     p.add_argument("--out", required=True, help="JSON file to write (atomically)")
-    p.add_argument("--merge", action="store_true",
-                   help="keep the records of an existing --out file (those of the run folders given are replaced)")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the records of an existing --out file (those of the run folders given are replaced)",
+    )
     args = p.parse_args(args_list)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -286,9 +317,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_json(data, out)
     for r in runs:
         lo, la = r["observer_final"], r["learner_last"]
-        print(f"{r['env_id']} seed {r['seed']} ({r['estimator']}, terminal {r['terminal']}): learner length {la['mean_length']:.0f} "
-              f"({la['share_terminated']:.0%} terminated), observer length {lo['mean_length']:.0f} "
-              f"({lo['share_terminated']:.0%} terminated), mean r_phi {r['recovered_reward_on_last_rollout']['mean']:.2f}")
+        print(
+            f"{r['env_id']} seed {r['seed']} ({r['estimator']}, terminal {r['terminal']}): learner length {la['mean_length']:.0f} "
+            f"({la['share_terminated']:.0%} terminated), observer length {lo['mean_length']:.0f} "
+            f"({lo['share_terminated']:.0%} terminated), mean r_phi {r['recovered_reward_on_last_rollout']['mean']:.2f}"
+        )
     return 0
 
 
