@@ -32,6 +32,7 @@ from . import _safe_io
 from ._validate import check_positive_int
 from .data import Rollout
 from .deep_lfl import DeepLfLConfig, RewardModel, as_config, fit_gaussian_policies
+from .observer_ppo import ObserverPPO
 from .ppo import PAPER_CODE_QUEUE, PPO, PPOConfig, PolicySnapshot, RewardFn, check_env_id, evaluate_policy
 
 if TYPE_CHECKING:
@@ -381,7 +382,7 @@ def _start(ppo: PPO, start: Rollout | PolicySnapshot | None, start_count: int, b
         ppo.set_obs_stats(np.asarray(start.obs_mean), np.asarray(start.obs_var), start_count)
 
 
-def _diagnostics(ppo: PPO) -> dict[str, Any]:
+def _diagnostics(ppo: ObserverPPO) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if ppo.anchor is not None:
         out["anchor_kl"] = list(ppo.anchor_kl)
@@ -461,13 +462,13 @@ def train_observer(
         observer's own states (False, the paper's PPO). Chapter 6 measures that running
         statistics alone turn the cloned start into another policy, and that freezing them
         keeps it; the default was decided on held-out Hopper seeds
-        (``book/data/mujoco_heldout/README.md``, addendum 6 and outcome 4).
+        (the choice and its numbers: ``book/data/mujoco_heldout/README.md``).
     anchor_weight : float, optional
         A KL anchor to the start, :math:`-w\\,\\mathrm{KL}(\\pi\\,\\|\\,\\pi_0)` in the reward
-        (:meth:`lfl_lib.ppo.PPO.set_anchor`); None: no anchor.
+        (:meth:`lfl_lib.observer_ppo.ObserverPPO.set_anchor`); None: no anchor.
     soft_alpha : float
         The soft return of the recovered reward with this entropy weight
-        (:meth:`lfl_lib.ppo.PPO.set_soft`); 0: the plain return.
+        (:meth:`lfl_lib.observer_ppo.ObserverPPO.set_soft`); 0: the plain return.
     critic_warmup : int
         Critic-only updates (the actor frozen) before the first PPO update.
     scores : dict, optional
@@ -514,7 +515,7 @@ def train_observer(
 
 
 def _observer_ppo(env_id: str, reward: RewardModel | RewardFn, ppo_config: PPOConfig, seed: int,
-                  strict: bool) -> PPO:
+                  strict: bool) -> ObserverPPO:
     """The observer's PPO on the recovered reward (a reward model checked against ``env_id`` first)."""
     if isinstance(reward, RewardModel):
         probe = gym.make(env_id)
@@ -523,10 +524,11 @@ def _observer_ppo(env_id: str, reward: RewardModel | RewardFn, ppo_config: PPOCo
         finally:
             probe.close()
     torch.manual_seed(seed)
-    return PPO(env_id, ppo_config, seed=seed, reward_fn=reward.reward_fn if isinstance(reward, RewardModel) else reward)
+    return ObserverPPO(env_id, ppo_config, seed=seed,
+                       reward_fn=reward.reward_fn if isinstance(reward, RewardModel) else reward)
 
 
-def _set_options(ppo: PPO, anchor_weight: float | None, freeze_obs_stats: bool, soft_alpha: float) -> None:
+def _set_options(ppo: ObserverPPO, anchor_weight: float | None, freeze_obs_stats: bool, soft_alpha: float) -> None:
     """The options that act on the start: the KL anchor to it, frozen observation statistics, the soft return."""
     if anchor_weight is not None:
         ppo.set_anchor(ppo.snapshot(), anchor_weight)  # pi_0: the start, with the start's normalization
@@ -569,7 +571,7 @@ def _resume(ppo: PPO, ck: Path | None, keys: list[str]) -> dict[str, Any] | None
     return {k: v for k, v in saved.items() if k != "ppo"}
 
 
-def _train(ppo: PPO, rec: dict[str, Any], updates: int, critic_warmup: int, paper_code: bool,
+def _train(ppo: ObserverPPO, rec: dict[str, Any], updates: int, critic_warmup: int, paper_code: bool,
            score: Callable[[dict[str, Any]], None], save: Callable[[dict[str, Any]], None],
            progress: bool, desc: str) -> None:
     """The critic's warm-up (the actor frozen: the start's score stays the start's), then the PPO updates."""

@@ -17,7 +17,11 @@ After this chapter you can
   that a Gaussian log-density with one covariance cannot;
 - fit a reward from the learner's time order alone (T-REX) and say when it extrapolates;
 - read the screen's verdict for Algorithm 1, Algorithm 1 with a state term, T-REX and
-  behaviour cloning on the PPO learners of chapter 6.
+  behaviour cloning on the PPO learners of chapter 6;
+- say why a reward learned from snippets of equal length has no identified level, and what
+  that does to an observer in an environment where episodes end early;
+- compare, on the same learners, the observers of Algorithm 1's reward, of T-REX's reward and
+  the behaviour clone they start from.
 ```
 
 Chapter 6 found that no observer trained on Algorithm 1's MuJoCo reward ends above its PPO

@@ -185,6 +185,7 @@ def test_a_transposed_array_gets_a_hint():
 
 
 def test_ppo_with_a_categorical_actor_learns_cartpole_a_little_and_resumes_exactly():
+    from lfl_lib.observer_ppo import ObserverPPO
     from lfl_lib.ppo import PPO, PPOConfig, evaluate_policy
 
     torch.set_num_threads(1)
@@ -207,7 +208,7 @@ def test_ppo_with_a_categorical_actor_learns_cartpole_a_little_and_resumes_exact
     assert np.isfinite(before)
     ppo.close(), again.close()
     with pytest.raises(ValueError, match="discrete actions"):
-        PPO("CartPole-v1", cfg, seed=0).set_soft(0.1)
+        ObserverPPO("CartPole-v1", cfg, seed=0).set_soft(0.1)
 
 
 def test_cli_recover_and_observe_on_cartpole(tmp_path):

@@ -10,6 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 torch.set_num_threads(1)  # small networks: one thread is faster on a shared machine
 
+from lfl_lib.observer_ppo import ObserverPPO  # noqa: E402
 from lfl_lib.ppo import (PPO, PolicySnapshot, PPOConfig, annealed_fraction, check_env_id, evaluate_policy,  # noqa: E402
                          gae_advantages, minibatch_indices, return_targets)
 
@@ -248,12 +249,12 @@ def test_capturing_the_score_changes_no_number_of_the_learner():
         b.close()
 
 
-# ------------------------------------------------------------------ set_anchor: a KL anchor to a reference policy (chapter 6's observer_anchor)
+# ------------------------------------------------------------------ ObserverPPO.set_anchor: a KL anchor (chapter 6's observer_anchor)
 
 
 def _other_policy(ppo: PPO, seed: int) -> PolicySnapshot:
     """A policy unlike ``ppo``'s: other weights, a smaller sigma, another normalization."""
-    other = PPO(HOPPER, TINY_RAW, seed=seed)
+    other = ObserverPPO(HOPPER, TINY_RAW, seed=seed)
     other.train_update()
     snap = other.snapshot()
     snap.actor_state["log_std"] = snap.actor_state["log_std"] - 0.3
@@ -262,7 +263,7 @@ def _other_policy(ppo: PPO, seed: int) -> PolicySnapshot:
 
 
 def test_the_anchor_term_is_minus_w_times_the_log_ratio_of_the_sampled_action():
-    ppo = PPO(HOPPER, TINY_RAW, seed=0, reward_fn=_zero_reward)
+    ppo = ObserverPPO(HOPPER, TINY_RAW, seed=0, reward_fn=_zero_reward)
     anchor, w = _other_policy(ppo, seed=5), 0.43
     ppo.set_anchor(anchor, w)
     obs_b, _, logp_b, rew_b, done_b, _, roll = ppo._collect_rollout()
@@ -284,8 +285,8 @@ def test_the_anchor_term_is_minus_w_times_the_log_ratio_of_the_sampled_action():
 def test_an_anchor_at_the_current_policy_changes_nothing_at_first():
     # fixed observation statistics: with running ones, pi (moving normalization) leaves pi_0 (fixed) at once
     cfg = PPOConfig(**{**TINY_RAW.to_dict(), "norm_obs": False})
-    plain = PPO(HOPPER, cfg, seed=3, reward_fn=_zero_reward)
-    anchored = PPO(HOPPER, cfg, seed=3, reward_fn=_zero_reward)
+    plain = ObserverPPO(HOPPER, cfg, seed=3, reward_fn=_zero_reward)
+    anchored = ObserverPPO(HOPPER, cfg, seed=3, reward_fn=_zero_reward)
     anchored.set_anchor(anchored.snapshot(), 1.0)
     a, b = plain._collect_rollout(), anchored._collect_rollout()
     assert_array_equal(a[1], b[1])  # the same actions: the anchor draws no random number
@@ -294,11 +295,11 @@ def test_an_anchor_at_the_current_policy_changes_nothing_at_first():
 
 
 def test_the_anchor_survives_a_checkpoint_and_an_unanchored_one_clears_it():
-    ppo = PPO(HOPPER, TINY_RAW, seed=1, reward_fn=_zero_reward)
+    ppo = ObserverPPO(HOPPER, TINY_RAW, seed=1, reward_fn=_zero_reward)
     ppo.set_anchor(ppo.snapshot(), 0.5)
     ppo.train_update()
     state = ppo.state_dict()
-    resumed = PPO(HOPPER, TINY_RAW, seed=1, reward_fn=_zero_reward)
+    resumed = ObserverPPO(HOPPER, TINY_RAW, seed=1, reward_fn=_zero_reward)
     resumed.load_state_dict(state)
     assert resumed.anchor_weight == 0.5 and resumed.anchor_kl == ppo.anchor_kl
     for k, v in ppo.anchor.actor_state.items():
@@ -309,29 +310,29 @@ def test_the_anchor_survives_a_checkpoint_and_an_unanchored_one_clears_it():
     for p, q in zip(ppo.actor.parameters(), resumed.actor.parameters()):
         assert torch.equal(p, q)
     # a checkpoint without an anchor (older ones) removes it
-    resumed.load_state_dict(PPO(HOPPER, TINY_RAW, seed=1).state_dict())
+    resumed.load_state_dict(ObserverPPO(HOPPER, TINY_RAW, seed=1).state_dict())
     assert resumed.anchor is None and resumed.anchor_kl == []
 
 
 def test_set_anchor_refuses_bad_input():
-    ppo = PPO(HOPPER, TINY_RAW, seed=0)
+    ppo = ObserverPPO(HOPPER, TINY_RAW, seed=0)
     snap = ppo.snapshot()
     for w in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="weight must be a finite number > 0"):
             ppo.set_anchor(snap, w)
     with pytest.raises(TypeError, match="policy must be a PolicySnapshot or None"):
         ppo.set_anchor({"actor_state": {}}, 1.0)
-    reacher = PPO("Reacher-v5", TINY_RAW, seed=0)
+    reacher = ObserverPPO("Reacher-v5", TINY_RAW, seed=0)
     with pytest.raises(ValueError, match="policy must act on 10 observations and 2 actions; got 11 and 3"):
         reacher.set_anchor(snap, 1.0)
     assert reacher.anchor is None and ppo.anchor is None  # nothing half-set
 
 
-# ------------------------------------------------------------------ set_soft: the soft return (chapter 6's observer_soft)
+# ------------------------------------------------------------------ ObserverPPO.set_soft: the soft return (chapter 6's observer_soft)
 
 
 def test_the_soft_term_is_minus_alpha_times_the_sampled_log_probability():
-    ppo = PPO(HOPPER, TINY_RAW, seed=0, reward_fn=_zero_reward)
+    ppo = ObserverPPO(HOPPER, TINY_RAW, seed=0, reward_fn=_zero_reward)
     alpha = 0.7
     ppo.set_soft(alpha)
     obs_b, _, logp_b, rew_b, _, _, roll = ppo._collect_rollout()
@@ -351,15 +352,15 @@ def test_the_soft_term_is_minus_alpha_times_the_sampled_log_probability():
 
 
 def test_the_soft_term_adds_to_the_anchor_term_and_draws_no_random_number():
-    plain = PPO(HOPPER, TINY_RAW, seed=3, reward_fn=_zero_reward)
-    both = PPO(HOPPER, TINY_RAW, seed=3, reward_fn=_zero_reward)
+    plain = ObserverPPO(HOPPER, TINY_RAW, seed=3, reward_fn=_zero_reward)
+    both = ObserverPPO(HOPPER, TINY_RAW, seed=3, reward_fn=_zero_reward)
     anchor = both.snapshot()  # pi_0 unlike pi: its noise narrower, so the anchor term is far from 0
     anchor.actor_state["log_std"] = anchor.actor_state["log_std"] - 0.5
     both.set_anchor(anchor, 0.5)
     both.set_soft(0.7)
     a, b = plain._collect_rollout(), both._collect_rollout()
     assert_array_equal(a[1], b[1])  # the same actions
-    soft_only = PPO(HOPPER, TINY_RAW, seed=3, reward_fn=_zero_reward)
+    soft_only = ObserverPPO(HOPPER, TINY_RAW, seed=3, reward_fn=_zero_reward)
     soft_only.set_soft(0.7)
     c = soft_only._collect_rollout()
     assert_allclose(c[3], -0.7 * c[2], rtol=1e-4, atol=1e-4)
@@ -372,17 +373,17 @@ def test_the_soft_term_adds_to_the_anchor_term_and_draws_no_random_number():
 
 
 def test_soft_alpha_survives_a_checkpoint_and_a_plain_one_clears_it():
-    ppo = PPO(HOPPER, TINY_RAW, seed=1, reward_fn=_zero_reward)
+    ppo = ObserverPPO(HOPPER, TINY_RAW, seed=1, reward_fn=_zero_reward)
     ppo.set_soft(0.7)
     ppo.train_update()
     state = ppo.state_dict()
-    resumed = PPO(HOPPER, TINY_RAW, seed=99, reward_fn=_zero_reward)
+    resumed = ObserverPPO(HOPPER, TINY_RAW, seed=99, reward_fn=_zero_reward)
     resumed.load_state_dict(state)
     assert resumed.soft_alpha == 0.7 and resumed.soft_entropy == ppo.soft_entropy
     ppo.train_update()
     resumed.train_update()
     assert_allclose(resumed.soft_entropy, ppo.soft_entropy, rtol=0, atol=0)
-    plain = PPO(HOPPER, TINY_RAW, seed=1, reward_fn=_zero_reward)
+    plain = ObserverPPO(HOPPER, TINY_RAW, seed=1, reward_fn=_zero_reward)
     resumed.load_state_dict(plain.state_dict())
     assert resumed.soft_alpha == 0.0 and resumed.soft_entropy == []
     for p in (ppo, resumed, plain):
@@ -391,7 +392,7 @@ def test_soft_alpha_survives_a_checkpoint_and_a_plain_one_clears_it():
 
 @pytest.mark.parametrize("alpha", [-0.1, float("nan"), float("inf"), "0.7", True, None])
 def test_set_soft_refuses_bad_input(alpha):
-    ppo = PPO(HOPPER, TINY_RAW, seed=0)
+    ppo = ObserverPPO(HOPPER, TINY_RAW, seed=0)
     with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
         ppo.set_soft(alpha)
     assert ppo.soft_alpha == 0.0
@@ -423,7 +424,7 @@ def test_a_log_density_reward_has_its_soft_optimum_at_its_mean_with_sigma_sqrt_a
     assert objective(mu, 1e-6, False) <= r(mu)  # ... up to the maximum of r, at a = mu
 
 
-# ------------------------------------------------------------------ train_critic: the critic alone (chapter 6's critic_warmup)
+# ------------------------------------------------------------------ ObserverPPO.train_critic: the critic alone (chapter 6's critic_warmup)
 
 
 def _params(net: torch.nn.Module) -> list[torch.Tensor]:
@@ -431,7 +432,7 @@ def _params(net: torch.nn.Module) -> list[torch.Tensor]:
 
 
 def test_train_critic_moves_the_critic_alone():
-    ppo = PPO("Hopper-v5", TINY_WARMUP, seed=0)
+    ppo = ObserverPPO("Hopper-v5", TINY_WARMUP, seed=0)
     actor, critic = _params(ppo.actor), _params(ppo.critic)
     stats = [ppo.train_critic() for _ in range(4)]
     for before, after in zip(actor, ppo.actor.parameters()):
@@ -446,7 +447,7 @@ def test_train_critic_moves_the_critic_alone():
 
 def test_a_warmed_up_update_starts_from_the_same_schedule_and_actor():
     """After warm-up, the first update runs at the first update's learning rate and clip."""
-    cold, warm = PPO("Hopper-v5", TINY_WARMUP, seed=1), PPO("Hopper-v5", TINY_WARMUP, seed=1)
+    cold, warm = ObserverPPO("Hopper-v5", TINY_WARMUP, seed=1), ObserverPPO("Hopper-v5", TINY_WARMUP, seed=1)
     warm.train_critic()
     a, b = cold.train_update(), warm.train_update()
     assert a["lr"] == b["lr"] == TINY_WARMUP.lr and a["clip"] == b["clip"] == TINY_WARMUP.clip_coef
@@ -493,3 +494,16 @@ def test_freeze_refuses_bad_input():
         PPO(HOPPER, PPOConfig(**{**TINY_2MB.to_dict(), "norm_obs": False}), seed=0).freeze_obs_stats()
     with pytest.raises(ValueError, match="frozen must be True or False; got 'yes'"):
         PPO(HOPPER, TINY_2MB, seed=0).freeze_obs_stats("yes")
+
+
+def test_without_options_the_observer_ppo_is_the_plain_ppo_and_a_plain_ppo_refuses_its_options():
+    plain, obs = PPO(HOPPER, TINY_RAW, seed=5), ObserverPPO(HOPPER, TINY_RAW, seed=5)
+    for _ in range(2):
+        assert plain.train_update() | {"rollout_s": 0, "update_s": 0} == obs.train_update() | {"rollout_s": 0,
+                                                                                                "update_s": 0}
+    for k, v in plain.actor.state_dict().items():
+        assert_array_equal(v.numpy(), obs.actor.state_dict()[k].numpy())
+    obs.set_soft(0.1)
+    with pytest.raises(ValueError, match="checkpoint holds the observer's options .*ObserverPPO"):
+        PPO(HOPPER, TINY_RAW, seed=5).load_state_dict(obs.state_dict())
+    plain.close(), obs.close()

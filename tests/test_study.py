@@ -482,7 +482,7 @@ def test_variant_name_names_every_option_off_its_default():
 def test_critic_warmup_run_starts_from_the_same_clone_and_resumes_exactly(smoke, tmp_path, monkeypatch):
     """Two warm-up rounds between the start and the first update: the start's score is the
     paper run's, the warm-up is stored, and a run stopped during it ends as an uninterrupted one."""
-    from lfl_lib.ppo import PPO
+    from lfl_lib.observer_ppo import ObserverPPO
 
     res, run, _ = smoke
     cfg = make_config(ENV, seed=0, preset="smoke", critic_warmup=2)
@@ -497,7 +497,7 @@ def test_critic_warmup_run_starts_from_the_same_clone_and_resumes_exactly(smoke,
     assert (tmp_path / "r" / "observer.pt").exists()
 
     # stop the second warm-up round: the checkpoint holds the first; the rerun does the second only
-    real, calls = PPO.train_critic, []
+    real, calls = ObserverPPO.train_critic, []
 
     def stop_second(self):
         calls.append(1)
@@ -505,11 +505,11 @@ def test_critic_warmup_run_starts_from_the_same_clone_and_resumes_exactly(smoke,
             raise KeyboardInterrupt
         return real(self)
 
-    monkeypatch.setattr(PPO, "train_critic", stop_second)
+    monkeypatch.setattr(ObserverPPO, "train_critic", stop_second)
     with pytest.raises(KeyboardInterrupt):
         run_study(cfg, out_dir=tmp_path / "o2", run_dir=tmp_path / "r2", progress=False, learner_from=run)
     assert not (tmp_path / "o2").exists() or not any((tmp_path / "o2").iterdir())
-    monkeypatch.setattr(PPO, "train_critic", lambda self: (calls.append(1), real(self))[1])
+    monkeypatch.setattr(ObserverPPO, "train_critic", lambda self: (calls.append(1), real(self))[1])
     again = run_study(cfg, out_dir=tmp_path / "o2", run_dir=tmp_path / "r2", progress=False, learner_from=run)
     assert len(calls) == 3  # one round before the stop, the stopped one, and one after it
     assert again["observer"]["returns"] == warm["observer"]["returns"]

@@ -129,7 +129,7 @@ class StudyConfig:
         the recovered reward's own Gaussian :math:`\\pi_\\phi` (mean :math:`\\mu_\\phi`, its sigma), a
         candidate of chapter 6 (run on its held-out seeds).
     critic_warmup : int
-        Rounds of :meth:`~lfl_lib.ppo.PPO.train_critic` (a rollout with the actor frozen, the
+        Rounds of :meth:`~lfl_lib.observer_ppo.ObserverPPO.train_critic` (a rollout with the actor frozen, the
         critic alone trained on :math:`r_\\phi`) between the observer's start and its first PPO
         update; 0 (the paper) for none. A candidate of chapter 6, built on this reading: with
         a critic that still outputs about 0, a reward whose level is negative makes the states
@@ -137,7 +137,7 @@ class StudyConfig:
         does not keep that update from going wrong on Hopper, so this is not the main cause.
     observer_anchor : {"none", "kl"}
         ``"kl"``: the observer's PPO is anchored to its start policy :math:`\\pi_0` by a KL
-        penalty (:meth:`~lfl_lib.ppo.PPO.set_anchor`) whose weight is the KL-regularized
+        penalty (:meth:`~lfl_lib.observer_ppo.ObserverPPO.set_anchor`) whose weight is the KL-regularized
         learner model's :math:`\\lambda` (the fitted one with ``kl_weight=None``): the observer
         then solves the MDP of :math:`r_\\phi - \\lambda\\,\\mathrm{KL}(\\pi\\,\\|\\,\\pi_0)`, the
         fixed point of the learner model's own step from the last observed policy. A
@@ -151,7 +151,7 @@ class StudyConfig:
     observer_soft : {"none", "model"}
         ``"none"`` (the paper): the observer's PPO maximises the plain return of
         :math:`r_\\phi`. ``"model"``: the soft return of :math:`r_\\phi` with entropy weight the
-        learner model's :math:`\\alpha` (``lfl.alpha_model``; :meth:`~lfl_lib.ppo.PPO.set_soft`),
+        learner model's :math:`\\alpha` (``lfl.alpha_model``; :meth:`~lfl_lib.observer_ppo.ObserverPPO.set_soft`),
         the objective whose optimum is the fixed point of the learner model that recovered
         :math:`r_\\phi` (soft policy improvement, or its KL-regularized step). Without it a
         log-probability reward pays the observer for narrowing its action noise. A candidate

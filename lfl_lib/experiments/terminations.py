@@ -44,7 +44,8 @@ import torch
 from numpy.typing import NDArray
 
 from ..deep_lfl import RewardModel
-from ..ppo import PPO, PolicySnapshot, Rollout, evaluate_episodes
+from ..observer_ppo import ObserverPPO
+from ..ppo import PolicySnapshot, Rollout, evaluate_episodes
 from .._io import git_commit, read_json, write_json
 from .._safe_io import load_checkpoint
 from ..deep_lfl import ESTIMATORS
@@ -142,7 +143,7 @@ def termination_report(run_dir: str | Path) -> dict[str, Any]:
     obs_dim, act_dim = rollout.observations.shape[1], rollout.actions.shape[1]
     reward = RewardModel(obs_dim, act_dim, np.zeros(obs_dim), np.ones(obs_dim), cfg.lfl.hidden)
     reward.load_state_dict(lfl["reward"])
-    observer = PPO(cfg.env_id, cfg.observer_ppo, seed=cfg.seed + cfg.observer_seed_offset)
+    observer = ObserverPPO(cfg.env_id, cfg.observer_ppo, seed=cfg.seed + cfg.observer_seed_offset)
     try:
         observer.load_state_dict(saved["ppo"])
         observer_policy = observer.snapshot()
@@ -200,7 +201,8 @@ def _start_drift(cfg: Any, rollout: Rollout, lfl: dict[str, Any], saved: dict[st
     reward = RewardModel(obs_dim, act_dim, np.zeros(obs_dim), np.ones(obs_dim), cfg.lfl.hidden)
     reward.load_state_dict(lfl["reward"])
     torch.manual_seed(cfg.seed + cfg.observer_seed_offset)
-    ppo = PPO(cfg.env_id, cfg.observer_ppo, seed=cfg.seed + cfg.observer_seed_offset, reward_fn=reward.reward_fn)
+    ppo = ObserverPPO(cfg.env_id, cfg.observer_ppo, seed=cfg.seed + cfg.observer_seed_offset,
+                      reward_fn=reward.reward_fn)
     try:
         clone_start(cfg, ppo, rollout)
         clone = ppo.snapshot()
