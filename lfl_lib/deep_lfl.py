@@ -149,9 +149,9 @@ class DeepLfLConfig:
         in passes of ``CHUNK`` rows; each minibatch is converted to float32 when it is drawn,
         and its targets (stages 2 and 4) are computed then. Beyond the rollouts passed in,
         what is held grows with the log only by the held-out masks (one byte per transition)
-        and, with ``holdout`` > 0, float32 copies of the held-out transitions (and, with
-        ``log_std="exact"``, whose log-std takes every training pair at every step, of the
-        training transitions too).
+        and, with ``holdout`` > 0, the training rows' indices (8 bytes per transition) and
+        float32 copies of the held-out transitions (and, with ``log_std="exact"``, whose
+        log-std takes every training pair at every step, of the training transitions too).
     reward_form : {"log-density", "state-term"}
         ``"log-density"`` (default, the paper's): :math:`r_\\phi(s, a) = \\ln \\pi_\\phi(a|s)`, a
         Gaussian log-density with one global sigma, whose maximum over actions is the same in
