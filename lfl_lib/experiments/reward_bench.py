@@ -511,7 +511,7 @@ def grid_bench(learner: str, seed: int, reward: str, n_pairs: int = 1000, extend
     from ..mdp import TabularMDP, expected_return
     from .table2 import ALPHA, ALPHA_MODEL, EXTENDED_LEARNERS, learner_policies
     from ..tabular_lfl import recover_reward as tabular_recover
-    from ..trajectories import sample_trajectories, sample_trajectory
+    from ..trajectories import sample_trajectories
 
     mdp = make_gridworld()
     K = EXTENDED_LEARNERS[learner]
@@ -542,16 +542,7 @@ def grid_bench(learner: str, seed: int, reward: str, n_pairs: int = 1000, extend
     L = np.array([expected_return(learned_mdp, p) for p in pols])
     T = np.array([expected_return(mdp, p) for p in pols])
     m = ranking_metrics(L, T, updates, window)
-    ep_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
-    disc = mdp.gamma ** np.arange(horizon)
-    eL, eT = [], []
-    for p in pols:
-        for _ in range(episodes):
-            tr = sample_trajectory(mdp, p, horizon, ep_rng)
-            s, a = tr.states[:-1], tr.actions
-            eL.append(float(disc @ r_hat[s, a]))
-            eT.append(float(disc @ mdp.r[s, a]))
-    m["heldout_corr"] = pearson(np.array(eL), np.array(eT))
+    m["heldout_corr"] = _grid_episode_corr(mdp, pols, r_hat, seed, episodes, horizon)
     U = np.full_like(pols[0], 1.0 / mdp.n_actions)
     div = [(1 - e) * pols[i] + e * U for i in sorted({0, n_obs // 2, n_obs - 1}) for e in NOISE_LEVELS]
     for other in range(seed + 1, seed + 4):
@@ -563,6 +554,22 @@ def grid_bench(learner: str, seed: int, reward: str, n_pairs: int = 1000, extend
     return {"learner": learner, "seed": seed, "reward": reward, "window": window, "updates": updates,
             "metrics": {k: _r(v) for k, v in m.items()},
             "returns": {"learned": [round(float(x), 6) for x in L], "true": [round(float(x), 6) for x in T]}}
+
+
+def _grid_episode_corr(mdp: Any, pols: Sequence[Array], r_hat: Array, seed: int, episodes: int, horizon: int) -> float:
+    """Pearson correlation of learned and true discounted returns of sampled ``horizon``-step episodes."""
+    from ..trajectories import sample_trajectory
+
+    ep_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
+    disc = mdp.gamma ** np.arange(horizon)
+    eL, eT = [], []
+    for p in pols:
+        for _ in range(episodes):
+            tr = sample_trajectory(mdp, p, horizon, ep_rng)
+            s, a = tr.states[:-1], tr.actions
+            eL.append(float(disc @ r_hat[s, a]))
+            eT.append(float(disc @ mdp.r[s, a]))
+    return pearson(np.array(eL), np.array(eT))
 
 
 # ------------------------------------------------------------------ the table
