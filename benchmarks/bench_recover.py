@@ -9,8 +9,8 @@ with a policy that changes from one rollout to the next, recovered by
 :func:`lfl_lib.deep_lfl.recover_reward` at the paper preset (1000/100/3000/1000 Adam steps).
 Up to ``DeepLfLConfig.minibatch`` (4096) transitions per policy every step is full batch
 (the paper); beyond, every step takes a minibatch of 4096 per policy, so the time levels off.
-Reported per size: wall time, CPU time, and the process's peak resident memory (``ru_maxrss``,
-the data included). With ``--append``, the rows of the sizes run (each with its own command, date
+Reported per size: wall time, CPU time, the process's peak resident memory (``ru_maxrss``,
+the data included) and the size of the log itself (``log_mib``: the rollouts' arrays as passed in). With ``--append``, the rows of the sizes run (each with its own command, date
 and git commit) are added to those of an existing ``--out`` file, replacing rows of the same
 size and number of policies.
 """
@@ -40,10 +40,12 @@ for k in range(K):
     s = rng.normal(size=(T, 17))
     a = np.tanh(s @ W) * (k + 1) / K + rng.normal(size=(T, 6)) * (1.0 - 0.05 * k)
     D.append(Rollout(s, a, s + 0.05 * rng.normal(size=(T, 17)), np.arange(T) % 1000 == 999))
+log_mib = sum(x.nbytes for r in D for x in (r.observations, r.actions, r.next_observations, r.terminations)
+              if x is not None) / 2**20
 t0, c0 = time.perf_counter(), time.process_time()
 reward, info = recover_reward(D, None, seed=0)
 print(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "log_mib": log_mib,
                   "losses": {k: float(v) for k, v in info.items()}}))
 """
 

@@ -143,9 +143,15 @@ class DeepLfLConfig:
         the study's hold 2,048), every stage takes full-batch Adam steps, as in the paper.
         Beyond, each Adam step of the four stages uses a minibatch of ``minibatch``
         transitions drawn uniformly (with replacement) from each rollout (stage 2: from each
-        improvement's states), with the same step counts, so that the time of a step and the
-        memory stay bounded whatever the log's size; the targets are computed in chunks.
-        The minibatches are drawn by a ``torch.Generator`` seeded ``seed + 1``.
+        improvement's states), with the same step counts, so that the time of a step stays
+        bounded whatever the log's size. The minibatches are drawn by a ``torch.Generator``
+        seeded ``seed + 1``. Memory: the log is not copied. The standardization is computed
+        in passes of ``CHUNK`` rows; each minibatch is converted to float32 when it is drawn,
+        and its targets (stages 2 and 4) are computed then. Beyond the rollouts passed in,
+        what is held grows with the log only by the held-out masks (one byte per transition)
+        and, with ``holdout`` > 0, the training rows' indices (8 bytes per transition) and
+        float32 copies of the held-out transitions (and, with ``log_std="exact"``, whose
+        log-std takes every training pair at every step, of the training transitions too).
     reward_form : {"log-density", "state-term"}
         ``"log-density"`` (default, the paper's): :math:`r_\\phi(s, a) = \\ln \\pi_\\phi(a|s)`, a
         Gaussian log-density with one global sigma, whose maximum over actions is the same in
@@ -414,11 +420,16 @@ def consistency_targets(
     k; the divergence term is multiplied by ``live[k+1]`` (:func:`live_mask`), so it is
     dropped where :math:`s'` is terminal. Theorem 2 with the estimated quantities.
     """
-    return [
-        alpha * policies[k + 1].log_prob(norm(S[k + 1]), A[k + 1])
-        + alpha * gamma * live[k + 1] * rho(S2[k + 1])[:, k]
-        for k in range(len(policies) - 1)
-    ]
+    return [_consistency_target(policies[k + 1], rho, k, norm, S[k + 1], A[k + 1], S2[k + 1], live[k + 1], alpha, gamma)
+            for k in range(len(policies) - 1)]
+
+
+def _consistency_target(
+    policy: Policy, rho: Callable[[torch.Tensor], torch.Tensor], k: int, norm: Callable[[torch.Tensor], torch.Tensor],
+    s: torch.Tensor, a: torch.Tensor, s2: torch.Tensor, live: torch.Tensor, alpha: float, gamma: float,
+) -> torch.Tensor:
+    """Improvement k's target of :func:`consistency_targets` on the rows of ``s, a, s2, live`` (any rows of D_{k+1})."""
+    return alpha * policy.log_prob(norm(s), a) + alpha * gamma * live * rho(s2)[:, k]
 
 
 def kl_direction_targets(
@@ -433,11 +444,17 @@ def kl_direction_targets(
     :math:`a_k` is :func:`consistency_targets`. The KL-regularized learner's identity
     (book chapter "What kind of learner?") with the estimated quantities.
     """
-    return [
-        policies[k + 1].log_prob(norm(S[k + 1]), A[k + 1]) - policies[k].log_prob(norm(S[k + 1]), A[k + 1])
-        + gamma * live[k + 1] * rho(S2[k + 1])[:, k]
-        for k in range(len(policies) - 1)
-    ]
+    return [_kl_direction_target(policies[k], policies[k + 1], rho, k, norm, S[k + 1], A[k + 1], S2[k + 1], live[k + 1],
+                                 gamma) for k in range(len(policies) - 1)]
+
+
+def _kl_direction_target(
+    policy: Policy, policy_next: Policy, rho: Callable[[torch.Tensor], torch.Tensor], k: int,
+    norm: Callable[[torch.Tensor], torch.Tensor], s: torch.Tensor, a: torch.Tensor, s2: torch.Tensor,
+    live: torch.Tensor, gamma: float,
+) -> torch.Tensor:
+    """Improvement k's direction of :func:`kl_direction_targets` on the rows of ``s, a, s2, live`` (any rows of D_{k+1})."""
+    return policy_next.log_prob(norm(s), a) - policy.log_prob(norm(s), a) + gamma * live * rho(s2)[:, k]
 
 
 def consistency_residual(
@@ -449,22 +466,93 @@ def consistency_residual(
     return target - reward + sh
 
 
-#: Rows per forward pass when the targets of a large log are computed (bounded memory).
+#: Rows per pass when the standardization of a large log is computed (bounded memory).
 CHUNK = 65536
 
 
-def _chunked(fn: Callable[..., list[torch.Tensor]], *lists: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """``fn(*lists)`` computed on row chunks of every tensor of every list, and concatenated per output.
+def _moments(arrays: Sequence[NDArray[np.float64]]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Mean and standard deviation over the rows of ``arrays`` one after the other, in passes of ``CHUNK`` rows.
 
-    ``fn`` maps lists of tensors (one per rollout, of different lengths) to a list of
-    row-wise outputs, each output k computed from the rows of one input index; chunk j of
-    every tensor holds its rows ``[j * CHUNK, (j + 1) * CHUNK)`` (possibly empty).
+    The same numbers as ``np.concatenate(arrays).mean(0)`` and ``.std(0)``, without a copy of
+    the whole log: numpy sums a C-ordered array of several columns over its first axis row
+    after row, and each pass continues that sum from the previous pass's partial sum, so the
+    numbers agree bit for bit. With a single column numpy sums pairwise instead, and the two
+    may differ in the last bit of the float64 (not, in practice, in the float32 standardizer).
     """
-    n = max(len(x) for xs in lists for x in xs)
-    parts: list[list[torch.Tensor]] = []
-    for j in range(0, n, CHUNK):
-        parts.append(fn(*[[x[j:j + CHUNK] for x in xs] for xs in lists]))
-    return [torch.cat([p[k] for p in parts]) for k in range(len(parts[0]))]
+    def square(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        dev = x - mean
+        return dev * dev
+
+    def total(f: Callable[[NDArray[np.float64]], NDArray[np.float64]]) -> NDArray[np.float64]:
+        acc = np.zeros(arrays[0].shape[1])
+        for x in arrays:
+            for j in range(0, len(x), CHUNK):
+                acc = np.add.reduce(np.concatenate([acc[None], f(x[j:j + CHUNK])]), axis=0)
+        return acc
+
+    n = sum(len(x) for x in arrays)
+    mean = total(lambda x: x) / n
+    return mean, np.sqrt(total(square) / n)
+
+
+class _Rows:
+    """The rows of numpy arrays taken one after the other, converted to a tensor only when drawn.
+
+    ``rows[idx]`` (a LongTensor of row numbers, or a boolean mask) is the tensor of those rows
+    as ``torch.as_tensor(np.concatenate(parts)[idx], dtype)``, passed through ``transform``;
+    ``len(rows)`` is the total number of rows. It stands for that whole tensor in the minibatch
+    steps of a large log, so that no float32 copy (or concatenation) of the log is held.
+    ``select``, if given, keeps only those rows (in that order): :meth:`subset`.
+    """
+
+    def __init__(self, parts: Sequence[NDArray[Any]], dtype: torch.dtype = torch.float32,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 select: NDArray[np.int64] | None = None) -> None:
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0] + [len(x) for x in self.parts])
+        self.dtype = dtype
+        self.transform = transform
+        self.select = select
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1]) if self.select is None else len(self.select)
+
+    def subset(self, mask: torch.Tensor) -> "_Rows":
+        """The rows where the boolean ``mask`` is True, still not copied (``rows.subset(m)[i] == rows[m][i]``)."""
+        keep = np.flatnonzero(mask.numpy())
+        return _Rows(self.parts, self.dtype, self.transform, keep if self.select is None else self.select[keep])
+
+    def __getitem__(self, idx: torch.Tensor) -> torch.Tensor:
+        i = idx.numpy()
+        if i.dtype == np.bool_:
+            i = np.flatnonzero(i)
+        if self.select is not None:
+            i = self.select[i]
+        if len(self.parts) == 1:
+            rows = self.parts[0][i]
+        else:
+            part = np.searchsorted(self.offsets, i, side="right") - 1
+            rows = np.empty((len(i),) + self.parts[0].shape[1:], dtype=self.parts[0].dtype)
+            for p, x in enumerate(self.parts):
+                at = part == p
+                rows[at] = x[i[at] - self.offsets[p]]
+        out = (torch.as_tensor(np.asarray(rows, dtype=np.float32)) if self.dtype == torch.float32
+               else torch.as_tensor(rows, dtype=self.dtype))
+        return out if self.transform is None else self.transform(out)
+
+    def all(self) -> torch.Tensor:
+        """Every row (a full copy)."""
+        return self[torch.arange(len(self))]
+
+
+def _subset(x: "torch.Tensor | _Rows", mask: torch.Tensor) -> "Any":
+    """The rows of ``x`` where ``mask`` is True: a tensor's (a copy), or a :class:`_Rows`'s (not copied)."""
+    return x.subset(mask) if isinstance(x, _Rows) else x[mask]
+
+
+def _whole(x: "torch.Tensor | _Rows") -> torch.Tensor:
+    """``x`` as a tensor: every row of a :class:`_Rows` (a full copy), a tensor as it is."""
+    return x.all() if isinstance(x, _Rows) else x
 
 
 def _t(x: NDArray[Any]) -> torch.Tensor:
@@ -563,6 +651,8 @@ def fit_gaussian_policies(
     masks = list(held_out) if held_out is not None else [np.zeros(len(x), dtype=bool) for x in obs]
     stop = _EarlyStop(models, obs, actions, masks)
     X, Y = stop.train_obs, stop.train_actions
+    if exact:  # the exact log-std takes every training pair at every step
+        X, Y = [_whole(x) for x in X], [_whole(y) for y in Y]
     params = [q for m in models for q in (cast(GaussianActor, m).mean.parameters() if exact else m.parameters())]
     opt = torch.optim.Adam(params, lr=lr)
     if exact:
@@ -612,8 +702,9 @@ class _EarlyStop:
         self.models = models
         self.early = any(m.any() for m in masks)
         train = [torch.as_tensor(~m) for m in masks]
-        self.train_obs = [x[t] if self.early else x for x, t in zip(obs, train)]
-        self.train_actions = [a[t] if self.early else a for a, t in zip(actions, train)]
+        # a large log's rows (_Rows) stay uncopied: only the held-out rows are converted
+        self.train_obs = [_subset(x, t) if self.early else x for x, t in zip(obs, train)]
+        self.train_actions = [_subset(a, t) if self.early else a for a, t in zip(actions, train)]
         self.val_obs = [x[~t] for x, t in zip(obs, train)]
         self.val_actions = [a[~t] for a, t in zip(actions, train)]
         n = len(models)
@@ -803,12 +894,18 @@ def recover_reward(
 
 @dataclass
 class _Data:
-    """The rollouts as tensors, with what every stage of :func:`recover_reward` shares."""
+    """The rollouts as tensors, with what every stage of :func:`recover_reward` shares.
 
-    S: list[torch.Tensor]  # states of each D_k
+    A large log (``mb`` set) is not copied: ``S``, ``A``, ``S2`` and ``live`` are then empty,
+    and the stages draw their minibatches from ``rollouts`` (:meth:`rows`).
+    """
+
+    rollouts: list[Rollout]
+    S: list[torch.Tensor]  # states of each D_k (full batches only)
     A: list[torch.Tensor]  # actions (long for discrete actions)
     S2: list[torch.Tensor]  # next states
     live: list[torch.Tensor]  # 0 where s' is absorbing
+    absorbing: bool  # config.terminal == "absorbing"
     held: list[NDArray[np.bool_]]  # held-out transitions of the maximum-likelihood fits
     mean: NDArray[np.float64]  # of all observed states
     std: NDArray[np.float64]
@@ -821,11 +918,31 @@ class _Data:
 
     @property
     def K(self) -> int:
-        return len(self.S)
+        return len(self.rollouts)
 
     @property
     def big(self) -> bool:
         return self.mb is not None
+
+    def rows(self, k: int, j: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The transitions ``j`` of D_k as tensors: states, actions, next states and the live mask."""
+        r = self.rollouts[k]
+        i = j.numpy()
+        a = _t(r.actions[i]) if self.n_actions is None else torch.as_tensor(r.actions[i], dtype=torch.long)
+        live = _t(1.0 - r.terminations[i].astype(np.float64)) if self.absorbing else torch.ones(len(i))
+        return _t(r.observations[i]), a, _t(r.next_observations[i]), live
+
+    def states(self, k: int, transform: Callable[[torch.Tensor], torch.Tensor]) -> tuple[Any, Any]:
+        """The states of D_k through ``transform``, and its actions.
+
+        Tensors, or for a large log :class:`_Rows` (which the minibatch fits index as tensors).
+        """
+        if not self.big:
+            with torch.no_grad():
+                return transform(self.S[k]), self.A[k]
+        r = self.rollouts[k]
+        return (_Rows([r.observations], transform=transform),
+                _Rows([r.actions], torch.float32 if self.n_actions is None else torch.long))
 
 
 def _prepare_data(rollouts: Sequence[Rollout], cfg: DeepLfLConfig, seed: int) -> _Data:
@@ -834,22 +951,32 @@ def _prepare_data(rollouts: Sequence[Rollout], cfg: DeepLfLConfig, seed: int) ->
     if n_actions is not None and cfg.log_std == "exact":
         raise ValueError("config.log_std='exact' is for continuous actions; discrete actions have categorical "
                          "policies (use log_std='adam', the default)")
+    # logs of any size: minibatches once a rollout exceeds one batch (the paper's full batches below)
+    big = max(len(r) for r in rollouts) > cfg.minibatch
+    absorbing = cfg.terminal == "absorbing"
+    if big:  # no copy of the log: the same numbers in passes, the minibatches converted as they are drawn
+        mean, std = _moments([x for r in rollouts for x in (r.observations, r.next_observations)])
+        return _Data(
+            rollouts=list(rollouts), S=[], A=[], S2=[], live=[], absorbing=absorbing,
+            held=[holdout_mask(len(r.actions), cfg.holdout, holdout_seed(seed, k)) for k, r in enumerate(rollouts)],
+            mean=mean, std=std, norm=Standardizer(mean, std),
+            obs_dim=rollouts[0].observations.shape[1], act_dim=rollouts[0].act_dim, n_actions=n_actions,
+            mb=cfg.minibatch, gen=torch.Generator().manual_seed(seed + 1),
+        )
     all_s = np.concatenate([np.concatenate([r.observations, r.next_observations]) for r in rollouts])
     mean, std = all_s.mean(0), all_s.std(0)
     # "bootstrap": a terminated s' is an ordinary state (its terms stay), as at a truncation
-    live = [live_mask(r) if cfg.terminal == "absorbing" else torch.ones(len(r.actions)) for r in rollouts]
-    # logs of any size: minibatches once a rollout exceeds one batch (the paper's full batches below)
-    big = max(len(r) for r in rollouts) > cfg.minibatch
+    live = [live_mask(r) if absorbing else torch.ones(len(r.actions)) for r in rollouts]
     return _Data(
+        rollouts=list(rollouts),
         S=[_t(r.observations) for r in rollouts],
         A=[_t(r.actions) if n_actions is None else torch.as_tensor(r.actions, dtype=torch.long) for r in rollouts],
         S2=[_t(r.next_observations) for r in rollouts],
-        live=live,
+        live=live, absorbing=absorbing,
         held=[holdout_mask(len(r.actions), cfg.holdout, holdout_seed(seed, k)) for k, r in enumerate(rollouts)],
         mean=mean, std=std, norm=Standardizer(mean, std),
         obs_dim=rollouts[0].observations.shape[1], act_dim=rollouts[0].act_dim, n_actions=n_actions,
-        mb=cfg.minibatch if big else None,
-        gen=torch.Generator().manual_seed(seed + 1) if big else None,
+        mb=None, gen=None,
     )
 
 
@@ -874,15 +1001,18 @@ def _fit_info(fit: dict[str, float], nll: str, stop: str) -> dict[str, float]:
 def _fit_policies(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], seed: int,
                   tick: Progress) -> dict[str, float]:
     """Stage 1: the policies pi_theta_k, fitted in place (Section 5.2); their losses."""
-    with torch.no_grad():
-        NS = [d.norm(s) for s in d.S]
+    NS, A = [], []
+    for k in range(d.K):
+        s, a = d.states(k, d.norm)
+        NS.append(s)
+        A.append(a)
     if cfg.policy_fit == "chained":  # the released code: all K fits end equal to the last
-        fit = fit_chained_policy(policies[-1], NS, d.A, cfg.policy_steps, cfg.lr, cfg.entropy_bonus,
+        fit = fit_chained_policy(policies[-1], NS, A, cfg.policy_steps, cfg.lr, cfg.entropy_bonus,
                                  cfg.policy_batch, seed, lambda n: tick("policies", n))
         for p in policies[:-1]:
             p.load_state_dict(policies[-1].state_dict())
     else:
-        fit = fit_gaussian_policies(policies, NS, d.A, cfg.policy_steps, cfg.lr, cfg.entropy_bonus, d.held,
+        fit = fit_gaussian_policies(policies, NS, A, cfg.policy_steps, cfg.lr, cfg.entropy_bonus, d.held,
                                     cfg.log_std, lambda n: tick("policies", n), d.mb, d.gen)
     return _fit_info(fit, "policy_nll", "policy_stop_step")
 
@@ -891,10 +1021,14 @@ def _fit_divergences(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], rho: 
                      tick: Progress) -> float:
     """Stage 2: regress rho_k on the closed-form KL at the states of D_k and D_{k+1}; the final MSE per k."""
     S, S2, K, mb, gen = d.S, d.S2, d.K, d.mb, d.gen
-    with torch.no_grad():
-        Xk = [torch.cat([S[k], S2[k], S[k + 1], S2[k + 1]]) for k in range(K - 1)]
-        Yk = (divergence_targets(policies, d.norm, Xk) if not d.big else
-              _chunked(lambda xs: divergence_targets(policies, d.norm, xs), Xk))
+    if not d.big:
+        with torch.no_grad():
+            Xk = [torch.cat([S[k], S2[k], S[k + 1], S2[k + 1]]) for k in range(K - 1)]
+            Yk = divergence_targets(policies, d.norm, Xk)
+    else:  # the same states, drawn from the rollouts, their targets computed per minibatch
+        R = d.rollouts
+        Rk = [_Rows([R[k].observations, R[k].next_observations, R[k + 1].observations, R[k + 1].next_observations])
+              for k in range(K - 1)]
     opt = torch.optim.Adam(rho.parameters(), lr=cfg.lr)
     loss = torch.zeros(())
     for i in range(cfg.kl_steps):
@@ -902,9 +1036,11 @@ def _fit_divergences(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], rho: 
             loss = torch.stack([((rho(x)[:, k] - y) ** 2).mean() for k, (x, y) in enumerate(zip(Xk, Yk))]).sum()
         else:
             terms = []
-            for k, (x, y) in enumerate(zip(Xk, Yk)):
-                idx = torch.randint(len(x), (cast(int, mb),), generator=gen)
-                terms.append(((rho(x[idx])[:, k] - y[idx]) ** 2).mean())
+            for k, rows in enumerate(Rk):
+                x = rows[torch.randint(len(rows), (cast(int, mb),), generator=gen)]
+                with torch.no_grad():
+                    y = policy_kl(policies[k], policies[k + 1], d.norm(x))
+                terms.append(((rho(x)[:, k] - y) ** 2).mean())
             loss = torch.stack(terms).sum()
         opt.zero_grad()
         loss.backward()
@@ -915,39 +1051,49 @@ def _fit_divergences(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], rho: 
 
 def _init_reward(d: _Data, cfg: DeepLfLConfig, reward: RewardModel, tick: Progress) -> dict[str, float]:
     """Stage 3: r_phi = ln pi_phi by behaviour cloning of D_K (Section 5.4), in place; its losses."""
-    with torch.no_grad():
-        last_s = reward.norm(d.S[-1])
-    fit = fit_gaussian_policies([reward.policy], [last_s], [d.A[-1]], cfg.reward_init_steps, cfg.lr, 0.0,
+    last_s, last_a = d.states(d.K - 1, reward.norm)
+    fit = fit_gaussian_policies([reward.policy], [last_s], [last_a], cfg.reward_init_steps, cfg.lr, 0.0,
                                 [d.held[-1]], cfg.log_std, lambda n: tick("reward init", n), d.mb, d.gen)
     return _fit_info(fit, "bc_nll", "bc_stop_step")
 
 
-def _targets(d: _Data, fn: Callable[..., list[torch.Tensor]]) -> list[torch.Tensor]:
-    """``fn(S, A, S2, live)`` without gradients, in chunks for a large log."""
-    with torch.no_grad():
-        return fn(d.S, d.A, d.S2, d.live) if not d.big else _chunked(fn, d.S, d.A, d.S2, d.live)
-
-
 def _fit_consistency(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], rho: SharedHeads, reward: RewardModel,
                      shaping: SharedHeads, tick: Progress) -> dict[str, float]:
-    """Stage 4: minimise Eq. (5) over the reward and the shapings, in place; the final loss (and lambda)."""
+    """Stage 4: minimise Eq. (5) over the reward and the shapings, in place; the final loss (and lambda).
+
+    Full batches: the targets of every transition are computed once. A large log: each
+    minibatch's targets are computed when it is drawn (the same numbers, row by row).
+    """
     alpha, gamma, norm = cfg.alpha_model, cfg.gamma, d.norm
-    targets = _targets(d, lambda s, a, s2, lv: consistency_targets(policies, rho, norm, s, a, s2, lv, alpha, gamma))
     kl_params: list[torch.Tensor] = []
+    if not d.big:
+        with torch.no_grad():
+            targets = consistency_targets(policies, rho, norm, d.S, d.A, d.S2, d.live, alpha, gamma)
     if cfg.kl_weight != 0.0:
         # KL-regularized model: targets a_k + lambda b_k (book chapter "What kind of learner?")
-        kl_dir = _targets(d, lambda s, a, s2, lv: kl_direction_targets(policies, rho, norm, s, a, s2, lv, gamma))
+        if not d.big:
+            with torch.no_grad():
+                kl_dir = kl_direction_targets(policies, rho, norm, d.S, d.A, d.S2, d.live, gamma)
         if cfg.kl_weight is None:
             kl_raw = torch.zeros((), requires_grad=True)  # lambda = softplus(kl_raw), ln 2 at the start
             kl_params = [kl_raw]
         else:
-            kl_fixed = torch.tensor(float(cfg.kl_weight), dtype=targets[0].dtype)
+            kl_fixed = torch.tensor(float(cfg.kl_weight), dtype=torch.float32)
 
     def kl_now() -> torch.Tensor:
         return torch.nn.functional.softplus(kl_params[0]) if kl_params else kl_fixed
 
-    def target(k: int, j: torch.Tensor | slice) -> torch.Tensor:
-        return targets[k][j] if cfg.kl_weight == 0.0 else targets[k][j] + kl_now() * kl_dir[k][j]
+    def target(k: int) -> torch.Tensor:
+        return targets[k] if cfg.kl_weight == 0.0 else targets[k] + kl_now() * kl_dir[k]
+
+    def minibatch_target(k: int, s: torch.Tensor, a: torch.Tensor, s2: torch.Tensor,
+                         lv: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            t = _consistency_target(policies[k + 1], rho, k, norm, s, a, s2, lv, alpha, gamma)
+            if cfg.kl_weight == 0.0:
+                return t
+            b = _kl_direction_target(policies[k], policies[k + 1], rho, k, norm, s, a, s2, lv, gamma)
+        return t + kl_now() * b
 
     S, A, S2, live = d.S, d.A, d.S2, d.live
     opt = torch.optim.Adam(list(reward.parameters()) + list(shaping.parameters()) + kl_params, lr=cfg.lr)
@@ -956,12 +1102,13 @@ def _fit_consistency(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], rho: 
         terms = []
         for k in range(d.K - 1):
             if not d.big:
-                res = consistency_residual(target(k, slice(None)), reward(S[k + 1], A[k + 1]), shaping(S[k + 1])[:, k],
+                res = consistency_residual(target(k), reward(S[k + 1], A[k + 1]), shaping(S[k + 1])[:, k],
                                            shaping(S2[k + 1])[:, k], live[k + 1], gamma)
             else:  # a minibatch of D_{k+1}'s transitions
-                j = torch.randint(len(A[k + 1]), (cast(int, d.mb),), generator=d.gen)
-                res = consistency_residual(target(k, j), reward(S[k + 1][j], A[k + 1][j]), shaping(S[k + 1][j])[:, k],
-                                           shaping(S2[k + 1][j])[:, k], live[k + 1][j], gamma)
+                j = torch.randint(len(d.rollouts[k + 1]), (cast(int, d.mb),), generator=d.gen)
+                s, a, s2, lv = d.rows(k + 1, j)
+                res = consistency_residual(minibatch_target(k, s, a, s2, lv), reward(s, a), shaping(s)[:, k],
+                                           shaping(s2)[:, k], lv, gamma)
             terms.append((res ** 2).mean())
         loss = torch.stack(terms).mean()
         opt.zero_grad()
