@@ -40,6 +40,7 @@ test-quick: $(STAMP)
 # The linters (pinned in constraints.txt): ruff's lint rules and mypy's type check of lfl_lib.
 lint: $(STAMP)
 	$(BIN)/ruff check lfl_lib tests scripts benchmarks
+	$(BIN)/ruff format --check lfl_lib tests scripts benchmarks
 	$(BIN)/mypy
 
 # The CPU-sensitive tests and notebooks again under the BLAS code paths of other x86-64 CPUs

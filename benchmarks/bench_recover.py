@@ -60,12 +60,24 @@ def main() -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     rows = []
     for T in args.sizes:
-        out = subprocess.run([sys.executable, "-c", _RUN, str(T), str(args.policies)], env=env,
-                             capture_output=True, text=True, check=True)
-        row = {"transitions_per_policy": T, "policies": args.policies, **json.loads(out.stdout.strip().splitlines()[-1])}
+        out = subprocess.run(
+            [sys.executable, "-c", _RUN, str(T), str(args.policies)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        row = {
+            "transitions_per_policy": T,
+            "policies": args.policies,
+            **json.loads(out.stdout.strip().splitlines()[-1]),
+        }
         rows.append(row)
-        print(f"{T:>8} x {args.policies}: {row['wall_s']:7.1f} s wall, {row['cpu_s']:7.1f} s CPU, "
-              f"peak {row['peak_rss_mib']:6.0f} MiB", flush=True)
+        print(
+            f"{T:>8} x {args.policies}: {row['wall_s']:7.1f} s wall, {row['cpu_s']:7.1f} s CPU, "
+            f"peak {row['peak_rss_mib']:6.0f} MiB",
+            flush=True,
+        )
     import torch
 
     from lfl_lib._io import git_commit, read_json, write_json
@@ -85,9 +97,13 @@ def main() -> None:
         "preset": "paper (DeepLfLConfig defaults: 1000/100/3000/1000 Adam steps, minibatch 4096)",
         "data": "random rollouts, 17-d observations, 6-d actions (HalfCheetah's sizes)",
         "threads": 1,
-        "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor()
-                    or platform.machine(), "cores": os.cpu_count(),
-                    "note": "a shared 2-core machine: other processes ran beside the benchmark"},
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "note": "a shared 2-core machine: other processes ran beside the benchmark",
+        },
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "rows": rows,
     }

@@ -52,10 +52,26 @@ from .nets import GaussianActor
 Policy = GaussianActor | CategoricalActor
 
 __all__ = [
-    "ESTIMATORS", "DeepLfLConfig", "Standardizer", "RewardModel", "QuadraticStateTerm", "MLPStateTerm", "SharedHeads",
-    "recover_reward", "gaussian_kl", "policy_kl",
-    "fit_gaussian_policies", "fit_chained_policy", "holdout_mask", "holdout_seed", "as_config",
-    "live_mask", "divergence_targets", "consistency_targets", "kl_direction_targets", "consistency_residual",
+    "ESTIMATORS",
+    "DeepLfLConfig",
+    "Standardizer",
+    "RewardModel",
+    "QuadraticStateTerm",
+    "MLPStateTerm",
+    "SharedHeads",
+    "recover_reward",
+    "gaussian_kl",
+    "policy_kl",
+    "fit_gaussian_policies",
+    "fit_chained_policy",
+    "holdout_mask",
+    "holdout_seed",
+    "as_config",
+    "live_mask",
+    "divergence_targets",
+    "consistency_targets",
+    "kl_direction_targets",
+    "consistency_residual",
 ]
 
 #: Held-out negative log-likelihoods are compared every this many Adam steps.
@@ -226,11 +242,15 @@ class DeepLfLConfig:
 
     def _set_learner_model(self) -> None:
         if self.learner_model not in (None, "spi", "kl"):
-            raise ValueError(f"learner_model must be 'spi' or 'kl' (the continuous recovery has no 'svi' or 'auto'); "
-                             f"got {self.learner_model!r}")
+            raise ValueError(
+                f"learner_model must be 'spi' or 'kl' (the continuous recovery has no 'svi' or 'auto'); "
+                f"got {self.learner_model!r}"
+            )
         if self.learner_model == "spi" and self.kl_weight != 0.0:
-            raise ValueError(f"kl_weight applies to learner_model 'kl' only; got kl_weight={self.kl_weight!r} with "
-                             "learner_model='spi'")
+            raise ValueError(
+                f"kl_weight applies to learner_model 'kl' only; got kl_weight={self.kl_weight!r} with "
+                "learner_model='spi'"
+            )
         if self.learner_model == "kl" and self.kl_weight == 0.0:
             object.__setattr__(self, "kl_weight", None)  # "kl" without a weight: lambda is fitted
 
@@ -325,14 +345,24 @@ class RewardModel(nn.Module):
     paper's log-density.
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, mean: NDArray[np.float64], std: NDArray[np.float64],
-                 hidden: tuple[int, ...] = (64, 64), state_term: str | None = None,
-                 n_actions: int | None = None) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        mean: NDArray[np.float64],
+        std: NDArray[np.float64],
+        hidden: tuple[int, ...] = (64, 64),
+        state_term: str | None = None,
+        n_actions: int | None = None,
+    ) -> None:
         super().__init__()
         self.norm = Standardizer(mean, std)
         self.n_actions = None if n_actions is None else int(n_actions)
-        self.policy: Policy = (GaussianActor(obs_dim, act_dim, hidden) if n_actions is None
-                               else CategoricalActor(obs_dim, int(n_actions), hidden))
+        self.policy: Policy = (
+            GaussianActor(obs_dim, act_dim, hidden)
+            if n_actions is None
+            else CategoricalActor(obs_dim, int(n_actions), hidden)
+        )
         self.state_term = state_term
         if state_term == "mlp":
             self.g: nn.Module | None = MLPStateTerm(obs_dim, hidden)
@@ -364,8 +394,9 @@ class RewardModel(nn.Module):
 class SharedHeads(nn.Module):
     """g(s) in R^{K-1}: one tanh layer of ``units`` shared across k, one linear output per k."""
 
-    def __init__(self, obs_dim: int, n_heads: int, mean: NDArray[np.float64], std: NDArray[np.float64],
-                 units: int = 128) -> None:
+    def __init__(
+        self, obs_dim: int, n_heads: int, mean: NDArray[np.float64], std: NDArray[np.float64], units: int = 128
+    ) -> None:
         super().__init__()
         self.norm = Standardizer(mean, std)
         self.net = nn.Sequential(nn.Linear(obs_dim, units), nn.Tanh(), nn.Linear(units, n_heads))
@@ -399,7 +430,9 @@ def live_mask(rollout: Rollout) -> torch.Tensor:
 
 
 def divergence_targets(
-    policies: Sequence[Policy], norm: Callable[[torch.Tensor], torch.Tensor], states: Sequence[torch.Tensor],
+    policies: Sequence[Policy],
+    norm: Callable[[torch.Tensor], torch.Tensor],
+    states: Sequence[torch.Tensor],
 ) -> list[torch.Tensor]:
     r"""Targets of stage 2: :math:`KL(\hat\pi_k(\cdot|s) \| \hat\pi_{k+1}(\cdot|s))` at ``states[k]``, k = 0..K-2.
 
@@ -409,9 +442,15 @@ def divergence_targets(
 
 
 def consistency_targets(
-    policies: Sequence[Policy], rho: Callable[[torch.Tensor], torch.Tensor],
-    norm: Callable[[torch.Tensor], torch.Tensor], S: Sequence[torch.Tensor], A: Sequence[torch.Tensor],
-    S2: Sequence[torch.Tensor], live: Sequence[torch.Tensor], alpha: float, gamma: float,
+    policies: Sequence[Policy],
+    rho: Callable[[torch.Tensor], torch.Tensor],
+    norm: Callable[[torch.Tensor], torch.Tensor],
+    S: Sequence[torch.Tensor],
+    A: Sequence[torch.Tensor],
+    S2: Sequence[torch.Tensor],
+    live: Sequence[torch.Tensor],
+    alpha: float,
+    gamma: float,
 ) -> list[torch.Tensor]:
     r"""The sampled targets of Eq. (5): :math:`r_k = \alpha \ln \hat\pi_{k+1}(a|s) + \alpha\gamma\rho_k(s')`.
 
@@ -420,22 +459,37 @@ def consistency_targets(
     k; the divergence term is multiplied by ``live[k+1]`` (:func:`live_mask`), so it is
     dropped where :math:`s'` is terminal. Theorem 2 with the estimated quantities.
     """
-    return [_consistency_target(policies[k + 1], rho, k, norm, S[k + 1], A[k + 1], S2[k + 1], live[k + 1], alpha, gamma)
-            for k in range(len(policies) - 1)]
+    return [
+        _consistency_target(policies[k + 1], rho, k, norm, S[k + 1], A[k + 1], S2[k + 1], live[k + 1], alpha, gamma)
+        for k in range(len(policies) - 1)
+    ]
 
 
 def _consistency_target(
-    policy: Policy, rho: Callable[[torch.Tensor], torch.Tensor], k: int, norm: Callable[[torch.Tensor], torch.Tensor],
-    s: torch.Tensor, a: torch.Tensor, s2: torch.Tensor, live: torch.Tensor, alpha: float, gamma: float,
+    policy: Policy,
+    rho: Callable[[torch.Tensor], torch.Tensor],
+    k: int,
+    norm: Callable[[torch.Tensor], torch.Tensor],
+    s: torch.Tensor,
+    a: torch.Tensor,
+    s2: torch.Tensor,
+    live: torch.Tensor,
+    alpha: float,
+    gamma: float,
 ) -> torch.Tensor:
     """Improvement k's target of :func:`consistency_targets` on the rows of ``s, a, s2, live`` (any rows of D_{k+1})."""
     return alpha * policy.log_prob(norm(s), a) + alpha * gamma * live * rho(s2)[:, k]
 
 
 def kl_direction_targets(
-    policies: Sequence[Policy], rho: Callable[[torch.Tensor], torch.Tensor],
-    norm: Callable[[torch.Tensor], torch.Tensor], S: Sequence[torch.Tensor], A: Sequence[torch.Tensor],
-    S2: Sequence[torch.Tensor], live: Sequence[torch.Tensor], gamma: float,
+    policies: Sequence[Policy],
+    rho: Callable[[torch.Tensor], torch.Tensor],
+    norm: Callable[[torch.Tensor], torch.Tensor],
+    S: Sequence[torch.Tensor],
+    A: Sequence[torch.Tensor],
+    S2: Sequence[torch.Tensor],
+    live: Sequence[torch.Tensor],
+    gamma: float,
 ) -> list[torch.Tensor]:
     r"""The direction :math:`b_k` of the KL-regularized targets :math:`a_k + \lambda b_k`.
 
@@ -444,21 +498,36 @@ def kl_direction_targets(
     :math:`a_k` is :func:`consistency_targets`. The KL-regularized learner's identity
     (book chapter "What kind of learner?") with the estimated quantities.
     """
-    return [_kl_direction_target(policies[k], policies[k + 1], rho, k, norm, S[k + 1], A[k + 1], S2[k + 1], live[k + 1],
-                                 gamma) for k in range(len(policies) - 1)]
+    return [
+        _kl_direction_target(
+            policies[k], policies[k + 1], rho, k, norm, S[k + 1], A[k + 1], S2[k + 1], live[k + 1], gamma
+        )
+        for k in range(len(policies) - 1)
+    ]
 
 
 def _kl_direction_target(
-    policy: Policy, policy_next: Policy, rho: Callable[[torch.Tensor], torch.Tensor], k: int,
-    norm: Callable[[torch.Tensor], torch.Tensor], s: torch.Tensor, a: torch.Tensor, s2: torch.Tensor,
-    live: torch.Tensor, gamma: float,
+    policy: Policy,
+    policy_next: Policy,
+    rho: Callable[[torch.Tensor], torch.Tensor],
+    k: int,
+    norm: Callable[[torch.Tensor], torch.Tensor],
+    s: torch.Tensor,
+    a: torch.Tensor,
+    s2: torch.Tensor,
+    live: torch.Tensor,
+    gamma: float,
 ) -> torch.Tensor:
     """Improvement k's direction of :func:`kl_direction_targets` on the rows of ``s, a, s2, live`` (any rows of D_{k+1})."""
     return policy_next.log_prob(norm(s), a) - policy.log_prob(norm(s), a) + gamma * live * rho(s2)[:, k]
 
 
 def consistency_residual(
-    target: torch.Tensor, reward: torch.Tensor, f_s: torch.Tensor, f_next: torch.Tensor, live: torch.Tensor,
+    target: torch.Tensor,
+    reward: torch.Tensor,
+    f_s: torch.Tensor,
+    f_next: torch.Tensor,
+    live: torch.Tensor,
     gamma: float,
 ) -> torch.Tensor:
     r"""The residual of Eq. (5): :math:`r_k - r_\phi(s, a) + f_k(s) - \gamma f_k(s')`, the last term dropped where s' is terminal."""
@@ -479,6 +548,7 @@ def _moments(arrays: Sequence[NDArray[np.float64]]) -> tuple[NDArray[np.float64]
     numbers agree bit for bit. With a single column numpy sums pairwise instead, and the two
     may differ in the last bit of the float64 (not, in practice, in the float32 standardizer).
     """
+
     def square(x: NDArray[np.float64]) -> NDArray[np.float64]:
         dev = x - mean
         return dev * dev
@@ -487,7 +557,7 @@ def _moments(arrays: Sequence[NDArray[np.float64]]) -> tuple[NDArray[np.float64]
         acc = np.zeros(arrays[0].shape[1])
         for x in arrays:
             for j in range(0, len(x), CHUNK):
-                acc = np.add.reduce(np.concatenate([acc[None], f(x[j:j + CHUNK])]), axis=0)
+                acc = np.add.reduce(np.concatenate([acc[None], f(x[j : j + CHUNK])]), axis=0)
         return acc
 
     n = sum(len(x) for x in arrays)
@@ -505,9 +575,13 @@ class _Rows:
     ``select``, if given, keeps only those rows (in that order): :meth:`subset`.
     """
 
-    def __init__(self, parts: Sequence[NDArray[Any]], dtype: torch.dtype = torch.float32,
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 select: NDArray[np.int64] | None = None) -> None:
+    def __init__(
+        self,
+        parts: Sequence[NDArray[Any]],
+        dtype: torch.dtype = torch.float32,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        select: NDArray[np.int64] | None = None,
+    ) -> None:
         self.parts = list(parts)
         self.offsets = np.cumsum([0] + [len(x) for x in self.parts])
         self.dtype = dtype
@@ -536,8 +610,11 @@ class _Rows:
             for p, x in enumerate(self.parts):
                 at = part == p
                 rows[at] = x[i[at] - self.offsets[p]]
-        out = (torch.as_tensor(np.asarray(rows, dtype=np.float32)) if self.dtype == torch.float32
-               else torch.as_tensor(rows, dtype=self.dtype))
+        out = (
+            torch.as_tensor(np.asarray(rows, dtype=np.float32))
+            if self.dtype == torch.float32
+            else torch.as_tensor(rows, dtype=self.dtype)
+        )
         return out if self.transform is None else self.transform(out)
 
     def all(self) -> torch.Tensor:
@@ -647,7 +724,9 @@ def fit_gaussian_policies(
     if exact and any(isinstance(m, CategoricalActor) for m in models):
         raise ValueError("log_std='exact' is for Gaussian policies; a categorical policy has no log-std")
     if exact and not 0.0 <= entropy_bonus < 1.0:
-        raise ValueError(f"entropy_bonus must be in [0, 1) for log_std='exact' (no maximiser otherwise); got {entropy_bonus!r}")
+        raise ValueError(
+            f"entropy_bonus must be in [0, 1) for log_std='exact' (no maximiser otherwise); got {entropy_bonus!r}"
+        )
     masks = list(held_out) if held_out is not None else [np.zeros(len(x), dtype=bool) for x in obs]
     stop = _EarlyStop(models, obs, actions, masks)
     X, Y = stop.train_obs, stop.train_actions
@@ -656,7 +735,9 @@ def fit_gaussian_policies(
     params = [q for m in models for q in (cast(GaussianActor, m).mean.parameters() if exact else m.parameters())]
     opt = torch.optim.Adam(params, lr=lr)
     if exact:
-        _set_exact_log_std(cast("Sequence[GaussianActor]", models), X, Y, entropy_bonus)  # Gaussian only (checked above)
+        _set_exact_log_std(
+            cast("Sequence[GaussianActor]", models), X, Y, entropy_bonus
+        )  # Gaussian only (checked above)
     stop.check(0)
     loss = torch.zeros(())
     for i in range(steps):
@@ -680,8 +761,9 @@ def fit_gaussian_policies(
     return {"nll": float(loss.detach()) / len(models), **stop.restore()}
 
 
-def _set_exact_log_std(models: Sequence[GaussianActor], X: Sequence[torch.Tensor], Y: Sequence[torch.Tensor],
-                       entropy_bonus: float) -> None:
+def _set_exact_log_std(
+    models: Sequence[GaussianActor], X: Sequence[torch.Tensor], Y: Sequence[torch.Tensor], entropy_bonus: float
+) -> None:
     """Set each log-std to its maximiser given the current means (``log_std="exact"``)."""
     # d/d ln(sigma) of -(mean ln pi + lambda H) vanishes at sigma^2 = mean residual^2 / (1 - lambda)
     with torch.no_grad():
@@ -697,8 +779,13 @@ class _EarlyStop:
     and :meth:`check` and :meth:`restore` do nothing.
     """
 
-    def __init__(self, models: Sequence[Policy], obs: Sequence[torch.Tensor], actions: Sequence[torch.Tensor],
-                 masks: Sequence[NDArray[np.bool_]]) -> None:
+    def __init__(
+        self,
+        models: Sequence[Policy],
+        obs: Sequence[torch.Tensor],
+        actions: Sequence[torch.Tensor],
+        masks: Sequence[NDArray[np.bool_]],
+    ) -> None:
         self.models = models
         self.early = any(m.any() for m in masks)
         train = [torch.as_tensor(~m) for m in masks]
@@ -941,27 +1028,41 @@ class _Data:
             with torch.no_grad():
                 return transform(self.S[k]), self.A[k]
         r = self.rollouts[k]
-        return (_Rows([r.observations], transform=transform),
-                _Rows([r.actions], torch.float32 if self.n_actions is None else torch.long))
+        return (
+            _Rows([r.observations], transform=transform),
+            _Rows([r.actions], torch.float32 if self.n_actions is None else torch.long),
+        )
 
 
 def _prepare_data(rollouts: Sequence[Rollout], cfg: DeepLfLConfig, seed: int) -> _Data:
     """The tensors, masks, standardization and minibatch draws of a recovery."""
     n_actions = rollouts[0].n_actions
     if n_actions is not None and cfg.log_std == "exact":
-        raise ValueError("config.log_std='exact' is for continuous actions; discrete actions have categorical "
-                         "policies (use log_std='adam', the default)")
+        raise ValueError(
+            "config.log_std='exact' is for continuous actions; discrete actions have categorical "
+            "policies (use log_std='adam', the default)"
+        )
     # logs of any size: minibatches once a rollout exceeds one batch (the paper's full batches below)
     big = max(len(r) for r in rollouts) > cfg.minibatch
     absorbing = cfg.terminal == "absorbing"
     if big:  # no copy of the log: the same numbers in passes, the minibatches converted as they are drawn
         mean, std = _moments([x for r in rollouts for x in (r.observations, r.next_observations)])
         return _Data(
-            rollouts=list(rollouts), S=[], A=[], S2=[], live=[], absorbing=absorbing,
+            rollouts=list(rollouts),
+            S=[],
+            A=[],
+            S2=[],
+            live=[],
+            absorbing=absorbing,
             held=[holdout_mask(len(r.actions), cfg.holdout, holdout_seed(seed, k)) for k, r in enumerate(rollouts)],
-            mean=mean, std=std, norm=Standardizer(mean, std),
-            obs_dim=rollouts[0].observations.shape[1], act_dim=rollouts[0].act_dim, n_actions=n_actions,
-            mb=cfg.minibatch, gen=torch.Generator().manual_seed(seed + 1),
+            mean=mean,
+            std=std,
+            norm=Standardizer(mean, std),
+            obs_dim=rollouts[0].observations.shape[1],
+            act_dim=rollouts[0].act_dim,
+            n_actions=n_actions,
+            mb=cfg.minibatch,
+            gen=torch.Generator().manual_seed(seed + 1),
         )
     all_s = np.concatenate([np.concatenate([r.observations, r.next_observations]) for r in rollouts])
     mean, std = all_s.mean(0), all_s.std(0)
@@ -972,24 +1073,41 @@ def _prepare_data(rollouts: Sequence[Rollout], cfg: DeepLfLConfig, seed: int) ->
         S=[_t(r.observations) for r in rollouts],
         A=[_t(r.actions) if n_actions is None else torch.as_tensor(r.actions, dtype=torch.long) for r in rollouts],
         S2=[_t(r.next_observations) for r in rollouts],
-        live=live, absorbing=absorbing,
+        live=live,
+        absorbing=absorbing,
         held=[holdout_mask(len(r.actions), cfg.holdout, holdout_seed(seed, k)) for k, r in enumerate(rollouts)],
-        mean=mean, std=std, norm=Standardizer(mean, std),
-        obs_dim=rollouts[0].observations.shape[1], act_dim=rollouts[0].act_dim, n_actions=n_actions,
-        mb=None, gen=None,
+        mean=mean,
+        std=std,
+        norm=Standardizer(mean, std),
+        obs_dim=rollouts[0].observations.shape[1],
+        act_dim=rollouts[0].act_dim,
+        n_actions=n_actions,
+        mb=None,
+        gen=None,
     )
 
 
 def _networks(d: _Data, cfg: DeepLfLConfig, seed: int) -> tuple[list[Policy], SharedHeads, SharedHeads, RewardModel]:
     """The K policies, the divergences rho, the shapings f and the reward, initialised from ``seed``."""
     torch.manual_seed(seed)
-    policies: list[Policy] = [GaussianActor(d.obs_dim, d.act_dim, cfg.hidden) if d.n_actions is None
-                              else CategoricalActor(d.obs_dim, d.n_actions, cfg.hidden) for _ in range(d.K)]
+    policies: list[Policy] = [
+        GaussianActor(d.obs_dim, d.act_dim, cfg.hidden)
+        if d.n_actions is None
+        else CategoricalActor(d.obs_dim, d.n_actions, cfg.hidden)
+        for _ in range(d.K)
+    ]
     rho = SharedHeads(d.obs_dim, d.K - 1, d.mean, d.std, cfg.shared_units)
     shaping = SharedHeads(d.obs_dim, d.K - 1, d.mean, d.std, cfg.shared_units)
     # the state term (if any) is built last, so every other network starts as without it
-    reward = RewardModel(d.obs_dim, d.act_dim, d.mean, d.std, cfg.hidden,
-                         cfg.state_term if cfg.reward_form == "state-term" else None, d.n_actions)
+    reward = RewardModel(
+        d.obs_dim,
+        d.act_dim,
+        d.mean,
+        d.std,
+        cfg.hidden,
+        cfg.state_term if cfg.reward_form == "state-term" else None,
+        d.n_actions,
+    )
     return policies, rho, shaping, reward
 
 
@@ -998,8 +1116,7 @@ def _fit_info(fit: dict[str, float], nll: str, stop: str) -> dict[str, float]:
     return {nll: fit["nll"], **({stop: fit["stop_step"]} if "stop_step" in fit else {})}
 
 
-def _fit_policies(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], seed: int,
-                  tick: Progress) -> dict[str, float]:
+def _fit_policies(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], seed: int, tick: Progress) -> dict[str, float]:
     """Stage 1: the policies pi_theta_k, fitted in place (Section 5.2); their losses."""
     NS, A = [], []
     for k in range(d.K):
@@ -1007,18 +1124,37 @@ def _fit_policies(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], seed: in
         NS.append(s)
         A.append(a)
     if cfg.policy_fit == "chained":  # the released code: all K fits end equal to the last
-        fit = fit_chained_policy(policies[-1], NS, A, cfg.policy_steps, cfg.lr, cfg.entropy_bonus,
-                                 cfg.policy_batch, seed, lambda n: tick("policies", n))
+        fit = fit_chained_policy(
+            policies[-1],
+            NS,
+            A,
+            cfg.policy_steps,
+            cfg.lr,
+            cfg.entropy_bonus,
+            cfg.policy_batch,
+            seed,
+            lambda n: tick("policies", n),
+        )
         for p in policies[:-1]:
             p.load_state_dict(policies[-1].state_dict())
     else:
-        fit = fit_gaussian_policies(policies, NS, A, cfg.policy_steps, cfg.lr, cfg.entropy_bonus, d.held,
-                                    cfg.log_std, lambda n: tick("policies", n), d.mb, d.gen)
+        fit = fit_gaussian_policies(
+            policies,
+            NS,
+            A,
+            cfg.policy_steps,
+            cfg.lr,
+            cfg.entropy_bonus,
+            d.held,
+            cfg.log_std,
+            lambda n: tick("policies", n),
+            d.mb,
+            d.gen,
+        )
     return _fit_info(fit, "policy_nll", "policy_stop_step")
 
 
-def _fit_divergences(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], rho: SharedHeads,
-                     tick: Progress) -> float:
+def _fit_divergences(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], rho: SharedHeads, tick: Progress) -> float:
     """Stage 2: regress rho_k on the closed-form KL at the states of D_k and D_{k+1}; the final MSE per k."""
     S, S2, K, mb, gen = d.S, d.S2, d.K, d.mb, d.gen
     if not d.big:
@@ -1027,8 +1163,10 @@ def _fit_divergences(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], rho: 
             Yk = divergence_targets(policies, d.norm, Xk)
     else:  # the same states, drawn from the rollouts, their targets computed per minibatch
         R = d.rollouts
-        Rk = [_Rows([R[k].observations, R[k].next_observations, R[k + 1].observations, R[k + 1].next_observations])
-              for k in range(K - 1)]
+        Rk = [
+            _Rows([R[k].observations, R[k].next_observations, R[k + 1].observations, R[k + 1].next_observations])
+            for k in range(K - 1)
+        ]
     opt = torch.optim.Adam(rho.parameters(), lr=cfg.lr)
     loss = torch.zeros(())
     for i in range(cfg.kl_steps):
@@ -1052,13 +1190,31 @@ def _fit_divergences(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], rho: 
 def _init_reward(d: _Data, cfg: DeepLfLConfig, reward: RewardModel, tick: Progress) -> dict[str, float]:
     """Stage 3: r_phi = ln pi_phi by behaviour cloning of D_K (Section 5.4), in place; its losses."""
     last_s, last_a = d.states(d.K - 1, reward.norm)
-    fit = fit_gaussian_policies([reward.policy], [last_s], [last_a], cfg.reward_init_steps, cfg.lr, 0.0,
-                                [d.held[-1]], cfg.log_std, lambda n: tick("reward init", n), d.mb, d.gen)
+    fit = fit_gaussian_policies(
+        [reward.policy],
+        [last_s],
+        [last_a],
+        cfg.reward_init_steps,
+        cfg.lr,
+        0.0,
+        [d.held[-1]],
+        cfg.log_std,
+        lambda n: tick("reward init", n),
+        d.mb,
+        d.gen,
+    )
     return _fit_info(fit, "bc_nll", "bc_stop_step")
 
 
-def _fit_consistency(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], rho: SharedHeads, reward: RewardModel,
-                     shaping: SharedHeads, tick: Progress) -> dict[str, float]:
+def _fit_consistency(
+    d: _Data,
+    cfg: DeepLfLConfig,
+    policies: list[Policy],
+    rho: SharedHeads,
+    reward: RewardModel,
+    shaping: SharedHeads,
+    tick: Progress,
+) -> dict[str, float]:
     """Stage 4: minimise Eq. (5) over the reward and the shapings, in place; the final loss (and lambda).
 
     Full batches: the targets of every transition are computed once. A large log: each
@@ -1086,8 +1242,7 @@ def _fit_consistency(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], rho: 
     def target(k: int) -> torch.Tensor:
         return targets[k] if cfg.kl_weight == 0.0 else targets[k] + kl_now() * kl_dir[k]
 
-    def minibatch_target(k: int, s: torch.Tensor, a: torch.Tensor, s2: torch.Tensor,
-                         lv: torch.Tensor) -> torch.Tensor:
+    def minibatch_target(k: int, s: torch.Tensor, a: torch.Tensor, s2: torch.Tensor, lv: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             t = _consistency_target(policies[k + 1], rho, k, norm, s, a, s2, lv, alpha, gamma)
             if cfg.kl_weight == 0.0:
@@ -1102,14 +1257,21 @@ def _fit_consistency(d: _Data, cfg: DeepLfLConfig, policies: list[Policy], rho: 
         terms = []
         for k in range(d.K - 1):
             if not d.big:
-                res = consistency_residual(target(k), reward(S[k + 1], A[k + 1]), shaping(S[k + 1])[:, k],
-                                           shaping(S2[k + 1])[:, k], live[k + 1], gamma)
+                res = consistency_residual(
+                    target(k),
+                    reward(S[k + 1], A[k + 1]),
+                    shaping(S[k + 1])[:, k],
+                    shaping(S2[k + 1])[:, k],
+                    live[k + 1],
+                    gamma,
+                )
             else:  # a minibatch of D_{k+1}'s transitions
                 j = torch.randint(len(d.rollouts[k + 1]), (cast(int, d.mb),), generator=d.gen)
                 s, a, s2, lv = d.rows(k + 1, j)
-                res = consistency_residual(minibatch_target(k, s, a, s2, lv), reward(s, a), shaping(s)[:, k],
-                                           shaping(s2)[:, k], lv, gamma)
-            terms.append((res ** 2).mean())
+                res = consistency_residual(
+                    minibatch_target(k, s, a, s2, lv), reward(s, a), shaping(s)[:, k], shaping(s2)[:, k], lv, gamma
+                )
+            terms.append((res**2).mean())
         loss = torch.stack(terms).mean()
         opt.zero_grad()
         loss.backward()

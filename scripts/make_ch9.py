@@ -417,13 +417,17 @@ cells.append(
     md(r"""### The screen's verdict
 
 The rule that decides which rewards earn an observer was also written before the held-out runs:
-a reward passes an environment when, over its held-out logs, the median unseen rank is above 0.5
-and the median share of unseen checkpoints ranked above the last observed one is above 0.5; it
+a reward passes an environment when, over its held-out logs, the median unseen rank is above
+{glue:text}`screen_rho:.1f` and the median share of unseen checkpoints ranked above the last
+observed one is above {glue:text}`screen_share:.1f`; it
 passes the screen when it passes every environment with held-out logs.""")
 )
 
 cells.append(
-    code(r"""held_rows = [r for r in bench_table(DATA / "reward_bench", "mean") if r["seed"] in HELD_OUT]
+    code(r"""SCREEN_RHO, SCREEN_SHARE = 0.5, 0.5  # the thresholds written before the held-out runs
+glue("screen_rho", SCREEN_RHO, display=False)
+glue("screen_share", SCREEN_SHARE, display=False)
+held_rows = [r for r in bench_table(DATA / "reward_bench", "mean") if r["seed"] in HELD_OUT]
 print(f"{'reward':<11}{'env':<13}{'logs':>5}{'median rho_unseen':>19}{'median above_last':>19}  verdict")
 verdict = {}
 for rw in ["trex", "lfl", "lfl-state", "bc"]:
@@ -435,7 +439,7 @@ for rw in ["trex", "lfl", "lfl-state", "bc"]:
         n_env += 1
         rho = float(np.median([r["spearman_unseen"] for r in sub]))
         share = float(np.median([r["share_above_last"] for r in sub]))
-        ok = rho > 0.5 and share > 0.5
+        ok = rho > SCREEN_RHO and share > SCREEN_SHARE
         ok_all &= ok
         glue(f"screen_{rw}_{env.split('-')[0]}".replace("-", "_"), rho, display=False)
         print(f"{rw:<11}{env:<13}{len(sub):>5}{rho:>+19.2f}{share:>19.2f}  {'passes' if ok else 'fails'}")

@@ -115,8 +115,9 @@ def test_minibatch_targets_equal_the_full_ones():
             assert_allclose(got.numpy(), full[k][j].numpy(), rtol=0, atol=1e-6)
             got = deep._kl_direction_target(pols[k], pols[k + 1], rho, k, d.norm, s, a, s2, lv, 0.99)
             assert_allclose(got.numpy(), direction[k][j].numpy(), rtol=0, atol=1e-6)
-            rows = deep._Rows([D[k].observations, D[k].next_observations, D[k + 1].observations,
-                               D[k + 1].next_observations])
+            rows = deep._Rows(
+                [D[k].observations, D[k].next_observations, D[k + 1].observations, D[k + 1].next_observations]
+            )
             i = torch.randint(len(rows), (128,), generator=torch.Generator().manual_seed(2))
             got = deep.policy_kl(pols[k], pols[k + 1], d.norm(rows[i]))
             assert_allclose(got.numpy(), kl[k][i].numpy(), rtol=0, atol=1e-6)
