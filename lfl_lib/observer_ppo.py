@@ -32,7 +32,7 @@ __all__ = ["ObserverPPO"]
 class ObserverPPO(PPO):
     """:class:`lfl_lib.ppo.PPO` with the observer's options of chapter 6 (same arguments).
 
-    The options are saved and restored by :meth:`state_dict` / :meth:`load_state_dict`, each
+    The options are saved and restored by :meth:`~lfl_lib.ppo.PPO.state_dict` / :meth:`~lfl_lib.ppo.PPO.load_state_dict`, each
     only when on, so that a checkpoint without them is the plain PPO's.
     """
 
@@ -112,7 +112,7 @@ class ObserverPPO(PPO):
     def train_critic(self) -> dict[str, float]:
         """Collect one rollout with the actor frozen and train the critic alone on it.
 
-        The critic's targets are those of :meth:`train_update` (GAE(:math:`\\lambda`) returns on
+        The critic's targets are those of :meth:`~lfl_lib.ppo.PPO.train_update` (GAE(:math:`\\lambda`) returns on
         the rollout, with the same bootstraps), and its optimisation the same epochs and
         minibatches of the value loss, at the learning rate of the next update. The actor, the
         update counter and the decay schedules do not move; the observation and reward
