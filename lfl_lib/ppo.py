@@ -711,6 +711,17 @@ class _Buffers:
 
 #: Called after each rollout: hook(update, rollout of environment 0, policy that collected it).
 Hook = Callable[[int, Rollout, PolicySnapshot], None]
+#: What a rollout returns: normalized observations, actions, their log-probabilities, rewards,
+#: done flags, values (per step and environment), and environment 0's :class:`Rollout`.
+_RolloutBuffers = tuple[
+    NDArray[np.float32],
+    NDArray[np.float32],
+    NDArray[np.float32],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    Rollout,
+]
 
 
 class PPO:
@@ -831,15 +842,7 @@ class PPO:
     # -- rollout collection
     def _collect_rollout(
         self,
-    ) -> tuple[
-        NDArray[np.float32],
-        NDArray[np.float32],
-        NDArray[np.float32],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        Rollout,
-    ]:
+    ) -> _RolloutBuffers:
         """Step the vector env ``n_steps`` times with the current policy.
 
         Returns the update's buffers (normalized observations, actions, their log-probabilities,
@@ -883,15 +886,7 @@ class PPO:
 
     def _collect_rollout_discrete(
         self,
-    ) -> tuple[
-        NDArray[np.float32],
-        NDArray[np.float32],
-        NDArray[np.float32],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        Rollout,
-    ]:
+    ) -> _RolloutBuffers:
         """:meth:`_collect_rollout` for a categorical actor: actions drawn by ``torch.multinomial`` from ``self.gen``.
 
         The actions are returned as float32 of shape (T, N, 1) (integers) and environment 0's
@@ -937,15 +932,7 @@ class PPO:
 
     def _finish_rollout(
         self, b: _Buffers, logp_b: NDArray[np.float32], actions0: NDArray[Any], **rollout_kw: Any
-    ) -> tuple[
-        NDArray[np.float32],
-        NDArray[np.float32],
-        NDArray[np.float32],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        Rollout,
-    ]:
+    ) -> _RolloutBuffers:
         """The buffers as :meth:`_collect_rollout` returns them, with environment 0's :class:`Rollout`."""
         done_b = (b.term | b.trunc).astype(np.float64)
         rollout = Rollout(b.raw0, actions0, b.rawn0, b.term[:, 0].copy(), b.trunc[:, 0].copy(), **rollout_kw)
