@@ -341,27 +341,9 @@ def test_live_mask_keeps_truncations():
 
 #: The end-to-end problem: as LQ with alpha = 1 and a first policy that ignores the state. SPI's means do
 #: not depend on alpha, so pi_2 is as far from the optimum (relative error 0.67) at every temperature.
-E2E = lq.LQProblem(
-    A=[[1.0, 0.2], [0.0, 0.9]],
-    B=[[0.0], [0.5]],
-    Q=np.eye(2),
-    R=[[0.5]],
-    gamma=0.9,
-    alpha=1.0,
-    horizon=5,
-    start_cov=0.25 * np.eye(2),
-)
-E2E_CFG = DeepLfLConfig(
-    alpha_model=1.0,
-    gamma=0.9,
-    hidden=(),
-    shared_units=64,
-    lr=2e-2,
-    policy_steps=300,
-    kl_steps=1000,
-    reward_init_steps=200,
-    consistency_steps=800,
-)
+# the same test bed as chapter 9's state-term experiment (one definition of it)
+from lfl_lib.experiments.lq_state_term import CONFIG as E2E_CFG  # noqa: E402
+from lfl_lib.experiments.lq_state_term import PROBLEM as E2E  # noqa: E402
 
 
 def _observer_error(reward, opt):

@@ -42,7 +42,7 @@ __all__ = [
     "main",
 ]
 
-#: The test bed of ``tests/test_deep_lfl.py`` (deterministic dynamics, horizon 5).
+#: The LQ test bed (deterministic dynamics, horizon 5); ``tests/test_deep_lfl.py`` imports it.
 PROBLEM = lq.LQProblem(
     A=np.array([[1.0, 0.2], [0.0, 0.9]]),
     B=np.array([[0.0], [0.5]]),
@@ -53,7 +53,7 @@ PROBLEM = lq.LQProblem(
     horizon=5,
     start_cov=0.25 * np.eye(2),
 )
-#: Linear policies and reward, the settings of the end-to-end test of ``tests/test_deep_lfl.py``.
+#: Linear policies and reward; the end-to-end test of ``tests/test_deep_lfl.py`` imports them.
 CONFIG = DeepLfLConfig(
     alpha_model=1.0,
     gamma=0.9,
