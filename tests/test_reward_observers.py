@@ -31,6 +31,11 @@ def test_learner_scores_are_the_first_and_last_observed_checkpoints(tmp_path):
     (tmp_path / "Hopper-v5_seed3.json").write_text(json.dumps(log))
     got = ro._learner_scores("Hopper-v5", 3, tmp_path, [2, 4, 5])
     assert got == {"mean-return": [1, 4], "sampled-return": [8, 5]}
+    # a log that recorded the released code's queue adds the paper-code protocol (the queue's mean)
+    log["paper_code"] = {str(u): [u, u + 1.0] for u in log["updates"]}
+    (tmp_path / "Hopper-v5_seed3.json").write_text(json.dumps(log))
+    got = ro._learner_scores("Hopper-v5", 3, tmp_path, [2, 4, 5])
+    assert got["paper-code"] == [2.5, 5.5] and got["mean-return"] == [1, 4]
 
 
 def test_the_table_reads_every_file(tmp_path):
@@ -51,6 +56,7 @@ def test_the_table_reads_every_file(tmp_path):
         )
     rows = ro.observer_table(tmp_path)
     assert [(r["seed"], r["final"], r["start"]) for r in rows] == [(0, 1.25, 0.9), (1, -0.5, 0.9)]
+    assert ro.observer_table(tmp_path, "paper-code") == []  # no file holds that protocol
     assert (
         ro.observer_path("o", "trex", "absorbing", "Hopper-v5", 2).as_posix() == "o/trex_absorbing/Hopper-v5_seed2.json"
     )

@@ -54,7 +54,13 @@ def load_checkpoint(run_dir: str | Path, update: int) -> tuple[Rollout, PolicySn
     return Rollout(**item["rollout"]), PolicySnapshot.from_dict(item["policy"])
 
 
-def _train(env_id: str, seed: int, n_updates: int, run_dir: Path, progress: bool) -> float:
+def _train(env_id: str, seed: int, n_updates: int, run_dir: Path, progress: bool) -> tuple[float, dict[int, list[float]]]:
+    """Train (or resume) the learner to ``n_updates``; return the time spent and the paper-code values.
+
+    The paper-code values of update u are the released code's score queue at the end of u's
+    rollout (``paper-code`` protocol of :mod:`lfl_lib.experiments.study`); a learner resumed from a
+    checkpoint written before they were recorded has none for its earlier updates.
+    """
     cfg = make_config(env_id, seed, "paper", learner_updates=n_updates)
     ck_dir = run_dir / "checkpoints"
     ck_dir.mkdir(parents=True, exist_ok=True)
@@ -69,18 +75,22 @@ def _train(env_id: str, seed: int, n_updates: int, run_dir: Path, progress: bool
     ppo = PPO(env_id, cfg.learner_ppo, seed=seed, hook=hook)
     ppo.tap.capture_reward_terms(PAPER_CODE_QUEUE)
     ck = run_dir / "learner.pt"
+    paper_code: dict[int, list[float]] = {}
     if ck.exists():
-        ppo.load_state_dict(_safe_io.load(ck)["ppo"])
+        saved = _safe_io.load(ck)
+        ppo.load_state_dict(saved["ppo"])
+        paper_code = {int(k): list(v) for k, v in saved.get("paper_code", {}).items()}
     t0 = time.perf_counter()
     bar = tqdm(total=n_updates, initial=ppo.update, desc=f"{env_id} s{seed} learner", disable=not progress)
     while ppo.update < n_updates:
         stats = ppo.train_update()
-        _safe_io.save({"ppo": ppo.state_dict()}, ck)
+        paper_code[ppo.update] = [float(x) for x in ppo.tap.reward_terms or ()]
+        _safe_io.save({"ppo": ppo.state_dict(), "paper_code": paper_code}, ck)
         bar.set_postfix(ret=f"{stats['train_return']:.1f}")
         bar.update(1)
     bar.close()
     ppo.close()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, paper_code
 
 
 def _save_trajectories(path: Path, seen: list[tuple[np.ndarray, np.ndarray]], ends: dict[str, Any]) -> None:
@@ -170,7 +180,8 @@ def run_learner_log(
     rdir.mkdir(parents=True, exist_ok=True)
     times_path = rdir / "times.json"
     times: dict[str, float] = json.loads(times_path.read_text()) if times_path.exists() else {}
-    times["learner"] = times.get("learner", 0.0) + _train(env_id, seed, n_updates, rdir, progress)
+    spent, paper_code = _train(env_id, seed, n_updates, rdir, progress)
+    times["learner"] = times.get("learner", 0.0) + spent
     write_json(times, times_path)
     t0 = time.perf_counter()
     ev = _evaluate(env_id, n_updates, rdir, episodes, eval_seed, progress)
@@ -189,6 +200,8 @@ def run_learner_log(
         "mean_return": [float(np.mean(ev[str(u)]["mean"])) for u in updates],
         "sampled_return": [float(np.mean(ev[str(u)]["sampled"])) for u in updates],
         "returns": {str(u): ev[str(u)] for u in updates},
+        # the released code's score queue at the end of each update's rollout (None: not recorded)
+        "paper_code": {str(u): paper_code[u] for u in updates} if all(u in paper_code for u in updates) else None,
         "window_matches_study": _study_match(env_id, seed, window, ev),
         "command": command,
         "git_commit": git_commit(),

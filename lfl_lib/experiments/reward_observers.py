@@ -101,14 +101,20 @@ def _reward_fn(reward: str, env_id: str, seed: int, runs: Path, cache: Path, win
 
 
 def _learner_scores(env_id: str, seed: int, logs: Path, window: list[int]) -> dict[str, list[float]]:
-    """The learner log's mean scores of the first and last observed checkpoints, per protocol."""
+    """The learner log's mean scores of the first and last observed checkpoints, per protocol.
+
+    ``paper-code`` is there only when the log recorded the released code's queue of its rollouts.
+    """
     log = read_json(logs / f"{env_id}_seed{seed}.json", "learner log")
     ups = list(log["updates"])
     first, last = ups.index(window[0]), ups.index(window[-1])
-    return {
+    scores = {
         "mean-return": [log["mean_return"][first], log["mean_return"][last]],
         "sampled-return": [log["sampled_return"][first], log["sampled_return"][last]],
     }
+    if log.get("paper_code"):
+        scores["paper-code"] = [float(np.mean(log["paper_code"][str(u)])) for u in (window[0], window[-1])]
+    return scores
 
 
 def run_reward_observer(
@@ -163,15 +169,19 @@ def run_reward_observer(
         progress=progress,
         freeze_obs_stats=True,
         scores={"sampled": sampled},
+        paper_code="paper-code" in learner,
         desc=f"{reward} {env_id} s{seed}",
     )
     rec = res.record
     mean = [float(np.mean(r)) for r in rec["returns"]]
     samp = [float(np.mean(r)) for r in rec["sampled"]]
-    norm = {
-        "mean-return": [float(x) for x in normalize_scores(np.array(mean), *learner["mean-return"])],
-        "sampled-return": [float(x) for x in normalize_scores(np.array(samp), *learner["sampled-return"])],
-    }
+    raw = {"mean-return": mean, "sampled-return": samp}
+    returns = {"mean-return": rec["returns"], "sampled-return": rec["sampled"]}
+    if "paper-code" in learner:
+        # entry k: the queue at the end of the rollout collected by the policy after k updates (k < updates)
+        raw["paper-code"] = [float(np.mean(q)) for q in rec["paper_code"]]
+        returns["paper-code"] = rec["paper_code"]
+    norm = {k: [float(x) for x in normalize_scores(np.array(v), *learner[k])] for k, v in raw.items()}
     result = {
         "reward": reward,
         "terminal": terminal,
@@ -180,8 +190,8 @@ def run_reward_observer(
         "window": window,
         "updates": updates,
         "learner_first_last": learner,
-        "returns": {"mean-return": rec["returns"], "sampled-return": rec["sampled"]},
-        "scores": {"mean-return": mean, "sampled-return": samp},
+        "returns": returns,
+        "scores": raw,
         "normalized": norm,
         "final_normalized": {k: v[-1] for k, v in norm.items()},
         "start_normalized": {k: v[0] for k, v in norm.items()},
@@ -204,10 +214,15 @@ def run_reward_observer(
 
 
 def observer_table(folder: str | Path = DEFAULT_OUT, protocol: str = "mean-return") -> list[dict[str, Any]]:
-    """One row per observer file: reward, setting, env, seed, start and final normalized scores."""
+    """One row per observer file that holds ``protocol``: reward, setting, env, seed, start and final normalized scores.
+
+    ``paper-code`` is held only by runs whose learner log recorded the released code's queue.
+    """
     rows = []
     for f in sorted(Path(folder).glob("*/*_seed*.json")):
         d = json.loads(f.read_text())
+        if protocol not in d["final_normalized"]:
+            continue
         rows.append(
             {
                 "reward": d["reward"],
