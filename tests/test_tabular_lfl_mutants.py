@@ -713,7 +713,7 @@ def kl_runs():
 def test_auto_passes_the_model_its_weight_and_the_options_on(kl_runs):
     P = np.full((3, 2, 3), 1 / 3)
     opts = dict(solver="adam", n_steps=5, lr=0.2, P=P)
-    # a zero margin: the best candidate, here KL (the default margin keeps SPI; tests/test_auto_margin.py)
+    # a zero margin: the best candidate, here KL (the default margin keeps SPI; tests/test_tabular_lfl_auto_margin.py)
     auto = fit_lfl(kl_runs, 3, 2, GAMMA, ALPHA_M, learner_model="auto", se_margin=0.0, **opts)
     sel = select_learner_model(kl_runs, 3, 2, GAMMA, ALPHA_M, se_margin=0.0, **opts)
     assert auto.selection == sel and sel.model == "kl" and sel.kl_weight > 0
