@@ -476,22 +476,14 @@ Scores are normalized as in chapter 6: 0 is the first observed learner checkpoin
 
 cells.append(
     code(r"""from rliable import library as rly
-from rliable import metrics
 
+from lfl_lib.experiments.aggregate import iqm_interval
 from lfl_lib.experiments.reward_observers import observer_table
 
 OBS = DATA / "reward_observers"
 LFL_DIR = "fix_kl-fit_terminal-bootstrap_anchor-kl_frozen-stats"
 PROTOS = ("mean-return", "sampled-return")
 SEEDS = range(5)
-
-
-def iqm_interval(values):
-    # rliable's 95% stratified-bootstrap interval; it resamples with numpy's global generator
-    np.random.seed(0)
-    point, ci = rly.get_interval_estimates({"x": np.asarray(values, float)[:, None]},
-                                           lambda x: np.array([metrics.aggregate_iqm(x)]), reps=2000)
-    return float(point["x"][0]), float(ci["x"][0, 0]), float(ci["x"][1, 0])
 
 
 def trex_runs(terminal, seeds, protocol="mean-return"):

@@ -54,7 +54,9 @@ def load_checkpoint(run_dir: str | Path, update: int) -> tuple[Rollout, PolicySn
     return Rollout(**item["rollout"]), PolicySnapshot.from_dict(item["policy"])
 
 
-def _train(env_id: str, seed: int, n_updates: int, run_dir: Path, progress: bool) -> tuple[float, dict[int, list[float]]]:
+def _train(
+    env_id: str, seed: int, n_updates: int, run_dir: Path, progress: bool
+) -> tuple[float, dict[int, list[float]]]:
     """Train (or resume) the learner to ``n_updates``; return the time spent and the paper-code values.
 
     The paper-code values of update u are the released code's score queue at the end of u's
