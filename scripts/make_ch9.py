@@ -479,10 +479,12 @@ cells.append(
 
 from lfl_lib.experiments.aggregate import iqm_interval
 from lfl_lib.experiments.reward_observers import observer_table
+from lfl_lib.experiments.study import learner_rises, protocol_scores
 
 OBS = DATA / "reward_observers"
 LFL_DIR = "fix_kl-fit_terminal-bootstrap_anchor-kl_frozen-stats"
-PROTOS = ("mean-return", "sampled-return")
+PROTOS = ("mean-return", "sampled-return", "paper-code")
+PROTO_KEY = {"mean-return": "mean", "sampled-return": "sampled", "paper-code": "code"}
 SEEDS = range(5)
 
 
@@ -525,53 +527,78 @@ reported seeds. Reacher never terminates, so the two are the same there.""")
 )
 
 cells.append(
-    code(r"""def lfl_final(e, s, protocol):
+    code(r"""def study_file(e, s):
     f = DATA / "mujoco_scores" / LFL_DIR / f"{e}_seed{s}.json"
-    return json.loads(f.read_text())["scores"][protocol]["final_observer_normalized"] if f.exists() else None
+    return json.loads(f.read_text()) if f.exists() else None
+
+
+# as in chapter 6, a run has a score under a protocol only where its learner's last observed
+# checkpoint scores above its first there (otherwise "above 1" would not mean "better than the learner")
+def lfl_final(e, s, protocol):
+    r = study_file(e, s)
+    return None if r is None or not learner_rises(r, protocol) else protocol_scores(r, protocol)["final_observer_normalized"]
 
 
 def clone_score(e, s, protocol):
-    f = DATA / "mujoco_scores" / LFL_DIR / f"{e}_seed{s}.json"
-    return json.loads(f.read_text())["scores"][protocol]["observer_normalized"][0] if f.exists() else None
+    r = study_file(e, s)
+    return None if r is None or not learner_rises(r, protocol) else protocol_scores(r, protocol)["observer_normalized"][0]
 
 
 def trex_final(e, s, protocol):
     terminal = CHOSEN if e == "Hopper-v5" else "absorbing"
     f = OBS / f"trex_{terminal}" / f"{e}_seed{s}.json"
-    return json.loads(f.read_text())["final_normalized"][protocol] if f.exists() else None
+    if not f.exists():
+        return None
+    d = json.loads(f.read_text())
+    if protocol not in d["final_normalized"]:
+        return None
+    first, last = d["learner_first_last"][protocol]
+    return d["final_normalized"][protocol] if last > first else None
+
+
+def run_exists(m, e, s, protocol):
+    if m != "T-REX":
+        return study_file(e, s) is not None
+    terminal = CHOSEN if e == "Hopper-v5" else "absorbing"
+    f = OBS / f"trex_{terminal}" / f"{e}_seed{s}.json"
+    return f.exists() and protocol in json.loads(f.read_text())["final_normalized"]
 
 
 METHODS = {"LfL": lfl_final, "BC": clone_score, "T-REX": trex_final}
 ALL_ENVS = ["Reacher-v5", "Hopper-v5", "HalfCheetah-v5", "Ant-v5"]
+MIN_SEEDS = 3  # an aggregate needs at least three of the five seeds with a score
 table = {}
 for protocol in PROTOS:
-    print(f"{protocol}: final normalized score per seed, median, IQM [95% CI]")
+    print(f"{protocol}: final normalized score per seed (n/a: the learner does not rise under this protocol; "
+          f"-: not run), median, IQM [95% CI]")
     print(f"{'':15}{'':7}" + "".join(f"{'seed ' + str(s):>8}" for s in SEEDS) + f"{'median':>8}{'IQM [95% CI]':>24}")
     for e in ALL_ENVS:
         for m, fn in METHODS.items():
             vals = [fn(e, s, protocol) for s in SEEDS]
             kept = [v for v in vals if v is not None]
-            if len(kept) < len(vals):
-                if kept:
-                    print(f"{e:<15}{m:<7}" + "".join(f"{'-':>8}" if v is None else f"{v:>+8.2f}" for v in vals)
-                          + "   (not all seeds: no aggregate)")
+            row = "".join(f"{'n/a' if ran else '-':>8}" if v is None else f"{v:>+8.2f}"
+                          for v, ran in zip(vals, [run_exists(m, e, s, protocol) for s in SEEDS]))
+            if not kept:
+                continue
+            if len(kept) < MIN_SEEDS:
+                print(f"{e:<15}{m:<7}{row}   (fewer than {MIN_SEEDS} seeds: no aggregate)")
                 continue
             iqm, lo, hi = iqm_interval(kept)
-            table[protocol, e, m] = dict(vals=kept, median=float(np.median(kept)), iqm=iqm, lo=lo, hi=hi)
-            print(f"{e:<15}{m:<7}" + "".join(f"{v:>+8.2f}" for v in kept)
-                  + f"{np.median(kept):>+8.2f}{f'{iqm:+.2f} [{lo:+.2f}, {hi:+.2f}]':>24}")
+            table[protocol, e, m] = dict(vals=vals, kept=kept, median=float(np.median(kept)), iqm=iqm, lo=lo, hi=hi)
+            print(f"{e:<15}{m:<7}{row}{np.median(kept):>+8.2f}{f'{iqm:+.2f} [{lo:+.2f}, {hi:+.2f}]':>24}")
     print()
 for (protocol, e, m), st in table.items():
-    key = f"{'mean' if protocol == 'mean-return' else 'sampled'}_{m.replace('-', '')}_{e.split('-')[0]}"
+    key = f"{PROTO_KEY[protocol]}_{m.replace('-', '')}_{e.split('-')[0]}"
     for stat in ("median", "iqm", "lo", "hi"):
-        glue(f"{key}_{stat}", st[stat], display=False)""")
+        glue(f"{key}_{stat}", st[stat], display=False)
+    glue(f"{key}_n", len(st["kept"]), display=False)""")
 )
 
 cells.append(
     code(r"""envs_trex = [e for e in ALL_ENVS if ("mean-return", e, "T-REX") in table]
 glue("trex_envs", ", ".join(e.split("-")[0] for e in envs_trex), display=False)
 glue("n_trex_envs", len(envs_trex), display=False)
-for env in ("Reacher-v5", "Hopper-v5"):
+for env in [e for e in ALL_ENVS if any(k[0] == e for k in logs)]:
     gains = []
     for (e, s_), d in logs.items():
         if e != env:
@@ -584,17 +611,21 @@ for env in ("Reacher-v5", "Hopper-v5"):
 above = [e for e in envs_trex if table["mean-return", e, "T-REX"]["iqm"] > 1]
 glue("n_trex_above", len(above), display=False)
 for e in envs_trex:
-    v = table["mean-return", e, "T-REX"]["vals"]
+    v = table["mean-return", e, "T-REX"]["kept"]
     glue(f"trex_{e.split('-')[0]}_n_above", sum(x > 1 for x in v), display=False)
     glue(f"trex_{e.split('-')[0]}_min", min(v), display=False)
     glue(f"trex_{e.split('-')[0]}_max", max(v), display=False)
-    d = [a - b for a, b in zip(v, table["mean-return", e, "BC"]["vals"])]
+    pairs_bc = zip(table["mean-return", e, "T-REX"]["vals"], table["mean-return", e, "BC"]["vals"])
+    d = [a - b for a, b in pairs_bc if a is not None and b is not None]
     glue(f"trex_{e.split('-')[0]}_vs_bc_n", sum(x > 0 for x in d), display=False)
     glue(f"trex_{e.split('-')[0]}_vs_bc_n_inv", sum(x < 0 for x in d), display=False)
 fig, ax = plt.subplots(figsize=(5.2, 3.4))
 taus = np.linspace(-0.5, 3.0, 141)
 # rliable's score distributions: runs x environments, with 95% stratified-bootstrap bands
-score_dict = {m: np.array([table["mean-return", e, m]["vals"] for e in envs_trex]).T for m in ("LfL", "BC", "T-REX")}
+# the environments where every method has a score on every seed
+prof_envs = [e for e in envs_trex if all(("mean-return", e, m) in table and None not in table["mean-return", e, m]["vals"]
+                                         for m in METHODS)]
+score_dict = {m: np.array([table["mean-return", e, m]["vals"] for e in prof_envs]).T for m in ("LfL", "BC", "T-REX")}
 np.random.seed(0)
 dists, cis = rly.create_performance_profile(score_dict, taus, reps=2000)
 for m, style in (("LfL", "-"), ("BC", ":"), ("T-REX", "--")):
@@ -603,7 +634,7 @@ for m, style in (("LfL", "-"), ("BC", ":"), ("T-REX", "--")):
 ax.axvline(1.0, color="0.6", lw=0.8)
 ax.set_xlabel("normalized score tau (mean actions)")
 ax.set_ylabel("fraction of runs with score > tau")
-ax.set_title(" and ".join(e.split("-")[0] for e in envs_trex) + f", {len(SEEDS)} seeds each", fontsize=10)
+ax.set_title(", ".join(e.split("-")[0] for e in prof_envs) + f"; {len(SEEDS)} seeds each", fontsize=10)
 ax.legend(frameon=False)
 fig.tight_layout()
 plt.show()""")
