@@ -1,4 +1,5 @@
-"""Shared fixtures and hypothesis strategies for the tests of lfl_lib's tabular core.
+"""Shared fixtures and hypothesis strategies for the tests of lfl_lib's tabular core, and the
+command lines that the tests of ``lfl recover`` and ``lfl observe`` share.
 
 Hypothesis runs derandomized (the same examples on every run, so a failure is
 reproducible and CI is deterministic) with no deadline (a shared, slow core must not
@@ -9,6 +10,8 @@ turn into flaky timing failures). The default profile keeps the whole suite fast
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from pathlib import Path
 
 import lfl_lib  # noqa: F401  (first: pins MKL's code path before numpy or torch loads, lfl_lib.code_paths)
 import numpy as np
@@ -16,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from lfl_lib.data import Episode, Rollout, save_episodes
 from lfl_lib.gridworld import ALPHA, make_gridworld
 from lfl_lib.mdp import TabularMDP, random_mdp, soft_optimal
 
@@ -124,3 +128,71 @@ def random_consistency_problem(
     w = rng.random((n_targets, n_states, n_actions))
     w /= w.sum(axis=(1, 2), keepdims=True)
     return mdp, t, w
+
+
+# ---------------------------------------------------------------------------
+# Rollouts and command lines for the tests of `lfl recover` and `lfl observe`
+# ---------------------------------------------------------------------------
+
+
+def random_rollouts(
+    n: int = 3, T: int = 40, obs_dim: int = 4, act_dim: int = 1, seed: int = 0, episode_ends: bool = True
+) -> list[Rollout]:
+    """``n`` rollouts of N(0, 1) observations and actions, the k-th one's actions scaled by 1 - 0.2 k.
+
+    With ``episode_ends`` an episode terminates every 10 steps; without, none does.
+    """
+    rng = np.random.default_rng(seed)
+    return [
+        Rollout(
+            rng.normal(size=(T, obs_dim)),
+            rng.normal(size=(T, act_dim)) * (1 - 0.2 * k),
+            rng.normal(size=(T, obs_dim)),
+            np.arange(T) % 10 == 9 if episode_ends else np.zeros(T, bool),
+        )
+        for k in range(n)
+    ]
+
+
+def write_rollouts(folder: Path, rollouts: Sequence[Rollout]) -> list[str]:
+    """Save ``rollouts`` as ``D1.npz``, ``D2.npz``, ... in ``folder``; their paths, in order."""
+    return [str(r.save(folder / f"D{k + 1}.npz")) for k, r in enumerate(rollouts)]
+
+
+def observe_argv(
+    reward: str | Path,
+    env_id: str,
+    *,
+    start: str | Path | None = None,
+    bc_steps: int | None = None,
+    updates: int = 1,
+    out: str | Path | None = None,
+) -> list[str]:
+    """``lfl observe`` on a tiny budget: the small preset, ``updates`` PPO updates, 2 evaluation episodes.
+
+    ``start`` (a rollout file) and ``bc_steps`` are passed when given; without ``out`` the caller adds ``--out``.
+    """
+    argv = ["observe", "--reward", str(reward), "--env", env_id, "--updates", str(updates), "--preset", "small"]
+    argv += ["--eval-episodes", "2", "--no-progress"]
+    if start is not None:
+        argv += ["--start", str(start)]
+    if bc_steps is not None:
+        argv += ["--bc-steps", str(bc_steps)]
+    if out is not None:
+        argv += ["--out", str(out)]
+    return argv
+
+
+def write_tabular_logs(folder: Path, seed: int = 0) -> list[str]:
+    """Three files ``T0.npz``..``T2.npz`` of 5 random episodes each (3 states, 2 actions, 10 steps)."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for k in range(3):
+        eps = [Episode(rng.integers(3, size=11), rng.integers(2, size=10)) for _ in range(5)]
+        paths.append(str(save_episodes(eps, folder / f"T{k}.npz")))
+    return paths
+
+
+def tabular_recover_argv(paths: Sequence[str]) -> list[str]:
+    """``lfl recover --tabular`` of the files of :func:`write_tabular_logs`, their 3 states and 2 actions."""
+    return ["recover", "--tabular", "--rollouts", *paths, "--n-states", "3", "--n-actions", "2"]

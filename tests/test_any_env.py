@@ -15,6 +15,7 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
+from conftest import observe_argv, random_rollouts, tabular_recover_argv, write_rollouts, write_tabular_logs
 from lfl_lib.cli import main
 from lfl_lib.data import Rollout
 from lfl_lib.ppo import PPO, PPOConfig
@@ -22,17 +23,9 @@ from lfl_lib.ppo import PPO, PPOConfig
 TINY_PPO = PPOConfig(n_envs=2, n_steps=64, n_epochs=1, n_minibatches=2, anneal_updates=4)
 
 
-def _rollouts(obs_dim: int, act_dim: int = 1, n: int = 3, T: int = 40, seed: int = 0) -> list[Rollout]:
-    rng = np.random.default_rng(seed)
-    return [
-        Rollout(
-            rng.normal(size=(T, obs_dim)),
-            rng.normal(size=(T, act_dim)) * (1 - 0.2 * k),
-            rng.normal(size=(T, obs_dim)),
-            np.zeros(T, bool),
-        )
-        for k in range(n)
-    ]
+def _rollouts(obs_dim: int) -> list[Rollout]:
+    """Rollouts of a task without terminations, as the classic-control ones."""
+    return random_rollouts(obs_dim=obs_dim, episode_ends=False)
 
 
 def _continue(env_id: str, interrupt: bool) -> dict[str, float]:
@@ -101,31 +94,11 @@ def test_checkpoint_says_when_the_env_cannot_be_saved_and_resumes_with_fresh_epi
 
 @pytest.mark.parametrize("env_id,obs_dim", [("Pendulum-v1", 3), ("MountainCarContinuous-v0", 2)])
 def test_cli_observe_on_a_classic_control_env(tmp_path, env_id, obs_dim):
-    paths = [str(r.save(tmp_path / f"D{k}.npz")) for k, r in enumerate(_rollouts(obs_dim))]
+    paths = write_rollouts(tmp_path, _rollouts(obs_dim))
     rec = tmp_path / "rec"
     assert main(["recover", "--rollouts", *paths, "--out", str(rec), "--steps", "3", "--no-progress"]) == 0
     obs = tmp_path / "obs"
-    argv = [
-        "observe",
-        "--reward",
-        str(rec),
-        "--env",
-        env_id,
-        "--start",
-        paths[-1],
-        "--out",
-        str(obs),
-        "--updates",
-        "1",
-        "--preset",
-        "small",
-        "--bc-steps",
-        "3",
-        "--eval-episodes",
-        "2",
-        "--no-progress",
-    ]
-    assert main(argv) == 0
+    assert main(observe_argv(rec, env_id, start=paths[-1], bc_steps=3, out=obs)) == 0
     rep = json.loads((obs / "observe_report.json").read_text())
     assert len(rep["scores"]) == 2 and all(np.isfinite(rep["scores"]))
     assert not (obs / "observe_checkpoint.pt").exists()
@@ -149,7 +122,7 @@ def test_train_observer_checkpoint_on_pendulum(tmp_path):
 def test_cli_unexpected_error_is_one_line_and_leaves_no_folder(tmp_path, capsys, monkeypatch):
     import lfl_lib.observer as observer
 
-    paths = [str(r.save(tmp_path / f"D{k}.npz")) for k, r in enumerate(_rollouts(3))]
+    paths = write_rollouts(tmp_path, _rollouts(3))
     rec = tmp_path / "rec"
     assert main(["recover", "--rollouts", *paths, "--out", str(rec), "--steps", "3", "--no-progress"]) == 0
 
@@ -172,13 +145,13 @@ def test_cli_unexpected_error_is_one_line_and_leaves_no_folder(tmp_path, capsys,
 
 
 def test_cli_refuses_the_same_file_twice(tmp_path, capsys):
-    paths = [str(r.save(tmp_path / f"D{k}.npz")) for k, r in enumerate(_rollouts(3))]
+    paths = write_rollouts(tmp_path, _rollouts(3))
     argv = [
         "recover",
         "--rollouts",
         paths[0],
         paths[1],
-        str(tmp_path / "." / "D1.npz"),
+        str(tmp_path / "." / "D2.npz"),
         "--out",
         str(tmp_path / "o"),
         "--steps",
@@ -190,37 +163,16 @@ def test_cli_refuses_the_same_file_twice(tmp_path, capsys):
 
 
 def test_cli_progress_prints_each_tick_once(tmp_path, capsys):
-    paths = [str(r.save(tmp_path / f"D{k}.npz")) for k, r in enumerate(_rollouts(3))]
+    paths = write_rollouts(tmp_path, _rollouts(3))
     assert main(["recover", "--rollouts", *paths, "--out", str(tmp_path / "o"), "--steps", "50"]) == 0
     err = capsys.readouterr().err
     assert err.count("stage=policies") == 1 and err.count("stage=divergences") == 1  # one refresh per tick
 
 
 def test_cli_tabular_reward_range_and_learner_model(tmp_path, capsys):
-    from lfl_lib.data import Episode, save_episodes
-
-    rng = np.random.default_rng(0)
-    paths = []
-    for k in range(3):
-        eps = [Episode(rng.integers(3, size=11), rng.integers(2, size=10)) for _ in range(5)]
-        paths.append(str(save_episodes(eps, tmp_path / f"T{k}.npz")))
+    paths = write_tabular_logs(tmp_path)
     out = tmp_path / "tab"
-    argv = [
-        "recover",
-        "--tabular",
-        "--rollouts",
-        *paths,
-        "--n-states",
-        "3",
-        "--n-actions",
-        "2",
-        "--out",
-        str(out),
-        "--learner-model",
-        "svi",
-        "--no-progress",
-    ]
-    assert main(argv) == 0
+    assert main([*tabular_recover_argv(paths), "--out", str(out), "--learner-model", "svi", "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "reward range [" in printed and "learner model svi" in printed and "losses" not in printed
     assert json.loads((out / "recover_report.json").read_text())["settings"]["learner_model"] == "svi"

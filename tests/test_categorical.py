@@ -14,6 +14,7 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
+from conftest import observe_argv
 from lfl_lib.categorical import CategoricalActor, categorical_kl, policy_table
 from lfl_lib.data import Rollout, check_rollouts, load_rollout
 from lfl_lib.deep_lfl import DeepLfLConfig, Standardizer, consistency_targets, divergence_targets, recover_reward
@@ -21,7 +22,6 @@ from lfl_lib.improvement import soft_improvement
 from lfl_lib.inversion import invert_soft_improvement, kl_divergence
 from lfl_lib.mdp import random_mdp, softmax_policy
 from lfl_lib.tabular_lfl import targets as tabular_targets
-
 
 # ------------------------------------------------------------------ the data type
 
@@ -274,31 +274,7 @@ def test_cli_recover_and_observe_on_cartpole(tmp_path):
     assert rep["n_actions"] == 2 and rep["fitted_policy_std"] == [None, None]
     assert load_reward(rec).n_actions == 2
     obs = tmp_path / "obs"
-    assert (
-        main(
-            [
-                "observe",
-                "--reward",
-                str(rec),
-                "--env",
-                "CartPole-v1",
-                "--start",
-                paths[-1],
-                "--out",
-                str(obs),
-                "--updates",
-                "1",
-                "--preset",
-                "small",
-                "--bc-steps",
-                "20",
-                "--eval-episodes",
-                "2",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main(observe_argv(rec, "CartPole-v1", start=paths[-1], bc_steps=20, out=obs)) == 0
     scores = json.loads((obs / "observe_report.json").read_text())["scores"]
     assert len(scores) == 2 and all(1 <= x <= 500 for x in scores)
     assert (

@@ -12,9 +12,10 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
+from conftest import observe_argv, random_rollouts, write_rollouts
 from lfl_lib import _safe_io
 from lfl_lib.cli import INTERRUPTED, main
-from lfl_lib.data import Episode, Rollout, save_episodes
+from lfl_lib.data import Episode, save_episodes
 from lfl_lib.deep_lfl import DeepLfLConfig, recover_reward
 from lfl_lib.observer import RecoveredReward, load_reward, save_reward
 from lfl_lib.ppo import PPOConfig
@@ -22,30 +23,17 @@ from lfl_lib.ppo import PPOConfig
 TINY = dict(policy_steps=3, kl_steps=3, reward_init_steps=3, consistency_steps=3)
 
 
-def _rollouts(n: int = 3, T: int = 40, obs_dim: int = 4, act_dim: int = 1, seed: int = 0) -> list[Rollout]:
-    rng = np.random.default_rng(seed)
-    return [
-        Rollout(
-            rng.normal(size=(T, obs_dim)),
-            rng.normal(size=(T, act_dim)) * (1 - 0.2 * k),
-            rng.normal(size=(T, obs_dim)),
-            np.arange(T) % 10 == 9,
-        )
-        for k in range(n)
-    ]
-
-
 @pytest.fixture(scope="module")
 def reward():
     torch.set_num_threads(1)
-    return recover_reward(_rollouts(), TINY)[0]
+    return recover_reward(random_rollouts(), TINY)[0]
 
 
 # ------------------------------------------------------------------ bad input, continuous
 
 
 def test_deep_recover_reward_validates_its_input():
-    ros = _rollouts()
+    ros = random_rollouts()
     with pytest.raises(ValueError, match="got a single Rollout"):
         recover_reward(ros[0], TINY)
     with pytest.raises(ValueError, match="at least 2"):
@@ -122,15 +110,8 @@ def test_study_refuses_bad_input_before_writing(tmp_path):
 # ------------------------------------------------------------------ the command line
 
 
-def _write(tmp_path, rollouts):
-    paths = []
-    for k, r in enumerate(rollouts):
-        paths.append(str(r.save(tmp_path / f"D{k + 1}.npz")))
-    return paths
-
-
 def test_cli_recover_then_observe(tmp_path, capsys):
-    paths = _write(tmp_path, _rollouts())
+    paths = write_rollouts(tmp_path, random_rollouts())
     out = tmp_path / "rec"
     argv = ["recover", "--rollouts", *paths, "--out", str(out), "--steps", "3", "--no-progress"]
     assert main(argv) == 0
@@ -143,31 +124,7 @@ def test_cli_recover_then_observe(tmp_path, capsys):
     assert main(argv) == 0 and "already done" in capsys.readouterr().out  # the same command again
     assert main(["recover", "--rollouts", *paths[:2], "--out", str(out), "--steps", "3", "--no-progress"]) == 2
     obs = tmp_path / "obs"
-    assert (
-        main(
-            [
-                "observe",
-                "--reward",
-                str(out),
-                "--env",
-                "InvertedPendulum-v5",
-                "--start",
-                paths[-1],
-                "--out",
-                str(obs),
-                "--updates",
-                "1",
-                "--preset",
-                "small",
-                "--bc-steps",
-                "3",
-                "--eval-episodes",
-                "2",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main(observe_argv(out, "InvertedPendulum-v5", start=paths[-1], bc_steps=3, out=obs)) == 0
     rep = json.loads((obs / "observe_report.json").read_text())
     assert len(rep["scores"]) == 2 and len(rep["returns"][0]) == 2
     torch.load(obs / "policy.pt")
@@ -175,7 +132,7 @@ def test_cli_recover_then_observe(tmp_path, capsys):
 
 def test_cli_terminal_bootstrap_travels_from_recover_to_observe(tmp_path):
     """recover --terminal bootstrap stores the setting in reward.pt; observe treats terminations the same way."""
-    paths = _write(tmp_path, _rollouts())
+    paths = write_rollouts(tmp_path, random_rollouts())
     out = tmp_path / "rec"
     assert (
         main(
@@ -195,20 +152,7 @@ def test_cli_terminal_bootstrap_travels_from_recover_to_observe(tmp_path):
         == 0
     )
     assert json.loads((out / "recover_report.json").read_text())["settings"]["terminal"] == "bootstrap"
-    observe = [
-        "observe",
-        "--reward",
-        str(out),
-        "--env",
-        "InvertedPendulum-v5",
-        "--updates",
-        "1",
-        "--preset",
-        "small",
-        "--eval-episodes",
-        "2",
-        "--no-progress",
-    ]
+    observe = observe_argv(out, "InvertedPendulum-v5")
     for extra, want in (([], "bootstrap"), (["--terminal", "absorbing"], "absorbing")):
         obs = tmp_path / f"obs_{want}"
         assert main([*observe, *extra, "--out", str(obs)]) == 0
@@ -218,27 +162,7 @@ def test_cli_terminal_bootstrap_travels_from_recover_to_observe(tmp_path):
     # a reward recovered the paper's way (no setting stored) is observed the paper's way
     plain = tmp_path / "plain"
     assert main(["recover", "--rollouts", *paths, "--out", str(plain), "--steps", "3", "--no-progress"]) == 0
-    assert (
-        main(
-            [
-                "observe",
-                "--reward",
-                str(plain),
-                "--env",
-                "InvertedPendulum-v5",
-                "--updates",
-                "1",
-                "--preset",
-                "small",
-                "--eval-episodes",
-                "2",
-                "--no-progress",
-                "--out",
-                str(tmp_path / "obs_plain"),
-            ]
-        )
-        == 0
-    )
+    assert main(observe_argv(plain, "InvertedPendulum-v5", out=tmp_path / "obs_plain")) == 0
     assert json.loads((tmp_path / "obs_plain" / "observe_report.json").read_text())["terminal"] == "absorbing"
 
 
@@ -248,27 +172,10 @@ def test_cli_observe_with_frozen_observation_statistics(tmp_path):
     (held-out outcome 4 of chapter 6); 'running' is the paper's PPO."""
     from lfl_lib.data import load_rollout
 
-    paths = _write(tmp_path, _rollouts())
+    paths = write_rollouts(tmp_path, random_rollouts())
     rec = tmp_path / "rec"
     assert main(["recover", "--rollouts", *paths, "--out", str(rec), "--steps", "3", "--no-progress"]) == 0
-    common = [
-        "observe",
-        "--reward",
-        str(rec),
-        "--env",
-        "InvertedPendulum-v5",
-        "--start",
-        paths[-1],
-        "--updates",
-        "2",
-        "--preset",
-        "small",
-        "--bc-steps",
-        "3",
-        "--eval-episodes",
-        "2",
-        "--no-progress",
-    ]
+    common = observe_argv(rec, "InvertedPendulum-v5", start=paths[-1], bc_steps=3, updates=2)
     reps = {}
     for mode in ("running", "frozen"):
         assert main([*common, "--obs-stats", mode, "--out", str(tmp_path / mode)]) == 0
@@ -300,7 +207,7 @@ def test_cli_recover_kl_weight(tmp_path, capsys):
     setting is stored in the report and in reward.pt; the default is the paper's model (no KL term)."""
     from lfl_lib.observer import reward_settings
 
-    paths = _write(tmp_path, _rollouts())
+    paths = write_rollouts(tmp_path, random_rollouts())
     base = ["recover", "--rollouts", *paths, "--steps", "3", "--no-progress"]
     for arg, stored in (("fit", None), ("0.25", 0.25)):
         out = tmp_path / f"rec_{arg}"
@@ -342,8 +249,8 @@ def test_cli_recover_kl_weight(tmp_path, capsys):
     ],
 )
 def test_cli_bad_input_writes_nothing(tmp_path, capsys, reward, argv, match):
-    _write(tmp_path, _rollouts(2))
-    bad = _rollouts(1)[0].to_arrays()
+    write_rollouts(tmp_path, random_rollouts(2))
+    bad = random_rollouts(1)[0].to_arrays()
     bad["actions"] = np.full_like(bad["actions"], np.nan)
     np.savez(tmp_path / "NAN.npz", **bad)
     save_reward(reward, tmp_path / "reward_file.pt")
@@ -366,7 +273,7 @@ def test_cli_bad_input_writes_nothing(tmp_path, capsys, reward, argv, match):
 def test_cli_ctrl_c_exits_130_and_resumes(tmp_path, capsys, monkeypatch):
     import lfl_lib.recovery as deep  # lfl recover runs Algorithm 1 through lfl_lib.recovery
 
-    paths = _write(tmp_path, _rollouts())
+    paths = write_rollouts(tmp_path, random_rollouts())
     out = tmp_path / "rec"
     real = deep.recover_reward
 

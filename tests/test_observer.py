@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lfl_lib.data import Rollout
+from conftest import random_rollouts
 from lfl_lib.deep_lfl import recover_reward
 from lfl_lib.nets import PolicySnapshot
 from lfl_lib.observer import train_observer
@@ -19,23 +19,10 @@ PPO_TINY = PPOConfig(n_envs=2, n_steps=32, n_epochs=1, n_minibatches=2, anneal_u
 COMMON = dict(updates=2, ppo_config=PPO_TINY, eval_episodes=2, bc_steps=3, bc_config=TINY)
 
 
-def _rollouts(n: int = 3, T: int = 40, seed: int = 0) -> list[Rollout]:
-    rng = np.random.default_rng(seed)
-    return [
-        Rollout(
-            rng.normal(size=(T, 4)),
-            rng.normal(size=(T, 1)) * (1 - 0.2 * k),
-            rng.normal(size=(T, 4)),
-            np.arange(T) % 10 == 9,
-        )
-        for k in range(n)
-    ]
-
-
 @pytest.fixture(scope="module")
 def reward():
     torch.set_num_threads(1)
-    return recover_reward(_rollouts(), TINY)[0]
+    return recover_reward(random_rollouts(), TINY)[0]
 
 
 def _start(reward) -> PolicySnapshot:
@@ -78,7 +65,7 @@ def test_the_defaults_are_the_held_out_choice(reward):
     params = inspect.signature(train_observer).parameters
     assert params["freeze_obs_stats"].default is True and params["anchor_weight"].default is None
     assert params["soft_alpha"].default == 0.0 and params["critic_warmup"].default == 0
-    res = train_observer(ENV, reward, start=_rollouts()[-1], **COMMON)
+    res = train_observer(ENV, reward, start=random_rollouts()[-1], **COMMON)
     assert set(res.record) == {"returns"} and len(res.scores) == 3
 
 
@@ -98,7 +85,7 @@ def test_bad_options_are_refused_by_name(reward, bad, match):
 
 
 def test_a_recovery_resumes_from_its_checkpoint_and_refuses_another(tmp_path):
-    rollouts = _rollouts()
+    rollouts = random_rollouts()
     ck = tmp_path / "ck.pt"
     ref, _ = recover_reward(rollouts, TINY, seed=1)
     rec = recover_with_checkpoints(rollouts, TINY, ck, seed=1, key={"data": "a"})
@@ -117,8 +104,8 @@ def test_a_recovery_resumes_from_its_checkpoint_and_refuses_another(tmp_path):
 def test_a_callable_reward_is_trained_on_as_it_is(reward):
     # any reward_fn(obs, actions) is accepted: here the RewardModel's own reward_fn, which must
     # give the observer exactly the numbers the RewardModel gives
-    a = train_observer(ENV, reward, start=_rollouts()[-1], **COMMON)
-    b = train_observer(ENV, reward.reward_fn, start=_rollouts()[-1], **COMMON)
+    a = train_observer(ENV, reward, start=random_rollouts()[-1], **COMMON)
+    b = train_observer(ENV, reward.reward_fn, start=random_rollouts()[-1], **COMMON)
     assert b.returns == a.returns
     calls = []
 
@@ -126,7 +113,7 @@ def test_a_callable_reward_is_trained_on_as_it_is(reward):
         calls.append(obs.shape)
         return -np.abs(obs[:, 1])
 
-    c = train_observer(ENV, state_only, start=_rollouts()[-1], **COMMON)
+    c = train_observer(ENV, state_only, start=random_rollouts()[-1], **COMMON)
     assert len(c.returns) == 3 and calls and calls[0][1] == 4
     with pytest.raises(ValueError, match="reward must be a RewardModel, a reward file or a callable"):
         train_observer(ENV, 3.0, **COMMON)  # type: ignore[arg-type]

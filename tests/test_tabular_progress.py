@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
+from conftest import tabular_recover_argv, write_tabular_logs
 from lfl_lib.learners import kl_soft_policy_iteration
 from lfl_lib.mdp import random_mdp
 from lfl_lib.tabular_lfl import KL_RATIO_GRID, fit_lfl, select_learner_model
@@ -78,29 +79,8 @@ def test_bad_progress_is_refused(runs):
 
 def test_cli_recover_tabular_auto_shows_the_candidates_on_a_terminal(tmp_path, monkeypatch):
     from lfl_lib.cli import main
-    from lfl_lib.data import Episode, save_episodes
 
-    rng = np.random.default_rng(0)
-    paths = [
-        str(
-            save_episodes(
-                [Episode(rng.integers(3, size=11), rng.integers(2, size=10)) for _ in range(5)], tmp_path / f"T{k}.npz"
-            )
-        )
-        for k in range(3)
-    ]
-    argv = [
-        "recover",
-        "--tabular",
-        "--rollouts",
-        *paths,
-        "--n-states",
-        "3",
-        "--n-actions",
-        "2",
-        "--learner-model",
-        "auto",
-    ]
+    argv = [*tabular_recover_argv(write_tabular_logs(tmp_path)), "--learner-model", "auto"]
     tty = _Tty()
     monkeypatch.setattr(sys, "stderr", tty)
     assert main([*argv, "--out", str(tmp_path / "a"), "--no-progress"]) == 0
