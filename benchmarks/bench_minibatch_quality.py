@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _machine import machine
 
 
 def _true_rewards(env_id: str, obs: np.ndarray, act: np.ndarray, nxt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,13 +146,7 @@ def main() -> None:
         "heldout_transitions_replayed_exactly": int(ok.sum()),
         "estimators": {k: dataclasses.asdict(v) for k, v in estimators.items()},
         "threads": 1,
-        "machine": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "note": "a shared 2-core machine: other processes ran beside the benchmark",
-        },
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "git_commit": commit,
         "versions": versions(),

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import functools
-import json
 import os
 import platform
 import subprocess
@@ -37,6 +36,7 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from lfl_lib._io import write_json
 from lfl_lib.ppo import PPO, PPOConfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -289,12 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     ours.ppo.close()
     if args.out != "-":
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, out)
-        print(f"written to {out}")
+        write_json(res, args.out, mkdir=True)
+        print(f"written to {Path(args.out)}")
     return 0
 
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _machine import machine
 
 _RUN = r"""
 import json, resource, sys, time
@@ -78,8 +79,6 @@ def main() -> None:
             f"peak {row['peak_rss_mib']:6.0f} MiB",
             flush=True,
         )
-    import torch
-
     from lfl_lib._io import git_commit, read_json, write_json
 
     command = "python " + " ".join(sys.argv)
@@ -97,13 +96,7 @@ def main() -> None:
         "preset": "paper (DeepLfLConfig defaults: 1000/100/3000/1000 Adam steps, minibatch 4096)",
         "data": "random rollouts, 17-d observations, 6-d actions (HalfCheetah's sizes)",
         "threads": 1,
-        "machine": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "note": "a shared 2-core machine: other processes ran beside the benchmark",
-        },
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "rows": rows,
     }

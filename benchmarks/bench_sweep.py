@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from lfl_lib._io import write_json
+
 REPO = Path(__file__).resolve().parent.parent
 GRID = ["--env", "Reacher-v5", "Hopper-v5", "--seed", "0", "1", "--preset", "smoke", "--no-progress"]
 
@@ -85,12 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_count": os.cpu_count(),
         },
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, out)
-    print(f"written to {out}")
+    write_json(res, args.out, mkdir=True)
+    print(f"written to {Path(args.out)}")
     return 0
 
 
