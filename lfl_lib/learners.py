@@ -10,6 +10,7 @@ open, and each function's docstring states the choice made here.
 from __future__ import annotations
 
 from bisect import bisect_right
+from typing import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -52,13 +53,23 @@ def soft_policy_iteration(
     """
     alpha = check_alpha(alpha)
     K = check_positive_int(n_improvements, "n_improvements", minimum=0)
+    return _iterate(mdp, lambda pi: soft_improvement(mdp, pi, alpha), K, pi0)
+
+
+def _iterate(
+    mdp: TabularMDP,
+    improve: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+    K: int,
+    pi0: ArrayLike | None,
+) -> list[NDArray[np.float64]]:
+    """``[pi_1, improve(pi_1), ...]``, K + 1 policies, from ``pi_1 = pi0`` (checked, copied) or the uniform policy."""
     if pi0 is None:
         pi = uniform_policy(mdp.n_states, mdp.n_actions)
     else:
         pi = check_policy(pi0, mdp.n_states, mdp.n_actions, "pi0").copy()
     policies = [pi]
     for _ in range(K):
-        pi = soft_improvement(mdp, pi, alpha)
+        pi = improve(pi)
         policies.append(pi)
     return policies
 
@@ -278,12 +289,4 @@ def kl_soft_policy_iteration(
     alpha = check_alpha(alpha)
     lam = check_kl_weight(kl_weight)
     K = check_positive_int(n_improvements, "n_improvements", minimum=0)
-    if pi0 is None:
-        pi = uniform_policy(mdp.n_states, mdp.n_actions)
-    else:
-        pi = check_policy(pi0, mdp.n_states, mdp.n_actions, "pi0").copy()
-    policies = [pi]
-    for _ in range(K):
-        pi = kl_soft_improvement(mdp, pi, alpha, lam)
-        policies.append(pi)
-    return policies
+    return _iterate(mdp, lambda pi: kl_soft_improvement(mdp, pi, alpha, lam), K, pi0)
