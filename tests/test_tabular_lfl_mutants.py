@@ -172,6 +172,23 @@ RUNS = [
 ]
 GAMMA, ALPHA_M = 0.8, 0.7
 
+#: fit_lfl's options and their defaults as its docstring states them (TabularLfLConfig's fields).
+DOCUMENTED_DEFAULTS = dict(
+    policy_estimator="entropy_ml",
+    policy_prior=1.0,
+    policy_prior_mean="previous",
+    entropy_bonus=0.4,
+    policy_steps=10,
+    policy_lr=0.5,
+    transition_prior=1e-3,
+    weights="all",
+    weight_floor=0.0,
+    unseen="min",
+    solver="exact",
+    n_steps=200,
+    lr=1.0,
+)
+
 
 def _counts(tr):
     c = np.zeros((3, 2))
@@ -250,22 +267,7 @@ def test_fit_lfl_passes_its_solver_options_to_the_consistency_fit():
     ],
 )
 def test_fit_lfl_defaults_are_the_documented_ones(options):
-    documented = dict(
-        policy_estimator="entropy_ml",
-        policy_prior=1.0,
-        policy_prior_mean="previous",
-        entropy_bonus=0.4,
-        policy_steps=10,
-        policy_lr=0.5,
-        transition_prior=1e-3,
-        weights="all",
-        weight_floor=0.0,
-        unseen="min",
-        solver="exact",
-        n_steps=200,
-        lr=1.0,
-    )
-    explicit = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, **{**documented, **options})
+    explicit = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, **{**DOCUMENTED_DEFAULTS, **options})
     default = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, **options)
     assert_array_equal(default.r, explicit.r)
     assert_array_equal(np.array(default.policies), np.array(explicit.policies))
@@ -806,21 +808,7 @@ def test_tabular_config_is_the_source_of_the_defaults_and_options_replace_its_fi
 
     from lfl_lib.tabular_lfl import TabularLfLConfig, select_learner_model
 
-    assert asdict(TabularLfLConfig()) == dict(
-        policy_estimator="entropy_ml",
-        policy_prior=1.0,
-        policy_prior_mean="previous",
-        entropy_bonus=0.4,
-        policy_steps=10,
-        policy_lr=0.5,
-        transition_prior=1e-3,
-        weights="all",
-        weight_floor=0.0,
-        unseen="min",
-        solver="exact",
-        n_steps=200,
-        lr=1.0,
-    )
+    assert asdict(TabularLfLConfig()) == DOCUMENTED_DEFAULTS
     cfg = TabularLfLConfig(weights="pairs", entropy_bonus=0.2)
     by_options = fit_lfl(RUNS, 3, 2, GAMMA, ALPHA_M, weights="pairs", entropy_bonus=0.2)
     for config in (cfg, cfg.to_dict()):
