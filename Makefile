@@ -146,8 +146,8 @@ mutation: $(STAMP)
 
 # The learner logs of chapter 9 (lfl_lib.experiments.learner_logs): the study's PPO learners trained
 # to 1.5x their last observed update, every update kept. One run per core (xargs -P 2), resumable:
-# the same command again skips finished runs and resumes the others. About 15 min (Reacher) to
-# 45 min (Hopper) per run on one core. E.g. make learner-logs ENVS="Hopper-v5" SEEDS="0 1 2 3 4"
+# the same command again skips finished runs and resumes the others. On one core each, alone on
+# the machine: about 10 min (Reacher, HalfCheetah) to 25 min (Ant); Hopper took 14-45 min on a shared one. E.g. make learner-logs ENVS="Hopper-v5" SEEDS="0 1 2 3 4"
 .PHONY: learner-logs reward-bench reward-observers
 learner-logs: $(STAMP)
 	for e in $(ENVS); do for s in $(SEEDS); do echo $$e $$s; done; done | \
@@ -159,7 +159,7 @@ REWARDS ?= true trex lfl lfl-state bc
 reward-bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m lfl_lib.experiments.reward_bench --rewards $(REWARDS) --envs $(ENVS) --seeds $(SEEDS)
 
-# Observers on T-REX's reward (chapter 9): one per (env, seed), both cores, resumable; ~10-20 min each.
+# Observers on T-REX's reward (chapter 9): one per (env, seed), both cores, resumable; 5-25 min each.
 TERMINAL ?= absorbing
 reward-observers: $(STAMP)
 	for e in $(ENVS); do for s in $(SEEDS); do echo $$e $$s; done; done | \
