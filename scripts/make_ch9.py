@@ -368,9 +368,9 @@ These are medians over five logs, and single logs differ. T-REX ranks the unseen
 {glue:text}`rep_trex_n_neg_HalfCheetah` of the five HalfCheetah logs backwards (down to
 {glue:text}`rep_trex_min_HalfCheetah:.2f`), and on Reacher it is not reliable from one log to the
 next (section 9.5: its unseen rank on held-out Reacher logs falls to
-{glue:text}`held_trex_min_Reacher:.2f`); off the learner's path Algorithm 1's reward tracks
-quality better than T-REX's there (median off-path correlation {glue:text}`off_lfl_Reacher:.2f`
-against {glue:text}`off_trex_Reacher:.2f`). Algorithm 1's two rewards take minutes of fitting per
+{glue:text}`held_trex_min_Reacher:.2f`); off the learner's path neither T-REX's reward nor
+Algorithm 1's tracks quality well there (median off-path correlation
+{glue:text}`off_trex_Reacher:.2f` and {glue:text}`off_lfl_Reacher:.2f`). Algorithm 1's two rewards take minutes of fitting per
 log and were benchmarked on Hopper and Reacher only; held-out logs exist for those two
 environments only.
 ```
